@@ -1,0 +1,194 @@
+"""The bot's domain model: jobs, their states and transitions, and the button payload (ActionRef)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from providers.base import (
+    Action,
+    GenerationRequest,
+    ParentTask,
+    TaskResult,
+    TaskStatus,
+    parse_offer_key,
+)
+
+__all__ = [
+    "TERMINAL",
+    "Action",
+    "ActionRef",
+    "Job",
+    "JobState",
+    "Owner",
+    "Placement",
+    "can_transition",
+    "new_job_id",
+]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"  # waiting for provider capacity
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @classmethod
+    def from_task(cls, status: TaskStatus) -> JobState:
+        return cls(status.value)
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
+
+_ACTIVE = (JobState.SUBMITTED, JobState.RUNNING)
+_ENDINGS = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT)
+
+#: The only moves a job can make. Terminal states have none; nothing moves backwards.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({*_ACTIVE, *_ENDINGS}),
+    JobState.SUBMITTED: frozenset({JobState.RUNNING, *_ENDINGS}),
+    JobState.RUNNING: frozenset(_ENDINGS),
+    **{state: frozenset() for state in _ENDINGS},
+}
+
+
+def can_transition(old: JobState, new: JobState) -> bool:
+    return new in TRANSITIONS[old]
+
+
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # base32 without look-alikes (l, o, 0, 1)
+JOB_ID_LENGTH = 10
+
+
+def new_job_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(JOB_ID_LENGTH))
+
+
+class Owner(BaseModel):
+    """Who asked: platform ("discord", "telegram", "cli"), their id and display name."""
+
+    platform: str
+    user_id: str
+    name: str = ""
+
+
+class Placement(BaseModel):
+    """Where a job is shown: the chat and the message the bot edits in place."""
+
+    platform: str
+    chat_id: str
+    message_id: str | None = None
+    thread_id: str | None = None
+
+
+class Job(BaseModel):
+    id: str
+    kind: Action
+    parent_id: str | None = None
+    index: int = 0
+    provider: str
+    provider_task_id: str | None = None
+    request: GenerationRequest
+    state: JobState = JobState.QUEUED
+    progress: int = 0
+    preview_url: str | None = None
+    result: TaskResult | None = None
+    actions: dict[str, str] = Field(default_factory=dict)
+    provider_data: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    owner: Owner
+    placement: Placement | None = None
+    created_at: float
+    updated_at: float
+    deadline: float
+    next_poll_at: float | None = None
+    poll_failures: int = 0
+    submit_attempts: int = 0
+    tried_providers: list[str] = Field(default_factory=list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def offers(self) -> list[tuple[Action, int]]:
+        """The follow-up actions this job's result offers, in the provider's order."""
+        return [parse_offer_key(key) for key in self.actions]
+
+    def as_parent(self) -> ParentTask:
+        return ParentTask(
+            task_id=self.provider_task_id,
+            kind=self.kind,
+            request=self.request,
+            result=self.result,
+            actions=self.actions,
+            extra=self.provider_data,
+        )
+
+
+#: The pseudo-action of a describe result's "imagine prompt N" buttons.
+PICK_PROMPT = "pick"
+
+_ACTION_CODES: dict[str, str] = {
+    **{action.value: code for action, code in (
+        (Action.UPSCALE, "u"),
+        (Action.VARIATION, "v"),
+        (Action.REROLL, "r"),
+        (Action.VARY_SUBTLE, "vs"),
+        (Action.VARY_STRONG, "vS"),
+        (Action.UPSCALE_SUBTLE, "us"),
+        (Action.UPSCALE_CREATIVE, "uc"),
+        (Action.ZOOM_OUT_2X, "z2"),
+        (Action.ZOOM_OUT_1_5X, "z15"),
+        (Action.PAN_LEFT, "pl"),
+        (Action.PAN_RIGHT, "pr"),
+        (Action.PAN_UP, "pu"),
+        (Action.PAN_DOWN, "pd"),
+        (Action.VIDEO, "an"),
+        (Action.VIDEO_EXTEND, "ax"),
+        (Action.SHORTEN, "sh"),
+        (Action.DESCRIBE, "d"),
+        (Action.BLEND, "b"),
+        (Action.IMAGINE, "i"),
+    )},
+    PICK_PROMPT: "p",
+}
+_CODE_ACTIONS = {code: name for name, code in _ACTION_CODES.items()}
+_REF_RE = re.compile(r"^ib:(?P<code>[a-zA-Z0-9]{1,4}):(?P<index>[0-9]):(?P<job>[a-z0-9]{1,16})$")
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """A button's payload: which action, which index, on which job. All other state is in the store.
+
+    Packed as ``ib:<code>:<index>:<job_id>`` (at most 26 ASCII bytes), well inside Telegram's
+    64-byte callback_data and Discord's 100-char custom_id.
+    """
+
+    action: str  # an Action value, or PICK_PROMPT
+    index: int
+    job_id: str
+
+    PATTERN = r"ib:(?P<code>[a-zA-Z0-9]{1,4}):(?P<index>[0-9]):(?P<job>[a-z0-9]{1,16})"
+
+    def pack(self) -> str:
+        return f"ib:{_ACTION_CODES[self.action]}:{self.index}:{self.job_id}"
+
+    @classmethod
+    def unpack(cls, data: str) -> ActionRef | None:
+        """The ref in `data`, or None if it is not one of ours (or is malformed)."""
+        match = _REF_RE.match(data)
+        if match is None or match["code"] not in _CODE_ACTIONS:
+            return None
+        return cls(_CODE_ACTIONS[match["code"]], int(match["index"]), match["job"])

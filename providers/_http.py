@@ -1,0 +1,142 @@
+"""HTTP for adapters: one place that turns transport failures and HTTP statuses into the error tree."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from providers.errors import (
+    ErrorKind,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderUnavailable,
+    make_error,
+)
+
+log = logging.getLogger(__name__)
+
+#: How each HTTP status is classified when the body says nothing more specific.
+STATUS_KINDS: dict[int, ErrorKind] = {
+    400: ErrorKind.REJECTED,
+    401: ErrorKind.AUTH,
+    402: ErrorKind.QUOTA,
+    403: ErrorKind.AUTH,
+    404: ErrorKind.NOT_FOUND,
+    408: ErrorKind.UNAVAILABLE,
+    409: ErrorKind.REJECTED,
+    413: ErrorKind.REJECTED,
+    422: ErrorKind.REJECTED,
+    429: ErrorKind.RATE_LIMITED,
+}
+
+_KIND_MESSAGES: dict[ErrorKind, str] = {
+    ErrorKind.AUTH: "The provider rejected the bot's credentials; an admin must fix the API key.",
+    ErrorKind.QUOTA: "The provider account is out of credits.",
+    ErrorKind.RATE_LIMITED: "The provider is rate limiting requests.",
+    ErrorKind.BUSY: "The provider is busy.",
+    ErrorKind.UNAVAILABLE: "The provider is unavailable right now.",
+}
+
+
+def status_kind(status: int) -> ErrorKind:
+    if status in STATUS_KINDS:
+        return STATUS_KINDS[status]
+    return ErrorKind.UNAVAILABLE if status >= 500 else ErrorKind.REJECTED
+
+
+def retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
+    """Seconds to wait, from a Retry-After header or a `retry_after` field in the body."""
+    raw = headers.get("retry-after")
+    if raw is None and isinstance(body, dict):
+        raw = body.get("retry_after") or body.get("retryAfter")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def error_for(kind: ErrorKind, detail: str | None, provider: str, wait: float | None = None) -> ProviderError:
+    """The exception for `kind`, with the provider's own text where it is meant for users."""
+    text = _KIND_MESSAGES.get(kind) if kind is not ErrorKind.REJECTED else None
+    if kind in (ErrorKind.REJECTED, ErrorKind.NOT_FOUND):
+        text = f"{provider} refused the request: {detail}" if detail else f"{provider} refused the request."
+    message = text or f"{provider}: {detail or kind.value}"
+    return make_error(kind, message, wait)
+
+
+class ProviderHTTP:
+    """A provider's view of the shared client: base URL, auth headers, timeout, error mapping."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        name: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._name = name
+        self._base = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._timeout = timeout
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON body of a 2xx answer."""
+        url = path if path.startswith("http") else f"{self._base}{path}"
+        try:
+            response = await self._client.request(
+                method,
+                url,
+                json=json_body,
+                data=form,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(f"{self._name} did not answer in time.") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{self._name} could not be reached.") from exc
+        body = _decode(response)
+        if response.is_success:
+            if body is None:
+                raise ProviderProtocolError(f"{self._name} sent a response that is not JSON.")
+            return body
+        detail = _detail(body)
+        log.info("%s %s %s -> HTTP %s", self._name, method, path, response.status_code)
+        raise error_for(
+            status_kind(response.status_code), detail, self._name, retry_after(response.headers, body)
+        )
+
+
+def _decode(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _detail(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    for key in ("message", "msg", "description", "error", "detail"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value[:300]
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            return str(value["message"])[:300]
+    return None

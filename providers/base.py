@@ -1,0 +1,349 @@
+"""The provider contract: the vocabulary every adapter speaks and the protocol it implements.
+
+`providers/` never imports `bot/`; the bot's domain model builds on these types.
+Adapters translate JSON <-> these models in pure functions and keep their async methods short.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Action(StrEnum):
+    """Everything a user can ask for: commands (imagine, describe, ...) and buttons (upscale, ...)."""
+
+    IMAGINE = "imagine"
+    DESCRIBE = "describe"
+    BLEND = "blend"
+    SHORTEN = "shorten"
+    UPSCALE = "upscale"
+    VARIATION = "variation"
+    REROLL = "reroll"
+    VARY_SUBTLE = "vary_subtle"
+    VARY_STRONG = "vary_strong"
+    UPSCALE_SUBTLE = "upscale_subtle"
+    UPSCALE_CREATIVE = "upscale_creative"
+    ZOOM_OUT_2X = "zoom_out_2x"
+    ZOOM_OUT_1_5X = "zoom_out_1_5x"
+    PAN_LEFT = "pan_left"
+    PAN_RIGHT = "pan_right"
+    PAN_UP = "pan_up"
+    PAN_DOWN = "pan_down"
+    VIDEO = "video"
+    VIDEO_EXTEND = "video_extend"
+
+
+#: Actions that start a job from user input rather than from a parent job.
+COMMANDS = frozenset({Action.IMAGINE, Action.DESCRIBE, Action.BLEND, Action.SHORTEN})
+
+#: Actions a grid (imagine, variation, reroll, blend, ...) offers, with their indexes.
+GRID_ACTIONS: tuple[tuple[Action, int], ...] = (
+    *((Action.UPSCALE, i) for i in range(1, 5)),
+    *((Action.VARIATION, i) for i in range(1, 5)),
+    (Action.REROLL, 0),
+)
+
+#: Follow-ups an upscaled single image offers (index 0: they act on the image itself).
+UPSCALE_FOLLOWUPS: tuple[Action, ...] = (
+    Action.VARY_SUBTLE,
+    Action.VARY_STRONG,
+    Action.UPSCALE_SUBTLE,
+    Action.UPSCALE_CREATIVE,
+    Action.ZOOM_OUT_2X,
+    Action.ZOOM_OUT_1_5X,
+    Action.PAN_LEFT,
+    Action.PAN_RIGHT,
+    Action.PAN_UP,
+    Action.PAN_DOWN,
+    Action.VIDEO,
+)
+
+#: Actions whose result is a grid of four (their results offer GRID_ACTIONS).
+GRID_PRODUCING = frozenset(
+    {
+        Action.IMAGINE,
+        Action.BLEND,
+        Action.VARIATION,
+        Action.REROLL,
+        Action.VARY_SUBTLE,
+        Action.VARY_STRONG,
+        Action.ZOOM_OUT_2X,
+        Action.ZOOM_OUT_1_5X,
+        Action.PAN_LEFT,
+        Action.PAN_RIGHT,
+        Action.PAN_UP,
+        Action.PAN_DOWN,
+    }
+)
+
+
+def offer_key(action: Action, index: int = 0) -> str:
+    """Key of an offered follow-up in `TaskSnapshot.actions`, e.g. ``"upscale:2"``."""
+    return f"{action.value}:{index}"
+
+
+def parse_offer_key(key: str) -> tuple[Action, int]:
+    action, _, index = key.partition(":")
+    return Action(action), int(index or 0)
+
+
+class TaskStatus(StrEnum):
+    """What a provider says about one of its tasks (the bot adds queued and timed_out)."""
+
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+Speed = Literal["relax", "fast", "turbo"]
+BlendDimensions = Literal["portrait", "square", "landscape"]
+
+
+class Capabilities(BaseModel):
+    """What a provider can do, declared truthfully: frontends show only these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actions: frozenset[Action] = frozenset({Action.IMAGINE})
+    batch_fetch: int = 1  # max task ids per fetch call; 1 = one call per task
+    webhooks: bool = False
+    progress: bool = False
+    preview: bool = False
+    cancel: bool = False
+    max_images: int = 0  # reference images accepted by imagine
+    blend_range: tuple[int, int] = (2, 5)
+
+    def can(self, action: Action) -> bool:
+        return action in self.actions
+
+
+class PromptParams(BaseModel):
+    """A Midjourney-style prompt split into text and typed flags (parsed by `bot.prompt`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    image_urls: tuple[str, ...] = ()  # image prompts given as leading URLs
+    aspect_ratio: str | None = None
+    version: str | None = None
+    niji: str | None = None
+    stylize: int | None = None
+    chaos: int | None = None
+    quality: float | None = None
+    seed: int | None = None
+    no: str | None = None
+    weird: int | None = None
+    tile: bool = False
+    image_weight: float | None = None
+    style: str | None = None
+    repeat: int | None = None
+
+    def flags(self) -> list[str]:
+        """The flags in canonical Midjourney syntax, e.g. ``["--ar 16:9", "--v 7"]``."""
+        pairs: list[tuple[str, object]] = [
+            ("ar", self.aspect_ratio),
+            ("v", self.version),
+            ("niji", self.niji),
+            ("s", self.stylize),
+            ("c", self.chaos),
+            ("q", self.quality),
+            ("seed", self.seed),
+            ("no", self.no),
+            ("weird", self.weird),
+            ("iw", self.image_weight),
+            ("style", self.style),
+            ("r", self.repeat),
+        ]
+        out = [f"--{name} {value}" for name, value in pairs if value is not None]
+        if self.tile:
+            out.append("--tile")
+        return out
+
+    def full(self) -> str:
+        """Image URLs, text and flags as one Midjourney prompt string."""
+        return " ".join([*self.image_urls, self.text, *self.flags()]).strip()
+
+
+class ImageInput(BaseModel):
+    """An image the user supplied: bytes (already checked) and, when known, a public URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data: bytes
+    mime: str = "image/png"
+    url: str | None = None
+    filename: str = "image"
+
+    def data_uri(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode("ascii")
+
+
+class GenerationRequest(BaseModel):
+    """A command sent to a provider: imagine, describe, blend or shorten."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Action = Action.IMAGINE
+    prompt: PromptParams | None = None
+    images: tuple[ImageInput, ...] = ()
+    speed: Speed | None = None
+    dimensions: BlendDimensions | None = None
+    callback_url: str | None = None
+
+
+class TaskResult(BaseModel):
+    """A normalised result: grid + up to four images (+ videos) + describe/shorten prompts."""
+
+    grid_url: str | None = None
+    image_urls: list[str] = Field(default_factory=list)
+    video_urls: list[str] = Field(default_factory=list)
+    prompts: list[str] = Field(default_factory=list)
+    width: int | None = None
+    height: int | None = None
+
+
+class TaskSnapshot(BaseModel):
+    """What a provider reports about one task at one moment (from submit, fetch or a callback)."""
+
+    task_id: str
+    status: TaskStatus
+    progress: int | None = None  # 0-100 when the provider reports it
+    preview_url: str | None = None
+    result: TaskResult | None = None
+    error: str | None = None  # user-safe failure reason
+    actions: dict[str, str] = Field(default_factory=dict)  # offer_key -> provider ref ("" if none)
+    extra: dict[str, Any] = Field(default_factory=dict)  # provider-owned data, persisted with the job
+
+
+class ParentTask(BaseModel):
+    """What `act` needs to know about the job a button belongs to."""
+
+    task_id: str | None
+    kind: Action
+    request: GenerationRequest
+    result: TaskResult | None = None
+    actions: dict[str, str] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActRequest(BaseModel):
+    """A button press sent to a provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    index: int = 0
+    prompt: str | None = None  # remix / video-extend prompt, when the action takes one
+    speed: Speed | None = None
+    callback_url: str | None = None
+
+
+class ProviderConfig(BaseModel):
+    """Settings every provider entry has; adapters subclass it with `type: Literal[...]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str
+    base_url: str = ""
+    api_key: SecretStr | None = None
+    max_concurrency: int = Field(default=10, ge=1)
+    fallbacks: list[str] = Field(default_factory=list)
+    poll_interval: float = Field(default=3.0, gt=0)
+    request_timeout: float = Field(default=30.0, gt=0)
+    job_timeout: float = Field(default=900.0, gt=0)  # deadline per job, seconds
+    max_prompt_length: int = Field(default=4000, ge=1)
+    busy_wait: float = Field(default=120.0, ge=0)  # how long a busy provider may hold a job before failover
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An image API adapter. Constructed with its config and the shared `httpx.AsyncClient`."""
+
+    config: ProviderConfig
+    capabilities: Capabilities
+
+    async def start(self) -> None:
+        """Called once before use (the local provider starts its image server here)."""
+
+    async def aclose(self) -> None:
+        """Release what `start` acquired."""
+
+    async def submit(self, request: GenerationRequest) -> TaskSnapshot:
+        """Start a command; the snapshot has at least the provider's task id."""
+
+    async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        """Press a button of `parent`. May return a finished snapshot (e.g. U1 served locally)."""
+
+    async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        """Current state of up to `capabilities.batch_fetch` tasks; unknown ids are left out."""
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
+        """A webhook body as a snapshot; raises ProviderProtocolError if it is not one."""
+
+    async def cancel(self, task_id: str) -> None:
+        """Cancel a running task, where `capabilities.cancel`."""
+
+    def trusts_url(self, url: str) -> bool:
+        """True if `url` is served by this provider itself (so a loopback base_url may be fetched)."""
+
+
+class BaseProvider:
+    """Defaults shared by adapters: no-op lifecycle, no cancel, trust of the own base_url host."""
+
+    capabilities: Capabilities = Capabilities()
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def cancel(self, task_id: str) -> None:
+        from providers.errors import ProviderRejected
+
+        raise ProviderRejected(f"Provider '{self.config.name}' cannot cancel jobs.")
+
+    def trusts_url(self, url: str) -> bool:
+        return bool(self.config.base_url) and _host(url) == _host(self.config.base_url)
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
+def grid_offers(capabilities: Capabilities) -> dict[str, str]:
+    """The U/V/reroll offers of a finished grid, limited to what the provider can do."""
+    return {offer_key(a, i): "" for a, i in GRID_ACTIONS if capabilities.can(a)}
+
+
+def upscale_offers(capabilities: Capabilities) -> dict[str, str]:
+    """The follow-ups of a finished upscale, limited to what the provider can do."""
+    return {offer_key(a, 0): "" for a in UPSCALE_FOLLOWUPS if capabilities.can(a)}
+
+
+def progress_from(value: object) -> int | None:
+    """Accept 45, 45.0, "45", "45%" and return 0-100, or None when absent or unparsable."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip().rstrip("%")
+    try:
+        number = int(float(text))
+    except ValueError:
+        return None
+    return max(0, min(100, number))

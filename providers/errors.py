@@ -1,0 +1,83 @@
+"""The provider error tree: classified by what the caller should do next.
+
+Every adapter raises only these. HTTP-level mapping lives in one place, `providers._http`;
+adapters map their own envelope codes (1001, 402, 23 ...) through `ErrorKind` tables.
+Messages are safe to show to users and never contain credentials.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProviderError(Exception):
+    """Base class. `message` is user-safe."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderAuthError(ProviderError):
+    """401/403: the operator's key is wrong. Not the user's fault."""
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the prompt or parameters. The message explains why."""
+
+
+class ProviderQuotaExceeded(ProviderError):
+    """Out of credits (402, midjourney-api.com 1001)."""
+
+
+class ProviderBusy(ProviderError):
+    """Concurrency or queue full: keep the job queued and try again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ProviderRateLimited(ProviderBusy):
+    """429 or equivalent, with the provider's retry_after when it gave one."""
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, maintenance, timeouts, connection errors: back off and retry."""
+
+
+class ProviderProtocolError(ProviderError):
+    """The response did not parse as the documented shape."""
+
+
+class ErrorKind(StrEnum):
+    """Names for the classes above, used by adapters' code tables."""
+
+    AUTH = "auth"
+    REJECTED = "rejected"
+    QUOTA = "quota"
+    BUSY = "busy"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    PROTOCOL = "protocol"
+    NOT_FOUND = "not_found"
+
+
+_KIND_TO_CLASS: dict[ErrorKind, type[ProviderError]] = {
+    ErrorKind.AUTH: ProviderAuthError,
+    ErrorKind.REJECTED: ProviderRejected,
+    ErrorKind.QUOTA: ProviderQuotaExceeded,
+    ErrorKind.BUSY: ProviderBusy,
+    ErrorKind.RATE_LIMITED: ProviderRateLimited,
+    ErrorKind.UNAVAILABLE: ProviderUnavailable,
+    ErrorKind.PROTOCOL: ProviderProtocolError,
+    ErrorKind.NOT_FOUND: ProviderRejected,
+}
+
+
+def make_error(kind: ErrorKind, message: str, retry_after: float | None = None) -> ProviderError:
+    """Build the exception for `kind`; `retry_after` only matters for busy/rate-limited."""
+    cls = _KIND_TO_CLASS[kind]
+    if issubclass(cls, ProviderBusy):
+        return cls(message, retry_after)
+    return cls(message)

@@ -1,0 +1,256 @@
+"""The built-in `local` provider: a simulator that renders real images with Pillow, no account needed.
+
+It is stateless like a remote API seen from the bot: everything a task needs (kind, prompt, seed,
+aspect ratio, start time, duration) is packed into its task id, so a bot restart loses nothing.
+Its images are served over HTTP from 127.0.0.1 and downloaded through the bot's normal media path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import random
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import httpx
+from aiohttp import web
+from pydantic import Field
+
+from providers import local_render as render
+from providers.base import (
+    GRID_PRODUCING,
+    Action,
+    ActRequest,
+    BaseProvider,
+    Capabilities,
+    GenerationRequest,
+    ParentTask,
+    ProviderConfig,
+    TaskResult,
+    TaskSnapshot,
+    TaskStatus,
+    grid_offers,
+    upscale_offers,
+)
+from providers.errors import ProviderBusy, ProviderProtocolError, ProviderRejected
+
+
+class LocalConfig(ProviderConfig):
+    type: Literal["local"] = "local"
+    duration: float = Field(default=4.0, ge=0)  # simulated generation time, seconds
+    poll_interval: float = Field(default=0.5, gt=0)
+    grid_size: int = Field(default=1024, ge=128, le=4096)  # longer side of a grid
+    failure_rate: float = Field(default=0.0, ge=0, le=1)  # share of tasks that fail
+    busy_rate: float = Field(default=0.0, ge=0, le=1)  # share of submits refused as busy
+    fail_word: str | None = None  # a prompt containing this word fails
+    port: int = Field(default=0, ge=0, le=65535)  # image server port on 127.0.0.1 (0 = any free)
+
+
+_FOLLOWUPS = frozenset(
+    {
+        Action.UPSCALE,
+        Action.VARIATION,
+        Action.REROLL,
+        Action.VARY_SUBTLE,
+        Action.VARY_STRONG,
+        Action.UPSCALE_SUBTLE,
+        Action.UPSCALE_CREATIVE,
+        Action.ZOOM_OUT_2X,
+        Action.ZOOM_OUT_1_5X,
+        Action.PAN_LEFT,
+        Action.PAN_RIGHT,
+        Action.PAN_UP,
+        Action.PAN_DOWN,
+    }
+)
+_SINGLE_IMAGE = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+
+
+def _pack(spec: Mapping[str, Any]) -> str:
+    raw = zlib.compress(json.dumps(spec, separators=(",", ":")).encode(), 9)
+    return "L" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unpack(task_id: str) -> dict[str, Any]:
+    if not task_id.startswith("L"):
+        raise ValueError("not a local task id")
+    body = task_id[1:]
+    spec = json.loads(zlib.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+    if not isinstance(spec, dict):
+        raise ValueError("not a local task spec")
+    return spec
+
+
+def _mix(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+class LocalProvider(BaseProvider):
+    config_class = LocalConfig
+    capabilities = Capabilities(
+        actions=frozenset({Action.IMAGINE, Action.DESCRIBE, Action.BLEND, *_FOLLOWUPS}),
+        batch_fetch=1000,
+        progress=True,
+        preview=True,
+        max_images=1,
+    )
+
+    def __init__(
+        self, config: LocalConfig, client: httpx.AsyncClient, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(config)
+        self.config: LocalConfig = config
+        self._clock = clock
+        self._runner: web.AppRunner | None = None
+        self._rng = random.Random()
+
+    # -- lifecycle: the image server ------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/img/{task}/{name}", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.config.port)
+        await site.start()
+        assert site._server is not None and site._server.sockets
+        port = site._server.sockets[0].getsockname()[1]
+        self.config = self.config.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        try:
+            spec = _unpack(request.match_info["task"])
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        name = request.match_info["name"]
+        data = await asyncio.to_thread(render.render_file, spec, name, self.config.grid_size)
+        if data is None:
+            raise web.HTTPNotFound()
+        mime = "image/jpeg" if name.endswith(".jpg") else "image/png"
+        return web.Response(body=data, content_type=mime)
+
+    # -- the provider protocol -----------------------------------------------------------------
+
+    def _spec(self, kind: Action, prompt: str, ar: str | None, seed: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "k": kind.value,
+            "p": prompt[:240],
+            "ar": ar or "1:1",
+            "s": seed,
+            "t": round(self._clock(), 3),
+            "d": self.config.duration,
+            **extra,
+        }
+
+    def _check_busy(self) -> None:
+        if self.config.busy_rate and self._rng.random() < self.config.busy_rate:
+            raise ProviderBusy("The local provider is busy (simulated).", retry_after=1.0)
+
+    async def submit(self, request: GenerationRequest) -> TaskSnapshot:
+        self._check_busy()
+        prompt = request.prompt
+        ar = prompt.aspect_ratio if prompt else None
+        text = prompt.full() if prompt else ""
+        seed = prompt.seed if prompt and prompt.seed is not None else self._rng.randrange(2**32)
+        if request.kind is Action.IMAGINE:
+            spec = self._spec(Action.IMAGINE, text, ar, seed)
+        elif request.kind is Action.DESCRIBE:
+            if len(request.images) != 1:
+                raise ProviderRejected("Describe takes exactly one image.")
+            prompts = await asyncio.to_thread(render.describe, request.images[0].data)
+            spec = self._spec(Action.DESCRIBE, "", None, seed, x=prompts)
+        elif request.kind is Action.BLEND:
+            low, high = self.capabilities.blend_range
+            if not low <= len(request.images) <= high:
+                raise ProviderRejected(f"Blend takes {low} to {high} images.")
+            colors = await asyncio.to_thread(render.palette, [i.data for i in request.images])
+            ratio = {"portrait": "2:3", "landscape": "3:2"}.get(request.dimensions or "", "1:1")
+            spec = self._spec(Action.BLEND, f"blend of {len(colors)} images", ratio, seed, pal=colors)
+        else:
+            raise ProviderRejected(f"The local provider cannot {request.kind.value}.")
+        return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
+
+    async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        self._check_busy()
+        if request.action not in _FOLLOWUPS or parent.task_id is None:
+            raise ProviderRejected(f"The local provider cannot {request.action.value} this job.")
+        base = _unpack(parent.task_id)
+        action, index = request.action, request.index
+        pal = base.get("pal")
+        if action is Action.UPSCALE:
+            seed = render.tile_seed(base["s"], index)
+        elif action is Action.UPSCALE_SUBTLE:
+            seed = base["s"]
+        elif action is Action.REROLL:
+            seed = self._rng.randrange(2**32)
+        else:
+            seed = _mix(base["s"], action.value, index)
+        if action is Action.VARIATION:
+            pal = pal or render.tile_palette(render.tile_seed(base["s"], index))
+        elif action not in (Action.UPSCALE, Action.REROLL):
+            pal = pal or render.tile_palette(base["s"])
+        ar = render.panned_ratio(base["ar"], action)
+        spec = self._spec(action, base["p"], ar, seed, pal=pal, inner=base["s"])
+        return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
+
+    async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        snapshots = []
+        for task_id in task_ids:
+            try:
+                spec = _unpack(task_id)
+            except ValueError:
+                continue
+            snapshots.append(self._snapshot(task_id, spec))
+        return snapshots
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
+        raise ProviderProtocolError("The local provider sends no callbacks.")
+
+    def trusts_url(self, url: str) -> bool:
+        return bool(self.config.base_url) and url.startswith(self.config.base_url + "/")
+
+    def _snapshot(self, task_id: str, spec: Mapping[str, Any]) -> TaskSnapshot:
+        elapsed = self._clock() - float(spec["t"])
+        duration = float(spec["d"])
+        url = f"{self.config.base_url}/img/{task_id}"
+        if duration > 0 and elapsed < duration:
+            progress = max(1, min(99, int(elapsed / duration * 100)))
+            preview = f"{url}/preview-{progress // 25}.jpg" if progress >= 25 else None
+            return TaskSnapshot(task_id=task_id, status=TaskStatus.RUNNING, progress=progress, preview_url=preview)
+        if self._fails(spec):
+            return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error="The image could not be generated (simulated failure).")
+        return TaskSnapshot(task_id=task_id, status=TaskStatus.SUCCEEDED, progress=100, **self._result(url, spec))
+
+    def _fails(self, spec: Mapping[str, Any]) -> bool:
+        word = self.config.fail_word
+        if word and word.lower() in str(spec["p"]).lower().split():
+            return True
+        return random.Random(spec["s"]).random() < self.config.failure_rate
+
+    def _result(self, url: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        kind = Action(spec["k"])
+        width, height = render.grid_dimensions(spec["ar"], self.config.grid_size)
+        if kind is Action.DESCRIBE:
+            return {"result": TaskResult(prompts=list(spec["x"]))}
+        if kind in _SINGLE_IMAGE:
+            result = TaskResult(image_urls=[f"{url}/0.png"], width=width, height=height)
+            return {"result": result, "actions": upscale_offers(self.capabilities)}
+        assert kind in GRID_PRODUCING
+        result = TaskResult(
+            grid_url=f"{url}/grid.png",
+            image_urls=[f"{url}/{i}.png" for i in range(1, 5)],
+            width=width,
+            height=height,
+        )
+        return {"result": result, "actions": grid_offers(self.capabilities)}

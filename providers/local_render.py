@@ -1,0 +1,187 @@
+"""Pillow rendering for the local provider: deterministic tiles from prompt + seed, grids, previews.
+
+Shapes are placed in relative coordinates, so an upscale (the same seed at a larger size) looks like
+the tile it came from. Pure functions of the task spec; called in a worker thread.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import random
+import textwrap
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, ImageStat
+
+from providers.base import Action
+
+RGB = tuple[int, int, int]
+
+
+def tile_seed(seed: int, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}|tile|{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def grid_dimensions(ratio: str, longest: int) -> tuple[int, int]:
+    """Grid pixel size for an aspect ratio, longer side `longest`, both even."""
+    w, h = (int(x) for x in ratio.split(":"))
+    if w >= h:
+        return longest, max(2, round(longest * h / w / 2) * 2)
+    return max(2, round(longest * w / h / 2) * 2), longest
+
+
+def panned_ratio(ratio: str, action: Action) -> str:
+    """Panning widens (left/right) or heightens (up/down) the canvas by half."""
+    w, h = (int(x) for x in ratio.split(":"))
+    if action in (Action.PAN_LEFT, Action.PAN_RIGHT):
+        return f"{w * 3}:{h * 2}"
+    if action in (Action.PAN_UP, Action.PAN_DOWN):
+        return f"{w * 2}:{h * 3}"
+    return ratio
+
+
+def _color(rng: random.Random) -> RGB:
+    r, g, b = colorsys.hsv_to_rgb(rng.random(), 0.45 + rng.random() * 0.5, 0.35 + rng.random() * 0.6)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
+    mask = Image.linear_gradient("L").resize(size)
+    return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
+
+
+def _tile(seed: int, size: tuple[int, int], prompt: str, palette: Sequence[RGB] | None) -> Image.Image:
+    rng = random.Random(seed)
+    colors = list(palette) if palette else [_color(rng) for _ in range(4)]
+    prng = random.Random(seed ^ 0x5EED)
+    image = _gradient(size, colors[0], colors[1 % len(colors)])
+    draw = ImageDraw.Draw(image)
+    w, h = size
+    for _ in range(5 + rng.randrange(6)):
+        x0, y0 = rng.random() * w, rng.random() * h
+        x1, y1 = x0 + (0.1 + rng.random() * 0.4) * w, y0 + (0.1 + rng.random() * 0.4) * h
+        fill = colors[prng.randrange(len(colors))] if palette else _color(rng)
+        shape = rng.choice((draw.ellipse, draw.rectangle))
+        shape((x0, y0, x1, y1), fill=fill, outline=(255, 255, 255), width=max(1, w // 256))
+    if prompt:
+        font = _font(max(10, min(w, h) // 14))
+        text = "\n".join(textwrap.wrap(prompt, width=max(8, w // max(1, min(w, h) // 24)))[:4])
+        draw.multiline_text((w * 0.05, h * 0.05), text, font=font, fill=(255, 255, 255),
+                            stroke_width=max(1, w // 300), stroke_fill=(0, 0, 0))
+    return image
+
+
+def tile_palette(seed: int) -> list[list[int]]:
+    """The colours `_tile` picks for `seed` when it has no palette (so variations keep the look)."""
+    rng = random.Random(seed)
+    return [list(_color(rng)) for _ in range(4)]
+
+
+def _palette_for(spec: Mapping[str, Any]) -> list[RGB] | None:
+    pal = spec.get("pal")
+    return [(int(c[0]), int(c[1]), int(c[2])) for c in pal] if pal else None
+
+
+def _zoomed(spec: Mapping[str, Any], seed: int, size: tuple[int, int]) -> Image.Image:
+    """Zoom out: the parent image, smaller, framed by new surroundings."""
+    frame = _tile(seed ^ 0xF4A3E, size, "", _palette_for(spec))
+    scale = 0.5 if spec["k"] == Action.ZOOM_OUT_2X.value else 2 / 3
+    inner = _tile(int(spec.get("in", seed)), (int(size[0] * scale), int(size[1] * scale)), "", None)
+    frame.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
+    return frame
+
+
+def render_tile(spec: Mapping[str, Any], index: int, size: tuple[int, int]) -> Image.Image:
+    seed = tile_seed(int(spec["s"]), index) if index else int(spec["s"])
+    if spec["k"] in (Action.ZOOM_OUT_2X.value, Action.ZOOM_OUT_1_5X.value):
+        return _zoomed(spec, seed, size)
+    return _tile(seed, size, str(spec["p"]), _palette_for(spec))
+
+
+def render_grid(spec: Mapping[str, Any], grid_size: int) -> Image.Image:
+    w, h = grid_dimensions(str(spec["ar"]), grid_size)
+    grid = Image.new("RGB", (w, h))
+    for i, (x, y) in enumerate(((0, 0), (w // 2, 0), (0, h // 2), (w // 2, h // 2)), start=1):
+        grid.paste(render_tile(spec, i, (w // 2, h // 2)), (x, y))
+    return grid
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(out, "JPEG", quality=85)
+    else:
+        image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def render_file(spec: Mapping[str, Any], name: str, grid_size: int) -> bytes | None:
+    """The bytes of one served file: grid.png, 1-4.png (tiles), 0.png (single image), preview-N.jpg."""
+    kind = spec["k"]
+    single = kind in (Action.UPSCALE.value, Action.UPSCALE_SUBTLE.value, Action.UPSCALE_CREATIVE.value)
+    w, h = grid_dimensions(str(spec["ar"]), grid_size)
+    if name == "0.png" and single:
+        return _encode(render_tile(spec, 0, (w, h)), "PNG")
+    if single or kind == Action.DESCRIBE.value:
+        return None
+    if name == "grid.png":
+        return _encode(render_grid(spec, grid_size), "PNG")
+    if name in ("1.png", "2.png", "3.png", "4.png"):
+        return _encode(render_tile(spec, int(name[0]), (w // 2, h // 2)), "PNG")
+    if name.startswith("preview-") and name.endswith(".jpg"):
+        small = render_grid(spec, 256).filter(ImageFilter.GaussianBlur(6))
+        return _encode(small, "JPEG")
+    return None
+
+
+def _average(data: bytes) -> RGB:
+    with Image.open(io.BytesIO(data)) as image:
+        stat = ImageStat.Stat(ImageOps.exif_transpose(image).convert("RGB").resize((32, 32)))
+    r, g, b = (int(v) for v in stat.mean[:3])
+    return r, g, b
+
+
+def palette(images: Sequence[bytes]) -> list[list[int]]:
+    """The average colour of each image (the blend's palette)."""
+    return [list(_average(data)) for data in images]
+
+
+_HUES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
+
+
+def describe(data: bytes) -> list[str]:
+    """Four prompt suggestions derived from the image's size, brightness and colour."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    r, g, b = _average(data)
+    hue, sat, value = colorsys.rgb_to_hsv(r / 255, g / 255, b / 255)
+    colour = "grey" if sat < 0.15 else _HUES[int(hue * len(_HUES)) % len(_HUES)]
+    light = "bright" if value > 0.6 else "dark" if value < 0.3 else "softly lit"
+    shape = "wide" if width > height * 1.2 else "tall" if height > width * 1.2 else "square"
+    ratio = f"{width}:{height}" if max(width, height) <= 64 else _reduce(width, height)
+    return [
+        f"a {light} {shape} composition in {colour} tones --ar {ratio}",
+        f"abstract shapes on a {colour} gradient, {light} atmosphere, minimalist poster --ar {ratio}",
+        f"{colour} and white geometric illustration, flat colours, {light} --ar {ratio}",
+        f"a {light} photograph dominated by {colour}, shallow depth of field --ar {ratio}",
+    ]
+
+
+def _reduce(width: int, height: int) -> str:
+    from math import gcd
+
+    d = gcd(width, height)
+    w, h = width // d, height // d
+    while max(w, h) > 32:
+        w, h = max(1, round(w / 2)), max(1, round(h / 2))
+    return f"{w}:{h}"

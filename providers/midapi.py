@@ -1,0 +1,410 @@
+"""midapi.ai / kie.ai Midjourney API: generate, record-info, upscale, vary, video and video extend.
+
+Every answer is an envelope `{code, msg, data}` (usually in an HTTP 200); `code` is mapped here.
+The API returns four separate images (no grid) and no progress; reroll resubmits `paramJson`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from providers._http import ProviderHTTP, error_for
+from providers.base import (
+    Action,
+    ActRequest,
+    BaseProvider,
+    Capabilities,
+    GenerationRequest,
+    ParentTask,
+    PromptParams,
+    ProviderConfig,
+    Speed,
+    TaskResult,
+    TaskSnapshot,
+    TaskStatus,
+    grid_offers,
+    offer_key,
+    upscale_offers,
+)
+from providers.errors import ErrorKind, ProviderError, ProviderProtocolError, ProviderRejected
+
+GENERATE = "/api/v1/mj/generate"
+RECORD = "/api/v1/mj/record-info"
+UPSCALE = "/api/v1/mj/generateUpscale"
+VARY = "/api/v1/mj/generateVary"
+EXTEND = "/api/v1/mj/generateVideoExtend"
+
+ASPECT_RATIOS = ("1:2", "9:16", "2:3", "3:4", "5:6", "6:5", "4:3", "3:2", "1:1", "16:9", "2:1")
+VERSIONS = frozenset({"7", "6.1", "6", "5.2", "5.1", "niji6"})
+IMAGE_TYPES = frozenset({"mj_txt2img", "mj_img2img", "mj_style_reference", "mj_omni_reference"})
+REFERENCE_TYPES = {"img2img": "mj_img2img", "style": "mj_style_reference", "omni": "mj_omni_reference"}
+SPEEDS: dict[str, str] = {"relax": "relaxed", "relaxed": "relaxed", "fast": "fast", "turbo": "turbo"}
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
+
+#: envelope `code` -> error kind (200 is success; 501 on a record is a failed snapshot instead)
+CODE_KINDS: dict[int, ErrorKind] = {
+    400: ErrorKind.REJECTED,
+    401: ErrorKind.AUTH,
+    402: ErrorKind.QUOTA,
+    404: ErrorKind.NOT_FOUND,
+    422: ErrorKind.REJECTED,
+    429: ErrorKind.RATE_LIMITED,
+    455: ErrorKind.UNAVAILABLE,
+    500: ErrorKind.UNAVAILABLE,
+    501: ErrorKind.REJECTED,
+    505: ErrorKind.REJECTED,
+}
+CODE_TEXT = {501: "generation failed", 505: "this feature is disabled", 455: "under maintenance"}
+
+_REF_FLAG = re.compile(r"\s*--(?P<flag>sref|oref)(?P<urls>(?:\s+https?://\S+)*)")
+_OW_FLAG = re.compile(r"\s*--ow\s+(?P<ow>\d+)")
+
+
+class MidapiConfig(ProviderConfig):
+    type: Literal["midapi"] = "midapi"
+    base_url: str = "https://api.midapi.ai"
+    max_prompt_length: int = Field(default=2000, ge=1)
+    default_speed: Speed = "fast"
+    reference_mode: Literal["img2img", "style", "omni"] = "img2img"  # taskType when images are given
+    omni_weight: int | None = Field(default=None, ge=1, le=1000)  # `ow` for omni reference
+    vary_index_base: Literal[0, 1] = 0  # CONFLICT: schema says 0-3, developer notes say 1-4
+    video_hd: bool = False
+    video_motion: Literal["high", "low"] = "high"
+    video_batch_size: Literal[1, 2, 4] = 1
+    watermark: str | None = None
+    enable_translation: bool = False
+
+
+class _Record(BaseModel):
+    """A record-info `data` object, or a callback `data` (which has `promptJson` and flat URLs)."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    taskId: str
+    taskType: str | None = None
+    paramJson: dict[str, Any] | None = None
+    promptJson: dict[str, Any] | None = None
+    resultInfoJson: dict[str, Any] | None = None
+    resultUrls: list[Any] | None = None
+    successFlag: int | None = None
+    errorMessage: str | None = None
+
+    @field_validator("paramJson", "promptJson", "resultInfoJson", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else None
+            except json.JSONDecodeError:
+                return None
+        return value
+
+    def urls(self) -> list[str]:
+        raw = self.resultUrls
+        if raw is None and self.resultInfoJson:
+            raw = self.resultInfoJson.get("resultUrls")
+        out = [item.get("resultUrl") or item.get("url") if isinstance(item, dict) else item for item in raw or []]
+        return [url for url in out if isinstance(url, str) and url]
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+
+def _split_references(text: str) -> tuple[str, str | None, list[str], int | None]:
+    """Pull `--sref URL`, `--oref URL` and `--ow N` out of the prompt text (the request's choice)."""
+    mode: str | None = None
+    urls: list[str] = []
+    for match in _REF_FLAG.finditer(text):
+        mode = "style" if match["flag"] == "sref" else "omni"
+        urls += match["urls"].split()
+    ow = _OW_FLAG.search(text)
+    clean = _OW_FLAG.sub("", _REF_FLAG.sub("", text)).strip()
+    return clean, mode, urls, int(ow["ow"]) if ow else None
+
+
+def _version(params: PromptParams) -> str | None:
+    if params.niji is not None:
+        if params.niji.removesuffix(".0") != "6":
+            raise ProviderRejected("midapi supports only --niji 6.")
+        return "niji6"
+    if params.version is None:
+        return None
+    version = params.version.removesuffix(".0")
+    if version not in VERSIONS:
+        raise ProviderRejected(f"midapi supports --v {', '.join(sorted(VERSIONS - {'niji6'}))}.")
+    return version
+
+
+def _flag_fields(params: PromptParams) -> dict[str, Any]:
+    """Flags midapi has body fields for; the others stay inline in the prompt."""
+    out: dict[str, Any] = {}
+    if params.aspect_ratio is not None:
+        if params.aspect_ratio not in ASPECT_RATIOS:
+            raise ProviderRejected(f"midapi supports --ar {', '.join(ASPECT_RATIOS)}.")
+        out["aspectRatio"] = params.aspect_ratio
+    if (version := _version(params)) is not None:
+        out["version"] = version
+    if params.stylize is not None:
+        out["stylization"] = max(0, min(1000, params.stylize))
+    if params.weird is not None:
+        out["weirdness"] = max(0, min(3000, params.weird))
+    if params.chaos is not None:
+        out["variety"] = max(0, min(100, 5 * round(params.chaos / 5)))
+    return out
+
+
+def _prompt(config: MidapiConfig, text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ProviderRejected("midapi needs a prompt.")
+    if len(text) > config.max_prompt_length:
+        raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
+    return text
+
+
+def _input_urls(request: GenerationRequest) -> list[str]:
+    if any(image.url is None for image in request.images):
+        raise ProviderRejected("midapi needs images as public URLs; this image has none.")
+    return [image.url for image in request.images if image.url]
+
+
+def _image_payload(config: MidapiConfig, request: GenerationRequest) -> dict[str, Any]:
+    params = request.prompt or PromptParams(text="")
+    text, mode, ref_urls, ow = _split_references(params.text)
+    urls = [*params.image_urls, *ref_urls, *_input_urls(request)]
+    task_type = REFERENCE_TYPES[mode or config.reference_mode] if urls else "mj_txt2img"
+    inline = params.model_copy(
+        update={"text": text, "image_urls": (), "aspect_ratio": None, "version": None, "niji": None}
+        | {"stylize": None, "chaos": None, "weird": None}
+    )
+    body: dict[str, Any] = {"taskType": task_type, "prompt": _prompt(config, inline.full())}
+    body |= _flag_fields(params)
+    if task_type == "mj_omni_reference":
+        if (weight := ow or config.omni_weight) is not None:
+            body["ow"] = max(1, min(1000, weight))
+    else:
+        body["speed"] = SPEEDS[request.speed or config.default_speed]
+    if urls:
+        body["fileUrls"] = urls
+    return body
+
+
+def _video_payload(config: MidapiConfig, prompt: str, image_url: str) -> dict[str, Any]:
+    return {
+        "taskType": "mj_video_hd" if config.video_hd else "mj_video",
+        "prompt": _prompt(config, prompt),
+        "fileUrls": [image_url],
+        "motion": config.video_motion,
+        "videoBatchSize": config.video_batch_size,
+    }
+
+
+def _resubmittable(config: MidapiConfig, params: Mapping[str, Any], speed: Speed | None) -> dict[str, Any]:
+    """A record's `paramJson` cleaned up to be posted to generate again (reroll)."""
+    body = {k: v for k, v in params.items() if v not in ("", None, []) and k != "callBackUrl"}
+    if "fileUrl" in body and "fileUrls" not in body:
+        body["fileUrls"] = [body.pop("fileUrl")]
+    body.pop("fileUrl", None)
+    if "speed" in body or speed:
+        body["speed"] = SPEEDS.get(str(speed or body["speed"]).lower(), SPEEDS[config.default_speed])
+    return body
+
+
+def _reroll_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> tuple[str, dict[str, Any]]:
+    params = parent.extra.get("paramJson")
+    if isinstance(params, Mapping) and params.get("taskType") in IMAGE_TYPES:
+        return GENERATE, _resubmittable(config, params, request.speed)
+    if isinstance(params, Mapping) and {"taskId", "imageIndex"} <= params.keys():
+        return VARY, {"taskId": params["taskId"], "imageIndex": params["imageIndex"]}
+    if parent.request.prompt is None:
+        raise ProviderRejected("This job cannot be rerolled.")
+    return GENERATE, _image_payload(config, parent.request.model_copy(update={"speed": request.speed}))
+
+
+def _grid_index(request: ActRequest) -> int:
+    if not 1 <= request.index <= 4:
+        raise ProviderRejected("Pick an image from 1 to 4.")
+    return request.index - 1
+
+
+def _video_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> tuple[str, dict[str, Any]]:
+    images = parent.result.image_urls if parent.result else []
+    if not images:
+        raise ProviderRejected("There is no image to animate.")
+    url = images[request.index - 1] if 1 <= request.index <= len(images) else images[0]
+    text = request.prompt or (parent.request.prompt.text if parent.request.prompt else "") or "animate"
+    return GENERATE, _video_payload(config, _split_references(text)[0] or "animate", url)
+
+
+def _extend_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> tuple[str, dict[str, Any]]:
+    body: dict[str, Any] = {"taskType": "mj_video_extend_auto", "taskId": parent.task_id}
+    body["index"] = max(request.index - 1, 0)
+    if request.prompt:
+        body |= {"taskType": "mj_video_extend_manual", "prompt": _prompt(config, request.prompt)}
+    return EXTEND, body
+
+
+def _act_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> tuple[str, dict[str, Any]]:
+    if request.action is Action.REROLL:
+        return _reroll_call(config, parent, request)
+    if request.action is Action.VIDEO:
+        return _video_call(config, parent, request)
+    if not parent.task_id:
+        raise ProviderRejected("The original job has no midapi task id.")
+    if request.action is Action.UPSCALE:
+        return UPSCALE, {"taskId": parent.task_id, "imageIndex": _grid_index(request)}
+    if request.action is Action.VARIATION:
+        index = _grid_index(request) + config.vary_index_base
+        return VARY, {"taskId": parent.task_id, "imageIndex": index}
+    if request.action is Action.VIDEO_EXTEND:
+        return _extend_call(config, parent, request)
+    raise ProviderRejected(f"midapi cannot do {request.action.value}.")
+
+
+def _with_common(config: MidapiConfig, body: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
+    if config.watermark:
+        body["waterMark"] = config.watermark
+    if config.enable_translation and "prompt" in body:
+        body["enableTranslation"] = True
+    if callback_url:
+        body["callBackUrl"] = callback_url
+    return body
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+def _envelope(raw: Any, provider: str) -> tuple[int, str | None, Any]:
+    try:
+        code = int(raw["code"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ProviderProtocolError(f"{provider} sent an answer without a status code.") from exc
+    msg = raw.get("msg") if isinstance(raw.get("msg"), str) else None
+    return code, msg, raw.get("data")
+
+
+def _code_error(code: int, msg: str | None, provider: str) -> ProviderError:
+    kind = CODE_KINDS.get(code, ErrorKind.UNAVAILABLE if code >= 500 else ErrorKind.REJECTED)
+    detail = msg if msg and msg.lower() not in ("error", "failed") else CODE_TEXT.get(code, msg)
+    return error_for(kind, detail, provider)
+
+
+def _parse_record(data: Any, provider: str) -> _Record:
+    try:
+        return _Record.model_validate(data)
+    except ValidationError as exc:
+        raise ProviderProtocolError(f"{provider} sent a task in an unexpected shape.") from exc
+
+
+def _result(urls: list[str], task_type: str, caps: Capabilities) -> tuple[TaskResult, dict[str, str]]:
+    if "video" in task_type or (urls and all(u.lower().split("?")[0].endswith(VIDEO_SUFFIXES) for u in urls)):
+        many = len(urls) > 1
+        offers = {offer_key(Action.VIDEO_EXTEND, i + 1 if many else 0): "" for i in range(len(urls))}
+        return TaskResult(video_urls=urls), offers if caps.can(Action.VIDEO_EXTEND) else {}
+    if len(urls) == 1:
+        return TaskResult(image_urls=urls), upscale_offers(caps)
+    return TaskResult(image_urls=urls[:4]), grid_offers(caps)
+
+
+def _snapshot(record: _Record, caps: Capabilities, *, code: int = 200, msg: str | None = None) -> TaskSnapshot:
+    extra = {k: v for k, v in (("taskType", record.taskType), ("paramJson", record.paramJson)) if v}
+    snap = TaskSnapshot(task_id=record.taskId, status=TaskStatus.RUNNING, extra=extra)
+    flag = record.successFlag
+    if flag is None and record.resultUrls is not None:  # a callback: its envelope code decides
+        flag = 1 if code == 200 and record.urls() else 2
+    if code == 501 or flag in (2, 3):
+        snap.status = TaskStatus.FAILED
+        fallback = "Midjourney did not finish this image." if flag == 3 else "The generation failed."
+        snap.error = (record.errorMessage or (msg if code != 200 else None) or fallback)[:300]
+    elif flag == 1:
+        urls = record.urls()
+        snap.status = TaskStatus.SUCCEEDED if urls else TaskStatus.FAILED
+        snap.error = None if urls else "The provider returned no images."
+        if urls:
+            snap.result, snap.actions = _result(urls, record.taskType or "", caps)
+    return snap
+
+
+class MidapiProvider(BaseProvider):
+    config_class = MidapiConfig
+    capabilities = Capabilities(
+        actions=frozenset(
+            {Action.IMAGINE, Action.UPSCALE, Action.VARIATION, Action.REROLL, Action.VIDEO, Action.VIDEO_EXTEND}
+        ),
+        batch_fetch=1,
+        webhooks=True,
+        max_images=5,
+    )
+
+    def __init__(self, config: MidapiConfig, client: httpx.AsyncClient) -> None:
+        super().__init__(config)
+        self.config: MidapiConfig = config
+        key = config.api_key.get_secret_value() if config.api_key else ""
+        self._http = ProviderHTTP(
+            client,
+            name=config.name,
+            base_url=config.base_url,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=config.request_timeout,
+        )
+
+    async def submit(self, request: GenerationRequest) -> TaskSnapshot:
+        if request.kind is Action.IMAGINE:
+            body = _image_payload(self.config, request)
+        elif request.kind is Action.VIDEO:
+            urls = _input_urls(request) or list(request.prompt.image_urls if request.prompt else ())
+            if not urls:
+                raise ProviderRejected("A video needs one image URL.")
+            text = _split_references(request.prompt.text)[0] if request.prompt else ""
+            body = _video_payload(self.config, text or "animate", urls[0])
+        else:
+            raise ProviderRejected(f"midapi cannot {request.kind.value}.")
+        return await self._start(GENERATE, body, request.callback_url)
+
+    async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        path, body = _act_call(self.config, parent, request)
+        return await self._start(path, body, request.callback_url)
+
+    async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        snapshots = [await self._fetch_one(task_id) for task_id in task_ids]
+        return [snapshot for snapshot in snapshots if snapshot is not None]
+
+    def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
+        try:
+            raw = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProviderProtocolError("The midapi callback is not JSON.") from exc
+        code, msg, data = _envelope(raw, self.config.name)
+        record = _parse_record(data, self.config.name)
+        return _snapshot(record, self.capabilities, code=code, msg=msg)
+
+    async def _start(self, path: str, body: dict[str, Any], callback_url: str | None) -> TaskSnapshot:
+        extra = {"taskType": body.get("taskType", path.rsplit("/", 1)[-1]), "paramJson": dict(body)}
+        raw = await self._http.request("POST", path, json_body=_with_common(self.config, body, callback_url))
+        code, msg, data = _envelope(raw, self.config.name)
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if code == 501 and task_id:
+            error = (msg or "The generation failed.")[:300]
+            return TaskSnapshot(task_id=str(task_id), status=TaskStatus.FAILED, error=error, extra=extra)
+        if code != 200:
+            raise _code_error(code, msg, self.config.name)
+        if not isinstance(task_id, str | int) or not str(task_id):
+            raise ProviderProtocolError(f"{self.config.name} accepted the task but sent no task id.")
+        return TaskSnapshot(task_id=str(task_id), status=TaskStatus.SUBMITTED, extra=extra)
+
+    async def _fetch_one(self, task_id: str) -> TaskSnapshot | None:
+        raw = await self._http.request("GET", RECORD, params={"taskId": task_id})
+        code, msg, data = _envelope(raw, self.config.name)
+        if code == 404 or (code in (200, 501) and not data):
+            if code == 501:
+                return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error=msg or "Failed.")
+            return None
+        if code not in (200, 501):
+            raise _code_error(code, msg, self.config.name)
+        return _snapshot(_parse_record(data, self.config.name), self.capabilities, code=code, msg=msg)

@@ -1,0 +1,33 @@
+"""Every adapter maps the same faults to the same error classes (see contract.py)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from providers import PROVIDERS
+from providers.base import GenerationRequest, PromptParams
+from tests.providers.contract import FAULTS, AdapterCase
+
+CASES: list[AdapterCase] = []
+
+
+def _ids(case: AdapterCase) -> str:
+    return case.type
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+async def test_fault_maps_to_the_same_error_class(case: AdapterCase, fault: str) -> None:
+    async with case.make_fake() as fake, httpx.AsyncClient() as client:
+        provider = PROVIDERS[case.type](case.make_config(fake.base_url), client)
+        await provider.start()
+        fake.inject(fault)  # type: ignore[attr-defined]
+        request = GenerationRequest(prompt=PromptParams(text="a lighthouse at dusk"))
+        with pytest.raises(FAULTS[fault]) as caught:
+            await provider.submit(request)
+        assert caught.value.message
+        # the fault was one-shot: the next submit goes through
+        snapshot = await provider.submit(request)
+        assert snapshot.task_id
+        await provider.aclose()

@@ -15,6 +15,7 @@ from providers.base import (
     GenerationRequest,
     ParentTask,
     TaskResult,
+    TaskSnapshot,
     TaskStatus,
     parse_offer_key,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Owner",
     "Placement",
     "can_transition",
+    "merge_snapshot",
     "new_job_id",
 ]
 
@@ -192,3 +194,96 @@ class ActionRef:
         if match is None or match["code"] not in _CODE_ACTIONS:
             return None
         return cls(_CODE_ACTIONS[match["code"]], int(match["index"]), match["job"])
+
+
+_ORDER = {state: rank for rank, state in enumerate(JobState)}
+
+
+def merge_snapshot(job: Job, snapshot: TaskSnapshot, now: float) -> Job | None:
+    """`job` updated by a provider report, or None when the report changes nothing.
+
+    Idempotent and order-tolerant: a terminal job never changes, states never move backwards,
+    progress never decreases, so duplicate and out-of-order webhooks or polls are harmless.
+    """
+    if job.terminal:
+        return None
+    update: dict[str, Any] = {}
+    state = JobState.from_task(snapshot.status)
+    if state != job.state and can_transition(job.state, state) and _ORDER[state] > _ORDER[job.state]:
+        update["state"] = state
+    final = update.get("state", job.state)
+    progress = 100 if final is JobState.SUCCEEDED else max(job.progress, snapshot.progress or 0)
+    if progress != job.progress:
+        update["progress"] = progress
+    if snapshot.preview_url and snapshot.preview_url != job.preview_url and not final.terminal:
+        update["preview_url"] = snapshot.preview_url
+    if final is JobState.SUCCEEDED and snapshot.result is not None:
+        update["result"] = snapshot.result
+        update["actions"] = snapshot.actions
+    if final is JobState.FAILED:
+        update["error"] = snapshot.error or "The provider could not generate this image."
+    if snapshot.extra and {**job.provider_data, **snapshot.extra} != job.provider_data:
+        update["provider_data"] = {**job.provider_data, **snapshot.extra}
+    if not update:
+        return None
+    if final.terminal:
+        update["next_poll_at"] = None
+    update["updated_at"] = now
+    return job.model_copy(update=update)
+
+
+#: How a button or CLI argument names each action (index-free ones; U/V/P take 1-4).
+ACTION_LABELS: dict[str, str] = {
+    Action.REROLL.value: "🔄",
+    Action.VARY_SUBTLE.value: "Vary (Subtle)",
+    Action.VARY_STRONG.value: "Vary (Strong)",
+    Action.UPSCALE_SUBTLE.value: "Upscale (Subtle)",
+    Action.UPSCALE_CREATIVE.value: "Upscale (Creative)",
+    Action.ZOOM_OUT_2X.value: "Zoom Out 2x",
+    Action.ZOOM_OUT_1_5X.value: "Zoom Out 1.5x",
+    Action.PAN_LEFT.value: "⬅️",
+    Action.PAN_RIGHT.value: "➡️",
+    Action.PAN_UP.value: "⬆️",
+    Action.PAN_DOWN.value: "⬇️",
+    Action.VIDEO.value: "Animate",
+    Action.VIDEO_EXTEND.value: "Extend video",
+}
+_INDEXED = {"u": Action.UPSCALE.value, "v": Action.VARIATION.value, "p": PICK_PROMPT}
+_NAMES = {
+    "reroll": Action.REROLL.value, "r": Action.REROLL.value, "🔄": Action.REROLL.value,
+    "vary-subtle": Action.VARY_SUBTLE.value, "vary-strong": Action.VARY_STRONG.value,
+    "upscale-subtle": Action.UPSCALE_SUBTLE.value, "upscale-creative": Action.UPSCALE_CREATIVE.value,
+    "zoom-2x": Action.ZOOM_OUT_2X.value, "zoom-1.5x": Action.ZOOM_OUT_1_5X.value,
+    "pan-left": Action.PAN_LEFT.value, "pan-right": Action.PAN_RIGHT.value,
+    "pan-up": Action.PAN_UP.value, "pan-down": Action.PAN_DOWN.value,
+    "animate": Action.VIDEO.value, "extend": Action.VIDEO_EXTEND.value,
+}  # fmt: skip
+
+
+def button_label(action: str, index: int) -> str:
+    """The text on a button: U2, V3, 🔄, Vary (Strong), 2 (a describe prompt) ..."""
+    if action == Action.UPSCALE.value:
+        return f"U{index}"
+    if action == Action.VARIATION.value:
+        return f"V{index}"
+    if action == PICK_PROMPT:
+        return str(index)
+    return ACTION_LABELS.get(action, action.replace("_", " "))
+
+
+def action_name(action: str, index: int) -> str:
+    """The CLI spelling of an action: U2, V3, reroll, vary-strong, zoom-2x, P1 ..."""
+    prefix = {v: k.upper() for k, v in _INDEXED.items()}.get(action)
+    if prefix:
+        return f"{prefix}{index}"
+    return next((name for name, value in _NAMES.items() if value == action and len(name) > 1), action)
+
+
+def parse_action_name(text: str) -> tuple[str, int] | None:
+    """`U2` -> ("upscale", 2), `vary-strong` -> ("vary_strong", 0); None if not an action name."""
+    name = text.strip().lower()
+    if len(name) == 2 and name[0] in _INDEXED and name[1] in "1234":
+        return _INDEXED[name[0]], int(name[1])
+    if name in _NAMES:
+        return _NAMES[name], 0
+    return None

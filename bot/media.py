@@ -114,7 +114,7 @@ class MediaCache:
     """Provider results, downloaded once and kept on disk (provider URLs expire)."""
 
     def __init__(self, downloader: Downloader, directory: Path) -> None:
-        self._downloader = downloader
+        self.downloader = downloader
         self._dir = directory
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -129,7 +129,7 @@ class MediaCache:
                 return await asyncio.to_thread(path.read_bytes)
             except FileNotFoundError:
                 pass
-            data = await self._downloader.fetch(url, trusted=trusted)
+            data = await self.downloader.fetch(url, trusted=trusted)
             await asyncio.to_thread(_write_atomic, path, data)
         self._locks.pop(path.name, None)
         return data

@@ -7,7 +7,13 @@ from typing import Any, Protocol
 import httpx
 
 from providers.base import Provider, ProviderConfig
+from providers.gpt_image import GptImageProvider
 from providers.local import LocalProvider
+from providers.midapi import MidapiProvider
+from providers.midjourney_api import MidjourneyApiProvider
+from providers.mj_proxy import MjProxyProvider
+from providers.mj_rest import MjRestProvider
+from providers.ohmygpt import OhmygptProvider
 
 
 class ProviderClass(Protocol):
@@ -20,4 +26,10 @@ class ProviderClass(Protocol):
 
 PROVIDERS: dict[str, ProviderClass] = {
     "local": LocalProvider,
+    "midapi": MidapiProvider,
+    "ohmygpt": OhmygptProvider,
+    "midjourney_api": MidjourneyApiProvider,
+    "gpt_image": GptImageProvider,
+    "mj_rest": MjRestProvider,
+    "mj_proxy": MjProxyProvider,
 }

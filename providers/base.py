@@ -174,7 +174,7 @@ class PromptParams(BaseModel):
 class ImageInput(BaseModel):
     """An image the user supplied: bytes (already checked) and, when known, a public URL."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     data: bytes
     mime: str = "image/png"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -109,7 +109,9 @@ class _Record(BaseModel):
         raw = self.resultUrls
         if raw is None and self.resultInfoJson:
             raw = self.resultInfoJson.get("resultUrls")
-        out = [item.get("resultUrl") or item.get("url") if isinstance(item, dict) else item for item in raw or []]
+        out = [
+            item.get("resultUrl") or item.get("url") if isinstance(item, dict) else item for item in raw or []
+        ]
         return [url for url in out if isinstance(url, str) and url]
 
 
@@ -312,7 +314,9 @@ def _result(urls: list[str], task_type: str, caps: Capabilities) -> tuple[TaskRe
     return TaskResult(image_urls=urls[:4]), grid_offers(caps)
 
 
-def _snapshot(record: _Record, caps: Capabilities, *, code: int = 200, msg: str | None = None) -> TaskSnapshot:
+def _snapshot(
+    record: _Record, caps: Capabilities, *, code: int = 200, msg: str | None = None
+) -> TaskSnapshot:
     extra = {k: v for k, v in (("taskType", record.taskType), ("paramJson", record.paramJson)) if v}
     snap = TaskSnapshot(task_id=record.taskId, status=TaskStatus.RUNNING, extra=extra)
     flag = record.successFlag
@@ -332,10 +336,17 @@ def _snapshot(record: _Record, caps: Capabilities, *, code: int = 200, msg: str 
 
 
 class MidapiProvider(BaseProvider):
-    config_class = MidapiConfig
+    config_class: ClassVar[type[ProviderConfig]] = MidapiConfig
     capabilities = Capabilities(
         actions=frozenset(
-            {Action.IMAGINE, Action.UPSCALE, Action.VARIATION, Action.REROLL, Action.VIDEO, Action.VIDEO_EXTEND}
+            {
+                Action.IMAGINE,
+                Action.UPSCALE,
+                Action.VARIATION,
+                Action.REROLL,
+                Action.VIDEO,
+                Action.VIDEO_EXTEND,
+            }
         ),
         batch_fetch=1,
         webhooks=True,
@@ -344,7 +355,7 @@ class MidapiProvider(BaseProvider):
 
     def __init__(self, config: MidapiConfig, client: httpx.AsyncClient) -> None:
         super().__init__(config)
-        self.config: MidapiConfig = config
+        self._settings = config
         key = config.api_key.get_secret_value() if config.api_key else ""
         self._http = ProviderHTTP(
             client,
@@ -356,19 +367,19 @@ class MidapiProvider(BaseProvider):
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         if request.kind is Action.IMAGINE:
-            body = _image_payload(self.config, request)
+            body = _image_payload(self._settings, request)
         elif request.kind is Action.VIDEO:
             urls = _input_urls(request) or list(request.prompt.image_urls if request.prompt else ())
             if not urls:
                 raise ProviderRejected("A video needs one image URL.")
             text = _split_references(request.prompt.text)[0] if request.prompt else ""
-            body = _video_payload(self.config, text or "animate", urls[0])
+            body = _video_payload(self._settings, text or "animate", urls[0])
         else:
             raise ProviderRejected(f"midapi cannot {request.kind.value}.")
         return await self._start(GENERATE, body, request.callback_url)
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
-        path, body = _act_call(self.config, parent, request)
+        path, body = _act_call(self._settings, parent, request)
         return await self._start(path, body, request.callback_url)
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
@@ -386,7 +397,9 @@ class MidapiProvider(BaseProvider):
 
     async def _start(self, path: str, body: dict[str, Any], callback_url: str | None) -> TaskSnapshot:
         extra = {"taskType": body.get("taskType", path.rsplit("/", 1)[-1]), "paramJson": dict(body)}
-        raw = await self._http.request("POST", path, json_body=_with_common(self.config, body, callback_url))
+        raw = await self._http.request(
+            "POST", path, json_body=_with_common(self._settings, body, callback_url)
+        )
         code, msg, data = _envelope(raw, self.config.name)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if code == 501 and task_id:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -168,14 +168,14 @@ def job_snapshot(job: JobItem, *, grid: bool) -> TaskSnapshot:
 
 
 class MidjourneyApiProvider(BaseProvider):
-    config_class = MidjourneyApiConfig
+    config_class: ClassVar[type[ProviderConfig]] = MidjourneyApiConfig
     capabilities = Capabilities(
         actions=frozenset({Action.IMAGINE, Action.UPSCALE, Action.REROLL}), batch_fetch=50, webhooks=True
     )
 
     def __init__(self, config: MidjourneyApiConfig, client: httpx.AsyncClient) -> None:
         super().__init__(config)
-        self.config: MidjourneyApiConfig = config
+        self._settings = config
         self.capabilities = self.capabilities.model_copy(update={"batch_fetch": config.batch_fetch})
         self._http = ProviderHTTP(
             client,
@@ -186,15 +186,15 @@ class MidjourneyApiProvider(BaseProvider):
         )
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
-        return await self._submit(to_payload(request, self.config))
+        return await self._submit(to_payload(request, self._settings))
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
         if request.action is Action.UPSCALE:
             return upscale_snapshot(parent, request.index)
         if request.action is Action.REROLL:
-            return await self._submit(to_payload(reroll_request(parent, request), self.config))
+            return await self._submit(to_payload(reroll_request(parent, request), self._settings))
         raise ProviderRejected(
-            f"{self.config.name} cannot do {request.action.value}: it offers U1-U4 and reroll only."
+            f"{self._settings.name} cannot do {request.action.value}: it offers U1-U4 and reroll only."
         )
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
@@ -204,16 +204,16 @@ class MidjourneyApiProvider(BaseProvider):
         for start in range(0, len(wanted), size):
             chunk = wanted[start : start + size]
             body = await self._http.request("POST", STATUS_PATH, json_body={"taskIds": chunk})
-            jobs = job_items(unwrap(body, self.config.name), self.config.name)
+            jobs = job_items(unwrap(body, self._settings.name), self._settings.name)
             out.extend(_with_offers(job_snapshot(job, grid=True)) for job in jobs if job.task_id in chunk)
         return out
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
-        return _with_offers(job_snapshot(callback_job(body, self.config.name), grid=True))
+        return _with_offers(job_snapshot(callback_job(body, self._settings.name), grid=True))
 
     async def _submit(self, payload: dict[str, Any]) -> TaskSnapshot:
         body = await self._http.request("POST", SUBMIT_PATH, json_body=payload)
-        task_id = submitted_id(unwrap(body, self.config.name), self.config.name)
+        task_id = submitted_id(unwrap(body, self._settings.name), self._settings.name)
         return TaskSnapshot(task_id=task_id, status=TaskStatus.SUBMITTED, extra={"prompt": payload["prompt"]})
 
 

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -181,7 +181,7 @@ def _result(job: _Job) -> TaskResult:
     images = (job.result.images if job.result else None) or []
     indexed = sorted((i for i in images if i.index), key=lambda i: i.index or 0)
     loose = [i for i in images if not i.index]
-    first = (loose or indexed or [None])[0]
+    first = next(iter(loose or indexed), None)
     size = {"width": first.width, "height": first.height} if first else {}
     prompts = (job.result.prompts if job.result else None) or []
     if job.type in _GRID_TYPES or (job.type is None and indexed):
@@ -238,12 +238,12 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
 
 
 class MjRestProvider(BaseProvider):
-    config_class = MjRestConfig
+    config_class: ClassVar[type[ProviderConfig]] = MjRestConfig
     capabilities = _CAPABILITIES
 
     def __init__(self, config: MjRestConfig, client: httpx.AsyncClient) -> None:
         super().__init__(config)
-        self.config: MjRestConfig = config
+        self._settings = config
         if not config.batch_via_list:
             self.capabilities = _CAPABILITIES.model_copy(update={"batch_fetch": 1})
         key = config.api_key.get_secret_value() if config.api_key else ""
@@ -256,7 +256,9 @@ class MjRestProvider(BaseProvider):
         )
 
     def _webhook(self, callback_url: str | None) -> dict[str, str]:
-        return {"webhook_url": callback_url, "webhook_type": self.config.webhook_type} if callback_url else {}
+        if not callback_url:
+            return {}
+        return {"webhook_url": callback_url, "webhook_type": self._settings.webhook_type}
 
     async def _create(self, path: str, body: dict[str, Any], extra: dict[str, Any]) -> TaskSnapshot:
         response = await self._http.request("POST", path, json_body=body)
@@ -273,7 +275,10 @@ class MjRestProvider(BaseProvider):
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
         if request.action is Action.REROLL:
             return await self._reroll(parent, request)
-        paths = {Action.UPSCALE: ("/v1/upscale", "upscale"), Action.VARIATION: ("/v1/variations", "variation")}
+        paths = {
+            Action.UPSCALE: ("/v1/upscale", "upscale"),
+            Action.VARIATION: ("/v1/variations", "variation"),
+        }
         if request.action not in paths or not 1 <= request.index <= 4:
             raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.action.value} this job.")
         if not _is_uuid(parent.task_id):
@@ -297,8 +302,8 @@ class MjRestProvider(BaseProvider):
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
         wanted = [i for i in dict.fromkeys(task_ids) if _is_uuid(i)]  # others cannot exist here
         found: dict[str, TaskSnapshot] = {}
-        if len(wanted) > 1 and self.config.batch_via_list:
-            params = {"limit": self.config.list_limit, "sort": "created_at_desc"}
+        if len(wanted) > 1 and self._settings.batch_via_list:
+            params = {"limit": self._settings.list_limit, "sort": "created_at_desc"}
             page = await self._http.request("GET", "/v1/jobs", params=params)
             jobs = page.get("data") if isinstance(page, dict) else None
             if not isinstance(jobs, list):
@@ -315,9 +320,9 @@ class MjRestProvider(BaseProvider):
         return [found[i] for i in wanted if i in found]
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
-        if self.config.webhook_secret is not None:
+        if self._settings.webhook_secret is not None:
             given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
-            if not verify_signature(self.config.webhook_secret.get_secret_value(), body, given):
+            if not verify_signature(self._settings.webhook_secret.get_secret_value(), body, given):
                 raise ProviderProtocolError("The webhook signature is missing or wrong.")
         try:
             data = json.loads(body)

@@ -7,9 +7,19 @@ import pytest
 
 from providers import PROVIDERS
 from providers.base import GenerationRequest, PromptParams
+from tests.providers import test_gpt_image, test_midjourney_api
+from tests.providers import test_midapi
+from tests.providers import test_ohmygpt
+from tests.providers import test_mj_proxy, test_mj_rest
 from tests.providers.contract import FAULTS, AdapterCase
 
 CASES: list[AdapterCase] = []
+CASES.append(test_mj_rest.CASE)
+CASES.append(test_mj_proxy.CASE)
+CASES.append(test_midapi.CASE)
+CASES.append(test_ohmygpt.CASE)
+CASES.append(test_midjourney_api.CASE)
+CASES.append(test_gpt_image.CASE)
 
 
 def _ids(case: AdapterCase) -> str:

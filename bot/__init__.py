@@ -1,0 +1,1 @@
+"""imagine-bot: Midjourney-style image generation for Discord and Telegram."""

@@ -1,0 +1,62 @@
+"""The composition root: builds every part from the config, in one place, and owns their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from bot.config import AppConfig
+from bot.events import Listeners
+from bot.media import Downloader, MediaCache
+from bot.poller import Poller
+from bot.pool import ProviderPool
+from bot.service import JobService
+from bot.store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    config: AppConfig
+    http: httpx.AsyncClient
+    store: JobStore
+    pool: ProviderPool
+    listeners: Listeners
+    poller: Poller
+    service: JobService
+
+
+@contextlib.asynccontextmanager
+async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time) -> AsyncIterator[App]:
+    """Everything but the background tasks: open on enter, close on exit (in reverse order)."""
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as http:
+        store = await JobStore.open(config.database)
+        pool = ProviderPool.from_config(config, http)
+        try:
+            await pool.start()
+            listeners = Listeners()
+            poller = Poller(store, pool, listeners, config.polling, clock=clock)
+            cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
+            service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
+            yield App(config, http, store, pool, listeners, poller, service)
+        finally:
+            await pool.aclose()
+            await store.close()
+
+
+@contextlib.asynccontextmanager
+async def running(app: App) -> AsyncIterator[None]:
+    """Run the poller in a TaskGroup for the duration of the block."""
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(app.poller.run(), name="poller")
+        try:
+            yield
+        finally:
+            task.cancel()

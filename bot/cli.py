@@ -1,0 +1,221 @@
+"""`imagine-bot`: run jobs from a terminal, inspect them, check the config, and start the bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot import frontends
+from bot.app import App, build_app, running
+from bot.config import AppConfig, load_config
+from bot.domain import Job, JobState, Owner, action_name, parse_action_name
+from bot.errors import BadImage, ConfigError, UserError
+from bot.media import sniff
+from providers.base import ImageInput
+from providers.errors import ProviderError
+
+CLI_OWNER = Owner(platform="cli", user_id=os.environ.get("USER", "admin"), name=os.environ.get("USER", "admin"))
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
+               "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
+
+
+class Progress:
+    """Prints a job's progress: a redrawn bar on a terminal, one line per change otherwise."""
+
+    def __init__(self, job_id: str, out: TextIO) -> None:
+        self.job_id = job_id
+        self.done = asyncio.Event()
+        self.job: Job | None = None
+        self._out = out
+        self._tty = out.isatty()
+        self._last = ""
+
+    async def job_changed(self, job: Job) -> None:
+        if job.id != self.job_id:
+            return
+        self.job = job
+        filled = job.progress // 5
+        line = f"[{'#' * filled}{'-' * (20 - filled)}] {job.progress:3d}% {job.state.value} ({job.provider})"
+        if line != self._last:
+            self._out.write(("\r" + line) if self._tty else line + "\n")
+            self._out.flush()
+            self._last = line
+        if job.terminal:
+            if self._tty:
+                self._out.write("\n")
+            self.done.set()
+
+
+def _find_config(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("IMAGINE_BOT_CONFIG")
+    if env:
+        return Path(env)
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+async def _watch(app: App, job: Job, out_dir: Path) -> int:
+    """Show progress until the job ends, then write its files. Returns the exit code."""
+    progress = Progress(job.id, sys.stdout)
+    app.listeners.add(progress)
+    try:
+        current = await app.service.get(job.id)
+        await progress.job_changed(current)
+        position = await app.service.queue_position(current)
+        if position > 1:
+            print(f"queued at position {position}")
+        await progress.done.wait()
+    finally:
+        app.listeners.remove(progress)
+    assert progress.job is not None
+    return await _report(app, progress.job, out_dir)
+
+
+async def _report(app: App, job: Job, out_dir: Path) -> int:
+    print(f"job {job.id}: {job.state.value} on {job.provider}")
+    if job.state is not JobState.SUCCEEDED:
+        print(f"error: {job.error}", file=sys.stderr)
+        return 1
+    files = await app.service.files(job)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    named: list[tuple[str, bytes]] = []
+    if files.grid:
+        named.append(("grid", files.grid))
+    named += [(str(i), data) for i, data in enumerate(files.images, start=1)]
+    named += [(f"video{i}", data) for i, data in enumerate(files.videos, start=1)]
+    for name, data in named:
+        path = out_dir / f"{job.id}-{name}.{_EXTENSIONS.get(sniff(data) or '', 'bin')}"
+        path.write_bytes(data)
+        print(f"wrote {path}")
+    for i, prompt in enumerate(job.result.prompts if job.result else [], start=1):
+        print(f"P{i}: {prompt}")
+    offers = [action_name(a.value, i) for a, i in job.offers()]
+    if job.result and job.result.prompts:
+        offers += [f"P{i}" for i in range(1, len(job.result.prompts) + 1)]
+    if offers:
+        print(f"actions: imagine-bot act {job.id} {{{','.join(offers)}}}")
+    return 0
+
+
+def _read_image(path: str) -> ImageInput:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BadImage(f"Cannot read {path}: {exc.strerror}.") from exc
+    return ImageInput(data=data, filename=Path(path).name)
+
+
+async def _command(args: argparse.Namespace, config: AppConfig) -> int:
+    out_dir = Path(args.out) if getattr(args, "out", None) else Path("out")
+    async with build_app(config) as app, running(app):
+        service = app.service
+        if args.command == "imagine":
+            job = await service.imagine(CLI_OWNER, args.prompt, provider=args.provider)
+        elif args.command == "describe":
+            job = await service.describe(CLI_OWNER, _read_image(args.file), provider=args.provider)
+        elif args.command == "blend":
+            images = [_read_image(p) for p in args.files]
+            job = await service.blend(CLI_OWNER, images, dimensions=args.dimensions, provider=args.provider)
+        elif args.command == "act":
+            parsed = parse_action_name(args.action)
+            if parsed is None:
+                raise UserError(f"Unknown action '{args.action}'. Use U1-U4, V1-V4, reroll, vary-subtle, "
+                                "vary-strong, upscale-subtle, upscale-creative, zoom-2x, zoom-1.5x, "
+                                "pan-left/right/up/down, animate, extend or P1-P4.")
+            job, created = await service.act(CLI_OWNER, args.job, *parsed)
+            if not created:
+                print(f"{args.action} was already requested: job {job.id}")
+        elif args.command == "wait":
+            job = await service.get(args.job)
+        elif args.command == "cancel":
+            job = await service.cancel(CLI_OWNER, args.job)
+            print(f"job {job.id} cancelled")
+            return 0
+        else:
+            return await _jobs(app, args.limit)
+        print(f"job {job.id} ({job.kind.value}) on {job.provider}")
+        return await _watch(app, job, out_dir)
+
+
+async def _jobs(app: App, limit: int) -> int:
+    jobs = await app.service.recent(limit=limit)
+    print(f"{'ID':<11}{'KIND':<17}{'STATE':<11}{'PROG':>5}  {'PROVIDER':<12}{'PARENT':<11}PROMPT")
+    for job in jobs:
+        prompt = job.request.prompt.full() if job.request.prompt else ""
+        print(f"{job.id:<11}{job.kind.value:<17}{job.state.value:<11}{job.progress:>4}%  "
+              f"{job.provider:<12}{job.parent_id or '-':<11}{prompt[:50]}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $IMAGINE_BOT_CONFIG or ./config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("imagine", help="generate a grid from a prompt")
+    p.add_argument("prompt")
+    p.add_argument("--provider")
+    p.add_argument("--out", help="directory for the images (default ./out)")
+    p = sub.add_parser("act", help="press a button of a finished job: U1-U4, V1-V4, reroll, zoom-2x ...")
+    p.add_argument("job")
+    p.add_argument("action")
+    p.add_argument("--out")
+    p = sub.add_parser("describe", help="four prompts for an image file")
+    p.add_argument("file")
+    p.add_argument("--provider")
+    p.add_argument("--out")
+    p = sub.add_parser("blend", help="blend 2-5 image files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--dimensions", choices=("portrait", "square", "landscape"))
+    p.add_argument("--provider")
+    p.add_argument("--out")
+    p = sub.add_parser("wait", help="watch a job until it ends and write its files")
+    p.add_argument("job")
+    p.add_argument("--out")
+    p = sub.add_parser("cancel", help="cancel a queued or running job")
+    p.add_argument("job")
+    p = sub.add_parser("jobs", help="recent jobs as a table")
+    p.add_argument("--limit", type=int, default=20)
+    sub.add_parser("run", help="start the configured chat frontends")
+    p = sub.add_parser("check-config", help="validate a config file and list every problem")
+    p.add_argument("path", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    path = _find_config(args.path if args.command == "check-config" and args.path else args.config)
+    try:
+        config = load_config(path, os.environ)
+    except ConfigError as exc:
+        print(f"{exc.source}: invalid configuration", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(f"{path or 'defaults'}: OK ({len(config.providers)} provider(s): "
+              f"{', '.join(p.name for p in config.providers)})")
+        return 0
+    try:
+        if args.command == "run":
+            return asyncio.run(frontends.run(config))
+        return asyncio.run(_command(args, config))
+    except (UserError, ProviderError) as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the job stays in the store; `imagine-bot jobs` and `imagine-bot wait JOB` "
+              "pick it up.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

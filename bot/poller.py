@@ -1,0 +1,262 @@
+"""The poller: one supervised loop that submits queued jobs, polls running ones and enforces deadlines.
+
+Clock, sleep and jitter are injected so tests drive it without waiting on wall-clock timers.
+Everything it learns goes to the store first, then to the listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from bot.config import PollingConfig
+from bot.domain import Job, JobState
+from bot.events import JobListener
+from bot.pool import ProviderPool
+from bot.store import JobStore
+from providers.base import COMMANDS, ActRequest, Action, TaskSnapshot
+from providers.errors import (
+    ProviderAuthError,
+    ProviderBusy,
+    ProviderError,
+    ProviderQuotaExceeded,
+    ProviderUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+_AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
+
+
+class Poller:
+    def __init__(
+        self,
+        store: JobStore,
+        pool: ProviderPool,
+        listener: JobListener,
+        config: PollingConfig,
+        *,
+        clock: Clock = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._listener = listener
+        self._config = config
+        self._clock = clock
+        self._jitter = jitter
+        self._wake = asyncio.Event()
+        self.fetch_requests = 0  # provider fetch calls made (for benchmarks and /metrics)
+
+    def wake(self) -> None:
+        """Run a tick now (a job was queued or an action pressed)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Tick forever; a failing tick is logged and retried after a pause, never fatal."""
+        while True:
+            try:
+                await self.tick()
+                delay = await self._idle_delay()
+            except Exception:  # supervised loop: log with the trace, pause, carry on
+                log.exception("poller tick failed")
+                delay = self._config.backoff_base
+            self._wake.clear()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(0)
+
+    async def _idle_delay(self) -> float:
+        now = self._clock()
+        next_due = await self._store.next_due()
+        delay = self._config.idle_interval if next_due is None else next_due - now
+        if await self._store.queued_providers():
+            delay = min(delay, self._config.idle_interval / 4)
+        return max(0.0, min(delay, self._config.idle_interval))
+
+    async def tick(self) -> None:
+        now = self._clock()
+        await self._expire(now)
+        await self._dispatch(now)
+        await self._poll(now)
+
+    async def _changed(self, job: Job) -> None:
+        await self._listener.job_changed(job)
+
+    # -- deadlines --------------------------------------------------------------------------------
+
+    async def _expire(self, now: float) -> None:
+        for job in await self._store.expired(now):
+            minutes = max(1, round((job.deadline - job.created_at) / 60))
+            await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and was stopped.")
+            if job.provider_task_id and self._pool.get(job.provider).capabilities.cancel:
+                try:
+                    await self._pool.get(job.provider).cancel(job.provider_task_id)
+                except ProviderError as exc:
+                    log.info("could not cancel timed-out job %s: %s", job.id, exc.message)
+
+    async def finish(self, job: Job, state: JobState, error: str | None) -> Job:
+        """Move a job to a terminal state with a user-safe message, store it and tell the listeners."""
+        ended = job.model_copy(
+            update={"state": state, "error": error, "next_poll_at": None, "updated_at": self._clock()}
+        )
+        await self._store.save(ended)
+        await self._changed(ended)
+        return ended
+
+    # -- submitting queued jobs -------------------------------------------------------------------
+
+    async def _dispatch(self, now: float) -> None:
+        for name in await self._store.queued_providers():
+            if self._pool.paused(name, now):
+                continue
+            free = self._pool.config(name).max_concurrency - await self._store.active_count(name)
+            if free <= 0:
+                continue
+            jobs = await self._store.queued(name, now, free)
+            async with asyncio.TaskGroup() as group:
+                for job in jobs:
+                    group.create_task(self._submit(job, now))
+
+    async def _submit(self, job: Job, now: float) -> None:
+        provider = self._pool.get(job.provider)
+        try:
+            if job.kind in COMMANDS:
+                snapshot = await provider.submit(job.request)
+            else:
+                snapshot = await provider.act(await self._parent(job), self._act_request(job))
+        except ProviderError as exc:
+            await self._submit_failed(job, exc, now)
+            return
+        self._pool.last_success[job.provider] = now
+        await self._submitted(job, snapshot, now)
+
+    async def _parent(self, job: Job) -> Job:
+        parent = await self._store.get(job.parent_id or "")
+        assert parent is not None, "a child job always has its parent stored"
+        return parent
+
+    def _act_request(self, job: Job) -> ActRequest:
+        prompt = job.request.prompt.full() if job.request.prompt and job.kind is Action.VIDEO_EXTEND else None
+        return ActRequest(
+            action=job.kind,
+            index=job.index,
+            prompt=prompt,
+            speed=job.request.speed,
+            callback_url=job.request.callback_url,
+        )
+
+    async def _submitted(self, job: Job, snapshot: TaskSnapshot, now: float) -> None:
+        interval = self._pool.config(job.provider).poll_interval
+        submitted = job.model_copy(
+            update={
+                "state": JobState.SUBMITTED,
+                "provider_task_id": snapshot.task_id,
+                "next_poll_at": now + interval,
+                "poll_failures": 0,
+                "updated_at": now,
+            }
+        )
+        await self._store.save(submitted)
+        merged = await self._store.apply_snapshot(job.provider, snapshot, now)
+        await self._changed(merged or submitted)
+
+    async def _submit_failed(self, job: Job, exc: ProviderError, now: float) -> None:
+        name = job.provider
+        if isinstance(exc, ProviderBusy):
+            wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
+            self._pool.pause(name, now + wait)
+            if now - job.created_at >= self._pool.config(name).busy_wait:
+                await self._fail_over(job, now)
+            return  # otherwise it stays queued; dispatch retries once the provider un-pauses
+        if isinstance(exc, ProviderQuotaExceeded | ProviderUnavailable) and await self._fail_over(job, now):
+            return
+        if isinstance(exc, ProviderUnavailable) and job.submit_attempts + 1 < self._config.max_submit_attempts:
+            retry = job.model_copy(
+                update={
+                    "submit_attempts": job.submit_attempts + 1,
+                    "next_poll_at": now + self._backoff(job.submit_attempts),
+                    "updated_at": now,
+                }
+            )
+            await self._store.save(retry)
+            return
+        message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else exc.message
+        log.warning("job %s failed at submit on %s: %s", job.id, name, type(exc).__name__)
+        await self.finish(job, JobState.FAILED, message)
+
+    async def _fail_over(self, job: Job, now: float) -> bool:
+        """Hand a new command to the next untried provider in its chain. Actions never move."""
+        if job.kind not in COMMANDS:
+            return False
+        tried = [*job.tried_providers, job.provider]
+        chain = self._pool.fallback_chain(tried[0])
+        for name in chain:
+            if name not in tried and self._pool.get(name).capabilities.can(job.kind):
+                moved = job.model_copy(
+                    update={"provider": name, "tried_providers": tried, "submit_attempts": 0,
+                            "next_poll_at": None, "updated_at": now}
+                )
+                await self._store.save(moved)
+                log.info("job %s moved from %s to %s", job.id, job.provider, name)
+                await self._changed(moved)
+                return True
+        return False
+
+    def _backoff(self, failures: int) -> float:
+        delay = min(self._config.backoff_max, self._config.backoff_base * 2**failures)
+        return delay * (0.5 + self._jitter() / 2)
+
+    # -- polling running jobs ---------------------------------------------------------------------
+
+    async def _poll(self, now: float) -> None:
+        groups: dict[str, list[Job]] = defaultdict(list)
+        for job in await self._store.due(now):
+            groups[job.provider].append(job)
+        async with asyncio.TaskGroup() as group:
+            for name, jobs in groups.items():
+                size = self._pool.get(name).capabilities.batch_fetch
+                for start in range(0, len(jobs), size):
+                    group.create_task(self._fetch(name, jobs[start : start + size], now))
+
+    async def _fetch(self, name: str, jobs: list[Job], now: float) -> None:
+        provider = self._pool.get(name)
+        ids = [job.provider_task_id for job in jobs if job.provider_task_id]
+        self.fetch_requests += 1
+        try:
+            snapshots = await provider.fetch(ids)
+        except ProviderError as exc:
+            await self._poll_failed(jobs, exc, now)
+            return
+        self._pool.last_success[name] = now
+        seen = set()
+        next_poll = now + provider.config.poll_interval
+        for snapshot in snapshots:
+            seen.add(snapshot.task_id)
+            changed = await self._store.apply_snapshot(name, snapshot, now, next_poll)
+            if changed is not None:
+                await self._changed(changed)
+        for job in jobs:
+            if job.provider_task_id not in seen:  # the provider does not know it (yet): ask later
+                await self._store.save(job.model_copy(update={"next_poll_at": next_poll}))
+
+    async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
+        log.info("fetch of %d job(s) failed: %s", len(jobs), type(exc).__name__)
+        for job in jobs:
+            wait = self._backoff(job.poll_failures)
+            if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
+            await self._store.save(
+                job.model_copy(update={"poll_failures": job.poll_failures + 1, "next_poll_at": now + wait})
+            )

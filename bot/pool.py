@@ -1,0 +1,57 @@
+"""The configured providers, built once, with the bot's runtime view of each (paused when busy)."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.config import AppConfig
+from bot.errors import UnknownProvider
+from providers import PROVIDERS
+from providers.base import Provider, ProviderConfig
+
+
+class ProviderPool:
+    def __init__(self, providers: dict[str, Provider]) -> None:
+        self._providers = providers
+        self._paused_until: dict[str, float] = {}
+        self.last_success: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, config: AppConfig, client: httpx.AsyncClient) -> ProviderPool:
+        return cls({p.name: PROVIDERS[p.type](p, client) for p in config.providers})
+
+    async def start(self) -> None:
+        for provider in self._providers.values():
+            await provider.start()
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._providers)
+
+    def get(self, name: str) -> Provider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise UnknownProvider(
+                f"There is no provider called '{name}'. Available: {', '.join(self._providers)}."
+            ) from None
+
+    def config(self, name: str) -> ProviderConfig:
+        return self.get(name).config
+
+    def pause(self, name: str, until: float) -> None:
+        self._paused_until[name] = max(until, self._paused_until.get(name, 0.0))
+
+    def paused(self, name: str, now: float) -> bool:
+        return self._paused_until.get(name, 0.0) > now
+
+    def resume_at(self, name: str) -> float | None:
+        return self._paused_until.get(name)
+
+    def fallback_chain(self, origin: str) -> list[str]:
+        """The provider a command was sent to, then its configured fallbacks, in order."""
+        return [origin, *self.config(origin).fallbacks]

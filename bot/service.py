@@ -1,0 +1,247 @@
+"""JobService: what frontends and the CLI call. Validates input, creates jobs, and serves results.
+
+Never imports a chat library. Jobs are created `queued`; the poller submits them as capacity allows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot import media
+from bot.config import AppConfig
+from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
+from bot.errors import BadImage, InvalidPrompt, JobNotFinished, UnknownJob, UnsupportedAction
+from bot.events import JobListener
+from bot.pool import ProviderPool
+from bot.prompt import parse_prompt
+from bot.store import JobStore
+from providers.base import (
+    Action,
+    BlendDimensions,
+    GenerationRequest,
+    ImageInput,
+    Speed,
+    offer_key,
+)
+
+_ACTION_VERBS: dict[Action, str] = {
+    Action.IMAGINE: "imagine",
+    Action.DESCRIBE: "describe images",
+    Action.BLEND: "blend images",
+    Action.SHORTEN: "shorten prompts",
+}
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """A finished job's media as bytes: the grid (if any), the single images, the videos."""
+
+    grid: bytes | None
+    images: list[bytes]
+    videos: list[bytes]
+
+
+class JobService:
+    def __init__(
+        self,
+        config: AppConfig,
+        store: JobStore,
+        pool: ProviderPool,
+        cache: media.MediaCache,
+        listener: JobListener,
+        wake: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._pool = pool
+        self._cache = cache
+        self._listener = listener
+        self._wake = wake
+        self._clock = clock
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def imagine(
+        self,
+        owner: Owner,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        images: Sequence[ImageInput] = (),
+        speed: Speed | None = None,
+        placement: Placement | None = None,
+    ) -> Job:
+        name = self._provider_for(provider, Action.IMAGINE)
+        limit = self._pool.config(name).max_prompt_length
+        parsed = parse_prompt(prompt, max_length=limit)
+        caps = self._pool.get(name).capabilities
+        if len(images) > caps.max_images:
+            raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
+        request = GenerationRequest(
+            kind=Action.IMAGINE, prompt=parsed.params, images=tuple(images), speed=speed or parsed.speed
+        )
+        return await self._create(owner, name, request, placement)
+
+    async def describe(
+        self, owner: Owner, image: ImageInput, *, provider: str | None = None, placement: Placement | None = None
+    ) -> Job:
+        name = self._provider_for(provider, Action.DESCRIBE)
+        request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
+        return await self._create(owner, name, request, placement)
+
+    async def blend(
+        self,
+        owner: Owner,
+        images: Sequence[ImageInput],
+        *,
+        dimensions: BlendDimensions | None = None,
+        provider: str | None = None,
+        placement: Placement | None = None,
+    ) -> Job:
+        name = self._provider_for(provider, Action.BLEND)
+        low, high = self._pool.get(name).capabilities.blend_range
+        if not low <= len(images) <= high:
+            raise BadImage(f"Blend takes {low} to {high} images; got {len(images)}.")
+        checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
+        request = GenerationRequest(kind=Action.BLEND, images=checked, dimensions=dimensions)
+        return await self._create(owner, name, request, placement)
+
+    async def act(
+        self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None
+    ) -> tuple[Job, bool]:
+        """Press a button. Returns the job for that press and whether it is new (False: pressed before)."""
+        parent = await self.get(job_id)
+        if parent.state is not JobState.SUCCEEDED:
+            if parent.terminal:
+                raise UnsupportedAction(f"Job {parent.id} {parent.state.value.replace('_', ' ')}; it has no buttons.")
+            raise JobNotFinished(f"Job {parent.id} is still {parent.state.value}; wait for it to finish.")
+        if action == PICK_PROMPT:
+            child = self._pick_prompt(owner, parent, index, placement)
+        else:
+            child = self._child(owner, parent, Action(action), index, placement)
+        job, created = await self._store.insert_child(child)
+        if created:
+            await self._listener.job_changed(job)
+            self._wake()
+        return job, created
+
+    async def cancel(self, owner: Owner, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job.terminal:
+            raise UnsupportedAction(f"Job {job.id} has already {job.state.value.replace('_', ' ')}.")
+        provider = self._pool.get(job.provider)
+        if job.state is not JobState.QUEUED:
+            if not provider.capabilities.cancel or job.provider_task_id is None:
+                raise UnsupportedAction(f"{job.provider} cannot cancel a job once it has started.")
+            await provider.cancel(job.provider_task_id)
+        ended = job.model_copy(update={"state": JobState.CANCELLED, "error": f"Cancelled by {owner.name or 'its owner'}.",
+                                       "next_poll_at": None, "updated_at": self._clock()})
+        await self._store.save(ended)
+        await self._listener.job_changed(ended)
+        return ended
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        job = await self._store.get(job_id.strip().lower())
+        if job is None:
+            raise UnknownJob(f"There is no job '{job_id}'.")
+        return job
+
+    async def recent(self, owner: Owner | None = None, limit: int = 20) -> list[Job]:
+        return await self._store.recent(limit, owner)
+
+    async def queue_position(self, job: Job) -> int:
+        return await self._store.queue_position(job)
+
+    async def by_message(self, platform: str, chat_id: str, message_id: str) -> Job | None:
+        return await self._store.by_message(platform, chat_id, message_id)
+
+    async def place(self, job: Job, placement: Placement) -> Job:
+        """Record where a job is shown (the message the frontend sent for it)."""
+        current = await self.get(job.id)
+        placed = current.model_copy(update={"placement": placement})
+        await self._store.save(placed)
+        return placed
+
+    def providers(self) -> list[str]:
+        return self._pool.names
+
+    def can(self, provider: str, action: Action) -> bool:
+        return self._pool.get(provider).capabilities.can(action)
+
+    async def files(self, job: Job) -> JobFiles:
+        """Download (once, via the cache) a finished job's media. Tiles are cut from the grid when the
+        provider gave no separate images."""
+        if job.result is None:
+            raise JobNotFinished(f"Job {job.id} has no result yet.")
+        grid = await self._download(job, job.result.grid_url) if job.result.grid_url else None
+        images = [await self._download(job, url) for url in job.result.image_urls]
+        if grid is not None and not images:
+            images = await media.split_grid(grid)
+        videos = [await self._download(job, url) for url in job.result.video_urls]
+        return JobFiles(grid, images, videos)
+
+    async def download_image(self, url: str) -> ImageInput:
+        """A user-supplied image link, fetched with every safety check."""
+        data = await self._cache.downloader.fetch(url, max_bytes=self._config.media.max_download_bytes)
+        return self.checked(ImageInput(data=data, url=url))
+
+    def checked(self, image: ImageInput, what: str = "The image") -> ImageInput:
+        mime = media.check_image(image.data, self._config.media.max_download_bytes, what)
+        return image.model_copy(update={"mime": mime})
+
+    # -- internals --------------------------------------------------------------------------------
+
+    async def _download(self, job: Job, url: str) -> bytes:
+        trusted = self._pool.get(job.provider).trusts_url(url)
+        return await self._cache.get(url, trusted=trusted)
+
+    def _provider_for(self, requested: str | None, action: Action) -> str:
+        name = requested or self._config.default_provider
+        if not self._pool.get(name).capabilities.can(action):
+            able = [n for n in self._pool.names if self._pool.get(n).capabilities.can(action)]
+            hint = f" Try: {', '.join(able)}." if able else ""
+            raise UnsupportedAction(f"Provider '{name}' cannot {_ACTION_VERBS[action]}.{hint}")
+        return name
+
+    def _new_job(self, owner: Owner, provider: str, request: GenerationRequest, placement: Placement | None,
+                 kind: Action, parent: Job | None = None, index: int = 0) -> Job:
+        now = self._clock()
+        return Job(
+            id=new_job_id(), kind=kind, parent_id=parent.id if parent else None, index=index,
+            provider=provider, request=request, owner=owner, placement=placement,
+            created_at=now, updated_at=now, deadline=now + self._pool.config(provider).job_timeout,
+        )
+
+    async def _create(self, owner: Owner, provider: str, request: GenerationRequest,
+                      placement: Placement | None) -> Job:
+        job = self._new_job(owner, provider, request, placement, request.kind)
+        await self._store.insert(job)
+        await self._listener.job_changed(job)
+        self._wake()
+        return job
+
+    def _child(self, owner: Owner, parent: Job, action: Action, index: int, placement: Placement | None) -> Job:
+        if offer_key(action, index) not in parent.actions:
+            label = f"{action.value.replace('_', ' ')}{f' {index}' if index else ''}"
+            raise UnsupportedAction(f"Job {parent.id} does not offer '{label}' ({parent.provider}).")
+        if not self._pool.get(parent.provider).capabilities.can(action):
+            raise UnsupportedAction(f"{parent.provider} cannot {action.value.replace('_', ' ')}.")
+        request = parent.request.model_copy(update={"kind": action, "images": ()})
+        return self._new_job(owner, parent.provider, request, placement, action, parent, index)
+
+    def _pick_prompt(self, owner: Owner, parent: Job, index: int, placement: Placement | None) -> Job:
+        prompts = parent.result.prompts if parent.result else []
+        if not 1 <= index <= len(prompts):
+            raise UnsupportedAction(f"Job {parent.id} has no prompt {index} to imagine.")
+        name = self._provider_for(None, Action.IMAGINE)
+        try:
+            parsed = parse_prompt(prompts[index - 1], max_length=self._pool.config(name).max_prompt_length)
+        except InvalidPrompt:
+            parsed = parse_prompt(prompts[index - 1].split(" --")[0], max_length=10_000)
+        request = GenerationRequest(kind=Action.IMAGINE, prompt=parsed.params, speed=parsed.speed)
+        return self._new_job(owner, name, request, placement, Action.IMAGINE, parent, index)

@@ -1,0 +1,880 @@
+"""A stateful fake of Discord's REST API v10 and gateway on 127.0.0.1, for the real discord.py client.
+
+    async with DiscordFake() as fake:
+        with point_discord_at(fake):          # Route.BASE + DEFAULT_GATEWAY -> the fake
+            await client.login(fake.token); task = asyncio.create_task(client.connect())
+            itx = await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "imagine", {...})
+            await fake.wait_for(lambda: fake.messages(fake.channel_id))
+
+Every REST request is matched against Discord's own OpenAPI document (tests/fakes/specs/): an unknown
+path or method answers 404/405, a JSON body (or multipart `payload_json`) that breaks the request schema
+answers 400 50035; both land in `fake.violations`. On top of the schema it enforces the limits of
+DESIGN.md §5 (custom_id, rows, content, embeds, upload sizes), the interaction ack deadline and token
+lifetime, and per-channel message-edit rate limits. Every duration is multiplied by `time_scale`.
+Clients should pass `guild_ready_timeout=0.05` or so: discord.py waits that long after the last
+GUILD_CREATE before `on_ready` (2 s by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import mimetypes
+import re
+import secrets
+import time
+from collections import namedtuple
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import yarl
+from aiohttp import BodyPartReader, WSMsgType, web
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from tests.fakes._server import FakeServer, serve_forever
+
+SPEC_PATH = Path(__file__).parent / "specs" / "discord-openapi.json"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+MiB = 1024 * 1024
+ALL_PERMISSIONS = str((1 << 51) - 1)
+GUILD_MESSAGES_INTENT = 1 << 9
+EPHEMERAL, LOADING, COMPONENTS_V2 = 1 << 6, 1 << 7, 1 << 15
+JOINED = "2024-01-01T00:00:00+00:00"
+WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
+CALLBACK = "/interactions/{interaction_id}/{interaction_token}/callback"
+CHANNEL_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
+MESSAGE_BODIES = {"/channels/{channel_id}/messages", CHANNEL_MESSAGE, WEBHOOK,
+                  WEBHOOK + "/messages/@original", WEBHOOK + "/messages/{message_id}"}
+
+Button = namedtuple("Button", "custom_id label emoji style url disabled row")
+Violation = namedtuple("Violation", "kind method path detail")  # kind: unknown-route, schema, limit, auth…
+_Upload = namedtuple("_Upload", "index filename data content_type")
+_Req = namedtuple("_Req", "p body uploads query method")  # what every REST handler receives
+
+
+class _Spec:
+    """Path templates, methods and request-body validators from Discord's OpenAPI document."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        # Discord accepts snowflakes as JSON integers too (discord.py sends attachment ids as ints).
+        doc["components"]["schemas"]["SnowflakeType"] = {
+            "anyOf": [{"type": "string", "pattern": "^(0|[1-9][0-9]*)$"}, {"type": "integer", "minimum": 0}]}
+        self.doc = doc
+        resource = Resource.from_contents(doc, default_specification=DRAFT202012)
+        self.registry: Registry[Any] = Registry().with_resource("urn:discord", resource)
+        self.routes: list[tuple[re.Pattern[str], str, int, set[str]]] = []
+        for template, item in doc["paths"].items():
+            parts = template.strip("/").split("/")
+            regex = "/".join(f"(?P<{s[1:-1]}>[^/]+)" if s.startswith("{") else re.escape(s) for s in parts)
+            literal, methods = sum(not s.startswith("{") for s in parts), {m.upper() for m in item}
+            self.routes.append((re.compile(f"/{regex}"), template, literal, methods - {"PARAMETERS"}))
+        self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
+
+    def match(self, path: str) -> tuple[str, set[str], dict[str, str]] | None:
+        found = [(lit, t, ms, m.groupdict()) for rx, t, lit, ms in self.routes if (m := rx.fullmatch(path))]
+        if not found:
+            return None
+        _, template, methods, params = max(found, key=lambda f: f[0])  # literal segments win
+        return template, methods, params
+
+    def validator(self, template: str, method: str) -> Draft202012Validator | None:
+        if (template, method) not in self._validators:
+            steps = ("paths", template, method.lower(), "requestBody", "content", "application/json")
+            node: Any = self.doc
+            for step in steps:
+                node = node.get(step) if isinstance(node, dict) else None
+            pointer = "/".join(s.replace("~", "~0").replace("/", "~1") for s in steps)
+            schema = {"$ref": f"urn:discord#/{pointer}/schema"}
+            validator = Draft202012Validator(schema, registry=self.registry) if node else None
+            self._validators[template, method] = validator
+        return self._validators[template, method]
+
+
+@cache
+def load_spec() -> _Spec:
+    return _Spec(json.loads(SPEC_PATH.read_text()))
+
+
+@dataclass(frozen=True)
+class FakeUser:
+    id: int
+    username: str
+    global_name: str | None = None
+    bot: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "username": self.username, "global_name": self.global_name,
+                "discriminator": "0", "avatar": None, "bot": self.bot, "public_flags": 0, "flags": 0}
+
+
+@dataclass
+class FakeAttachment:
+    id: int
+    filename: str
+    data: bytes
+    content_type: str | None
+    url: str  # served by the fake under /cdn/
+    description: str | None = None
+    ephemeral: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": str(self.id), "filename": self.filename, "size": self.size, "url": self.url,
+                "proxy_url": self.url, "content_type": self.content_type, "description": self.description,
+                "ephemeral": self.ephemeral}
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    channel_id: int
+    guild_id: int
+    author: FakeUser
+    content: str = ""
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[FakeAttachment] = field(default_factory=list)
+    flags: int = 0
+    type: int = 0
+    reference: int | None = None  # id of the message this one replies to
+    webhook_id: int | None = None
+    interaction: dict[str, Any] | None = None  # interaction_metadata
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    edited_at: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # a snapshot before each edit
+    deleted: bool = False
+
+    @property
+    def edit_count(self) -> int:
+        return len(self.history)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & EPHEMERAL)
+
+    def snapshot(self) -> dict[str, Any]:
+        snapshot: dict[str, Any] = json.loads(json.dumps({
+            "content": self.content, "embeds": self.embeds, "components": self.components,
+            "flags": self.flags, "attachments": [(a.filename, a.size) for a in self.attachments]}))
+        return snapshot
+
+
+@dataclass
+class FakeInteraction:
+    id: int
+    token: str
+    type: int  # 2 application command, 3 message component
+    guild_id: int
+    channel_id: int
+    user: FakeUser
+    name: str  # command name or custom_id
+    created_at: float
+    message_id: int | None = None  # the message a pressed component sits on
+    response_type: int | None = None  # the callback type the bot answered with
+    response_message_id: int | None = None  # what `@original` means
+    followup_ids: list[int] = field(default_factory=list)
+    loading: bool = False  # a deferred "thinking…" message not yet filled in
+    modal: dict[str, Any] | None = None
+
+
+@dataclass
+class _Session:
+    ws: web.WebSocketResponse
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    seq: int = 0
+    intents: int = 0
+    shard: tuple[int, int] = (0, 1)
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, body: dict[str, Any], kind: str = "",
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(body.get("message", ""))
+        self.status, self.body, self.kind, self.headers = status, body, kind, headers or {}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """discord.py only parses a body whose Content-Type is exactly `application/json`."""
+    return web.Response(status=status, body=json.dumps(data).encode(),
+                        headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def _reject(status: int, code: int, message: str, kind: str = "") -> _Reject:
+    return _Reject(status, {"message": message, "code": code}, kind)
+
+
+def _form_error(errors: list[tuple[tuple[Any, ...], str, str]], kind: str = "limit") -> _Reject:
+    tree: dict[str, Any] = {}
+    for path, code, message in errors:
+        node = tree
+        for part in path:
+            node = node.setdefault(str(part), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+    return _Reject(400, {"code": 50035, "message": "Invalid Form Body", "errors": tree}, kind)
+
+
+def _limit_errors(body: dict[str, Any], at: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str, str]]:
+    """The message limits the bot must respect (DESIGN.md §5), as Discord reports them."""
+    errors: list[tuple[tuple[Any, ...], str, str]] = []
+    too_long = "BASE_TYPE_MAX_LENGTH"
+    if len(body.get("content") or "") > 2000:
+        errors.append(((*at, "content"), too_long, "Must be 2000 or fewer in length."))
+    rows = body.get("components") or []
+    if not (body.get("flags") or 0) & COMPONENTS_V2:
+        if len(rows) > 5:
+            errors.append(((*at, "components"), too_long, "Must be 5 or fewer in length."))
+        seen: set[str] = set()
+        for i, row in enumerate(rows):
+            where = (*at, "components", i, "components")
+            if len(items := row.get("components") or []) > 5:
+                errors.append((where, too_long, "Must be 5 or fewer in length."))
+            for j, item in enumerate(items):
+                custom_id = item.get("custom_id")
+                if item.get("url") or item.get("sku_id"):
+                    continue
+                if not isinstance(custom_id, str) or not 1 <= len(custom_id) <= 100:
+                    errors.append(((*where, j, "custom_id"), "BASE_TYPE_BAD_LENGTH",
+                                   "Must be between 1 and 100 in length."))
+                elif custom_id in seen:
+                    errors.append(((*where, j, "custom_id"), "COMPONENT_CUSTOM_ID_DUPLICATED",
+                                   "Component custom id cannot be duplicated"))
+                seen.add(str(custom_id))
+    total = 0
+    for i, embed in enumerate(body.get("embeds") or []):
+        if len(description := embed.get("description") or "") > 4096:
+            errors.append(((*at, "embeds", i, "description"), too_long, "Must be 4096 or fewer in length."))
+        total += len(embed.get("title") or "") + len(description)
+        for part, key in (("footer", "text"), ("author", "name")):
+            total += len((embed.get(part) or {}).get(key) or "")
+        total += sum(len(f.get("name") or "") + len(f.get("value") or "") for f in embed.get("fields") or [])
+    if total > 6000:
+        errors.append(((*at, "embeds"), "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"))
+    return errors
+
+
+def find_buttons(message: FakeMessage) -> list[Button]:
+    """Every button of a message, row by row, as a person would see them."""
+    return [Button(item.get("custom_id"), item.get("label"), (item.get("emoji") or {}).get("name"),
+                   item.get("style", 0), item.get("url"), bool(item.get("disabled")), row_index)
+            for row_index, row in enumerate(message.components)
+            for item in row.get("components") or [] if item.get("type") == 2]
+
+
+class DiscordFake(FakeServer):
+    def __init__(self, *, token: str = "fake-bot-token", time_scale: float = 1.0,
+                 token_lifetime: float = 15 * 60, ack_deadline: float = 3.0,
+                 edit_limit: tuple[int, float] = (5, 5.0), max_file_size: int = 10 * MiB,
+                 max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250) -> None:
+        self.token = token
+        self.time_scale = time_scale  # multiplies every duration below; all of them may change mid-test
+        self.token_lifetime = token_lifetime  # seconds an interaction token works for webhooks
+        self.ack_deadline = ack_deadline  # seconds to answer an interaction callback
+        self.edit_limit = edit_limit  # (edits, per seconds) per channel
+        self.max_file_size, self.max_request_size = max_file_size, max_request_size
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.clock: Callable[[], float] = time.monotonic
+        self.spec = load_spec()
+        self._last_id = 0
+        self.application_id = self._snowflake()
+        self.bot_user = FakeUser(self.application_id, "imagine-bot", None, bot=True)
+        self.owner = FakeUser(self._snowflake(), "owner")
+        self.users: list[FakeUser] = [self.bot_user]  # every user is a member of every guild
+        self.guilds: dict[int, str] = {}  # id -> name
+        self.channels: dict[int, dict[str, Any]] = {}  # id -> channel payload
+        self.msgs: dict[int, dict[int, FakeMessage]] = {}  # channel id -> message id -> message
+        self.cdn: dict[str, tuple[bytes, str | None]] = {}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None = global) -> commands
+        self.interactions: dict[int, FakeInteraction] = {}
+        self.violations: list[Violation] = []
+        self.sent_429 = 0
+        self.sessions: list[_Session] = []
+        self._buckets: dict[str, list[float]] = {}  # key -> [reset_at, remaining]
+        self._injected: list[list[Any]] = []  # [times_left, retry_after, method, path_contains]
+        self._changed = asyncio.Event()
+        self.guild_id, (self.channel_id,) = self.add_guild("Test Guild")
+        self.user = self.add_user("alice", "Alice")
+        super().__init__()
+        self._handlers: dict[tuple[str, str], Callable[[_Req], Any]] = {
+            ("GET", "/users/@me"): lambda r: _json(self.bot_user.payload()),
+            ("GET", "/oauth2/applications/@me"): self._application,
+            ("GET", "/applications/@me"): self._application,
+            ("GET", "/gateway"): lambda r: _json({"url": self.gateway_url}),
+            ("GET", "/gateway/bot"): lambda r: _json({"url": self.gateway_url, "shards": 1,
+                                                     "session_start_limit": {"total": 1000, "remaining": 999,
+                                                                             "reset_after": 86_400_000,
+                                                                             "max_concurrency": 1}}),
+            ("POST", CALLBACK): self._callback,
+            ("POST", WEBHOOK): self._followup,
+            ("GET", "/channels/{channel_id}"): lambda r: _json(self._channel(r.p["channel_id"])),
+            ("POST", "/channels/{channel_id}/typing"): lambda r: web.Response(status=204),
+            ("POST", "/channels/{channel_id}/messages"): self._create_message,
+            ("GET", "/channels/{channel_id}/messages"): self._list_messages,
+        }
+        for where in ("/applications/{application_id}", "/applications/{application_id}/guilds/{guild_id}"):
+            self._handlers["PUT", f"{where}/commands"] = self._put_commands
+            self._handlers["GET", f"{where}/commands"] = self._get_commands
+        for method in ("GET", "PATCH", "DELETE"):
+            self._handlers[method, CHANNEL_MESSAGE] = self._channel_message
+            for tail in ("@original", "{message_id}"):
+                self._handlers[method, f"{WEBHOOK}/messages/{tail}"] = self._webhook_message
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/gw", self._gateway), web.get("/cdn/{path:.*}", self._serve_cdn),
+                web.route("*", "/api/v10/{path:.*}", self._api)]
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gw"
+
+    async def stop(self) -> None:
+        for session in list(self.sessions):
+            await session.ws.close(code=1001)
+        await super().stop()
+
+    # ------------------------------------------------------------------------------ test-side helpers
+    def add_user(self, username: str, global_name: str | None = None) -> FakeUser:
+        self.users.append(user := FakeUser(self._snowflake(), username, global_name))
+        return user
+
+    def add_guild(self, name: str, channel_names: tuple[str, ...] = ("general",)) -> tuple[int, list[int]]:
+        """A guild with text channels (add them before the bot connects); returns (guild id, channel ids)."""
+        self.guilds[guild_id := self._snowflake()] = name
+        channel_ids = []
+        for position, channel_name in enumerate(channel_names):
+            channel_ids.append(channel_id := self._snowflake())
+            self.channels[channel_id] = {
+                "id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": channel_name,
+                "position": position, "permission_overwrites": [], "nsfw": False, "parent_id": None,
+                "topic": None, "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+            self.msgs[channel_id] = {}
+        return guild_id, channel_ids
+
+    def messages(self, channel_id: int) -> list[FakeMessage]:
+        """The channel's live messages, oldest first (ephemeral ones included: check `.ephemeral`)."""
+        return [m for m in self.msgs.get(channel_id, {}).values() if not m.deleted]
+
+    def message(self, channel_id: int, message_id: int) -> FakeMessage:
+        return self.msgs[channel_id][message_id]
+
+    find_buttons = staticmethod(find_buttons)
+
+    def inject_429(self, times: int = 1, retry_after: float = 0.05, *, method: str | None = "PATCH",
+                   path_contains: str = "/messages/") -> None:
+        """Answer the next `times` matching REST requests with 429 (default: message edits)."""
+        self._injected.append([times, retry_after, method, path_contains])
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """Wait until `predicate()` is truthy (checked on every state change and every 20 ms)."""
+        async with asyncio.timeout(timeout):
+            while not (result := predicate()):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.02)
+            return result
+
+    async def slash_command(self, guild_id: int, channel_id: int, user: FakeUser, name: str,
+                            options: dict[str, Any] | None = None,
+                            attachments: dict[str, tuple[str, bytes, str]] | None = None) -> FakeInteraction:
+        """A person runs `/name` in a channel: dispatch INTERACTION_CREATE type 2."""
+        command = next((c for c in self.commands.get(guild_id, []) + self.commands.get(None, [])
+                        if c["name"] == name), None)
+        if command is None:
+            raise LookupError(f"/{name} is not registered (globally or in guild {guild_id}): sync first")
+        declared = {o["name"]: o for o in command.get("options") or []}
+        given = {**(options or {}), **(attachments or {})}
+        if unknown := set(given) - set(declared):
+            raise ValueError(f"/{name} has no option(s) {sorted(unknown)}")
+        if missing := {n for n, o in declared.items() if o.get("required") and n not in given}:
+            raise ValueError(f"/{name} needs option(s) {sorted(missing)}")
+        opts = [{"name": k, "type": declared[k]["type"], "value": v} for k, v in (options or {}).items()]
+        resolved = {}
+        for key, (filename, data, content_type) in (attachments or {}).items():
+            attachment = self._store_file(channel_id, filename, data, content_type, ephemeral=True)
+            resolved[str(attachment.id)] = attachment.payload()
+            opts.append({"name": key, "type": 11, "value": str(attachment.id)})
+        body: dict[str, Any] = {"id": str(command["id"]), "name": name, "type": 1, "options": opts}
+        if command.get("guild_id"):
+            body["guild_id"] = command["guild_id"]
+        if resolved:
+            body["resolved"] = {"attachments": resolved}
+        return await self._interact(2, guild_id, channel_id, user, name, body)
+
+    async def press(self, channel_id: int, message_id: int, user: FakeUser,
+                    custom_id: str) -> FakeInteraction:
+        """A person presses a button: dispatch INTERACTION_CREATE type 3 carrying the message."""
+        message = self.message(channel_id, message_id)
+        if not any(b.custom_id == custom_id and not b.disabled for b in find_buttons(message)):
+            raise LookupError(f"message {message_id} has no enabled button {custom_id!r}")
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(3, message.guild_id, channel_id, user, custom_id, data, message)
+
+    # ------------------------------------------------------------------------------------- internals
+    def _snowflake(self) -> int:
+        self._last_id = max(self._last_id + 1, (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22)
+        return self._last_id
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _guild(self, guild_id: int) -> dict[str, Any]:
+        everyone = {"id": str(guild_id), "name": "@everyone", "permissions": ALL_PERMISSIONS, "position": 0,
+                    "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+        members: list[dict[str, Any]] = [
+            {"user": u.payload(), "roles": [], "joined_at": JOINED, "deaf": False, "mute": False, "flags": 0,
+             "pending": False, "nick": None, "avatar": None} for u in self.users]
+        channels = [c for c in self.channels.values() if c["guild_id"] == str(guild_id)]
+        return {"id": str(guild_id), "name": self.guilds[guild_id], "icon": None, "features": [],
+                "owner_id": str(self.owner.id), "roles": [everyone], "emojis": [], "stickers": [],
+                "channels": channels,
+                "members": members, "member_count": len(members), "large": False, "unavailable": False,
+                "threads": [], "voice_states": [], "presences": [], "stage_instances": [], "premium_tier": 0,
+                "guild_scheduled_events": [], "soundboard_sounds": [], "preferred_locale": "en-US",
+                "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
+                "mfa_level": 0, "nsfw_level": 0, "system_channel_id": None, "joined_at": JOINED}
+
+    def _channel(self, channel_id: str | int) -> dict[str, Any]:
+        try:
+            return self.channels[int(channel_id)]
+        except (KeyError, ValueError):
+            raise _reject(404, 10003, "Unknown Channel") from None
+
+    def _message(self, message_id: str | int | None, channel_id: str | int | None = None) -> FakeMessage:
+        channels = [self.msgs[int(self._channel(channel_id)["id"])]] if channel_id else self.msgs.values()
+        for messages in channels:
+            if (m := messages.get(int(message_id or 0))) and not m.deleted:
+                return m
+        raise _reject(404, 10008, "Unknown Message")
+
+    def _message_payload(self, m: FakeMessage, with_referenced: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(m.id), "channel_id": str(m.channel_id), "author": m.author.payload(),
+            "content": m.content, "timestamp": m.created_at.isoformat(),
+            "edited_timestamp": m.edited_at and m.edited_at.isoformat(), "tts": False, "pinned": False,
+            "mention_everyone": False, "mentions": [], "mention_roles": [], "embeds": m.embeds,
+            "components": m.components,
+            "attachments": [a.payload() for a in m.attachments], "type": m.type, "flags": m.flags}
+        if m.webhook_id:
+            data["webhook_id"] = str(m.webhook_id)
+        if m.interaction:
+            data["interaction_metadata"] = m.interaction
+        if m.reference:
+            data["message_reference"] = {"type": 0, "message_id": str(m.reference),
+                                         "channel_id": str(m.channel_id), "guild_id": str(m.guild_id)}
+            if with_referenced and (ref := self.msgs[m.channel_id].get(m.reference)):
+                data["referenced_message"] = self._message_payload(ref, False)
+        return data
+
+    def _store_file(self, channel_id: int, filename: str, data: bytes, content_type: str | None,
+                    description: str | None = None, ephemeral: bool = False) -> FakeAttachment:
+        if not content_type or content_type == "application/octet-stream":  # what discord.py sends
+            content_type = mimetypes.guess_type(filename)[0] or content_type
+        attachment_id = self._snowflake()
+        path = f"attachments/{channel_id}/{attachment_id}/{quote(filename)}"
+        self.cdn[path] = (data, content_type)
+        url = f"{self.base_url}/cdn/{path}"
+        return FakeAttachment(attachment_id, filename, data, content_type, url, description, ephemeral)
+
+    def _attachments(self, channel_id: int, listed: list[dict[str, Any]] | None, uploads: list[_Upload],
+                     existing: list[FakeAttachment]) -> list[FakeAttachment]:
+        """API v10: `attachments` lists all that remain: old ones by id, new files[n] by id n."""
+        if listed is None:
+            return [*existing, *(self._store_file(channel_id, *u[1:]) for u in uploads)]
+        old, new = {a.id: a for a in existing}, {u.index: u for u in uploads}
+        result = []
+        for i, item in enumerate(listed):
+            if (key := int(item["id"])) in old:
+                result.append(old[key])
+            elif u := new.get(key):
+                result.append(self._store_file(channel_id, item.get("filename") or u.filename, u.data,
+                                               u.content_type, item.get("description")))
+            else:
+                raise _form_error([(("attachments", i, "id"), "ATTACHMENT_NOT_FOUND", "Unknown attachment")])
+        return result
+
+    @staticmethod
+    def _components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = json.loads(json.dumps(rows))
+        numbered = [item for row in out for item in [row, *(row.get("components") or [])]]
+        for number, item in enumerate(numbered, 1):
+            item.setdefault("id", number)
+        return out
+
+    async def _new_message(self, channel_id: int, body: dict[str, Any], uploads: list[_Upload],
+                           **extra: Any) -> FakeMessage:
+        channel = self._channel(channel_id)
+        m = FakeMessage(self._snowflake(), channel_id, int(channel["guild_id"]), self.bot_user, **extra)
+        m.content, m.embeds = body.get("content") or "", body.get("embeds") or []
+        m.components = self._components(body.get("components") or [])
+        m.attachments = self._attachments(channel_id, body.get("attachments"), uploads, [])
+        m.flags |= (body.get("flags") or 0) & (EPHEMERAL | COMPONENTS_V2 | 4)
+        if not (m.content or m.embeds or m.attachments or m.components or m.flags & LOADING
+                or body.get("sticker_ids") or body.get("poll")):
+            raise _reject(400, 50006, "Cannot send an empty message")
+        self.msgs[channel_id][m.id] = m
+        await self._dispatch("MESSAGE_CREATE", self._message_payload(m), m.guild_id, message=True)
+        return m
+
+    async def _edit(self, m: FakeMessage, body: dict[str, Any], uploads: list[_Upload]) -> FakeMessage:
+        attachments = m.attachments
+        if "attachments" in body or uploads:
+            attachments = self._attachments(m.channel_id, body.get("attachments"), uploads, m.attachments)
+        content = (body.get("content") or "") if "content" in body else m.content
+        embeds = (body.get("embeds") or []) if "embeds" in body else m.embeds
+        components = self._components(body.get("components") or []) if "components" in body else m.components
+        if not (content or embeds or attachments or components):
+            raise _reject(400, 50006, "Cannot send an empty message")
+        m.history.append(m.snapshot())
+        m.content, m.embeds, m.components, m.attachments = content, embeds, components, attachments
+        m.flags &= ~LOADING
+        m.edited_at = datetime.now(UTC)
+        await self._dispatch("MESSAGE_UPDATE", self._message_payload(m), m.guild_id, message=True)
+        return m
+
+    def _rate_limit(self, key: str, limit: int, per: float) -> dict[str, str]:
+        now, per = self.clock(), per * self.time_scale
+        bucket = self._buckets.setdefault(key, [now + per, limit])
+        if now >= bucket[0]:
+            bucket[:] = [now + per, limit]
+        reset_after = max(bucket[0] - now, 0.0)
+        headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+                   "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Bucket": "msg-edit"}
+        if bucket[1] <= 0:
+            raise self._too_many(reset_after, {**headers, "X-RateLimit-Remaining": "0"})
+        bucket[1] -= 1
+        return {**headers, "X-RateLimit-Remaining": str(int(bucket[1]))}
+
+    def _too_many(self, retry_after: float, headers: dict[str, str] | None = None) -> _Reject:
+        """A 429 as discord.py needs it to retry: a `Via` header, a JSON body (else: a Cloudflare ban)."""
+        self.sent_429 += 1
+        body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3),
+                "global": False}
+        return _Reject(429, body, "", {"Via": "1.1 google", "Retry-After": str(max(1, round(retry_after))),
+                                        "X-RateLimit-Scope": "user", **(headers or {})})
+
+    # -------------------------------------------------------------------------------------- REST core
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path, method = "/" + request.match_info["path"], request.method
+        try:
+            if (found := self.spec.match(path)) is None or method not in found[1]:
+                status, text = (404, "Not Found") if found is None else (405, "Method Not Allowed")
+                raise _reject(status, 0, f"{status}: {text}", "unknown-route")
+            template, _, params = found
+            if not template.startswith((WEBHOOK, "/interactions/")) and (
+                    request.headers.get("Authorization") != f"Bot {self.token}"):
+                raise _reject(401, 0, "401: Unauthorized", "auth")
+            for injected in self._injected:
+                if injected[0] > 0 and injected[2] in (None, method) and injected[3] in path:
+                    injected[0] -= 1
+                    raise self._too_many(injected[1])
+            headers = {}
+            if method == "PATCH" and template == CHANNEL_MESSAGE:
+                headers = self._rate_limit(f"edit:{params['channel_id']}", *self.edit_limit)
+            body, uploads = await self._read_body(request, template)
+            if (handler := self._handlers.get((method, template))) is None:
+                raise _reject(501, 0, f"the fake does not implement {method} {template}", "unimplemented")
+            try:
+                result = handler(_Req(params, body, uploads, request.query, method))
+                response: web.StreamResponse = await result if asyncio.iscoroutine(result) else result
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # fail fast, not 500-and-retry
+                raise _reject(400, 0, f"the fake could not handle it: {exc!r}", "fake-error") from exc
+            response.headers.update(headers)
+            self._touch()
+            return response
+        except _Reject as reject:
+            if reject.kind:
+                self.violations.append(Violation(reject.kind, method, path, json.dumps(reject.body)))
+            return _json(reject.body, reject.status, reject.headers)
+
+    async def _read_body(self, request: web.Request, template: str) -> tuple[Any, list[_Upload]]:
+        body: Any = None
+        uploads: list[_Upload] = []
+        if request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    continue
+                if part.name == "payload_json":
+                    body = json.loads(await part.text())
+                elif part.name and (m := re.fullmatch(r"files\[(\d+)\]|file", part.name)):
+                    data = bytes(await part.read())
+                    content_type = part.headers.get("Content-Type")
+                    uploads.append(_Upload(int(m.group(1) or 0), part.filename or "file", data, content_type))
+        elif request.body_exists:
+            try:
+                body = await request.json()
+            except ValueError:
+                raise _reject(400, 50109, "The request body contains invalid JSON.", "schema") from None
+        sizes = [len(u.data) for u in uploads]
+        if any(s > self.max_file_size for s in sizes) or sum(sizes) > self.max_request_size:
+            raise _reject(413, 40005, "Request entity too large", "limit")
+        with contextlib.suppress(TypeError, AttributeError, ValueError):  # wrong types: the schema says why
+            if template in MESSAGE_BODIES and (errors := _limit_errors(body)):
+                raise _form_error(errors)
+            if template == CALLBACK and (errors := _limit_errors(body.get("data") or {}, ("data",))):
+                raise _form_error(errors)
+        validator = self.spec.validator(template, request.method) if body is not None else None
+        if validator and (error := best_match(validator.iter_errors(body))) is not None:
+            raise _form_error([(tuple(error.absolute_path), "SCHEMA_INVALID", error.message[:300])], "schema")
+        return body, uploads
+
+    # ---------------------------------------------------------------------------------- REST handlers
+    def _application(self, r: _Req) -> web.Response:
+        return _json({"id": str(self.application_id), "name": self.bot_user.username, "icon": None,
+                      "description": "", "summary": "", "bot_public": True, "bot_require_code_grant": False,
+                      "owner": self.owner.payload(), "team": None, "verify_key": "0" * 64, "flags": 0,
+                      "rpc_origins": [], "interactions_endpoint_url": None, "bot": self.bot_user.payload()})
+
+    def _scope(self, p: dict[str, str]) -> int | None:
+        if p["application_id"] != str(self.application_id):
+            raise _reject(404, 10002, "Unknown Application", "auth")
+        if "guild_id" in p and int(p["guild_id"]) not in self.guilds:
+            raise _reject(403, 50001, "Missing Access", "auth")
+        return int(p["guild_id"]) if "guild_id" in p else None
+
+    def _get_commands(self, r: _Req) -> web.Response:
+        return _json(self.commands.get(self._scope(r.p), []))
+
+    def _put_commands(self, r: _Req) -> web.Response:
+        """Bulk overwrite: the list replaces every command of the scope (ids kept by name)."""
+        guild_id = self._scope(r.p)
+        old = {c["name"]: c["id"] for c in self.commands.get(guild_id, [])}
+        self.commands[guild_id] = [
+            {"type": 1, "description": "", "options": [], "default_member_permissions": None, "nsfw": False,
+             "contexts": None, "integration_types": [0], **spec,
+             "id": old.get(spec["name"]) or str(self._snowflake()),
+             "application_id": str(self.application_id), "version": str(self._snowflake()),
+             **({"guild_id": str(guild_id)} if guild_id else {})}
+            for spec in r.body]
+        return _json(self.commands[guild_id])
+
+    async def _create_message(self, r: _Req) -> web.Response:
+        channel_id, body = int(self._channel(r.p["channel_id"])["id"]), r.body or {}
+        reference, kind = None, 0
+        if ref := body.get("message_reference"):
+            target = self.msgs[channel_id].get(int(ref.get("message_id") or 0))
+            if target is None and ref.get("fail_if_not_exists", True):
+                raise _form_error([(("message_reference",), "REPLIES_UNKNOWN_MESSAGE", "Unknown message")])
+            reference, kind = (target.id, 19) if target else (None, 0)
+        m = await self._new_message(channel_id, body, r.uploads, reference=reference, type=kind)
+        return _json(self._message_payload(m))
+
+    def _list_messages(self, r: _Req) -> web.Response:
+        found = self.messages(int(self._channel(r.p["channel_id"])["id"]))[::-1]
+        return _json([self._message_payload(m) for m in found[: int(r.query.get("limit", 50))]])
+
+    async def _channel_message(self, r: _Req) -> web.Response:
+        m = self._message(r.p["message_id"], r.p["channel_id"])
+        if m.ephemeral:  # only the interaction token reaches those
+            raise _reject(404, 10008, "Unknown Message")
+        if r.method == "PATCH" and m.author.id != self.bot_user.id:
+            raise _reject(403, 50005, "Cannot edit a message authored by another user", "auth")
+        return await self._message_verb(r, m)
+
+    async def _message_verb(self, r: _Req, m: FakeMessage) -> web.Response:
+        if r.method == "GET":
+            return _json(self._message_payload(m))
+        if r.method == "DELETE":
+            m.deleted = True
+            gone = {"id": str(m.id), "channel_id": str(m.channel_id)}
+            await self._dispatch("MESSAGE_DELETE", gone, m.guild_id, message=True)
+            return web.Response(status=204)
+        return _json(self._message_payload(await self._edit(m, r.body or {}, r.uploads)))
+
+    # --------------------------------------------------------------------------- interactions/webhooks
+    def _by_token(self, p: dict[str, str]) -> FakeInteraction:
+        if p["webhook_id"] != str(self.application_id):
+            raise _reject(404, 10015, "Unknown Webhook", "auth")
+        it = next((i for i in self.interactions.values() if i.token == p["webhook_token"]), None)
+        if it is None or self.clock() - it.created_at > self.token_lifetime * self.time_scale:
+            raise _reject(401, 50027, "Invalid Webhook Token", "expired-token")
+        return it
+
+    def _metadata(self, it: FakeInteraction) -> dict[str, Any]:
+        data = {"id": str(it.id), "type": it.type, "user": it.user.payload(),
+                "authorizing_integration_owners": {"0": str(it.guild_id)}}
+        if it.type == 2:
+            return {**data, "name": it.name}
+        return {**data, "interacted_message_id": str(it.message_id)}
+
+    async def _callback(self, r: _Req) -> web.Response:
+        it = self.interactions.get(int(r.p["interaction_id"]))
+        if it is None or it.token != r.p["interaction_token"]:
+            raise _reject(404, 10062, "Unknown interaction", "auth")
+        if it.response_type is not None:
+            raise _reject(400, 40060, "Interaction has already been acknowledged.", "double-ack")
+        if self.clock() - it.created_at > self.ack_deadline * self.time_scale:
+            raise _reject(404, 10062, "Unknown interaction", "late-ack")
+        kind, data = r.body["type"], r.body.get("data") or {}
+        if kind in (6, 7) and it.type != 3:
+            raise _reject(400, 40004, "This callback type is only valid for component interactions", "schema")
+        message: FakeMessage | None = None
+        if kind in (4, 5):  # a new message; 5 shows "thinking…" until the first edit or follow-up
+            flags = (data.get("flags") or 0) | (LOADING if kind == 5 else 0)
+            message = await self._new_message(it.channel_id, data if kind == 4 else {}, r.uploads,
+                                              flags=flags, webhook_id=self.application_id,
+                                              interaction=self._metadata(it), type=20 if it.type == 2 else 0)
+            it.loading, it.response_message_id = kind == 5, message.id
+        elif kind in (6, 7):  # the pressed message itself is `@original`
+            it.response_message_id = it.message_id
+            if kind == 7:
+                message = await self._edit(self._message(it.message_id), data, r.uploads)
+        elif kind == 9:
+            it.modal = data
+        it.response_type = kind
+        if r.query.get("with_response", "").lower() not in ("1", "true"):
+            return web.Response(status=204)
+        interaction: dict[str, Any] = {"id": str(it.id), "type": it.type}
+        resource: dict[str, Any] = {"type": kind}
+        if message is not None:
+            interaction.update(response_message_id=str(message.id), response_message_loading=kind == 5,
+                               response_message_ephemeral=message.ephemeral)
+            resource["message"] = self._message_payload(message)
+        return _json({"interaction": interaction, "resource": resource})
+
+    async def _followup(self, r: _Req) -> web.Response:
+        it, body = self._by_token(r.p), r.body or {}
+        if it.response_type is None:
+            raise _reject(404, 10015, "Unknown Webhook", "followup-before-ack")
+        if it.loading:  # the first follow-up fills in the deferred "thinking…" message
+            message = await self._edit(self._message(it.response_message_id), body, r.uploads)
+            it.loading = False
+        else:
+            message = await self._new_message(it.channel_id, body, r.uploads, webhook_id=self.application_id,
+                                              interaction=self._metadata(it), flags=(body.get("flags") or 0))
+            it.followup_ids.append(message.id)
+        if r.query.get("wait", "").lower() not in ("1", "true"):
+            return web.Response(status=204)
+        return _json(self._message_payload(message))
+
+    async def _webhook_message(self, r: _Req) -> web.Response:
+        it = self._by_token(r.p)
+        message_id = int(r.p["message_id"]) if "message_id" in r.p else it.response_message_id
+        if message_id is None or message_id not in (it.response_message_id, *it.followup_ids):
+            raise _reject(404, 10008, "Unknown Message")
+        response = await self._message_verb(r, self._message(message_id))
+        if r.method == "PATCH" and message_id == it.response_message_id:
+            it.loading = False
+        return response
+
+    async def _serve_cdn(self, request: web.Request) -> web.Response:
+        if (item := self.cdn.get(quote(request.match_info["path"]))) is None:
+            return web.Response(status=404)
+        return web.Response(body=item[0], content_type=item[1] or "application/octet-stream")
+
+    # ---------------------------------------------------------------------------------------- gateway
+    async def _interact(self, kind: int, guild_id: int, channel_id: int, user: FakeUser, name: str,
+                        data: dict[str, Any], message: FakeMessage | None = None) -> FakeInteraction:
+        if not self.sessions:
+            raise RuntimeError("no bot is connected to the fake gateway")
+        it = FakeInteraction(self._snowflake(), "itx." + secrets.token_urlsafe(48), kind, guild_id,
+                             channel_id, user, name, self.clock(), message.id if message else None)
+        self.interactions[it.id] = it
+        member: dict[str, Any] = {
+            "user": user.payload(), "roles": [], "permissions": ALL_PERMISSIONS, "nick": None, "flags": 0,
+            "avatar": None, "joined_at": JOINED, "deaf": False, "mute": False, "pending": False}
+        payload: dict[str, Any] = {
+            "id": str(it.id), "application_id": str(self.application_id), "type": kind, "data": data,
+            "guild_id": str(guild_id), "channel_id": str(channel_id), "channel": self._channel(channel_id),
+            "guild": {"id": str(guild_id), "locale": "en-US", "features": []}, "member": member,
+            "token": it.token, "version": 1, "app_permissions": ALL_PERMISSIONS, "locale": "en-US",
+            "guild_locale": "en-US", "entitlements": [], "context": 0,
+            "attachment_size_limit": self.max_file_size,
+            "authorizing_integration_owners": {"0": str(guild_id)}}
+        if message is not None:
+            payload["message"] = self._message_payload(message)
+        await self._dispatch("INTERACTION_CREATE", payload, guild_id)
+        return it
+
+    async def _send(self, session: _Session, payload: dict[str, Any]) -> None:
+        async with session.lock:
+            if not session.ws.closed:
+                await session.ws.send_str(json.dumps(payload))
+
+    async def _emit(self, session: _Session, event: str, data: dict[str, Any]) -> None:
+        session.seq += 1
+        await self._send(session, {"op": 0, "t": event, "s": session.seq, "d": data})
+
+    async def _dispatch(self, event: str, data: dict[str, Any], guild_id: int, message: bool = False) -> None:
+        """Send an event to the shard that owns the guild (message events need the GUILD_MESSAGES intent)."""
+        for session in list(self.sessions):
+            if (guild_id >> 22) % session.shard[1] != session.shard[0]:
+                continue
+            if not message:
+                await self._emit(session, event, data)
+            elif session.intents & GUILD_MESSAGES_INTENT:
+                await self._emit(session, event, {**data, "guild_id": str(guild_id)})
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = _Session(ws)
+        await self._send(session, {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+        try:
+            async for frame in ws:
+                if frame.type is not WSMsgType.TEXT:
+                    continue
+                message = json.loads(frame.data)
+                op, d = message.get("op"), message.get("d")
+                if op == 1:
+                    await self._send(session, {"op": 11})
+                elif op == 2:
+                    await self._identify(session, d)
+                elif op == 6:  # no resuming here: discord.py identifies afresh
+                    await self._send(session, {"op": 9, "d": False})
+                elif op == 8:
+                    await self._emit(session, "GUILD_MEMBERS_CHUNK", {
+                        "guild_id": d["guild_id"], "members": self._guild(int(d["guild_id"]))["members"],
+                        "chunk_index": 0, "chunk_count": 1, "nonce": d.get("nonce")})
+        finally:
+            if session in self.sessions:
+                self.sessions.remove(session)
+        return ws
+
+    async def _identify(self, session: _Session, d: dict[str, Any]) -> None:
+        if d.get("token") != self.token:
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        session.intents = int(d.get("intents") or 0)
+        session.shard = (int((d.get("shard") or [0, 1])[0]), int((d.get("shard") or [0, 1])[1]))
+        self.sessions.append(session)
+        mine = [g for g in self.guilds if (g >> 22) % session.shard[1] == session.shard[0]]
+        await self._emit(session, "READY", {
+            "v": 10, "user": self.bot_user.payload(), "session_id": secrets.token_hex(16),
+            "guilds": [{"id": str(g), "unavailable": True} for g in mine],
+            "resume_gateway_url": self.gateway_url,
+            "shard": list(session.shard), "application": {"id": str(self.application_id), "flags": 0},
+            "private_channels": [], "relationships": [], "user_settings": {}, "geo_ordered_rtc_regions": []})
+        for guild_id in mine:
+            await self._emit(session, "GUILD_CREATE", self._guild(guild_id))
+        self._touch()
+
+
+@contextlib.contextmanager
+def point_discord_at(fake: DiscordFake) -> Iterator[None]:
+    """Point discord.py's REST base and default gateway at `fake` (restored on exit)."""
+    import discord.gateway
+    import discord.http
+
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = f"{fake.base_url}/api/v10"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+if __name__ == "__main__":
+    serve_forever(DiscordFake())

@@ -1,0 +1,440 @@
+"""A fake midjourney-proxy server: the Plus/trueai flavour by default, `opensource=True` for novicezk.
+
+Plus: finished tasks carry Discord-like `buttons` (pressed through /mj/submit/action), trueai's
+`imageUrls` (the four split images), /mj/submit/modal (with `remix=True`, variation/reroll/pan/vary
+buttons answer code 21 and wait in MODAL for it), /mj/submit/shorten and task cancel. Open source:
+no buttons or imageUrls; U/V/reroll through /mj/submit/change and /mj/submit/simple-change, and code
+21 means "that change already exists". Both: speed path prefixes (/mj-fast/mj/..., /fast/mj/...),
+list-by-condition, progress "45%" with a preview imageUrl while IN_PROGRESS, and the full Task POSTed
+to `notifyHook` on every status or progress change. A prompt containing FAIL_WORD fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from PIL import Image
+
+from tests.fakes._server import FakeServer, serve_forever
+
+FAIL_WORD = "fail-this"
+BANNED_WORD = "gore"
+_PREFIXES = ("", "/mj-fast", "/mj-relax", "/mj-turbo", "/fast", "/relax", "/turbo")
+_SUBMITS = ("imagine", "action", "modal", "describe", "blend", "shorten", "change", "simple-change")
+_PLUS_ONLY = {"action", "modal", "shorten"}
+_DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+$")
+_TERMINAL = {"SUCCESS", "FAILURE", "CANCEL"}
+_REMIX_BUTTONS = ("variation", "reroll", "pan_", "low_variation", "high_variation")
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Task:
+    data: dict[str, Any]
+    hook: str | None
+    index: int = 0
+    runner: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def png(seed: str, size: tuple[int, int]) -> bytes:
+    digest = hashlib.sha256(seed.encode()).digest()
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (digest[0], digest[1], digest[2])).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _envelope(code: int, description: str, result: str | None = None, **properties: Any) -> web.Response:
+    body: dict[str, Any] = {"code": code, "description": description, "result": result}
+    body["properties"] = properties
+    return web.json_response(body)
+
+
+def grid_buttons(h: str) -> list[dict[str, Any]]:
+    buttons = [
+        {"customId": f"MJ::JOB::upsample::{n}::{h}", "emoji": "", "label": f"U{n}"} for n in range(1, 5)
+    ]
+    buttons.append({"customId": f"MJ::JOB::reroll::0::{h}::SOLO", "emoji": "🔄", "label": ""})
+    buttons += [
+        {"customId": f"MJ::JOB::variation::{n}::{h}", "emoji": "", "label": f"V{n}"} for n in range(1, 5)
+    ]
+    return [b | {"type": 2, "style": 2} for b in buttons]
+
+
+def upscale_buttons(h: str) -> list[dict[str, Any]]:
+    spec = [
+        (f"MJ::JOB::upsample_v7_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
+        (f"MJ::JOB::upsample_v7_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
+        (f"MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
+        (f"MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
+        (f"MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
+        (f"MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
+        (f"MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
+        (f"MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
+        (f"MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
+        (f"MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
+        (f"MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
+        (f"MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
+        (f"MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
+        (f"MJ::JOB::animate_low::1::{h}::SOLO", "🎞️", "Animate (Low motion)"),
+        (f"MJ::BOOKMARK::{h}", "❤️", ""),
+    ]
+    return [{"customId": c, "emoji": e, "label": label, "type": 2, "style": 2} for c, e, label in spec]
+
+
+def _action_of(custom_id: str) -> str:
+    table = [
+        ("MJ::JOB::upsample_", "UPSCALE"),
+        ("MJ::JOB::upsample::", "UPSCALE"),
+        ("MJ::JOB::reroll::", "REROLL"),
+        ("MJ::Outpaint::", "ZOOM"),
+        ("MJ::JOB::pan_", "PAN"),
+        ("MJ::JOB::animate_", "VIDEO"),
+    ]
+    return next((action for prefix, action in table if custom_id.startswith(prefix)), "VARIATION")
+
+
+class MjProxyFake(FakeServer):
+    def __init__(
+        self,
+        *,
+        secret: str = "test-secret",
+        opensource: bool = False,
+        remix: bool = False,
+        step: float = 0.02,
+    ) -> None:
+        super().__init__()
+        self.secret = secret
+        self.opensource = opensource
+        self.remix = remix
+        self.step = step  # seconds between status/progress changes
+        self.queue_next = 0  # answer the next N submits with code 22 (queued)
+        self.timeout_delay = 1.0
+        self.tasks: dict[str, _Task] = {}
+        self.received: list[Received] = []
+        self.invalid: list[str] = []  # requests outside the documented fields
+        self.hooks_sent: list[dict[str, Any]] = []
+        self._faults: list[str] = []
+        self._ids = itertools.count(int(time.time() * 1000) * 1000)
+        self._session: aiohttp.ClientSession | None = None
+
+    def routes(self) -> list[web.RouteDef]:
+        routes = [web.post(f"{p}/mj/submit/{name}", self._submit) for p in _PREFIXES for name in _SUBMITS]
+        return [
+            *routes,
+            web.get("/mj/task/{id}/fetch", self._fetch),
+            web.post("/mj/task/list-by-condition", self._list),
+            web.post("/mj/task/{id}/cancel", self._cancel),
+            web.get("/cdn/{id}/{name}", self._cdn),
+        ]
+
+    def inject(self, fault: str, times: int = 1) -> None:
+        self._faults.extend([fault] * times)
+
+    def submitted(self, name: str) -> list[Received]:
+        return [r for r in self.received if r.path.endswith(f"/mj/submit/{name}")]
+
+    async def stop(self) -> None:
+        runners = [t.runner for t in self.tasks.values() if t.runner is not None]
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        await super().stop()
+
+    # -- auth, faults, dispatch -------------------------------------------------------------
+
+    async def _record(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw
+        self.received.append(Received(request.method, request.path, dict(request.headers), body))
+        auth = request.headers.get("mj-api-secret") or request.headers.get("Authorization", "")
+        if auth.removeprefix("Bearer ") != self.secret:
+            return body, web.json_response({"code": 401, "description": "Unauthorized"}, status=401)
+        return body, None
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        body, denied = await self._record(request)
+        if denied is not None:
+            return denied
+        name = request.path.rsplit("/", 1)[1]
+        if self.opensource and name in _PLUS_ONLY:
+            return web.json_response({"status": 404, "error": "Not Found", "path": request.path}, status=404)
+        if self._faults:
+            fault = self._faults.pop(0)
+            if fault != "timeout":
+                return self._fault(fault)
+            await asyncio.sleep(self.timeout_delay)
+        if not isinstance(body, dict):
+            return self._invalid(request.path, "body is not a JSON object")
+        handler = getattr(self, f"_{name.replace('-', '_')}")
+        response: web.Response = await handler(body)
+        return response
+
+    def _fault(self, fault: str) -> web.Response:
+        if fault == "auth":
+            return web.json_response({"code": 401, "description": "Unauthorized"}, status=401)
+        if fault == "rate_limited":
+            return web.json_response({"error": "Too Many Requests"}, status=429, headers={"Retry-After": "2"})
+        if fault == "unavailable":
+            return web.Response(status=503, text="<html>503 Service Unavailable</html>")
+        if fault == "malformed":
+            return web.json_response({"status": "ok", "taskId": "1"})
+        table = {
+            "quota": (4, "quota_not_enough", {}),
+            "busy": (23, "Queue is full, please try again later", {"numberOfQueues": 10}),
+            "rejected": (24, "May contain sensitive words", {"promptEn": "x", "bannedWord": BANNED_WORD}),
+        }
+        code, description, properties = table[fault]
+        return _envelope(code, description, None, **properties)
+
+    def _invalid(self, path: str, why: str) -> web.Response:
+        self.invalid.append(f"{path}: {why}")
+        return _envelope(4, f"Validation error: {why}")
+
+    # -- submit handlers --------------------------------------------------------------------
+
+    def _start(self, action: str, body: dict[str, Any], prompt: str, **data: Any) -> _Task:
+        task_id = str(next(self._ids))
+        fields = {
+            "id": task_id,
+            "action": action,
+            "status": "NOT_START",
+            "prompt": prompt,
+            "promptEn": prompt,
+        }
+        fields |= {"description": f"/{action.lower()} {prompt}".strip(), "state": body.get("state", "")}
+        fields |= {"submitTime": int(time.time() * 1000), "progress": "0%", "imageUrl": None}
+        fields |= {"failReason": None, "properties": {"finalPrompt": prompt}} | data
+        if not self.opensource:
+            fields |= {"buttons": [], "botType": body.get("botType", "MID_JOURNEY")}
+        task = _Task(fields, body.get("notifyHook") or None)
+        self.tasks[task_id] = task
+        if fields["status"] != "MODAL":
+            task.runner = asyncio.get_running_loop().create_task(self._run(task))
+        return task
+
+    def _accepted(self, task: _Task) -> web.Response:
+        if self.queue_next:
+            self.queue_next -= 1
+            return _envelope(22, "In queue, there are 1 tasks ahead", task.data["id"], numberOfQueues=1)
+        return _envelope(1, "Submit success", task.data["id"], discordInstanceId="1118138338562560102")
+
+    async def _imagine(self, body: dict[str, Any]) -> web.Response:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            return self._invalid("imagine", "prompt is required")
+        if not all(isinstance(i, str) and _DATA_URI.match(i) for i in body.get("base64Array", [])):
+            return self._invalid("imagine", "base64Array items must be data URIs")
+        if body.get("botType", "MID_JOURNEY") not in ("MID_JOURNEY", "NIJI_JOURNEY"):
+            return self._invalid("imagine", "botType")
+        return self._accepted(self._start("IMAGINE", body, prompt))
+
+    async def _action(self, body: dict[str, Any]) -> web.Response:
+        parent = self.tasks.get(str(body.get("taskId")))
+        custom_id = body.get("customId")
+        if parent is None:
+            return _envelope(3, "Related task does not exist or has expired")
+        if custom_id not in {b["customId"] for b in parent.data.get("buttons", [])}:
+            return self._invalid("action", "customId is not a button of the task")
+        action = _action_of(custom_id)
+        if self.remix and any(f"::{k}" in custom_id for k in _REMIX_BUTTONS):
+            task = self._start(action, body, parent.data["prompt"], status="MODAL")
+            task.data["properties"]["remix"] = True
+            return _envelope(21, "Waiting for window confirm", task.data["id"], remix=True)
+        return self._accepted(self._start(action, body, parent.data["prompt"]))
+
+    async def _modal(self, body: dict[str, Any]) -> web.Response:
+        task = self.tasks.get(str(body.get("taskId")))
+        if task is None or task.data["status"] != "MODAL":
+            return _envelope(3, "The task is not waiting for a confirmation")
+        prompt = body.get("prompt") or task.data["prompt"]
+        task.data.update(status="NOT_START", prompt=prompt, promptEn=prompt)
+        task.data["properties"]["finalPrompt"] = prompt
+        task.runner = asyncio.get_running_loop().create_task(self._run(task))
+        return _envelope(1, "Submit success", task.data["id"])
+
+    async def _describe(self, body: dict[str, Any]) -> web.Response:
+        if not isinstance(body.get("base64"), str) or not _DATA_URI.match(body["base64"]):
+            return self._invalid("describe", "base64 must be a data URI")
+        return self._accepted(self._start("DESCRIBE", body, ""))
+
+    async def _blend(self, body: dict[str, Any]) -> web.Response:
+        images = body.get("base64Array")
+        if not isinstance(images, list) or not 2 <= len(images) <= 5:
+            return self._invalid("blend", "base64Array needs 2-5 images")
+        if not all(isinstance(i, str) and _DATA_URI.match(i) for i in images):
+            return self._invalid("blend", "base64Array items must be data URIs")
+        if body.get("dimensions", "SQUARE") not in ("PORTRAIT", "SQUARE", "LANDSCAPE"):
+            return self._invalid("blend", "dimensions")
+        return self._accepted(self._start("BLEND", body, ""))
+
+    async def _shorten(self, body: dict[str, Any]) -> web.Response:
+        if not isinstance(body.get("prompt"), str) or not body["prompt"]:
+            return self._invalid("shorten", "prompt is required")
+        return self._accepted(self._start("SHORTEN", body, body["prompt"]))
+
+    async def _change(self, body: dict[str, Any]) -> web.Response:
+        action, index = body.get("action"), body.get("index")
+        if action not in ("UPSCALE", "VARIATION", "REROLL"):
+            return self._invalid("change", "action")
+        if action != "REROLL" and index not in (1, 2, 3, 4):
+            return self._invalid("change", "index must be 1-4")
+        return self._change_task(str(body.get("taskId")), action, index or 0, body)
+
+    async def _simple_change(self, body: dict[str, Any]) -> web.Response:
+        match = re.fullmatch(r"(\d+) (?:([UV])([1-4])|R)", str(body.get("content", "")))
+        if match is None:
+            return self._invalid("simple-change", "content must be '<taskId> U1..U4|V1..V4|R'")
+        task_id, letter, index = match.groups()
+        action = {"U": "UPSCALE", "V": "VARIATION"}.get(letter or "", "REROLL")
+        return self._change_task(task_id, action, int(index or 0), body)
+
+    def _change_task(self, task_id: str, action: str, index: int, body: dict[str, Any]) -> web.Response:
+        parent = self.tasks.get(task_id)
+        if parent is None or parent.data["status"] != "SUCCESS":
+            return _envelope(3, "Related task does not exist or has not finished")
+        for task in self.tasks.values():  # the open-source server refuses a duplicate change with 21
+            same = task.data.get("parentId") == task_id and task.data["action"] == action
+            if same and task.index == index and action != "REROLL":
+                status, url = task.data["status"], task.data["imageUrl"]
+                return _envelope(21, "Task already exists", task.data["id"], status=status, imageUrl=url)
+        task = self._start(action, body, parent.data["prompt"], parentId=task_id)
+        task.index = index
+        return self._accepted(task)
+
+    # -- task endpoints ---------------------------------------------------------------------
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        _, denied = await self._record(request)
+        if denied is not None:
+            return denied
+        task = self.tasks.get(request.match_info["id"])
+        if task is None:
+            return web.Response(status=200)  # Spring answers a null task with an empty 200
+        return web.json_response(task.data)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        body, denied = await self._record(request)
+        if denied is not None:
+            return denied
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list):
+            return self._invalid("list-by-condition", "ids must be a list")
+        return web.json_response([self.tasks[str(i)].data for i in ids if str(i) in self.tasks])
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        _, denied = await self._record(request)
+        if denied is not None:
+            return denied
+        task = self.tasks.get(request.match_info["id"])
+        if self.opensource or task is None:
+            return web.json_response({"status": 404, "error": "Not Found"}, status=404)
+        if task.data["status"] not in _TERMINAL:
+            task.data.update(status="CANCEL", failReason="Cancelled by user")
+            await self._notify(task)
+        return web.json_response(task.data)
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        task_id, name = request.match_info["id"], request.match_info["name"]
+        if name.endswith(".mp4"):
+            return web.Response(body=b"\x00\x00\x00\x18ftypmp42" + task_id.encode(), content_type="video/mp4")
+        size = (128, 128) if name.startswith(("grid", "preview")) else (64, 64)
+        return web.Response(body=png(f"{task_id}/{name}", size), content_type="image/png")
+
+    # -- progression and notifyHook ---------------------------------------------------------
+
+    async def _run(self, task: _Task) -> None:
+        data, cdn = task.data, f"{self.base_url}/cdn/{task.data['id']}"
+        await asyncio.sleep(self.step)
+        changes: list[dict[str, Any]] = [{"status": "SUBMITTED"}]
+        changes.append({"status": "IN_PROGRESS", "progress": "0%", "startTime": int(time.time() * 1000)})
+        changes += [{"progress": f"{p}%", "imageUrl": f"{cdn}/preview.png"} for p in (25, 45, 75)]
+        for change in changes:
+            if data["status"] in _TERMINAL:
+                return
+            data.update(change)
+            await self._notify(task)
+            await asyncio.sleep(self.step)
+        if data["status"] in _TERMINAL:
+            return
+        if FAIL_WORD in (data.get("prompt") or ""):
+            data.update(status="FAILURE", failReason="Job failed: the image could not be generated")
+        else:
+            data.update(self._outcome(data, cdn), status="SUCCESS", progress="100%")
+        data["finishTime"] = int(time.time() * 1000)
+        await self._notify(task)
+
+    def _outcome(self, data: dict[str, Any], cdn: str) -> dict[str, Any]:
+        action, h = data["action"], hashlib.md5(data["id"].encode()).hexdigest()
+        plus = not self.opensource
+        if action == "DESCRIBE":
+            prompts = "\n\n".join(
+                f"{n}\ufe0f\u20e3 a described scene, take {n} --ar 1:1" for n in range(1, 5)
+            )
+            picks = [
+                {"customId": f"MJ::Job::PicReader::{n}", "label": str(n), "emoji": ""} for n in range(1, 5)
+            ]
+            return {"imageUrl": f"{cdn}/described.png", "properties": {"finalPrompt": prompts}} | (
+                {"buttons": picks} if plus else {}
+            )
+        if action == "SHORTEN":
+            short = "\n\n".join(f"{n}\ufe0f\u20e3 {data['prompt'][: 10 + n]}" for n in range(1, 6))
+            text = f"**Important tokens**\nlighthouse, dusk\n\n**Shortened prompts**\n{short}"
+            return {"properties": {"finalPrompt": text}, "buttons": []}
+        if action == "VIDEO":
+            videos = [{"url": f"{cdn}/video{n}.mp4"} for n in range(1, 3)]
+            extend = [f"MJ::JOB::animate_{m}_extend::1::{h}" for m in ("high", "low")]
+            buttons = [{"customId": c, "emoji": "", "label": "Extend"} for c in extend]
+            return {"imageUrl": f"{cdn}/first.png", "videoUrl": videos[0]["url"], "videoUrls": videos} | {
+                "buttons": buttons
+            }
+        if action == "UPSCALE":
+            return {"imageUrl": f"{cdn}/upscale.png", "width": 64, "height": 64} | (
+                {"buttons": upscale_buttons(h)} if plus else {}
+            )
+        grid = {"imageUrl": f"{cdn}/grid.png", "width": 128, "height": 128}
+        if plus:
+            grid |= {
+                "imageUrls": [{"url": f"{cdn}/{n}.png"} for n in range(1, 5)],
+                "buttons": grid_buttons(h),
+            }
+        return grid
+
+    async def _notify(self, task: _Task) -> None:
+        if not task.hook:
+            return
+        snapshot = json.loads(json.dumps(task.data))
+        self.hooks_sent.append(snapshot)
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            timeout = aiohttp.ClientTimeout(total=2)
+            async with self._session.post(task.hook, json=snapshot, timeout=timeout) as response:
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            pass  # the open-source notifier logs a failed hook and moves on
+
+
+if __name__ == "__main__":
+    serve_forever(MjProxyFake())

@@ -1,0 +1,295 @@
+"""The Discord fake driven by the real discord.py client: gateway, commands, interactions, edits, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+import pytest
+
+with warnings.catch_warnings():  # discord.player imports the deprecated stdlib `audioop`
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    from discord import app_commands
+
+from tests.fakes.discord_api import DiscordFake, find_buttons, point_discord_at
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+TEMPLATE = r"u:(?P<index>[1-4]):(?P<job>[a-z0-9]+)"
+
+
+class Upscale(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
+    pressed: ClassVar[list[tuple[int, str, int]]] = []  # (index, job, user id), reset by the fixture
+
+    def __init__(self, index: int, job: str) -> None:
+        super().__init__(discord.ui.Button(label=f"U{index}", custom_id=f"u:{index}:{job}",
+                                           style=discord.ButtonStyle.secondary, emoji="🔍"))
+        self.index, self.job = index, job
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> Upscale:
+        return cls(int(match["index"]), match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        Upscale.pressed.append((self.index, self.job, interaction.user.id))
+        await interaction.edit_original_response(content=f"upscaling U{self.index} of {self.job}")
+
+
+def grid_view(job: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for index in range(1, 5):
+        view.add_item(Upscale(index, job))
+    return view
+
+
+@dataclass
+class Seen:
+    prompt: str = ""
+    image: bytes = b""
+    size_limit: int = 0
+    interactions: list[discord.Interaction] = field(default_factory=list)
+    response_ids: list[int] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+
+
+class Bot(discord.Client):
+    def __init__(self, fake: DiscordFake) -> None:
+        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+        self.fake = fake
+        self.tree = app_commands.CommandTree(self)
+        self.seen = Seen()
+        self.ready = asyncio.Event()
+        guild = discord.Object(fake.guild_id)
+
+        @self.tree.command(name="imagine", description="Generate an image", guild=guild)
+        async def imagine(interaction: discord.Interaction, prompt: str, image: discord.Attachment) -> None:
+            await interaction.response.defer(thinking=True)
+            self.seen.prompt, self.seen.image = prompt, await image.read()
+            self.seen.size_limit = interaction.filesize_limit
+            self.seen.interactions.append(interaction)
+            sent = await interaction.followup.send(f"**{prompt}** queued", wait=True)
+            final = await interaction.edit_original_response(
+                content=f"**{prompt}** done", attachments=[discord.File(io.BytesIO(PNG), "grid.png")],
+                view=grid_view("job1"))
+            self.seen.response_ids += [sent.id, final.id]
+
+        @self.tree.command(name="describe", description="Describe an image", guild=guild)
+        async def describe(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message(
+                "four prompts", file=discord.File(io.BytesIO(PNG), "in.png"), view=grid_view("d1"))
+
+        @self.tree.error
+        async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+            self.seen.errors.append(getattr(error, "original", error))
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(Upscale)
+
+    async def on_ready(self) -> None:
+        self.ready.set()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[DiscordFake]:
+    async with DiscordFake() as server:
+        with point_discord_at(server):
+            yield server
+
+
+@pytest.fixture
+async def bot(fake: DiscordFake) -> AsyncIterator[Bot]:
+    Upscale.pressed = []
+    client = Bot(fake)
+    await client.login(fake.token)
+    runner = asyncio.create_task(client.connect())
+    await asyncio.wait_for(client.ready.wait(), 5)
+    yield client
+    await client.close()
+    await asyncio.wait_for(runner, 5)
+
+
+async def run_imagine(fake: DiscordFake, bot: Bot) -> discord.Message:
+    await bot.tree.sync(guild=discord.Object(fake.guild_id))
+    interaction = await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "imagine",
+                                           {"prompt": "a red fox"}, {"image": ("fox.png", PNG, "image/png")})
+    await fake.wait_for(lambda: len(bot.seen.response_ids) == 2)
+    assert interaction.response_type == 5
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    return await channel.fetch_message(bot.seen.response_ids[-1])
+
+
+async def test_ready_resolves_the_guild_channel_and_the_bot_member(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel) and channel.name == "general"
+    assert channel.guild.me is not None and channel.guild.me.id == fake.bot_user.id
+    assert bot.user is not None and bot.user.id == fake.bot_user.id
+    assert bot.application_id == fake.application_id
+    assert ("GET", "/api/v10/oauth2/applications/@me") in fake.requests
+    assert fake.violations == []
+
+
+async def test_sync_records_guild_commands(fake: DiscordFake, bot: Bot) -> None:
+    synced = await bot.tree.sync(guild=discord.Object(fake.guild_id))
+    assert sorted(c.name for c in synced) == ["describe", "imagine"]
+    command = next(c for c in fake.commands[fake.guild_id] if c["name"] == "imagine")
+    assert command["name"] == "imagine" and [o["name"] for o in command["options"]] == ["prompt", "image"]
+    assert [o["type"] for o in command["options"]] == [3, 11]
+    with pytest.raises(LookupError):
+        await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "blend", {})
+    assert fake.violations == []
+
+
+async def test_slash_command_defers_then_edits_with_file_and_buttons(fake: DiscordFake, bot: Bot) -> None:
+    fetched = await run_imagine(fake, bot)
+    assert (bot.seen.prompt, bot.seen.image, bot.seen.size_limit) == ("a red fox", PNG, 10 * 1024 * 1024)
+    # the follow-up replaced the "thinking…" message, the edit changed that same message
+    assert bot.seen.response_ids[0] == bot.seen.response_ids[1] == fetched.id
+    (message,) = fake.messages(fake.channel_id)
+    assert message.content == "**a red fox** done" and message.edit_count == 2
+    assert [h["content"] for h in message.history] == ["", "**a red fox** queued"]
+    (attachment,) = message.attachments
+    assert (attachment.filename, attachment.data, attachment.content_type) == ("grid.png", PNG, "image/png")
+    buttons = find_buttons(message)
+    assert [(b.custom_id, b.label, b.emoji, b.row) for b in buttons] == [
+        (f"u:{i}:job1", f"U{i}", "🔍", 0) for i in range(1, 5)]
+    assert fetched.attachments[0].filename == "grid.png" and len(fetched.components) == 1
+    # later edits go through the bot token, not the interaction token
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.get_partial_message(message.id).edit(content="**a red fox** final", view=grid_view("job2"))
+    assert message.content == "**a red fox** final" and message.edit_count == 3
+    assert message.attachments[0].data == PNG  # kept: the edit did not mention attachments
+    assert find_buttons(message)[0].custom_id == "u:1:job2"
+    reply = await channel.send("variations", reference=channel.get_partial_message(message.id),
+                               file=discord.File(io.BytesIO(b"jpeg"), "v.jpg"))
+    recorded = fake.message(fake.channel_id, reply.id)
+    assert recorded.reference == message.id and recorded.attachments[0].content_type == "image/jpeg"
+    assert fake.violations == []
+
+
+async def test_button_press_reaches_the_dynamic_item(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("grid", view=grid_view("abc123"))
+    pressed = await fake.press(fake.channel_id, sent.id, fake.user, "u:3:abc123")
+    await fake.wait_for(lambda: fake.message(fake.channel_id, sent.id).content.startswith("upscaling"))
+    assert Upscale.pressed == [(3, "abc123", fake.user.id)]
+    assert pressed.response_type == 6 and pressed.response_message_id == sent.id
+    with pytest.raises(LookupError):
+        await fake.press(fake.channel_id, sent.id, fake.user, "u:9:nope")
+    assert fake.violations == []
+
+
+async def test_a_429_on_edit_is_retried_and_the_edit_lands(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("queued")
+    fake.inject_429(times=1, retry_after=0.05)
+    await channel.get_partial_message(sent.id).edit(content="50%")
+    assert fake.sent_429 == 1 and fake.message(fake.channel_id, sent.id).content == "50%"
+
+
+async def test_edit_bucket_headers_make_discord_py_wait_not_429(fake: DiscordFake, bot: Bot) -> None:
+    fake.edit_limit = (2, 0.3)
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    sent = await channel.send("queued")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for percent in (10, 20, 30):
+        await channel.get_partial_message(sent.id).edit(content=f"{percent}%")
+    assert loop.time() - started >= 0.2 and fake.sent_429 == 0
+    assert fake.message(fake.channel_id, sent.id).edit_count == 3
+
+
+async def test_over_long_custom_id_is_rejected_and_recorded(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    view = discord.ui.View()
+    view.add_item(discord.ui.Button(label="x", custom_id="x" * 101))
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send("grid", view=view)
+    assert caught.value.status == 400 and caught.value.code == 50035
+    assert fake.messages(fake.channel_id) == []
+    (violation,) = fake.violations
+    assert violation.kind == "limit" and "custom_id" in violation.detail
+
+
+async def test_expired_interaction_token_answers_401(fake: DiscordFake, bot: Bot) -> None:
+    await run_imagine(fake, bot)
+    (interaction,) = bot.seen.interactions
+    fake.token_lifetime = 0.2
+    await asyncio.sleep(0.25)
+    with pytest.raises(discord.HTTPException) as caught:
+        await interaction.edit_original_response(content="too late")
+    assert caught.value.status == 401 and caught.value.code == 50027
+    assert [v.kind for v in fake.violations] == ["expired-token"]
+
+
+async def test_unknown_route_and_bad_body_answer_like_discord(fake: DiscordFake) -> None:
+    auth = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{fake.base_url}/api/v10/channels/1/nonsense", headers=auth) as response:
+            assert response.status == 404 and response.headers["Content-Type"] == "application/json"
+            assert await response.json() == {"message": "404: Not Found", "code": 0}
+        url = f"{fake.base_url}/api/v10/channels/{fake.channel_id}/messages"
+        async with http.post(url, headers=auth, json={"content": 5}) as response:
+            assert response.status == 400 and (await response.json())["code"] == 50035
+        async with http.post(url, headers=auth, json={"content": "x" * 2001}) as response:
+            errors = (await response.json())["errors"]
+            assert errors["content"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+        buttons = [{"type": 2, "style": 1, "label": "b", "custom_id": f"b{i}"} for i in range(6)]
+        rows = [{"type": 1, "components": [{**b, "custom_id": f"{r}{b['custom_id']}"} for b in buttons]}
+                for r in range(6)]
+        async with http.post(url, headers=auth, json={"content": "x", "components": rows}) as response:
+            errors = (await response.json())["errors"]["components"]
+            assert errors["_errors"][0]["message"] == "Must be 5 or fewer in length."
+            assert set(errors["0"]["components"]) == {"_errors"}
+        async with http.get(f"{fake.base_url}/api/v10/users/@me") as response:
+            assert response.status == 401
+    assert [v.kind for v in fake.violations] == ["unknown-route", "schema", "limit", "limit", "auth"]
+    assert fake.messages(fake.channel_id) == []
+
+
+async def test_send_message_with_a_file_answers_in_one_callback(fake: DiscordFake, bot: Bot) -> None:
+    await bot.tree.sync(guild=discord.Object(fake.guild_id))
+    interaction = await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "describe")
+    message = await fake.wait_for(lambda: next(iter(fake.messages(fake.channel_id)), None))
+    assert interaction.response_type == 4 and interaction.response_message_id == message.id
+    assert message.type == 20 and message.interaction["name"] == "describe"
+    assert message.attachments[0].data == PNG and len(find_buttons(message)) == 4
+    assert bot.seen.errors == [] and fake.violations == []
+
+
+async def test_a_late_callback_is_an_unknown_interaction(fake: DiscordFake, bot: Bot) -> None:
+    await bot.tree.sync(guild=discord.Object(fake.guild_id))
+    fake.ack_deadline = 0
+    await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "describe")
+    (error,) = await fake.wait_for(lambda: bot.seen.errors)
+    assert isinstance(error, discord.NotFound) and error.code == 10062
+    assert [v.kind for v in fake.violations] == ["late-ack"] and fake.messages(fake.channel_id) == []
+
+
+async def test_upload_and_embed_limits(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    fake.max_file_size = 100
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(file=discord.File(io.BytesIO(b"x" * 101), "big.png"))
+    assert (caught.value.status, caught.value.code) == (413, 40005)
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(embed=discord.Embed(description="d" * 4097))
+    assert "embeds.0.description" in caught.value.text
+    with pytest.raises(discord.HTTPException) as caught:
+        await channel.send(embeds=[discord.Embed(description="d" * 3001) for _ in range(2)])
+    assert "Embed size exceeds maximum size of 6000" in caught.value.text
+    assert [v.kind for v in fake.violations] == ["limit"] * 3 and fake.messages(fake.channel_id) == []

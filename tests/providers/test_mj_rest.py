@@ -1,0 +1,502 @@
+"""The mj_rest adapter against its fake; every request it sends is validated against the OpenAPI spec."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from providers.base import (
+    Action,
+    ActRequest,
+    GenerationRequest,
+    ImageInput,
+    ParentTask,
+    PromptParams,
+    TaskSnapshot,
+    TaskStatus,
+)
+from providers.errors import (
+    ProviderAuthError,
+    ProviderBusy,
+    ProviderError,
+    ProviderProtocolError,
+    ProviderQuotaExceeded,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from providers.mj_rest import MjRestConfig, MjRestProvider
+from tests.fakes.mj_rest import FAIL_WORD, MjRestFake, png
+from tests.providers.contract import AdapterCase
+
+KEY = "test-key"
+
+
+def make_config(base_url: str, **overrides: Any) -> MjRestConfig:
+    fields: dict[str, Any] = {"name": "mjrest", "base_url": base_url, "api_key": SecretStr(KEY)}
+    return MjRestConfig(**(fields | {"request_timeout": 0.3} | overrides))
+
+
+CASE = AdapterCase(type="mj_rest", make_fake=lambda: MjRestFake(job_duration=0.1), make_config=make_config)
+
+GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
+IMAGE = ImageInput(data=png("ref", (16, 16)), mime="image/png")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[MjRestFake]:
+    async with MjRestFake(job_duration=0.1) as server:
+        yield server
+        assert server.violations == [], "the adapter sent requests the spec does not allow"
+        assert server.response_violations == [], "the fake answered outside the spec"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as http:
+        yield http
+
+
+@pytest.fixture
+def provider(fake: MjRestFake, client: httpx.AsyncClient) -> MjRestProvider:
+    return MjRestProvider(make_config(fake.base_url), client)
+
+
+def imagine(text: str = "a lighthouse at dusk", **flags: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=PromptParams(text=text, **flags))
+
+
+async def finish(provider: MjRestProvider, task_id: str) -> TaskSnapshot:
+    for _ in range(200):
+        [snapshot] = await provider.fetch([task_id])
+        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
+            return snapshot
+        await asyncio.sleep(0.02)
+    raise AssertionError("job did not finish")
+
+
+def parent_of(snapshot: TaskSnapshot, request: GenerationRequest, kind: Action) -> ParentTask:
+    return ParentTask(
+        task_id=snapshot.task_id,
+        kind=kind,
+        request=request,
+        result=snapshot.result,
+        actions=snapshot.actions,
+        extra=snapshot.extra,
+    )
+
+
+class Receiver:
+    """A webhook endpoint on loopback that keeps (body, headers) of every POST."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, dict[str, str]]] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Receiver:
+        async def hook(request: web.Request) -> web.Response:
+            self.calls.append((await request.read(), dict(request.headers)))
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None and site._server.sockets
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook?token=s3cret"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    async def wait_for(self, predicate: Any) -> None:
+        for _ in range(100):
+            if predicate(self.calls):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"callbacks never matched; got {len(self.calls)}")
+
+
+# -- imagine and its buttons ---------------------------------------------------------------------
+
+
+async def test_imagine_sends_spec_fields_and_returns_grid(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    ref = ImageInput(data=b"x", url="https://images.example/ref.png")
+    request = GenerationRequest(
+        prompt=PromptParams(
+            text="a lighthouse at dusk",
+            aspect_ratio="16:9",
+            version="7",
+            quality=0.5,
+            stylize=250,
+            chaos=10,
+            seed=42,
+            no="boats",
+            weird=5,
+        ),
+        images=(ref,),
+        speed="relax",
+    )
+    submitted = await provider.submit(request)
+    assert submitted.status is TaskStatus.SUBMITTED
+    assert uuid.UUID(submitted.task_id)
+    [sent] = fake.submitted("/v1/imagine")
+    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    assert sent.body == {
+        "prompt": "a lighthouse at dusk --weird 5",
+        "aspect_ratio": "16:9",
+        "model_version": "7.0",
+        "quality": 0.5,
+        "stylize": 250,
+        "chaos": 10,
+        "seed": 42,
+        "no": "boats",
+        "image_url": "https://images.example/ref.png",
+        "process_mode": "relax",
+    }
+    done = await finish(provider, submitted.task_id)
+    assert done.status is TaskStatus.SUCCEEDED and done.progress == 100
+    assert done.result is not None
+    assert done.result.grid_url == f"{fake.base_url}/cdn/{submitted.task_id}/grid.png"
+    assert done.result.image_urls == [f"{fake.base_url}/cdn/{submitted.task_id}/{n}.png" for n in range(1, 5)]
+    assert (done.result.width, done.result.height) == (128, 128)
+    assert set(done.actions) == GRID_OFFERS
+    image = await client.get(done.result.image_urls[0])
+    assert image.headers["content-type"] == "image/png" and image.content.startswith(b"\x89PNG")
+
+
+async def test_flags_outside_the_spec_stay_in_the_prompt_text(
+    fake: MjRestFake, provider: MjRestProvider
+) -> None:
+    await provider.submit(imagine("a fox", version="5.1", quality=0.3, stylize=5000, niji="6"))
+    [sent] = fake.submitted("/v1/imagine")
+    assert sent.body == {"prompt": "a fox --v 5.1 --niji 6 --s 5000 --q 0.3"}
+
+
+async def test_prompt_checks_happen_before_any_request(fake: MjRestFake, provider: MjRestProvider) -> None:
+    with pytest.raises(ProviderRejected, match="4000"):
+        await provider.submit(imagine("x" * 4001))
+    with pytest.raises(ProviderRejected, match="URL"):
+        await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), images=(IMAGE,)))
+    with pytest.raises(ProviderRejected):
+        await provider.submit(GenerationRequest(kind=Action.SHORTEN, prompt=PromptParams(text="a b c")))
+    assert fake.received == []
+
+
+async def test_upscale_variation_and_reroll(fake: MjRestFake, provider: MjRestProvider) -> None:
+    request = imagine(aspect_ratio="1:1")
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    parent = parent_of(grid, request, Action.IMAGINE)
+
+    up = await provider.act(parent, ActRequest(action=Action.UPSCALE, index=3))
+    assert fake.submitted("/v1/upscale")[0].body == {"job_id": grid.task_id, "index": 3}
+    upscaled = await finish(provider, up.task_id)
+    assert upscaled.result is not None and upscaled.result.grid_url is None
+    assert upscaled.result.image_urls == [f"{fake.base_url}/cdn/{up.task_id}/upscale.png"]
+    assert upscaled.actions == {}  # the API has no follow-ups for an upscale
+
+    var = await provider.act(parent, ActRequest(action=Action.VARIATION, index=2))
+    assert fake.submitted("/v1/variations")[0].body == {"job_id": grid.task_id, "index": 2}
+    varied = await finish(provider, var.task_id)
+    assert varied.result is not None and len(varied.result.image_urls) == 4
+    assert set(varied.actions) == GRID_OFFERS
+
+    # reroll of a variation runs the same variation again; of an imagine, the same imagine
+    var_parent = parent_of(varied, request, Action.VARIATION).model_copy(update={"extra": var.extra})
+    await provider.act(var_parent, ActRequest(action=Action.REROLL))
+    assert fake.submitted("/v1/variations")[1].body == {"job_id": grid.task_id, "index": 2}
+    rerolled = await provider.act(parent, ActRequest(action=Action.REROLL, speed="turbo"))
+    assert fake.submitted("/v1/imagine")[1].body == {
+        "prompt": "a lighthouse at dusk",
+        "aspect_ratio": "1:1",
+        "process_mode": "turbo",
+    }
+    assert (await finish(provider, rerolled.task_id)).status is TaskStatus.SUCCEEDED
+
+
+async def test_act_rejects_what_the_api_cannot_do(fake: MjRestFake, provider: MjRestProvider) -> None:
+    parent = ParentTask(task_id=str(uuid.uuid4()), kind=Action.IMAGINE, request=imagine())
+    with pytest.raises(ProviderRejected):
+        await provider.act(parent, ActRequest(action=Action.ZOOM_OUT_2X))
+    with pytest.raises(ProviderRejected):
+        await provider.act(parent, ActRequest(action=Action.UPSCALE, index=5))
+    with pytest.raises(ProviderRejected, match="not found"):  # 404 from the API
+        await provider.act(parent, ActRequest(action=Action.UPSCALE, index=1))
+    assert Action.ZOOM_OUT_2X not in provider.capabilities.actions
+
+
+# -- describe and blend --------------------------------------------------------------------------
+
+
+async def test_describe_by_url_and_by_base64(fake: MjRestFake, provider: MjRestProvider) -> None:
+    by_url = ImageInput(data=b"x", url="https://images.example/cat.png")
+    first = await provider.submit(GenerationRequest(kind=Action.DESCRIBE, images=(by_url,)))
+    second = await provider.submit(GenerationRequest(kind=Action.DESCRIBE, images=(IMAGE,)))
+    bodies = [r.body for r in fake.submitted("/v1/describe")]
+    assert bodies == [{"image_url": "https://images.example/cat.png"}, {"image_base64": IMAGE.base64()}]
+    done = await finish(provider, second.task_id)
+    assert done.result is not None and len(done.result.prompts) == 4
+    assert done.result.prompts[0].startswith("a described scene")
+    assert done.actions == {}
+    assert (await finish(provider, first.task_id)).status is TaskStatus.SUCCEEDED
+
+
+async def test_blend(fake: MjRestFake, provider: MjRestProvider) -> None:
+    other = ImageInput(data=b"y", url="https://images.example/b.png")
+    request = GenerationRequest(
+        kind=Action.BLEND, images=(IMAGE, other), dimensions="portrait", prompt=PromptParams(text="merge")
+    )
+    blend = await provider.submit(request)
+    assert fake.submitted("/v1/blend")[0].body == {
+        "images": [{"base64": IMAGE.base64()}, {"url": "https://images.example/b.png"}],
+        "aspect_ratio": "2:3",
+        "prompt": "merge",
+    }
+    done = await finish(provider, blend.task_id)
+    assert done.result is not None and done.result.grid_url and len(done.result.image_urls) == 4
+    assert set(done.actions) == GRID_OFFERS
+    with pytest.raises(ProviderRejected, match="two to five"):
+        await provider.submit(GenerationRequest(kind=Action.BLEND, images=(IMAGE,)))
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+async def test_batch_fetch_uses_one_list_request(fake: MjRestFake, provider: MjRestProvider) -> None:
+    ids = [(await provider.submit(imagine(f"scene {n}"))).task_id for n in range(5)]
+    unknown = str(uuid.uuid4())
+    before = len(fake.received)
+    snapshots = await provider.fetch([*ids, unknown, "not-a-uuid"])
+    requests = fake.received[before:]
+    assert [(r.method, r.path) for r in requests] == [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{unknown}")]
+    assert requests[0].query == {"limit": "100", "sort": "created_at_desc"}
+    assert [s.task_id for s in snapshots] == ids
+    assert provider.capabilities.batch_fetch == 100
+
+
+async def test_batch_fetch_gets_what_the_page_missed(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config(fake.base_url, list_limit=2), client)
+    ids = [(await provider.submit(imagine(f"scene {n}"))).task_id for n in range(4)]
+    before = len(fake.received)
+    snapshots = await provider.fetch(ids)
+    paths = [r.path for r in fake.received[before:]]
+    assert paths == ["/v1/jobs", f"/v1/jobs/{ids[0]}", f"/v1/jobs/{ids[1]}"]
+    assert [s.task_id for s in snapshots] == ids
+
+
+async def test_batch_via_list_can_be_turned_off(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config(fake.base_url, batch_via_list=False), client)
+    assert provider.capabilities.batch_fetch == 1
+    ids = [(await provider.submit(imagine(f"scene {n}"))).task_id for n in range(2)]
+    before = len(fake.received)
+    assert [s.task_id for s in await provider.fetch(ids)] == ids
+    assert [r.path for r in fake.received[before:]] == [f"/v1/jobs/{i}" for i in ids]
+
+
+async def test_progress_is_reported_while_running(fake: MjRestFake, provider: MjRestProvider) -> None:
+    fake.job_duration = 0.3
+    task = await provider.submit(imagine())
+    seen: list[TaskSnapshot] = []
+    while not seen or seen[-1].status in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
+        seen.extend(await provider.fetch([task.task_id]))
+        await asyncio.sleep(0.03)
+    running = [s.progress or 0 for s in seen if s.status is TaskStatus.RUNNING]
+    assert running and running == sorted(running) and max(running) >= 25
+    assert seen[-1].status is TaskStatus.SUCCEEDED
+
+
+async def test_failed_generation_is_a_snapshot(fake: MjRestFake, provider: MjRestProvider) -> None:
+    task = await provider.submit(imagine(f"please {FAIL_WORD}"))
+    done = await finish(provider, task.task_id)
+    assert done.status is TaskStatus.FAILED and done.error == "The job failed."
+    assert done.result is None and done.actions == {}
+
+
+async def test_cancel(fake: MjRestFake, provider: MjRestProvider) -> None:
+    fake.job_duration = 1.0
+    task = await provider.submit(imagine())
+    await provider.cancel(task.task_id)
+    assert fake.received[-1].path == f"/v1/jobs/{task.task_id}/cancel"
+    [snapshot] = await provider.fetch([task.task_id])
+    assert snapshot.status is TaskStatus.CANCELLED
+    with pytest.raises(ProviderRejected, match="already finished"):
+        await provider.cancel(task.task_id)
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+async def test_progress_webhooks_parse_and_replay_harmlessly(
+    fake: MjRestFake, provider: MjRestProvider
+) -> None:
+    async with Receiver() as hook:
+        task = await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url))
+        assert fake.submitted("/v1/imagine")[0].body == {
+            "prompt": "a",
+            "webhook_url": hook.url,
+            "webhook_type": "progress",
+        }
+        await hook.wait_for(lambda calls: any(b'"job.completed"' in body for body, _ in calls))
+    snapshots = [provider.parse_callback(body, headers) for body, headers in hook.calls]
+    assert {s.task_id for s in snapshots} == {task.task_id}
+    assert [s.status for s in snapshots[:-1]] == [TaskStatus.RUNNING] * (len(snapshots) - 1)
+    assert [s.progress for s in snapshots[:-1]] == [0, 25, 50, 75]
+    final = snapshots[-1]
+    assert final.status is TaskStatus.SUCCEEDED and final.result and len(final.result.image_urls) == 4
+    assert set(final.actions) == GRID_OFFERS
+    # duplicate and out-of-order deliveries parse to the same (or an older) snapshot
+    body, headers = hook.calls[-1]
+    assert provider.parse_callback(body, headers) == final
+    assert provider.parse_callback(*hook.calls[1]) == snapshots[1]
+
+
+async def test_result_webhook_type_sends_only_the_end(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config(fake.base_url, webhook_type="result"), client)
+    async with Receiver() as hook:
+        task = await provider.submit(
+            GenerationRequest(prompt=PromptParams(text=FAIL_WORD), callback_url=hook.url)
+        )
+        assert fake.submitted("/v1/imagine")[0].body["webhook_type"] == "result"
+        await hook.wait_for(lambda calls: len(calls) == 1)
+        await asyncio.sleep(0.05)
+    [(body, headers)] = hook.calls
+    snapshot = provider.parse_callback(body, headers)
+    assert (snapshot.task_id, snapshot.status, snapshot.error) == (
+        task.task_id,
+        TaskStatus.FAILED,
+        "The job failed.",
+    )
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+async def test_signed_webhooks(client: httpx.AsyncClient, prefixed: bool) -> None:
+    async with MjRestFake(job_duration=0.05, webhook_secret="whsec", signature_prefix=prefixed) as fake:
+        config = make_config(fake.base_url, webhook_secret=SecretStr("whsec"), webhook_type="result")
+        provider = MjRestProvider(config, client)
+        async with Receiver() as hook:
+            task = await provider.submit(
+                GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url)
+            )
+            await hook.wait_for(lambda calls: len(calls) == 1)
+        [(body, headers)] = hook.calls
+        assert headers["X-Midjourney-Signature"].startswith("sha256=") is prefixed
+        assert provider.parse_callback(body, headers).task_id == task.task_id
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert provider.parse_callback(body, lower).status is TaskStatus.SUCCEEDED
+        with pytest.raises(ProviderProtocolError, match="signature"):
+            provider.parse_callback(body.replace(b"completed", b"cancelled"), headers)
+        unsigned = {k: v for k, v in headers.items() if k != "X-Midjourney-Signature"}
+        with pytest.raises(ProviderProtocolError, match="signature"):
+            provider.parse_callback(body, unsigned)
+        assert fake.violations == [] and fake.response_violations == []
+
+
+async def test_parse_callback_shapes_and_junk(client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config("http://127.0.0.1:9"), client)
+    job_id = str(uuid.uuid4())
+    progress = {
+        "event": "job.progress",
+        "job_id": job_id,
+        "progress": 40,
+        "timestamp": "2025-01-01T00:00:00Z",
+    }
+    assert provider.parse_callback(json.dumps(progress).encode(), {}).status is TaskStatus.RUNNING
+    bare_job = {"id": job_id, "status": "cancelled"}
+    assert provider.parse_callback(json.dumps(bare_job).encode(), {}).status is TaskStatus.CANCELLED
+    grid_null = {
+        "event": "job.completed",
+        "job_id": job_id,
+        "status": "completed",
+        "type": "imagine",
+        "result": {
+            "images": [{"url": "https://x/grid.png", "index": None}, {"url": "https://x/1.png", "index": 1}]
+        },
+    }
+    done = provider.parse_callback(json.dumps(grid_null).encode(), {})
+    assert done.result is not None and done.result.grid_url == "https://x/grid.png"
+    assert done.result.image_urls == ["https://x/1.png"]
+    for junk in (
+        b"",
+        b"not json",
+        b"[]",
+        b'{"job_id": 1}',
+        json.dumps({"id": job_id, "status": "odd"}).encode(),
+    ):
+        with pytest.raises(ProviderProtocolError):
+            provider.parse_callback(junk, {})
+
+
+async def test_signature_is_checked_against_the_raw_body(client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config("http://127.0.0.1:9", webhook_secret=SecretStr("k")), client)
+    body = json.dumps({"event": "job.failed", "job_id": str(uuid.uuid4()), "status": "failed"}).encode()
+    digest = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert (
+        provider.parse_callback(body, {"x-midjourney-signature": digest.upper()}).status is TaskStatus.FAILED
+    )
+    with pytest.raises(ProviderProtocolError):
+        provider.parse_callback(body, {"x-midjourney-signature": "sha256=" + "0" * 64})
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "detail"),
+    [
+        ("auth", ProviderAuthError, "credentials"),
+        ("quota", ProviderQuotaExceeded, "credits"),
+        ("busy", ProviderBusy, "rate limiting"),
+        ("rate_limited", ProviderRateLimited, "rate limiting"),
+        ("unavailable", ProviderUnavailable, "unavailable"),
+        ("timeout", ProviderUnavailable, "in time"),
+        ("malformed", ProviderProtocolError, "job_id"),
+        ("rejected", ProviderRejected, "blocked content: gore"),
+    ],
+)
+async def test_errors_map_to_the_tree(
+    fake: MjRestFake, provider: MjRestProvider, fault: str, error: type[ProviderError], detail: str
+) -> None:
+    fake.timeout_delay = 0.45
+    fake.inject(fault)
+    with pytest.raises(error, match=detail) as caught:
+        await provider.submit(imagine())
+    assert KEY not in str(caught.value)
+    if fault == "rate_limited":
+        assert isinstance(caught.value, ProviderRateLimited) and caught.value.retry_after == 2
+    if fault == "busy":
+        assert isinstance(caught.value, ProviderBusy) and caught.value.retry_after == 3
+
+
+async def test_a_wrong_key_is_an_auth_error(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config(fake.base_url, api_key=SecretStr("wrong")), client)
+    with pytest.raises(ProviderAuthError) as caught:
+        await provider.fetch([str(uuid.uuid4()), str(uuid.uuid4())])
+    assert "wrong" not in caught.value.message
+
+
+async def test_the_fake_really_validates(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    """Guard for the guard: a request outside the spec is refused and recorded."""
+    bad = await client.post(
+        f"{fake.base_url}/v1/upscale",
+        json={"job_id": "nope", "index": 9},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert bad.status_code == 400
+    assert len(fake.violations) == 1 and "uuid" in fake.violations[0]
+    fake.violations.clear()

@@ -18,7 +18,7 @@ from bot.domain import Job, JobState
 from bot.events import JobListener
 from bot.pool import ProviderPool
 from bot.store import JobStore
-from providers.base import COMMANDS, ActRequest, Action, TaskSnapshot
+from providers.base import COMMANDS, Action, ActRequest, TaskSnapshot
 from providers.errors import (
     ProviderAuthError,
     ProviderBusy,
@@ -99,7 +99,8 @@ class Poller:
     async def _expire(self, now: float) -> None:
         for job in await self._store.expired(now):
             minutes = max(1, round((job.deadline - job.created_at) / 60))
-            await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and was stopped.")
+            message = f"The job took longer than {minutes} min and was stopped."
+            await self.finish(job, JobState.TIMED_OUT, message)
             if job.provider_task_id and self._pool.get(job.provider).capabilities.cancel:
                 try:
                     await self._pool.get(job.provider).cancel(job.provider_task_id)
@@ -135,7 +136,7 @@ class Poller:
             if job.kind in COMMANDS:
                 snapshot = await provider.submit(job.request)
             else:
-                snapshot = await provider.act(await self._parent(job), self._act_request(job))
+                snapshot = await provider.act((await self._parent(job)).as_parent(), self._act_request(job))
         except ProviderError as exc:
             await self._submit_failed(job, exc, now)
             return
@@ -182,7 +183,8 @@ class Poller:
             return  # otherwise it stays queued; dispatch retries once the provider un-pauses
         if isinstance(exc, ProviderQuotaExceeded | ProviderUnavailable) and await self._fail_over(job, now):
             return
-        if isinstance(exc, ProviderUnavailable) and job.submit_attempts + 1 < self._config.max_submit_attempts:
+        attempts_left = job.submit_attempts + 1 < self._config.max_submit_attempts
+        if isinstance(exc, ProviderUnavailable) and attempts_left:
             retry = job.model_copy(
                 update={
                     "submit_attempts": job.submit_attempts + 1,
@@ -215,7 +217,7 @@ class Poller:
         return False
 
     def _backoff(self, failures: int) -> float:
-        delay = min(self._config.backoff_max, self._config.backoff_base * 2**failures)
+        delay = min(self._config.backoff_max, self._config.backoff_base * 2.0**failures)
         return delay * (0.5 + self._jitter() / 2)
 
     # -- polling running jobs ---------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""Delivery: coalesced, paced message edits, shared by every chat frontend.
+
+A frontend renders a job into whatever its platform sends and hands the result to `Delivery.push`.
+Per message only the newest render is kept (older ones are dropped unsent), an identical render is
+never sent twice, and every send waits for a slot in the message's chat window and the global
+window, so bursts stay inside the platform's flood limits. A `RetryAfter` from the sender (a 429)
+blocks that chat for the time asked and keeps the render for a later attempt, so the final state of
+a job is always delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RetryAfter(Exception):
+    """Raised by a sender when the platform asked to wait (HTTP 429) before trying again."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:.2f}s")
+        self.seconds = seconds
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `count` sends per `period` seconds (a sliding window)."""
+
+    count: int
+    period: float
+
+
+@dataclass
+class DeliveryStats:
+    pushed: int = 0  # renders handed to push()
+    sent: int = 0  # renders the sender delivered
+    skipped: int = 0  # identical to what the message already shows
+    coalesced: int = 0  # replaced by a newer render before they were sent
+    retried: int = 0  # RetryAfter answers (429s) honoured
+    failed: int = 0  # sends that raised anything else
+
+
+class _Window:
+    """A sliding-window limiter: `wait_time()` says how long until one more send fits."""
+
+    def __init__(self, rate: Rate) -> None:
+        self.rate = rate
+        self.sent: deque[float] = deque()
+        self.blocked_until = 0.0
+
+    def wait_time(self, now: float) -> float:
+        while self.sent and self.sent[0] <= now - self.rate.period:
+            self.sent.popleft()
+        wait = self.blocked_until - now
+        if len(self.sent) >= self.rate.count:
+            wait = max(wait, self.sent[0] + self.rate.period - now)
+        return max(0.0, wait)
+
+    def record(self, now: float) -> None:
+        self.sent.append(now)
+
+
+@dataclass
+class _Pending(Generic[T]):
+    payload: T
+    fingerprint: Hashable
+    final: bool
+
+
+@dataclass
+class _Chat(Generic[T]):
+    window: _Window
+    pending: dict[str, _Pending[T]] = field(default_factory=dict)  # message key -> newest render
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False
+
+
+Sender = Callable[[str, T], Awaitable[None]]
+
+#: How many messages' last-shown fingerprints are remembered (dicts keep insertion order: oldest first).
+_SHOWN_MEMORY = 50_000
+
+
+class Delivery(Generic[T]):
+    """Sends renders (`T`, a frontend's own type) for messages identified by a string key.
+
+    `send(message_key, payload)` does the platform call; it raises `RetryAfter` on a 429.
+    `chat_rate(chat_key)` gives each chat its window (e.g. Telegram groups 20/min, private 1/s).
+    Run `run()` under the application's TaskGroup; `flush()` waits until nothing is pending.
+    """
+
+    def __init__(
+        self,
+        send: Sender[T],
+        chat_rate: Callable[[str], Rate],
+        global_rate: Rate,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        max_attempts: int = 3,
+    ) -> None:
+        self._send = send
+        self._chat_rate = chat_rate
+        self._global = _Window(global_rate)
+        self._clock = clock
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._chats: dict[str, _Chat[T]] = {}
+        self._shown: dict[str, Hashable] = {}  # message key -> fingerprint last delivered
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.stats = DeliveryStats()
+
+    def push(self, chat_key: str, message_key: str, payload: T, fingerprint: Hashable, *,
+             final: bool = False) -> None:
+        """Queue `payload` as the newest state of `message_key`. Never blocks, never sends itself."""
+        self.stats.pushed += 1
+        chat = self._chats.get(chat_key)
+        if chat is None:
+            chat = self._chats[chat_key] = _Chat(_Window(self._chat_rate(chat_key)))
+        previous = chat.pending.get(message_key)
+        if previous is None and self._shown.get(message_key) == fingerprint:
+            self.stats.skipped += 1
+            return
+        if previous is not None:
+            self.stats.coalesced += 1
+        chat.pending[message_key] = _Pending(payload, fingerprint, final or bool(previous and previous.final))
+        self._idle.clear()
+        if not chat.running:
+            chat.running = True
+            self._ready.put_nowait(chat_key)
+
+    def shown(self, message_key: str, fingerprint: Hashable) -> None:
+        """Record what a message already shows (e.g. the frontend just sent it) so it is not re-sent."""
+        self._shown.pop(message_key, None)
+        self._shown[message_key] = fingerprint
+        if len(self._shown) > _SHOWN_MEMORY:  # forget the oldest: memory stays flat over many jobs
+            del self._shown[next(iter(self._shown))]
+
+    @property
+    def pending(self) -> int:
+        return sum(len(chat.pending) for chat in self._chats.values())
+
+    async def flush(self) -> None:
+        """Wait until every pushed render has been sent or given up on."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Serve chats as they get work: one drain task per busy chat, all owned by one TaskGroup."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                chat_key = await self._ready.get()
+                group.create_task(self._drain(chat_key), name=f"delivery:{chat_key}")
+
+    async def _drain(self, chat_key: str) -> None:
+        chat = self._chats[chat_key]
+        try:
+            while chat.pending:
+                await self._wait_for_slot(chat.window)
+                message_key, item = next(iter(chat.pending.items()))
+                del chat.pending[message_key]
+                await self._deliver(chat, message_key, item)
+        finally:
+            chat.running = False
+            if chat.pending:  # pushed while we were finishing: serve again
+                chat.running = True
+                self._ready.put_nowait(chat_key)
+            elif not any(c.pending or c.running for c in self._chats.values()):
+                self._idle.set()
+
+    async def _wait_for_slot(self, window: _Window) -> None:
+        while True:
+            now = self._clock()
+            wait = max(window.wait_time(now), self._global.wait_time(now))
+            if wait <= 0:
+                window.record(now)
+                self._global.record(now)
+                return
+            await self._sleep(wait)
+
+    async def _deliver(self, chat: _Chat[T], message_key: str, item: _Pending[T]) -> None:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._send(message_key, item.payload)
+            except RetryAfter as exc:
+                self.stats.retried += 1
+                chat.window.blocked_until = self._clock() + exc.seconds
+                if message_key not in chat.pending:  # keep it, first in line, unless a newer one came
+                    chat.pending = {message_key: item, **chat.pending}
+                return
+            except Exception:  # a platform refusal (message deleted, ...): log it, keep serving others
+                self.stats.failed += 1
+                log.warning("delivery of %s failed (attempt %d)", message_key, attempt, exc_info=True)
+                if not item.final or attempt == self._max_attempts:
+                    return
+                await self._wait_for_slot(chat.window)
+                continue
+            self.stats.sent += 1
+            self.shown(message_key, item.fingerprint)
+            return

@@ -1,0 +1,150 @@
+"""Delivery: coalescing, pacing, 429 handling and the final-state guarantee, on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from bot.delivery import Delivery, Rate, RetryAfter
+
+
+class VirtualTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Chat:
+    """The receiving side: what each message shows, and when every send happened."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        self.time = time
+        self.shows: dict[str, str] = {}
+        self.sends: list[tuple[float, str, str]] = []
+        self.answers: list[Exception] = []  # raised, in order, before sends succeed
+
+    async def send(self, message: str, payload: str) -> None:
+        if self.answers:
+            raise self.answers.pop(0)
+        self.sends.append((self.time.now, message, payload))
+        self.shows[message] = payload
+
+
+@pytest.fixture
+def time() -> VirtualTime:
+    return VirtualTime()
+
+
+@pytest.fixture
+def chat(time: VirtualTime) -> Chat:
+    return Chat(time)
+
+
+@pytest.fixture
+async def make(time: VirtualTime, chat: Chat) -> AsyncIterator[Callable[..., Delivery[str]]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    def build(per_chat: Rate = Rate(5, 5.0), overall: Rate = Rate(30, 1.0)) -> Delivery[str]:
+        delivery: Delivery[str] = Delivery(chat.send, lambda _: per_chat, overall, clock=time.clock,
+                                           sleep=time.sleep)
+        tasks.append(asyncio.create_task(delivery.run()))
+        return delivery
+
+    yield build
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_only_the_newest_render_of_a_message_is_sent(make: Callable[..., Delivery[str]],
+                                                           chat: Chat) -> None:
+    delivery = make()
+    for percent in range(0, 101, 10):
+        delivery.push("c1", "m1", f"{percent}%", percent, final=percent == 100)
+    await delivery.flush()
+    assert chat.shows == {"m1": "100%"}
+    assert len(chat.sends) == 1
+    assert delivery.stats.coalesced == 10
+
+
+async def test_an_identical_render_is_not_sent_again(make: Callable[..., Delivery[str]], chat: Chat) -> None:
+    delivery = make()
+    delivery.push("c1", "m1", "50%", "fp-50")
+    await delivery.flush()
+    delivery.push("c1", "m1", "50%", "fp-50")
+    await delivery.flush()
+    assert len(chat.sends) == 1
+    assert delivery.stats.skipped == 1
+
+
+async def test_sends_stay_inside_the_chat_window(make: Callable[..., Delivery[str]], chat: Chat) -> None:
+    delivery = make(per_chat=Rate(2, 1.0))
+    for n in range(7):
+        delivery.push("c1", f"m{n}", "done", n, final=True)
+    await delivery.flush()
+    times = [at for at, _, _ in chat.sends]
+    assert len(times) == 7
+    for first, third in zip(times, times[2:], strict=False):
+        assert third - first >= 1.0  # never three sends within one second
+    assert set(chat.shows) == {f"m{n}" for n in range(7)}
+
+
+async def test_chats_are_paced_independently_but_share_the_global_window(
+    make: Callable[..., Delivery[str]], chat: Chat
+) -> None:
+    delivery = make(per_chat=Rate(1, 10.0), overall=Rate(3, 1.0))
+    for n in range(6):
+        delivery.push(f"c{n}", "m", "x", n)
+    await delivery.flush()
+    times = sorted(at for at, _, _ in chat.sends)
+    assert len(times) == 6
+    assert times[2] < 1.0 <= times[3]  # three at once (one per chat), then the global window holds
+
+
+async def test_a_429_is_honoured_and_the_final_state_still_arrives(
+    make: Callable[..., Delivery[str]], chat: Chat, time: VirtualTime
+) -> None:
+    chat.answers = [RetryAfter(7.5)]
+    delivery = make()
+    delivery.push("c1", "m1", "done", "final", final=True)
+    await delivery.flush()
+    assert chat.shows == {"m1": "done"}
+    assert chat.sends[0][0] >= 7.5
+    assert delivery.stats.retried == 1
+
+
+async def test_a_newer_render_that_arrives_during_a_429_wins(
+    make: Callable[..., Delivery[str]], chat: Chat, time: VirtualTime
+) -> None:
+    delivery = make()
+    chat.answers = [RetryAfter(3.0)]
+    delivery.push("c1", "m1", "40%", 40)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    delivery.push("c1", "m1", "done", "final", final=True)
+    await delivery.flush()
+    assert chat.shows == {"m1": "done"}
+    assert [payload for _, _, payload in chat.sends] == ["done"]
+
+
+async def test_a_failed_progress_edit_is_dropped_but_a_failed_final_is_retried(
+    make: Callable[..., Delivery[str]], chat: Chat
+) -> None:
+    delivery = make()
+    chat.answers = [RuntimeError("message to edit not found")]
+    delivery.push("c1", "m1", "40%", 40)
+    await delivery.flush()
+    assert chat.shows == {}
+    chat.answers = [RuntimeError("bad gateway")]
+    delivery.push("c1", "m2", "done", "final", final=True)
+    await delivery.flush()
+    assert chat.shows == {"m2": "done"}
+    assert delivery.stats.failed == 2

@@ -20,7 +20,8 @@ from bot.media import sniff
 from providers.base import ImageInput
 from providers.errors import ProviderError
 
-CLI_OWNER = Owner(platform="cli", user_id=os.environ.get("USER", "admin"), name=os.environ.get("USER", "admin"))
+_USER = os.environ.get("USER", "admin")
+CLI_OWNER = Owner(platform="cli", user_id=_USER, name=_USER)
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
                "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
 
@@ -85,7 +86,7 @@ async def _report(app: App, job: Job, out_dir: Path) -> int:
         print(f"error: {job.error}", file=sys.stderr)
         return 1
     files = await app.service.files(job)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     named: list[tuple[str, bytes]] = []
     if files.grid:
         named.append(("grid", files.grid))

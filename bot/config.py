@@ -58,10 +58,15 @@ class WebhooksConfig(_Section):
     public_url: str
 
 
+def _default_providers() -> list[ProviderConfig]:
+    """With no config at all the built-in simulator is the one provider."""
+    return [LocalConfig(name="local")]
+
+
 class AppConfig(_Section):
     database: Path = Path("imagine-bot.sqlite3")
     default_provider: str = "local"
-    providers: list[ProviderConfig] = Field(default_factory=lambda: [LocalConfig(name="local")])
+    providers: list[ProviderConfig] = Field(default_factory=_default_providers)
     telegram: TelegramConfig | None = None
     discord: DiscordConfig | None = None
     webhooks: WebhooksConfig | None = None
@@ -126,7 +131,8 @@ def _provider_configs(raw: Any, problems: list[str]) -> list[ProviderConfig] | N
     for i, entry in enumerate(raw):
         kind = entry.get("type") if isinstance(entry, dict) else None
         if kind not in PROVIDERS:
-            problems.append(f"providers.{i}.type: must be one of {', '.join(sorted(PROVIDERS))} (got {kind!r})")
+            types = ", ".join(sorted(PROVIDERS))
+            problems.append(f"providers.{i}.type: must be one of {types} (got {kind!r})")
             continue
         try:
             built.append(PROVIDERS[kind].config_class.model_validate(entry))

@@ -7,6 +7,7 @@ Everything it learns goes to the store first, then to the listeners.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -70,10 +71,8 @@ class Poller:
                 delay = self._config.backoff_base
             self._wake.clear()
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):  # timing out is the normal way to wake
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
             else:
                 await asyncio.sleep(0)
 

@@ -1,4 +1,4 @@
-"""Midjourney-style prompt parsing: text, leading image URLs and `--flags`, each checked with a clear error."""
+"""Midjourney-style prompt parsing: text, leading image URLs and `--flags`, each checked clearly."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _int_range(low: int, high: int) -> Callable[[str, str], int]:
         try:
             number = int(value)
         except ValueError:
-            raise InvalidPrompt(f"--{flag} takes a whole number from {low} to {high}, not '{value}'.") from None
+            message = f"--{flag} takes a whole number from {low} to {high}, not '{value}'."
+            raise InvalidPrompt(message) from None
         if not low <= number <= high:
             raise InvalidPrompt(f"--{flag} must be between {low} and {high}; got {number}.")
         return number
@@ -53,7 +54,7 @@ def _aspect(flag: str, value: str) -> str:
         raise InvalidPrompt(f"--{flag} takes a ratio like 16:9 (whole numbers), not '{value}'.")
     w, h = int(match[1]), int(match[2])
     if max(w, h) / min(w, h) > 8:
-        raise InvalidPrompt(f"--{flag} {value} is too extreme; the longer side can be at most 8 times the shorter.")
+        raise InvalidPrompt(f"--{flag} {value} is too extreme; the long side may be at most 8x the short.")
     return f"{w}:{h}"
 
 
@@ -114,7 +115,9 @@ def parse_prompt(raw: str, *, max_length: int = 4000) -> ParsedPrompt:
     if not raw:
         raise InvalidPrompt("The prompt is empty: describe the image you want, e.g. 'a lighthouse at dusk'.")
     if len(raw) > max_length:
-        raise InvalidPrompt(f"The prompt is {len(raw)} characters long; this provider takes at most {max_length}.")
+        raise InvalidPrompt(
+            f"The prompt is {len(raw)} characters long; this provider takes at most {max_length}."
+        )
     text, pairs = _split(raw)
     words = text.split()
     urls: list[str] = []
@@ -142,7 +145,8 @@ def _flag_value(flag: str, value: str, seen: dict[str, Any]) -> dict[str, Any]:
             raise InvalidPrompt("--no needs the things to leave out, e.g. '--no text, people'.")
         return {"no": value}
     if flag not in _FLAGS:
-        raise InvalidPrompt(f"Unknown flag --{flag}. Supported flags: {', '.join('--' + f for f in _ALL_FLAGS)}.")
+        supported = ", ".join("--" + f for f in _ALL_FLAGS)
+        raise InvalidPrompt(f"Unknown flag --{flag}. Supported flags: {supported}.")
     field, parse = _FLAGS[flag]
     if flag == "niji" and not value:
         value = "6"
@@ -152,6 +156,6 @@ def _flag_value(flag: str, value: str, seen: dict[str, Any]) -> dict[str, Any]:
         raise InvalidPrompt(f"--{flag} takes one value; got '{value}'. Put text before the flags.")
     if field in seen:
         raise InvalidPrompt(f"--{flag} is given twice.")
-    if field == "niji" and "version" in seen or field == "version" and "niji" in seen:
+    if (field == "niji" and "version" in seen) or (field == "version" and "niji" in seen):
         raise InvalidPrompt("Use either --v or --niji, not both.")
     return {field: parse(flag, value)}

@@ -86,7 +86,12 @@ class JobService:
         return await self._create(owner, name, request, placement)
 
     async def describe(
-        self, owner: Owner, image: ImageInput, *, provider: str | None = None, placement: Placement | None = None
+        self,
+        owner: Owner,
+        image: ImageInput,
+        *,
+        provider: str | None = None,
+        placement: Placement | None = None,
     ) -> Job:
         name = self._provider_for(provider, Action.DESCRIBE)
         request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
@@ -116,7 +121,8 @@ class JobService:
         parent = await self.get(job_id)
         if parent.state is not JobState.SUCCEEDED:
             if parent.terminal:
-                raise UnsupportedAction(f"Job {parent.id} {parent.state.value.replace('_', ' ')}; it has no buttons.")
+                ended = parent.state.value.replace("_", " ")
+                raise UnsupportedAction(f"Job {parent.id} {ended}; it has no buttons.")
             raise JobNotFinished(f"Job {parent.id} is still {parent.state.value}; wait for it to finish.")
         if action == PICK_PROMPT:
             child = self._pick_prompt(owner, parent, index, placement)
@@ -137,7 +143,8 @@ class JobService:
             if not provider.capabilities.cancel or job.provider_task_id is None:
                 raise UnsupportedAction(f"{job.provider} cannot cancel a job once it has started.")
             await provider.cancel(job.provider_task_id)
-        ended = job.model_copy(update={"state": JobState.CANCELLED, "error": f"Cancelled by {owner.name or 'its owner'}.",
+        ended = job.model_copy(update={"state": JobState.CANCELLED,
+                                       "error": f"Cancelled by {owner.name or 'its owner'}.",
                                        "next_poll_at": None, "updated_at": self._clock()})
         await self._store.save(ended)
         await self._listener.job_changed(ended)
@@ -225,7 +232,9 @@ class JobService:
         self._wake()
         return job
 
-    def _child(self, owner: Owner, parent: Job, action: Action, index: int, placement: Placement | None) -> Job:
+    def _child(
+        self, owner: Owner, parent: Job, action: Action, index: int, placement: Placement | None
+    ) -> Job:
         if offer_key(action, index) not in parent.actions:
             label = f"{action.value.replace('_', ' ')}{f' {index}' if index else ''}"
             raise UnsupportedAction(f"Job {parent.id} does not offer '{label}' ({parent.provider}).")

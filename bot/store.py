@@ -107,7 +107,9 @@ NEXT_DUE = (
     " WHERE state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out'))"
 )
 RECENT = SELECT + " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-RECENT_BY_OWNER = SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+RECENT_BY_OWNER = (
+    SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+)
 GET_SETTINGS = "SELECT key, value FROM user_settings WHERE platform = ? AND user_id = ?"
 PUT_SETTING = (
     "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"

@@ -15,7 +15,7 @@ import random
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from aiohttp import web
@@ -92,7 +92,7 @@ def _mix(*parts: object) -> int:
 
 
 class LocalProvider(BaseProvider):
-    config_class = LocalConfig
+    config_class: ClassVar[type[ProviderConfig]] = LocalConfig
     capabilities = Capabilities(
         actions=frozenset({Action.IMAGINE, Action.DESCRIBE, Action.BLEND, *_FOLLOWUPS}),
         batch_fetch=1000,
@@ -105,7 +105,7 @@ class LocalProvider(BaseProvider):
         self, config: LocalConfig, client: httpx.AsyncClient, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__(config)
-        self.config: LocalConfig = config
+        self.settings = config  # typed view of self.config (the Provider protocol keeps that one wide)
         self._clock = clock
         self._runner: web.AppRunner | None = None
         self._rng = random.Random()
@@ -117,11 +117,11 @@ class LocalProvider(BaseProvider):
         app.router.add_get("/img/{task}/{name}", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.config.port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.settings.port)
         await site.start()
-        assert site._server is not None and site._server.sockets
-        port = site._server.sockets[0].getsockname()[1]
-        self.config = self.config.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+        port = self._runner.addresses[0][1]  # the port the OS picked when config.port is 0
+        self.settings = self.settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+        self.config = self.settings
 
     async def aclose(self) -> None:
         if self._runner is not None:
@@ -134,7 +134,7 @@ class LocalProvider(BaseProvider):
         except ValueError:
             raise web.HTTPNotFound() from None
         name = request.match_info["name"]
-        data = await asyncio.to_thread(render.render_file, spec, name, self.config.grid_size)
+        data = await asyncio.to_thread(render.render_file, spec, name, self.settings.grid_size)
         if data is None:
             raise web.HTTPNotFound()
         mime = "image/jpeg" if name.endswith(".jpg") else "image/png"
@@ -149,12 +149,12 @@ class LocalProvider(BaseProvider):
             "ar": ar or "1:1",
             "s": seed,
             "t": round(self._clock(), 3),
-            "d": self.config.duration,
+            "d": self.settings.duration,
             **extra,
         }
 
     def _check_busy(self) -> None:
-        if self.config.busy_rate and self._rng.random() < self.config.busy_rate:
+        if self.settings.busy_rate and self._rng.random() < self.settings.busy_rate:
             raise ProviderBusy("The local provider is busy (simulated).", retry_after=1.0)
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
@@ -227,20 +227,24 @@ class LocalProvider(BaseProvider):
         if duration > 0 and elapsed < duration:
             progress = max(1, min(99, int(elapsed / duration * 100)))
             preview = f"{url}/preview-{progress // 25}.jpg" if progress >= 25 else None
-            return TaskSnapshot(task_id=task_id, status=TaskStatus.RUNNING, progress=progress, preview_url=preview)
+            return TaskSnapshot(
+                task_id=task_id, status=TaskStatus.RUNNING, progress=progress, preview_url=preview
+            )
         if self._fails(spec):
-            return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error="The image could not be generated (simulated failure).")
-        return TaskSnapshot(task_id=task_id, status=TaskStatus.SUCCEEDED, progress=100, **self._result(url, spec))
+            error = "The image could not be generated (simulated failure)."
+            return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error=error)
+        result = self._result(url, spec)
+        return TaskSnapshot(task_id=task_id, status=TaskStatus.SUCCEEDED, progress=100, **result)
 
     def _fails(self, spec: Mapping[str, Any]) -> bool:
-        word = self.config.fail_word
+        word = self.settings.fail_word
         if word and word.lower() in str(spec["p"]).lower().split():
             return True
-        return random.Random(spec["s"]).random() < self.config.failure_rate
+        return random.Random(spec["s"]).random() < self.settings.failure_rate
 
     def _result(self, url: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         kind = Action(spec["k"])
-        width, height = render.grid_dimensions(spec["ar"], self.config.grid_size)
+        width, height = render.grid_dimensions(spec["ar"], self.settings.grid_size)
         if kind is Action.DESCRIBE:
             return {"result": TaskResult(prompts=list(spec["x"]))}
         if kind in _SINGLE_IMAGE:

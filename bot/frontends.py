@@ -1,13 +1,30 @@
-"""`imagine-bot run`: start the configured chat frontends and the poller under one TaskGroup."""
+"""`imagine-bot run`: build the configured chat frontends and serve them beside the poller.
+
+A frontend is anything with a `name` and an `async serve()` that runs until cancelled (it registers
+its job listener on `app.listeners` itself and removes it on the way out). Everything runs in one
+event loop under one TaskGroup; SIGTERM/SIGINT cancel it, so every part shuts down in order.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
+from typing import Protocol
 
+from bot.app import App, build_app, running
 from bot.config import AppConfig
 
 log = logging.getLogger(__name__)
+
+
+class Frontend(Protocol):
+    name: str
+
+    async def serve(self) -> None:
+        """Connect, serve commands and button presses, and deliver job changes until cancelled."""
 
 
 def configured(config: AppConfig) -> list[str]:
@@ -20,6 +37,12 @@ def configured(config: AppConfig) -> list[str]:
     return names
 
 
+def build(app: App, names: list[str]) -> list[Frontend]:
+    """One frontend object per configured platform (imports stay inside: each pulls a chat library)."""
+    built: list[Frontend] = []
+    return built
+
+
 async def run(config: AppConfig) -> int:
     names = configured(config)
     if not names:
@@ -27,6 +50,29 @@ async def run(config: AppConfig) -> int:
               "(see config.example.yaml). The CLI works without one: imagine-bot imagine \"a prompt\".",
               file=sys.stderr)
         return 2
-    print(f"The {' and '.join(names)} frontend(s) are not part of this version yet; "
-          "use the CLI (imagine-bot imagine ...) meanwhile.", file=sys.stderr)
-    return 2
+    async with build_app(config) as app, running(app):
+        frontends = build(app, names)
+        if not frontends:
+            print(f"The {' and '.join(names)} frontend(s) are not part of this version yet.", file=sys.stderr)
+            return 2
+        await _serve_until_signal(frontends)
+    return 0
+
+
+async def _serve_until_signal(frontends: list[Frontend]) -> None:
+    """Serve every frontend; SIGTERM or SIGINT ends them all cleanly (jobs resume on the next start)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(f.serve(), name=f.name) for f in frontends]
+            await stop.wait()
+            log.info("signal received: stopping %s", ", ".join(f.name for f in frontends))
+            for task in tasks:
+                task.cancel()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from bot import media
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
-from bot.errors import BadImage, InvalidPrompt, JobNotFinished, UnknownJob, UnsupportedAction
+from bot.errors import (
+    BadImage,
+    InvalidPrompt,
+    JobNotFinished,
+    NotAllowed,
+    UnknownJob,
+    UnsupportedAction,
+    UserError,
+)
 from bot.events import JobListener
 from bot.pool import ProviderPool
 from bot.prompt import parse_prompt
@@ -20,6 +28,7 @@ from bot.store import JobStore
 from providers.base import (
     Action,
     BlendDimensions,
+    Capabilities,
     GenerationRequest,
     ImageInput,
     Speed,
@@ -32,6 +41,25 @@ _ACTION_VERBS: dict[Action, str] = {
     Action.BLEND: "blend images",
     Action.SHORTEN: "shorten prompts",
 }
+
+
+_ACTIVE = (JobState.SUBMITTED, JobState.RUNNING)
+_SPEEDS: dict[str, Speed] = {"relax": "relax", "fast": "fast", "turbo": "turbo"}
+
+
+def _speed(value: str | None) -> Speed | None:
+    return _SPEEDS.get(value or "")
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    type: str
+    capabilities: Capabilities
+    queued: int
+    active: int
+    paused: bool
+    last_success: float | None
 
 
 @dataclass(frozen=True)
@@ -74,14 +102,19 @@ class JobService:
         speed: Speed | None = None,
         placement: Placement | None = None,
     ) -> Job:
-        name = self._provider_for(provider, Action.IMAGINE)
+        prefs = await self.settings(owner)
+        name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         limit = self._pool.config(name).max_prompt_length
         parsed = parse_prompt(prompt, max_length=limit)
+        params = parsed.params
+        if params.aspect_ratio is None and prefs.get("aspect_ratio"):
+            params = params.model_copy(update={"aspect_ratio": prefs["aspect_ratio"]})
         caps = self._pool.get(name).capabilities
         if len(images) > caps.max_images:
             raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
+        chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
         request = GenerationRequest(
-            kind=Action.IMAGINE, prompt=parsed.params, images=tuple(images), speed=speed or parsed.speed
+            kind=Action.IMAGINE, prompt=params, images=tuple(images), speed=chosen_speed
         )
         return await self._create(owner, name, request, placement)
 
@@ -115,10 +148,17 @@ class JobService:
         return await self._create(owner, name, request, placement)
 
     async def act(
-        self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None
+        self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
+        anyone: bool = True,
     ) -> tuple[Job, bool]:
-        """Press a button. Returns the job for that press and whether it is new (False: pressed before)."""
+        """Press a button. Returns the job for that press and whether it is new (False: pressed before).
+
+        With `anyone=False` only the job's owner may press its buttons (others get NotAllowed).
+        """
         parent = await self.get(job_id)
+        if not anyone and (parent.owner.platform, parent.owner.user_id) != (owner.platform, owner.user_id):
+            raise NotAllowed(f"These buttons belong to {parent.owner.name or 'the person who asked'}; "
+                             "start your own with /imagine.")
         if parent.state is not JobState.SUCCEEDED:
             if parent.terminal:
                 ended = parent.state.value.replace("_", " ")
@@ -176,6 +216,42 @@ class JobService:
 
     def providers(self) -> list[str]:
         return self._pool.names
+
+    async def provider_status(self) -> list[ProviderStatus]:
+        """Each provider with what it can do, its queue, its running jobs and whether it is paused."""
+        now = self._clock()
+        counts = await self._store.counts()
+        return [
+            ProviderStatus(
+                name=name,
+                type=self._pool.config(name).type,
+                capabilities=self._pool.get(name).capabilities,
+                queued=counts.get((name, JobState.QUEUED.value), 0),
+                active=sum(counts.get((name, state.value), 0) for state in _ACTIVE),
+                paused=self._pool.paused(name, now),
+                last_success=self._pool.last_success.get(name),
+            )
+            for name in self._pool.names
+        ]
+
+    # -- per-user settings --------------------------------------------------------------------------
+
+    async def settings(self, owner: Owner) -> dict[str, str]:
+        """The user's stored defaults: `provider`, `aspect_ratio`, `speed` (only those set)."""
+        return await self._store.settings(owner.platform, owner.user_id)
+
+    async def set_setting(self, owner: Owner, key: str, value: str) -> None:
+        """Store one default after checking it; raises UserError naming what is wrong."""
+        if key == "provider":
+            self._provider_for(value, Action.IMAGINE)
+        elif key == "aspect_ratio":
+            parse_prompt(f"x --ar {value}", max_length=100)
+        elif key == "speed":
+            if _speed(value) is None:
+                raise InvalidPrompt(f"Speed must be one of relax, fast, turbo; not '{value}'.")
+        else:
+            raise UserError(f"There is no setting '{key}'. Settings: provider, aspect_ratio, speed.")
+        await self._store.put_setting(owner.platform, owner.user_id, key, value)
 
     def can(self, provider: str, action: Action) -> bool:
         return self._pool.get(provider).capabilities.can(action)

@@ -14,6 +14,7 @@ import json
 import random
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -37,7 +38,7 @@ from providers.base import (
     grid_offers,
     upscale_offers,
 )
-from providers.errors import ProviderBusy, ProviderProtocolError, ProviderRejected
+from providers.errors import ErrorKind, ProviderBusy, ProviderProtocolError, ProviderRejected, make_error
 
 
 class LocalConfig(ProviderConfig):
@@ -49,6 +50,11 @@ class LocalConfig(ProviderConfig):
     busy_rate: float = Field(default=0.0, ge=0, le=1)  # share of submits refused as busy
     fail_word: str | None = None  # a prompt containing this word fails
     port: int = Field(default=0, ge=0, le=65535)  # image server port on 127.0.0.1 (0 = any free)
+    # Fault injection, so every provider error class can be exercised without a real API:
+    # submit and act raise `submit_error` (the first `submit_error_count` times; 0 = always).
+    submit_error: ErrorKind | None = None
+    submit_error_count: int = Field(default=0, ge=0)
+    error_retry_after: float | None = Field(default=1.0, ge=0)  # retry_after of injected busy errors
 
 
 _FOLLOWUPS = frozenset(
@@ -109,6 +115,8 @@ class LocalProvider(BaseProvider):
         self._clock = clock
         self._runner: web.AppRunner | None = None
         self._rng = random.Random()
+        self._injected = 0
+        self.calls: Counter[str] = Counter()  # submit / act / fetch calls made, for tests and benchmarks
 
     # -- lifecycle: the image server ------------------------------------------------------------
 
@@ -154,11 +162,28 @@ class LocalProvider(BaseProvider):
         }
 
     def _check_busy(self) -> None:
+        self._inject_error()
         if self.settings.busy_rate and self._rng.random() < self.settings.busy_rate:
             raise ProviderBusy("The local provider is busy (simulated).", retry_after=1.0)
 
+    def _inject_error(self) -> None:
+        kind, count = self.settings.submit_error, self.settings.submit_error_count
+        if kind is None or (count and self._injected >= count):
+            return
+        self._injected += 1
+        message = f"The local provider refused the request (simulated {kind.value} error)."
+        raise make_error(kind, message, self.settings.error_retry_after)
+
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
+        self.calls["submit"] += 1
         self._check_busy()
+        try:
+            spec = await self._command_spec(request)
+        except (OSError, ValueError) as exc:  # Pillow could not decode an image that passed the magic check
+            raise ProviderRejected("The image could not be read; try a PNG or JPEG file.") from exc
+        return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
+
+    async def _command_spec(self, request: GenerationRequest) -> dict[str, Any]:
         prompt = request.prompt
         ar = prompt.aspect_ratio if prompt else None
         text = prompt.full() if prompt else ""
@@ -179,9 +204,10 @@ class LocalProvider(BaseProvider):
             spec = self._spec(Action.BLEND, f"blend of {len(colors)} images", ratio, seed, pal=colors)
         else:
             raise ProviderRejected(f"The local provider cannot {request.kind.value}.")
-        return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
+        return spec
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        self.calls["act"] += 1
         self._check_busy()
         if request.action not in _FOLLOWUPS or parent.task_id is None:
             raise ProviderRejected(f"The local provider cannot {request.action.value} this job.")
@@ -205,6 +231,7 @@ class LocalProvider(BaseProvider):
         return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        self.calls["fetch"] += 1
         snapshots = []
         for task_id in task_ids:
             try:

@@ -96,7 +96,7 @@ def _zoomed(spec: Mapping[str, Any], seed: int, size: tuple[int, int]) -> Image.
     """Zoom out: the parent image, smaller, framed by new surroundings."""
     frame = _tile(seed ^ 0xF4A3E, size, "", _palette_for(spec))
     scale = 0.5 if spec["k"] == Action.ZOOM_OUT_2X.value else 2 / 3
-    inner = _tile(int(spec.get("in", seed)), (int(size[0] * scale), int(size[1] * scale)), "", None)
+    inner = _tile(int(spec.get("inner", seed)), (int(size[0] * scale), int(size[1] * scale)), "", None)
     frame.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
     return frame
 

@@ -111,9 +111,10 @@ class Poller:
         ended = job.model_copy(
             update={"state": state, "error": error, "next_poll_at": None, "updated_at": self._clock()}
         )
-        await self._store.save(ended)
-        await self._changed(ended)
-        return ended
+        stored = await self._store.save(ended)
+        if stored is not None:  # None: it ended some other way meanwhile (a webhook, a cancel)
+            await self._changed(stored)
+        return stored or ended
 
     # -- submitting queued jobs -------------------------------------------------------------------
 
@@ -168,9 +169,12 @@ class Poller:
                 "updated_at": now,
             }
         )
-        await self._store.save(submitted)
+        stored = await self._store.save(submitted)
+        if stored is None:  # cancelled while the submit was in flight
+            log.info("job %s ended during its submit; provider task %s left alone", job.id, snapshot.task_id)
+            return
         merged = await self._store.apply_snapshot(job.provider, snapshot, now)
-        await self._changed(merged or submitted)
+        await self._changed(merged or stored)
 
     async def _submit_failed(self, job: Job, exc: ProviderError, now: float) -> None:
         name = job.provider
@@ -209,9 +213,10 @@ class Poller:
                     update={"provider": name, "tried_providers": tried, "submit_attempts": 0,
                             "next_poll_at": None, "updated_at": now}
                 )
-                await self._store.save(moved)
+                stored = await self._store.save(moved)
                 log.info("job %s moved from %s to %s", job.id, job.provider, name)
-                await self._changed(moved)
+                if stored is not None:
+                    await self._changed(stored)
                 return True
         return False
 

@@ -186,9 +186,11 @@ class JobService:
         ended = job.model_copy(update={"state": JobState.CANCELLED,
                                        "error": f"Cancelled by {owner.name or 'its owner'}.",
                                        "next_poll_at": None, "updated_at": self._clock()})
-        await self._store.save(ended)
-        await self._listener.job_changed(ended)
-        return ended
+        stored = await self._store.save(ended)
+        if stored is None:
+            raise UnsupportedAction(f"Job {job.id} finished before it could be cancelled.")
+        await self._listener.job_changed(stored)
+        return stored
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -209,9 +211,10 @@ class JobService:
 
     async def place(self, job: Job, placement: Placement) -> Job:
         """Record where a job is shown (the message the frontend sent for it)."""
-        current = await self.get(job.id)
-        placed = current.model_copy(update={"placement": placement})
-        await self._store.save(placed)
+        placed = await self._store.place(job.id, placement)
+        if placed is None:
+            raise UnknownJob(f"There is no job '{job.id}'.")
+        await self._listener.job_changed(placed)  # changes made before it had a message get shown now
         return placed
 
     def providers(self) -> list[str]:

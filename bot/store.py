@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.domain import Job, JobState, Owner, Placement, merge_snapshot
+from bot.domain import Job, JobState, Owner, Placement, can_transition, merge_snapshot
 from providers.base import Action, GenerationRequest, TaskResult, TaskSnapshot
 
 MIGRATIONS: tuple[str, ...] = (
@@ -75,11 +75,24 @@ _COLUMNS = (
     "owner_id", "owner_name", "chat_platform", "chat_id", "message_id", "thread_id", "created_at",
     "updated_at", "deadline", "next_poll_at", "poll_failures", "submit_attempts", "tried_providers",
 )  # fmt: skip
-_MUTABLE = tuple(c for c in _COLUMNS if c not in ("id", "kind", "parent_id", "action_index", "created_at"))
+_PLACEMENT = ("chat_platform", "chat_id", "message_id", "thread_id")
+#: What `save` writes: never the identity, never the placement (only `place` sets where a job is shown).
+_MUTABLE = tuple(
+    c for c in _COLUMNS if c not in ("id", "kind", "parent_id", "action_index", "created_at", *_PLACEMENT)
+)
 
 INSERT_JOB = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 INSERT_CHILD = INSERT_JOB + " ON CONFLICT DO NOTHING"
-UPDATE_JOB = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _MUTABLE)} WHERE id = ?"
+_TERMINAL_SQL = "('succeeded', 'failed', 'cancelled', 'timed_out')"
+# A write from a stale copy must not undo a newer one: a terminal row is final, a state only moves
+# forwards and progress never drops (the poller, webhooks and commands all write the same rows).
+_SETS = ", ".join("progress = MAX(progress, ?)" if c == "progress" else f"{c} = ?" for c in _MUTABLE)
+UPDATE_JOB = (
+    f"UPDATE jobs SET {_SETS}"
+    f" WHERE id = ? AND state NOT IN {_TERMINAL_SQL} AND state IN (SELECT value FROM json_each(?))"
+    f" RETURNING {', '.join(_PLACEMENT)}, progress"
+)
+SET_PLACEMENT = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _PLACEMENT)} WHERE id = ?"
 SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 GET_JOB = SELECT + " WHERE id = ?"
 GET_BY_TASK = SELECT + " WHERE provider = ? AND provider_task_id = ?"
@@ -151,14 +164,16 @@ def _row_values(job: Job) -> dict[str, Any]:
     }
 
 
+def _placement(platform: str | None, chat_id: str, message_id: str | None, thread_id: str | None
+               ) -> Placement | None:
+    if not platform:
+        return None
+    return Placement(platform=platform, chat_id=chat_id, message_id=message_id, thread_id=thread_id)
+
+
 def _from_row(row: Sequence[Any]) -> Job:
     r = dict(zip(_COLUMNS, row, strict=True))
-    placement = (
-        Placement(platform=r["chat_platform"], chat_id=r["chat_id"], message_id=r["message_id"],
-                  thread_id=r["thread_id"])
-        if r["chat_platform"]
-        else None
-    )
+    placement = _placement(*(r[c] for c in _PLACEMENT))
     return Job(
         id=r["id"],
         kind=Action(r["kind"]),
@@ -248,9 +263,22 @@ class JobStore:
         assert existing is not None, "a conflicting live child must exist"
         return existing, False
 
-    async def save(self, job: Job) -> None:
+    async def save(self, job: Job) -> Job | None:
+        """Write a job's changes. Returns it as stored (with the stored placement and progress), or
+        None when the write was refused because the stored job is terminal or further along."""
         values = _row_values(job)
-        await self._db.execute(UPDATE_JOB, (*(values[c] for c in _MUTABLE), job.id))
+        sources = json.dumps([s.value for s in JobState if s is job.state or can_transition(s, job.state)])
+        async with self._db.execute(UPDATE_JOB, (*(values[c] for c in _MUTABLE), job.id, sources)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return job.model_copy(update={"placement": _placement(*row[:4]), "progress": row[4]})
+
+    async def place(self, job_id: str, placement: Placement) -> Job | None:
+        """Record where a job is shown; returns the job as stored."""
+        values = (placement.platform, placement.chat_id, placement.message_id, placement.thread_id, job_id)
+        await self._db.execute(SET_PLACEMENT, values)
+        return await self.get(job_id)
 
     async def apply_snapshot(
         self, provider: str, snapshot: TaskSnapshot, now: float, next_poll_at: float | None = None
@@ -267,7 +295,8 @@ class JobStore:
             if next_poll_at is not None and not current.terminal and current.next_poll_at != next_poll_at:
                 current = current.model_copy(update={"next_poll_at": next_poll_at})
             if current is not job:
-                await self.save(current)
+                stored = await self.save(current)
+                current = stored or current
             return current if updated is not None else None
 
     async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:

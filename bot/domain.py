@@ -190,7 +190,7 @@ class ActionRef:
     @classmethod
     def unpack(cls, data: str) -> ActionRef | None:
         """The ref in `data`, or None if it is not one of ours (or is malformed)."""
-        match = _REF_RE.match(data)
+        match = _REF_RE.fullmatch(data)  # `$` alone would accept a trailing newline
         if match is None or match["code"] not in _CODE_ACTIONS:
             return None
         return cls(_CODE_ACTIONS[match["code"]], int(match["index"]), match["job"])

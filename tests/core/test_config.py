@@ -1,0 +1,172 @@
+"""Config: defaults, ${ENV} interpolation, every problem reported with its key path, secrets kept secret."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
+from providers.local import LocalConfig
+
+GOOD = """\
+database: ${DATA_DIR:-/tmp}/bot.sqlite3
+default_provider: mj
+providers:
+  - name: mj
+    type: midjourney_api
+    api_key: ${MJAPI_KEY}
+    fallbacks: [local]
+  - name: local
+    type: local
+    duration: 0
+"""
+
+BAD = """\
+default_provider: nowhere
+colour: blue
+providers:
+  - name: mj
+    type: midjourney_api
+    api_key: ${MISSING_KEY}
+    max_concurrency: 0
+  - name: x
+    type: dalle
+media:
+  max_download_bytes: lots
+"""
+
+
+def problems(text: str, tmp_path: Path, env: dict[str, str] | None = None) -> list[str]:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env or {})
+    assert err.value.source == str(path)
+    return err.value.problems
+
+
+def test_no_file_gives_working_defaults() -> None:
+    config = load_config(None, {})
+    assert config.default_provider == "local"
+    assert [(p.name, p.type) for p in config.providers] == [("local", "local")]
+    assert config.database == Path("imagine-bot.sqlite3")
+    assert config.telegram is None and config.discord is None
+    assert not config.media.allow_private_addresses
+
+
+def test_interpolation_with_and_without_default(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(GOOD)
+    config = load_config(path, {"MJAPI_KEY": "sk-live-123"})
+    assert config.database == Path("/tmp/bot.sqlite3")
+    key = config.provider("mj").api_key
+    assert key is not None and key.get_secret_value() == "sk-live-123"
+    local = config.provider("local")
+    assert isinstance(local, LocalConfig) and local.duration == 0
+    config = load_config(path, {"MJAPI_KEY": "k", "DATA_DIR": "/srv"})
+    assert config.database == Path("/srv/bot.sqlite3")
+
+
+def test_missing_env_var_named_with_its_key_path(tmp_path: Path) -> None:
+    found = problems(GOOD, tmp_path)
+    assert found == ["providers.0.api_key: environment variable MJAPI_KEY is not set"]
+
+
+def test_every_problem_at_once_with_key_paths(tmp_path: Path) -> None:
+    found = "\n".join(problems(BAD, tmp_path))
+    assert "providers.0.api_key: environment variable MISSING_KEY is not set" in found
+    assert "providers.0.max_concurrency" in found
+    assert "providers.1.type" in found and "'dalle'" in found and "midjourney_api" in found
+    assert "colour" in found  # extra="forbid" at the top level
+    assert "media.max_download_bytes" in found
+
+
+def test_unknown_key_inside_a_section_and_a_provider(tmp_path: Path) -> None:
+    found = problems(
+        "media:\n  max_bytes: 3\nproviders:\n  - {name: local, type: local, speed: 9}\n", tmp_path
+    )
+    assert any(p.startswith("media.max_bytes:") for p in found)
+    assert any(p.startswith("providers.0.speed:") for p in found)
+
+
+def test_names_must_resolve(tmp_path: Path) -> None:
+    found = problems(
+        "default_provider: mj\nproviders:\n  - {name: a, type: local, fallbacks: [b]}\n"
+        "  - {name: a, type: local}\n",
+        tmp_path,
+    )
+    assert "repeated: a" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("providers: [\n", "not valid YAML"),
+        ("a: b: c\n", "line 1"),
+        ("- just\n- a list\n", "mapping"),
+        ("providers: local\n", "providers: must be a list"),
+    ],
+)
+def test_corrupt_files(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in "\n".join(problems(text, tmp_path))
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml", {})
+
+
+def test_secrets_stay_out_of_repr_and_errors(tmp_path: Path) -> None:
+    secret = "sk-very-secret-4242"
+    config = parse_config(
+        {"providers": [{"name": "mj", "type": "midjourney_api", "api_key": secret}], "default_provider": "mj",
+         "telegram": {"token": secret}, "discord": {"token": secret}},
+        {},
+    )  # fmt: skip
+    assert secret not in repr(config) and secret not in str(config)
+    assert secret not in repr(config.providers[0])
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {
+                "providers": [{"name": "mj", "type": "midjourney_api", "api_key": secret, "bad": 1}],
+                "default_provider": "mj",
+                "telegram": {"token": secret, "nope": 1},
+            },
+            {},
+        )
+    assert secret not in str(err.value) and secret not in repr(err.value)
+    assert secret not in "\n".join(err.value.problems)
+
+
+def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MJAPI_KEY": "k"},
+    )
+
+
+def test_check_config_command(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    run = _check_config(bad)
+    assert run.returncode != 0
+    for expected in (
+        "MISSING_KEY",
+        "providers.0.max_concurrency",
+        "providers.1.type",
+        "colour",
+        "media.max_download_bytes",
+    ):
+        assert expected in run.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    run = _check_config(good)
+    assert run.returncode == 0, run.stderr
+    assert "OK" in run.stdout and "mj" in run.stdout

@@ -47,10 +47,14 @@ class TelegramConfig(_Section):
 
 class DiscordConfig(_Section):
     token: SecretStr = SecretStr("")
-    guild_ids: list[int] = Field(default_factory=list)
-    api_base: str | None = None
-    gateway_url: str | None = None
+    guild_ids: list[int] = Field(default_factory=list)  # sync targets and allowlist; empty = global, any
+    api_base: str | None = None  # REST reverse proxy, e.g. http://127.0.0.1:8082/api/v10
+    gateway_url: str | None = None  # gateway reverse proxy, e.g. ws://127.0.0.1:8082/gw
     owner_only_buttons: bool = True
+    channel_edits: int = Field(default=5, ge=1)  # message edits per channel per `channel_period`
+    channel_period: float = Field(default=5.0, gt=0)  # seconds (Discord: about 5 edits / 5 s)
+    global_per_second: int = Field(default=40, ge=1)  # all requests of the bot (Discord: 50/s)
+    guild_ready_timeout: float = Field(default=2.0, ge=0)  # discord.py's wait for GUILD_CREATEs
 
 
 class WebhooksConfig(_Section):

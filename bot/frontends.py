@@ -40,6 +40,10 @@ def configured(config: AppConfig) -> list[str]:
 def build(app: App, names: list[str]) -> list[Frontend]:
     """One frontend object per configured platform (imports stay inside: each pulls a chat library)."""
     built: list[Frontend] = []
+    if "discord" in names:
+        from bot.discord_frontend.client import DiscordFrontend
+
+        built.append(DiscordFrontend(app))
     return built
 
 

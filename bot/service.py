@@ -259,14 +259,17 @@ class JobService:
     def can(self, provider: str, action: Action) -> bool:
         return self._pool.get(provider).capabilities.can(action)
 
-    async def files(self, job: Job) -> JobFiles:
+    async def files(self, job: Job, *, tiles: bool = True) -> JobFiles:
         """Download (once, via the cache) a finished job's media. Tiles are cut from the grid when the
-        provider gave no separate images."""
+        provider gave no separate images; `tiles=False` skips them when there is a grid (a chat that
+        shows only the grid needs no four extra downloads)."""
         if job.result is None:
             raise JobNotFinished(f"Job {job.id} has no result yet.")
         grid = await self._download(job, job.result.grid_url) if job.result.grid_url else None
-        images = [await self._download(job, url) for url in job.result.image_urls]
-        if grid is not None and not images:
+        images: list[bytes] = []
+        if tiles or grid is None:
+            images = [await self._download(job, url) for url in job.result.image_urls]
+        if grid is not None and not images and tiles:
             images = await media.split_grid(grid)
         videos = [await self._download(job, url) for url in job.result.video_urls]
         return JobFiles(grid, images, videos)

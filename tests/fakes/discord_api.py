@@ -264,6 +264,42 @@ def _limit_errors(body: dict[str, Any], at: tuple[Any, ...] = ()) -> list[tuple[
     return errors
 
 
+def _resolve_attachment_urls(embeds: list[dict[str, Any]],
+                             files: list[FakeAttachment]) -> list[dict[str, Any]]:
+    """Discord replaces `attachment://name` in embed images with the uploaded file's URL (and drops
+    the image when no attachment has that name)."""
+    by_name = {a.filename: a.url for a in files}
+    out: list[dict[str, Any]] = json.loads(json.dumps(embeds))
+    for embed in out:
+        for part in ("image", "thumbnail"):
+            url = (embed.get(part) or {}).get("url") or ""
+            if url.startswith("attachment://"):
+                if (resolved := by_name.get(url.removeprefix("attachment://"))) is None:
+                    del embed[part]
+                else:
+                    embed[part] = {**embed[part], "url": resolved, "proxy_url": resolved}
+    return out
+
+
+_OPTION_TYPES: dict[int, type | tuple[type, ...]] = {3: str, 4: int, 5: bool, 10: (int, float)}
+
+
+def _check_option(command: str, option: dict[str, Any], value: Any) -> None:
+    """What Discord's own client enforces before a person can send a command: type, choices, ranges."""
+    name, kind = option["name"], option["type"]
+    wrong_bool = isinstance(value, bool) != (kind == 5)
+    if kind in _OPTION_TYPES and (not isinstance(value, _OPTION_TYPES[kind]) or wrong_bool):
+        raise ValueError(f"/{command} {name}: {value!r} is not of option type {kind}")
+    if (choices := option.get("choices")) and value not in [c["value"] for c in choices]:
+        raise ValueError(f"/{command} {name}: {value!r} is not one of its choices")
+    low, high = option.get("min_value"), option.get("max_value")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"/{command} {name}: {value!r} is outside {low}..{high}")
+    low, high = option.get("min_length"), option.get("max_length")
+    if (low is not None and len(value) < low) or (high is not None and len(value) > high):
+        raise ValueError(f"/{command} {name}: {len(value)} characters is outside {low}..{high}")
+
+
 def find_buttons(message: FakeMessage) -> list[Button]:
     """Every button of a message, row by row, as a person would see them."""
     return [Button(item.get("custom_id"), item.get("label"), (item.get("emoji") or {}).get("name"),
@@ -397,6 +433,8 @@ class DiscordFake(FakeServer):
             raise ValueError(f"/{name} has no option(s) {sorted(unknown)}")
         if missing := {n for n, o in declared.items() if o.get("required") and n not in given}:
             raise ValueError(f"/{name} needs option(s) {sorted(missing)}")
+        for key, value in (options or {}).items():
+            _check_option(name, declared[key], value)
         opts = [{"name": k, "type": declared[k]["type"], "value": v} for k, v in (options or {}).items()]
         resolved = {}
         for key, (filename, data, content_type) in (attachments or {}).items():
@@ -515,9 +553,10 @@ class DiscordFake(FakeServer):
                            **extra: Any) -> FakeMessage:
         channel = self._channel(channel_id)
         m = FakeMessage(self._snowflake(), channel_id, int(channel["guild_id"]), self.bot_user, **extra)
-        m.content, m.embeds = body.get("content") or "", body.get("embeds") or []
+        m.content = body.get("content") or ""
         m.components = self._components(body.get("components") or [])
         m.attachments = self._attachments(channel_id, body.get("attachments"), uploads, [])
+        m.embeds = _resolve_attachment_urls(body.get("embeds") or [], m.attachments)
         m.flags |= (body.get("flags") or 0) & (EPHEMERAL | COMPONENTS_V2 | 4)
         if not (m.content or m.embeds or m.attachments or m.components or m.flags & LOADING
                 or body.get("sticker_ids") or body.get("poll")):
@@ -535,6 +574,7 @@ class DiscordFake(FakeServer):
         components = self._components(body.get("components") or []) if "components" in body else m.components
         if not (content or embeds or attachments or components):
             raise _reject(400, 50006, "Cannot send an empty message")
+        embeds = _resolve_attachment_urls(embeds, attachments)
         m.history.append(m.snapshot())
         m.content, m.embeds, m.components, m.attachments = content, embeds, components, attachments
         m.flags &= ~LOADING
@@ -764,8 +804,8 @@ class DiscordFake(FakeServer):
         if message_id is None or message_id not in (it.response_message_id, *it.followup_ids):
             raise _reject(404, 10008, "Unknown Message")
         response = await self._message_verb(r, self._message(message_id))
-        if r.method == "PATCH" and message_id == it.response_message_id:
-            it.loading = False
+        if r.method in ("PATCH", "DELETE") and message_id == it.response_message_id:
+            it.loading = False  # after deleting "thinking…", a follow-up is a new message
         return response
 
     async def _serve_cdn(self, request: web.Request) -> web.Response:

@@ -1,0 +1,137 @@
+"""The Discord frontend: a discord.py client in the bot's event loop, its commands, buttons and outbox.
+
+`DiscordFrontend(app).serve()` logs in with `client.start(token)` (never `client.run`), syncs the
+slash commands (to `discord.guild_ids` at once, else globally), registers the Outbox as a job
+listener, and runs until cancelled; on the way out it gives pending edits a moment, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import discord
+import yarl
+from discord import app_commands
+
+from bot.app import App
+from bot.config import DiscordConfig
+from bot.discord_frontend.commands import install
+from bot.discord_frontend.handlers import Handlers
+from bot.discord_frontend.outbox import Outbox
+from bot.discord_frontend.replies import GENERIC, tell
+from bot.discord_frontend.views import ActionButton, ActionClient
+from bot.domain import ActionRef
+
+log = logging.getLogger(__name__)
+
+DRAIN_ON_EXIT = 3.0  # seconds pending edits get when the bot stops
+
+
+@contextlib.contextmanager
+def pointed_at(api_base: str | None, gateway_url: str | None) -> Iterator[None]:
+    """discord.py reads its REST base and default gateway from class attributes: set them for the
+    life of the client (reverse proxies, or a fake Discord in tests) and restore them afterwards."""
+    import discord.gateway
+    import discord.http
+
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+class _Tree(app_commands.CommandTree["ImagineClient"]):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await self.client.handlers.allowed(interaction)
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            return
+        log.error("command %s failed", interaction.command and interaction.command.name, exc_info=error)
+        with contextlib.suppress(discord.HTTPException):
+            await tell(interaction, GENERIC)
+
+
+class ImagineClient(ActionClient):
+    def __init__(self, config: DiscordConfig) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channels and guild upload limits; no message content needed
+        super().__init__(intents=intents, guild_ready_timeout=config.guild_ready_timeout,
+                         max_ratelimit_timeout=30.0)
+        self.config = config
+        self.tree = _Tree(self)
+        self.ready = asyncio.Event()
+        self._job_handlers: Handlers | None = None
+
+    @property
+    def handlers(self) -> Handlers:
+        assert self._job_handlers is not None, "attach() the handlers before starting"
+        return self._job_handlers
+
+    def attach(self, handlers: Handlers) -> None:
+        self._job_handlers = handlers
+        install(self.tree, handlers)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ActionButton)
+        if not self.config.guild_ids:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they may take a while to appear)", len(synced))
+            return
+        for guild_id in self.config.guild_ids:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        log.info("synced commands to %d guild(s)", len(self.config.guild_ids))
+
+    async def on_ready(self) -> None:
+        log.info("discord: connected as %s to %d guild(s)", self.user, len(self.guilds))
+        self.ready.set()
+
+    async def on_action(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
+        await self.handlers.press(interaction, ref)
+
+
+class DiscordFrontend:
+    name = "discord"
+
+    def __init__(self, app: App) -> None:
+        assert app.config.discord is not None, "the discord section is not configured"
+        self.app = app
+        self.config = app.config.discord
+        self.client = ImagineClient(self.config)
+        self.outbox = Outbox(self.client, app.service, self.config)
+        self.client.attach(Handlers(self.client, app.service, self.outbox, app.config))
+
+    async def serve(self) -> None:
+        token = self.config.token.get_secret_value()
+        with pointed_at(self.config.api_base, self.config.gateway_url):
+            self.app.listeners.add(self.outbox)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    delivery = group.create_task(self.outbox.run(), name="discord-delivery")
+                    try:
+                        await self.client.start(token)
+                    except discord.LoginFailure:
+                        log.error("discord: the token was rejected; check discord.token in the config")
+                        raise
+                    finally:
+                        await self._drain()
+                        await self.client.close()
+                        delivery.cancel()
+            finally:
+                self.app.listeners.remove(self.outbox)
+
+    async def _drain(self) -> None:
+        """Let pending edits (a final grid, most of all) go out before the connection closes."""
+        if self.outbox.delivery.pending and not self.client.is_closed():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox.delivery.flush(), DRAIN_ON_EXIT)

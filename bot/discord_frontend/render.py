@@ -1,0 +1,135 @@
+"""Pure rendering: a job (and the answers to /jobs, /info, /settings, /help) as Discord shows them.
+
+Nothing here does I/O. `card(job, position)` says what a job's message shows; `embed(card, ...)`
+turns it into a `discord.Embed` once the sender knows the names of the uploaded files. Every text is
+cut to Discord's limits (title 256, description 4096, field 1024, 25 fields, 6000 in all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+
+from bot.domain import Job, JobState
+from bot.presentation import Button, buttons, shorten, status_line, title
+from bot.service import ProviderStatus
+from providers.base import Action
+
+TITLE_LIMIT, DESCRIPTION_LIMIT, FIELD_LIMIT, MAX_FIELDS = 256, 4096, 1024, 25
+
+_COLORS: dict[JobState, int] = {
+    JobState.QUEUED: 0x99AAB5,
+    JobState.SUBMITTED: 0x5865F2,
+    JobState.RUNNING: 0x5865F2,
+    JobState.SUCCEEDED: 0x57F287,
+    JobState.FAILED: 0xED4245,
+    JobState.CANCELLED: 0x99AAB5,
+    JobState.TIMED_OUT: 0xFEE75C,
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a job's message shows. Hashable: it is the fingerprint that skips unchanged edits."""
+
+    title: str
+    description: str
+    color: int
+    footer: str
+    preview_url: str | None  # progress preview (a provider URL), shown as the embed image
+    rows: tuple[tuple[Button, ...], ...]
+    with_result: bool  # the final render: the result files are uploaded with it
+
+
+def card(job: Job, queue_position: int = 0) -> Card:
+    """The message of a job at any state: progress embed, then the result with its buttons."""
+    rows = tuple(tuple(row) for row in buttons(job))
+    succeeded = job.state is JobState.SUCCEEDED
+    return Card(
+        title=shorten(title(job) or job.kind.value.title(), TITLE_LIMIT),
+        description=_description(job, queue_position),
+        color=_COLORS[job.state],
+        footer=f"{job.provider} · job {job.id} · {job.owner.name or job.owner.user_id}",
+        preview_url=job.preview_url if not job.terminal else None,
+        rows=rows,
+        with_result=succeeded and job.result is not None,
+    )
+
+
+def _description(job: Job, queue_position: int) -> str:
+    line = status_line(job, queue_position)
+    if job.state is JobState.SUCCEEDED and job.result and job.result.prompts:
+        numbered = "\n\n".join(f"**{i}.** {p}" for i, p in enumerate(job.result.prompts, start=1))
+        return shorten(f"{numbered}\n\nPress a number to imagine that prompt.", DESCRIPTION_LIMIT)
+    if job.state is JobState.SUCCEEDED:
+        return _done_line(job)
+    return shorten(line, DESCRIPTION_LIMIT)
+
+
+def _done_line(job: Job) -> str:
+    size = ""
+    if job.result and job.result.width and job.result.height:
+        size = f" · {job.result.width}×{job.result.height}"
+    upscaled = job.kind in (Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE)
+    what = "Upscaled" if upscaled else "Done"
+    return f"{what}{size}"
+
+
+def embed(card: Card, image: str | None = None, thumbnail: str | None = None) -> discord.Embed:
+    """The card as an embed; `image`/`thumbnail` are `attachment://name` (or a URL) when known."""
+    result = discord.Embed(title=card.title, description=card.description, color=card.color)
+    result.set_footer(text=shorten(card.footer, 2048))
+    if image or card.preview_url:
+        result.set_image(url=image or card.preview_url)
+    if thumbnail:
+        result.set_thumbnail(url=thumbnail)
+    return result
+
+
+# ------------------------------------------------------------------------------------ the other replies
+def jobs_text(jobs: Sequence[Job]) -> str:
+    """/jobs: the caller's recent jobs, newest first, one line each."""
+    if not jobs:
+        return "You have no jobs yet. Start one with /imagine."
+    lines = []
+    for job in jobs:
+        state = status_line(job) if not job.terminal else job.state.value.replace("_", " ")
+        lines.append(f"`{job.id}` · {job.kind.value} · {shorten(state, 60)} · {shorten(title(job), 80)}")
+    return shorten("**Your recent jobs**\n" + "\n".join(lines), 2000)
+
+
+def settings_text(settings: dict[str, str], default_provider: str) -> str:
+    provider = settings.get("provider") or f"{default_provider} (default)"
+    ratio = settings.get("aspect_ratio") or "1:1 (default)"
+    speed = settings.get("speed") or "the provider's default"
+    return (f"**Your settings** (used by /imagine unless you pass an option)\n"
+            f"provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}")
+
+
+def info_embed(statuses: Sequence[ProviderStatus], now: float | None = None) -> discord.Embed:
+    """/info: each provider, what it can do, its queue and whether it is paused."""
+    now = time.time() if now is None else now
+    result = discord.Embed(title="Providers", color=0x5865F2)
+    for status in statuses[:MAX_FIELDS]:
+        actions = ", ".join(sorted(a.value for a in status.capabilities.actions))
+        last = "never" if status.last_success is None else f"{max(0, int(now - status.last_success))} s ago"
+        state = "paused (backing off)" if status.paused else "available"
+        value = (f"{state} · {status.queued} queued · {status.active} running\n"
+                 f"last success: {last}\ncan: {actions}")
+        result.add_field(name=shorten(f"{status.name} ({status.type})", TITLE_LIMIT),
+                         value=shorten(value, FIELD_LIMIT), inline=False)
+    return result
+
+
+HELP = """**imagine-bot**: image generation through this server's providers.
+`/imagine prompt` a grid of four from a prompt (options: aspect ratio, provider, speed, version, \
+stylize, chaos, no, seed, a reference image). Midjourney flags such as `--ar 16:9` work in the prompt too.
+`/describe image` four prompts for an image; press a number to imagine one.
+`/blend image1 image2 [image3..image5] [dimensions]` one image from 2 to 5.
+`/jobs` your recent jobs · `/cancel [job]` stop a queued or running job · \
+`/settings` your defaults · `/info` providers and their queues.
+Buttons: **U1–U4** upscale one image, **V1–V4** variations, **🔄** again; after an upscale: Vary, \
+Upscale (Subtle/Creative), Zoom Out, pans and Animate, where the provider offers them."""

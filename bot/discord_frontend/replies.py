@@ -1,0 +1,54 @@
+"""Ephemeral answers and the one place interaction errors become clear text (never a traceback)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import discord
+
+from bot.errors import UserError
+from providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+GENERIC = "Something went wrong on our side; please try again. (The details are in the bot's log.)"
+
+
+async def tell(interaction: discord.Interaction, text: str) -> None:
+    """Answer only the person who asked, whatever has been answered so far.
+
+    After a public "thinking…" defer the first follow-up would fill that public message, so the
+    placeholder is deleted first and the answer goes out as a new, ephemeral follow-up.
+    """
+    text = text[:2000]
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+        return
+    if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+    await interaction.followup.send(text, ephemeral=True)
+
+
+@contextlib.asynccontextmanager
+async def answering(interaction: discord.Interaction) -> AsyncIterator[None]:
+    """Run a handler: user and provider errors are told as they are; anything else is logged and
+    told as a generic message, so a bug never leaves "thinking…" hanging or shows a trace."""
+    try:
+        yield
+    except UserError as exc:
+        await _tell_safely(interaction, exc.message)
+    except ProviderError as exc:
+        await _tell_safely(interaction, exc.message)
+    except Exception:  # the one catch-all of the frontend: logged with its trace, told generically
+        log.exception("discord interaction %s failed", interaction.id)
+        await _tell_safely(interaction, GENERIC)
+
+
+async def _tell_safely(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await tell(interaction, text)
+    except discord.HTTPException as exc:  # the interaction expired or was answered elsewhere
+        log.warning("could not answer interaction %s: %s", interaction.id, exc)

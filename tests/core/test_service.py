@@ -56,8 +56,8 @@ async def test_upscales_variations_and_reroll(h: Harness) -> None:
 
 @pytest.mark.parametrize(
     "action",
-    [Action.VARY_SUBTLE, Action.VARY_STRONG, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE, Action.ZOOM_OUT_2X,
-     Action.ZOOM_OUT_1_5X, Action.PAN_LEFT, Action.PAN_UP],
+    [Action.VARY_SUBTLE, Action.VARY_STRONG, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
+     Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.PAN_LEFT, Action.PAN_UP],
 )  # fmt: skip
 async def test_follow_ups_of_an_upscale(h: Harness, action: Action) -> None:
     upscale = await h.act(await h.imagine("a red fox --ar 1:1"), Action.UPSCALE.value, 2)
@@ -131,7 +131,7 @@ async def test_bad_requests_are_refused_with_a_reason(h: Harness) -> None:
         await h.service.act(OWNER, "nope", "upscale", 1)
     with pytest.raises(UnknownJob):
         await h.service.get("zzzzzzzzzz")
-    with pytest.raises(UnknownProvider, match="'mj'.*local"):
+    with pytest.raises(UnknownProvider, match=r"'mj'.*local"):
         await h.service.imagine(OWNER, "a fox", provider="mj")
     with pytest.raises(InvalidPrompt, match="--ar"):
         await h.service.imagine(OWNER, "a fox --ar wide")
@@ -160,7 +160,7 @@ async def test_a_provider_that_cannot_do_it(tmp_path: Path) -> None:
         {"database": str(tmp_path / "db.sqlite3"), "default_provider": "gpt", "providers": providers}, {}
     )
     async with build_app(config) as app:
-        with pytest.raises(UnsupportedAction, match="cannot describe images. Try: local"):
+        with pytest.raises(UnsupportedAction, match=r"cannot describe images\. Try: local"):
             await app.service.describe(OWNER, image_input())
         with pytest.raises(UnsupportedAction, match="cannot blend"):
             await app.service.blend(OWNER, [image_input(), image_input()])
@@ -232,8 +232,8 @@ AUTH_TEXT = "credentials"
 
 @pytest.mark.parametrize(
     ("kind", "text"),
-    [(ErrorKind.AUTH, AUTH_TEXT), (ErrorKind.REJECTED, "simulated rejected"), (ErrorKind.QUOTA, "simulated quota"),
-     (ErrorKind.PROTOCOL, "simulated protocol"), (ErrorKind.UNAVAILABLE, "simulated unavailable")],
+    [(ErrorKind.AUTH, AUTH_TEXT), (ErrorKind.REJECTED, "simulated rejected"),
+     (ErrorKind.QUOTA, "simulated quota"), (ErrorKind.PROTOCOL, "simulated protocol"), (ErrorKind.UNAVAILABLE, "simulated unavailable")],
 )  # fmt: skip
 async def test_errors_at_submit_end_the_job_with_a_safe_message(
     tmp_path: Path, kind: ErrorKind, text: str

@@ -233,7 +233,8 @@ AUTH_TEXT = "credentials"
 @pytest.mark.parametrize(
     ("kind", "text"),
     [(ErrorKind.AUTH, AUTH_TEXT), (ErrorKind.REJECTED, "simulated rejected"),
-     (ErrorKind.QUOTA, "simulated quota"), (ErrorKind.PROTOCOL, "simulated protocol"), (ErrorKind.UNAVAILABLE, "simulated unavailable")],
+     (ErrorKind.QUOTA, "simulated quota"), (ErrorKind.PROTOCOL, "simulated protocol"),
+     (ErrorKind.UNAVAILABLE, "simulated unavailable")],
 )  # fmt: skip
 async def test_errors_at_submit_end_the_job_with_a_safe_message(
     tmp_path: Path, kind: ErrorKind, text: str

@@ -109,9 +109,10 @@ class Discord:
         found: FakeMessage = await self.fake.wait_for(shown)
         return found
 
-    async def finished(self, message: FakeMessage, timeout: float = 10) -> FakeMessage:
+    async def finished(self, message: FakeMessage, within: float = 10) -> FakeMessage:
         """Wait until a job message shows its final state (a result with buttons, or an ending)."""
-        return await self.fake.wait_for(lambda: is_final(message) and message, timeout)
+        found: FakeMessage = await self.fake.wait_for(lambda: is_final(message) and message, within)
+        return found
 
     async def press(self, message: FakeMessage, label: str, user: FakeUser | None = None) -> FakeInteraction:
         button = next(b for b in find_buttons(message) if b.label == label)
@@ -158,7 +159,8 @@ def local_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def discord_env(fake: DiscordFake, tmp_path: Path, local_options: dict[str, Any]) -> AsyncIterator[Discord]:
+async def discord_env(fake: DiscordFake, tmp_path: Path,
+                      local_options: dict[str, Any]) -> AsyncIterator[Discord]:
     config = make_config(fake, tmp_path / "bot.sqlite3", **local_options)
     async with run_bot(config) as bot:
         await fake.wait_for(lambda: fake.commands.get(fake.guild_id))

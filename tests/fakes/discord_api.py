@@ -406,6 +406,10 @@ class DiscordFake(FakeServer):
 
     find_buttons = staticmethod(find_buttons)
 
+    def token_alive(self, interaction: FakeInteraction) -> bool:
+        """Whether the interaction's token still works for webhook calls (edits, follow-ups)."""
+        return self.clock() - interaction.created_at <= self.token_lifetime * self.time_scale
+
     def inject_429(self, times: int = 1, retry_after: float = 0.05, *, method: str | None = "PATCH",
                    path_contains: str = "/messages/") -> None:
         """Answer the next `times` matching REST requests with 429 (default: message edits)."""
@@ -737,7 +741,7 @@ class DiscordFake(FakeServer):
         if p["webhook_id"] != str(self.application_id):
             raise _reject(404, 10015, "Unknown Webhook", "auth")
         it = next((i for i in self.interactions.values() if i.token == p["webhook_token"]), None)
-        if it is None or self.clock() - it.created_at > self.token_lifetime * self.time_scale:
+        if it is None or not self.token_alive(it):
             raise _reject(401, 50027, "Invalid Webhook Token", "expired-token")
         return it
 

@@ -1,0 +1,90 @@
+"""/jobs, /cancel, /settings, /info, /help; and the commands as synced to the guild."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.domain import JobState
+from tests.discord_frontend.conftest import Discord
+
+
+@pytest.fixture
+def local_options() -> dict[str, Any]:
+    return {"duration": 0.6, "max_concurrency": 1}
+
+
+async def test_the_commands_are_synced_to_the_configured_guild(discord_env: Discord) -> None:
+    commands = {c["name"]: c for c in discord_env.fake.commands[discord_env.fake.guild_id]}
+    assert set(commands) == {"imagine", "describe", "blend", "jobs", "cancel", "settings", "info", "help"}
+    imagine = {o["name"]: o for o in commands["imagine"]["options"]}
+    assert list(imagine) == ["prompt", "aspect_ratio", "provider", "speed", "version", "stylize", "chaos",
+                             "no", "seed", "image"]
+    assert [c["value"] for c in imagine["provider"]["choices"]] == ["local"]
+    assert (imagine["stylize"]["min_value"], imagine["stylize"]["max_value"]) == (0, 1000)
+    assert imagine["image"]["type"] == 11 and imagine["prompt"]["required"]
+    blend = [(o["name"], o.get("required", False)) for o in commands["blend"]["options"]]
+    assert blend[:5] == [("image1", True), ("image2", True), ("image3", False), ("image4", False),
+                         ("image5", False)]
+    assert None not in discord_env.fake.commands  # guild commands only: no global sync
+
+
+async def test_imagine_options_become_flags(discord_env: Discord) -> None:
+    d = discord_env
+    options = {"prompt": "a harbour", "aspect_ratio": "3:2", "version": "niji 6", "stylize": 250, "chaos": 10,
+               "no": "boats, people", "seed": 42, "speed": "fast"}
+    message = await d.response(await d.command("imagine", options))
+    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    assert job is not None and job.request.prompt is not None
+    expected = "a harbour --ar 3:2 --niji 6 --s 250 --c 10 --seed 42 --no boats, people"
+    assert job.request.prompt.full() == expected
+    assert job.request.speed == "fast"
+    assert message.embeds[0]["title"] == job.request.prompt.full()
+
+
+async def test_settings_are_stored_and_used_by_imagine(discord_env: Discord) -> None:
+    d = discord_env
+    await d.command("settings", {"aspect_ratio": "9:16", "speed": "relax"})
+    (told,) = await d.told(lambda text: text.startswith("**Your settings**"))
+    assert "aspect ratio: 9:16" in told and "speed: relax" in told and "provider: local (default)" in told
+    message = await d.response(await d.command("imagine", {"prompt": "a tall tower"}))
+    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    assert job is not None and job.request.prompt is not None
+    assert job.request.prompt.aspect_ratio == "9:16" and job.request.speed == "relax"
+
+
+async def test_jobs_queue_position_and_cancel(discord_env: Discord) -> None:
+    d = discord_env
+    running = await d.response(await d.command("imagine", {"prompt": "first in line"}))
+    queued = await d.response(await d.command("imagine", {"prompt": "second in line"}))
+    service = d.bot.app.service
+    queued_job = await service.by_message("discord", str(d.channel), str(queued.id))
+    assert queued_job is not None and queued_job.state is JobState.QUEUED  # max_concurrency 1
+    await d.command("jobs")
+    (listing,) = await d.told(lambda text: text.startswith("**Your recent jobs**"))
+    assert f"`{queued_job.id}`" in listing and "second in line" in listing and "first in line" in listing
+    await d.command("cancel")  # the latest unfinished job: the queued one
+    (told,) = await d.told(lambda text: "cancelled" in text)
+    assert told == f"Job `{queued_job.id}` cancelled."
+    await d.finished(queued)
+    assert queued.embeds[0]["description"].startswith("Cancelled") and not queued.components
+    await d.finished(running)
+    assert running.attachments
+    await d.command("cancel", {"job": queued_job.id})
+    (again,) = await d.told(lambda text: "already cancelled" in text)
+    assert again == f"Job {queued_job.id} has already cancelled."
+
+
+async def test_info_and_help(discord_env: Discord) -> None:
+    d = discord_env
+    await d.command("info")
+    await d.command("help")
+    answers = await d.fake.wait_for(lambda: len(found := d.ephemeral()) == 2 and found)
+    (info,) = [m for m in answers if m.embeds]
+    (help_,) = [m for m in answers if not m.embeds]
+    (field,) = info.embeds[0]["fields"]
+    assert field["name"] == "local (local)" and "available · 0 queued · 0 running" in field["value"]
+    assert "imagine" in field["value"] and "blend" in field["value"]
+    assert "/imagine prompt" in help_.content and "U1–U4" in help_.content
+    assert d.public() == []

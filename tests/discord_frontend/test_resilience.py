@@ -1,0 +1,85 @@
+"""Long jobs, restarts, bursts and 429s: the final grid always arrives, old buttons keep working."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.domain import JobState
+from tests.discord_frontend.conftest import Discord, is_final, labels, make_config, run_bot
+from tests.fakes.discord_api import DiscordFake, FakeMessage
+
+
+@pytest.fixture
+def local_options() -> dict[str, float]:
+    return {"duration": 0.8}
+
+
+async def test_a_job_outliving_the_interaction_token_still_ends_with_its_grid(discord_env: Discord) -> None:
+    d = discord_env
+    d.fake.token_lifetime = 0.3  # Discord's 15 minutes, shortened: the job takes longer than this
+    interaction = await d.command("imagine", {"prompt": "a slow sunrise"})
+    message = await d.response(interaction)
+    await d.finished(message)
+    assert not d.fake.token_alive(interaction)
+    assert message.attachments and labels(message)[0] == ["U1", "U2", "U3", "U4"]
+    channel_edits = [r for r in d.fake.requests if r == ("PATCH", f"/api/v10/channels/{d.channel}/messages/"
+                                                                  f"{message.id}")]
+    webhook_edits = [r for r in d.fake.requests if r[0] == "PATCH" and "/webhooks/" in r[1]]
+    assert len(webhook_edits) == 1  # only the first edit used the interaction
+    assert len(channel_edits) >= 2 and len(channel_edits) == message.edit_count - 1
+
+
+async def _started(d: Discord, prompt: str) -> FakeMessage:
+    return await d.response(await d.command("imagine", {"prompt": prompt}))
+
+
+async def test_a_restart_mid_job_finishes_it_and_old_buttons_work(fake: DiscordFake, tmp_path: Path) -> None:
+    config = make_config(fake, tmp_path / "bot.sqlite3", duration=0.8)
+    async with run_bot(config) as first:
+        d = Discord(fake, config, first)
+        await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
+        done_before = await d.finished(await _started(d, "finished before the restart"))
+        mid_job = await _started(d, "running across the restart")
+        await fake.wait_for(lambda: "Running" in mid_job.embeds[0]["description"])
+    assert not is_final(mid_job) and fake.sessions == []
+    async with run_bot(config) as second:  # a new client, service and store on the same database
+        d = Discord(fake, config, second)
+        await d.finished(mid_job)
+        assert labels(mid_job)[0] == ["U1", "U2", "U3", "U4"]
+        await d.press(done_before, "U1")
+        await d.press(mid_job, "V2")
+        (upscale,) = await d.reply_to(done_before)
+        (variation,) = await d.reply_to(mid_job)
+        for reply in (upscale, variation):
+            await d.finished(reply)
+        job = await second.app.service.by_message("discord", str(d.channel), str(variation.id))
+        assert job is not None and job.kind.value == "variation" and job.state is JobState.SUCCEEDED
+    assert fake.violations == []
+
+
+async def test_twenty_jobs_at_once_in_one_channel_all_end_with_their_grid(discord_env: Discord) -> None:
+    d = discord_env
+    interactions = await asyncio.gather(*(d.command("imagine", {"prompt": f"burst {i}"}) for i in range(20)))
+    messages = [await d.response(i) for i in interactions]
+    for message in messages:
+        await d.finished(message, within=30)
+    assert all(m.attachments and len(labels(m)) == 2 for m in messages)
+    assert sorted(m.embeds[0]["title"] for m in messages) == sorted(f"burst {i}" for i in range(20))
+    service = d.bot.app.service
+    jobs = [await service.by_message("discord", str(d.channel), str(m.id)) for m in messages]
+    assert all(j is not None and j.state is JobState.SUCCEEDED for j in jobs)
+    assert d.fake.sent_429 == 0  # paced below the channel's edit limit
+    stats = d.bot.frontend.outbox.delivery.stats
+    assert stats.sent < stats.pushed  # progress edits were coalesced or skipped, finals all went out
+
+
+async def test_429s_past_discord_py_retries_still_deliver_the_final_edit(discord_env: Discord) -> None:
+    d = discord_env
+    message = await _started(d, "through a storm of 429s")
+    d.fake.inject_429(times=12, retry_after=0.02, path_contains=f"/channels/{d.channel}/messages/")
+    await d.finished(message)
+    assert d.fake.sent_429 >= 12 and message.attachments
+    assert d.bot.frontend.outbox.delivery.stats.retried >= 2  # discord.py gave up twice; Delivery did not

@@ -64,6 +64,7 @@ class ImagineClient(ActionClient):
     def __init__(self, config: DiscordConfig) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and guild upload limits; no message content needed
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning
         super().__init__(intents=intents, guild_ready_timeout=config.guild_ready_timeout,
                          max_ratelimit_timeout=30.0)
         self.config = config

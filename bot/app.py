@@ -18,6 +18,7 @@ from bot.poller import Poller
 from bot.pool import ProviderPool
 from bot.service import JobService
 from bot.store import JobStore
+from bot.webhooks import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class App:
     listeners: Listeners
     poller: Poller
     service: JobService
+    webhooks: WebhookReceiver | None = None  # set when the config has a `webhooks` section
 
 
 @contextlib.asynccontextmanager
@@ -42,10 +44,13 @@ async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time
         try:
             await pool.start()
             listeners = Listeners()
-            poller = Poller(store, pool, listeners, config.polling, clock=clock)
+            hooks = None
+            if config.webhooks is not None:
+                hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
+            poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks)
             cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
             service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
-            yield App(config, http, store, pool, listeners, poller, service)
+            yield App(config, http, store, pool, listeners, poller, service, hooks)
         finally:
             await pool.aclose()
             await store.close()
@@ -53,10 +58,14 @@ async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time
 
 @contextlib.asynccontextmanager
 async def running(app: App) -> AsyncIterator[None]:
-    """Run the poller in a TaskGroup for the duration of the block."""
+    """Run the poller (and the webhook server, when configured) in a TaskGroup for the block."""
     async with asyncio.TaskGroup() as group:
-        task = group.create_task(app.poller.run(), name="poller")
+        tasks = [group.create_task(app.poller.run(), name="poller")]
+        if app.webhooks is not None:
+            tasks.append(group.create_task(app.webhooks.run(), name="webhooks"))
+            await app.webhooks.serving.wait()  # callback URLs handed out from here on are reachable
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()

@@ -8,14 +8,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 from providers import PROVIDERS
-from providers.base import ProviderConfig
+from providers.base import Action, ProviderConfig
 from providers.local import LocalConfig
 
 
@@ -37,12 +46,25 @@ class PollingConfig(_Section):
     max_submit_attempts: int = Field(default=5, ge=1)  # per provider, for unavailable errors
 
 
+class RateLimit(_Section):
+    """At most `count` messages per `period` seconds."""
+
+    count: int = Field(ge=1)
+    period: float = Field(gt=0)
+
+
 class TelegramConfig(_Section):
     token: SecretStr = SecretStr("")
-    base_url: str | None = None
+    base_url: str | None = None  # a self-hosted Bot API server, e.g. http://127.0.0.1:8081/bot
     base_file_url: str | None = None
-    allowed_chat_ids: list[int] = Field(default_factory=list)
+    allowed_chat_ids: list[int] = Field(default_factory=list)  # empty = every chat
     owner_only_buttons: bool = True
+    # Flood limits (Telegram: ~1 message/s per chat, 20/min per group, ~30/s overall; edits count).
+    chat_rate: RateLimit = RateLimit(count=1, period=1.0)
+    group_rate: RateLimit = RateLimit(count=20, period=60.0)
+    global_rate: RateLimit = RateLimit(count=30, period=1.0)
+    album_wait: float = Field(default=1.0, ge=0)  # how long /blend waits for the rest of an album
+    poll_timeout: float = Field(default=10.0, ge=0)  # getUpdates long-poll timeout
 
 
 class DiscordConfig(_Section):
@@ -58,8 +80,73 @@ class DiscordConfig(_Section):
 
 
 class WebhooksConfig(_Section):
-    listen: str = "0.0.0.0:8080"
-    public_url: str
+    listen: str = "0.0.0.0:8080"  # host:port the receiver binds
+    public_url: str  # how providers reach it, e.g. https://bot.example.com (a reverse proxy's URL)
+    poll_interval: float = Field(default=60.0, gt=0)  # fallback polling for jobs that expect a callback
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger callback bodies get 413
+
+
+def _as_strings(value: Any) -> Any:
+    """YAML gives ids as ints; access lists and admin ids compare as strings."""
+    return [str(v) for v in value] if isinstance(value, list) else value
+
+
+IdList = Annotated[list[str], BeforeValidator(_as_strings)]
+
+
+class LimitsConfig(_Section):
+    """Usage limits in credits (each job costs `costs[kind]`, else `default_cost`); null = unlimited."""
+
+    user_per_hour: float | None = Field(default=None, ge=0)
+    user_per_day: float | None = Field(default=None, ge=0)
+    user_concurrent: int | None = Field(default=None, ge=0)  # live (queued/running) jobs per user
+    chat_per_hour: float | None = Field(default=None, ge=0)  # per Discord server / Telegram chat
+    chat_per_day: float | None = Field(default=None, ge=0)
+    default_cost: float = Field(default=1.0, ge=0)
+    costs: dict[str, float] = Field(default_factory=dict)  # action kind -> cost, e.g. {upscale: 0}
+    exempt_chat_admins: bool = True  # chat/server admins are not limited (operators never are)
+
+    @field_validator("costs")
+    @classmethod
+    def _known_kinds(cls, costs: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(costs) - {a.value for a in Action})
+        if unknown:
+            kinds = ", ".join(a.value for a in Action)
+            raise ValueError(f"unknown action kinds: {', '.join(unknown)}; use: {kinds}")
+        if any(v < 0 for v in costs.values()):
+            raise ValueError("costs must not be negative")
+        return costs
+
+
+class ModerationConfig(_Section):
+    banned_words: list[str] = Field(default_factory=list)  # whole words/phrases, case-insensitive
+    banned_words_file: Path | None = None  # one word or phrase per line; '#' starts a comment
+
+
+class AccessConfig(_Section):
+    """Ids as "123" (any platform) or "discord:123"; chats are Discord server or channel ids and
+    Telegram chat ids. An empty allowlist allows everyone; the blocklists always win."""
+
+    allow_users: IdList = Field(default_factory=list)
+    block_users: IdList = Field(default_factory=list)
+    allow_chats: IdList = Field(default_factory=list)
+    block_chats: IdList = Field(default_factory=list)
+
+
+class AdminsConfig(_Section):
+    users: IdList = Field(default_factory=list)  # operators: admins everywhere (the CLI always is)
+    discord_role_ids: IdList = Field(default_factory=list)  # members with one of these roles
+    discord_manage_server: bool = True  # members with Manage Server are admins of that server
+    telegram_chat_admins: bool = True  # chat administrators are admins of that chat
+
+
+class LoggingConfig(_Section):
+    format: Literal["plain", "json"] = "plain"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # default: top-level log_level
+
+
+class MetricsConfig(_Section):
+    listen: str | None = None  # host:port for /metrics and /healthz when there is no webhooks server
 
 
 def _default_providers() -> list[ProviderConfig]:
@@ -77,6 +164,12 @@ class AppConfig(_Section):
     media: MediaConfig = Field(default_factory=MediaConfig)
     polling: PollingConfig = Field(default_factory=PollingConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    admins: AdminsConfig = Field(default_factory=AdminsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _names_resolve(self) -> AppConfig:

@@ -13,6 +13,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
@@ -36,6 +37,16 @@ Sleep = Callable[[float], Awaitable[None]]
 _AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
 
 
+class Callbacks(Protocol):
+    """The webhook receiver as the poller sees it (see bot.webhooks.WebhookReceiver)."""
+
+    async def url_for(self, job: Job) -> str | None:
+        """The callback URL to give the provider for `job`, or None when it gets none."""
+
+    def poll_interval(self, provider: str) -> float | None:
+        """The slower fallback cadence for jobs that expect a callback from `provider`, else None."""
+
+
 class Poller:
     def __init__(
         self,
@@ -46,8 +57,10 @@ class Poller:
         *,
         clock: Clock = time.time,
         jitter: Callable[[], float] = random.random,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self._store = store
+        self._callbacks = callbacks
         self._pool = pool
         self._listener = listener
         self._config = config
@@ -132,11 +145,15 @@ class Poller:
 
     async def _submit(self, job: Job, now: float) -> None:
         provider = self._pool.get(job.provider)
+        url = await self._callbacks.url_for(job) if self._callbacks else None
         try:
             if job.kind in COMMANDS:
-                snapshot = await provider.submit(job.request)
+                request = job.request.model_copy(update={"callback_url": url}) if url else job.request
+                snapshot = await provider.submit(request)
             else:
-                snapshot = await provider.act((await self._parent(job)).as_parent(), self._act_request(job))
+                act = self._act_request(job)
+                act = act.model_copy(update={"callback_url": url}) if url else act
+                snapshot = await provider.act((await self._parent(job)).as_parent(), act)
         except ProviderError as exc:
             await self._submit_failed(job, exc, now)
             return
@@ -158,8 +175,14 @@ class Poller:
             callback_url=job.request.callback_url,
         )
 
+    def _interval(self, provider: str) -> float:
+        """Seconds between polls: the provider's own, or the slower fallback when a callback is due."""
+        interval = self._pool.config(provider).poll_interval
+        fallback = self._callbacks.poll_interval(provider) if self._callbacks else None
+        return max(interval, fallback) if fallback is not None else interval
+
     async def _submitted(self, job: Job, snapshot: TaskSnapshot, now: float) -> None:
-        interval = self._pool.config(job.provider).poll_interval
+        interval = self._interval(job.provider)
         submitted = job.model_copy(
             update={
                 "state": JobState.SUBMITTED,
@@ -247,7 +270,7 @@ class Poller:
             return
         self._pool.last_success[name] = now
         seen = set()
-        next_poll = now + provider.config.poll_interval
+        next_poll = now + self._interval(name)
         for snapshot in snapshots:
             seen.add(snapshot.task_id)
             changed = await self._store.apply_snapshot(name, snapshot, now, next_poll)

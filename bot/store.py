@@ -67,6 +67,46 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (platform, user_id, key)
     );
     """,
+    """
+    CREATE TABLE callback_secrets (
+        job_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL
+    );
+    """,
+    # Operations (bot/quota.py, bot/access.py, bot/admin.py): one ledger row per created job, keyed on
+    # its id so nothing is charged twice; bans; admin-set limits and provider holds.
+    """
+    CREATE TABLE quota_ledger (
+        job_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT,
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        cost REAL NOT NULL,
+        exempt INTEGER NOT NULL DEFAULT 0,
+        charged_at REAL NOT NULL,
+        refunded_at REAL,
+        refund_reason TEXT
+    );
+    CREATE INDEX quota_ledger_user ON quota_ledger(platform, user_id, charged_at);
+    CREATE INDEX quota_ledger_scope ON quota_ledger(scope, charged_at);
+    CREATE TABLE bans (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        banned_by TEXT NOT NULL DEFAULT '',
+        banned_at REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, scope)
+    );
+    CREATE TABLE ops_settings (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    """,
 )
 
 _COLUMNS = (
@@ -123,6 +163,8 @@ RECENT = SELECT + " ORDER BY created_at DESC, rowid DESC LIMIT ?"
 RECENT_BY_OWNER = (
     SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
 )
+PUT_CALLBACK_SECRET = "INSERT INTO callback_secrets (job_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING"
+GET_CALLBACK_SECRET = "SELECT secret FROM callback_secrets WHERE job_id = ?"
 GET_SETTINGS = "SELECT key, value FROM user_settings WHERE platform = ? AND user_id = ?"
 PUT_SETTING = (
     "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"
@@ -223,6 +265,19 @@ class JobStore:
     async def close(self) -> None:
         await self._db.close()
 
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The shared connection, for the small repositories beside this one (ledger, bans)."""
+        return self._db
+
+    async def ping(self) -> bool:
+        """True when the database answers (for /healthz)."""
+        return bool(await self._scalar("SELECT 1") == 1)
+
+    async def active_child(self, parent_id: str, kind: Action, index: int) -> Job | None:
+        """The live job of an earlier press of the same button, if there is one."""
+        return await self._one(GET_ACTIVE_CHILD, (parent_id, kind.value, index))
+
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
@@ -298,6 +353,15 @@ class JobStore:
                 stored = await self.save(current)
                 current = stored or current
             return current if updated is not None else None
+
+    async def callback_secret(self, job_id: str, candidate: str) -> str:
+        """The job's webhook secret: `candidate` the first time, the stored one ever after."""
+        await self._db.execute(PUT_CALLBACK_SECRET, (job_id, candidate))
+        return str(await self._scalar(GET_CALLBACK_SECRET, (job_id,)))
+
+    async def stored_callback_secret(self, job_id: str) -> str | None:
+        value = await self._scalar(GET_CALLBACK_SECRET, (job_id,))
+        return str(value) if value is not None else None
 
     async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:
         await self._db.execute(PUT_SETTING, (platform, user_id, key, value))

@@ -50,6 +50,10 @@ class ProviderProtocolError(ProviderError):
     """The response did not parse as the documented shape."""
 
 
+class CallbackSignatureError(ProviderProtocolError):
+    """A webhook body whose signature is missing or wrong: not from the provider."""
+
+
 class ErrorKind(StrEnum):
     """Names for the classes above, used by adapters' code tables."""
 

@@ -34,7 +34,7 @@ from providers.base import (
     grid_offers,
     progress_from,
 )
-from providers.errors import ProviderProtocolError, ProviderRejected
+from providers.errors import CallbackSignatureError, ProviderProtocolError, ProviderRejected
 
 SIGNATURE_HEADER = "x-midjourney-signature"
 
@@ -323,7 +323,7 @@ class MjRestProvider(BaseProvider):
         if self._settings.webhook_secret is not None:
             given = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
             if not verify_signature(self._settings.webhook_secret.get_secret_value(), body, given):
-                raise ProviderProtocolError("The webhook signature is missing or wrong.")
+                raise CallbackSignatureError("The webhook signature is missing or wrong.")
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -1,0 +1,186 @@
+"""The webhook receiver: provider callbacks -> `parse_callback` -> the store -> the listeners.
+
+Every job that goes to a provider with webhooks gets a callback URL carrying a random per-job secret
+(`<public_url>/hooks/<job id>/<secret>`, the secret kept in the store). A delivery is checked
+(secret, size, signature, shape) and answered at once; applying it to the store and telling the
+listeners runs afterwards in a task the receiver's TaskGroup owns. The store's `apply_snapshot` is
+idempotent and never regresses a job, so duplicate and out-of-order deliveries change nothing.
+Polling goes on for these jobs at the slower `webhooks.poll_interval`, so a lost callback only delays.
+
+`build_application` returns the aiohttp `web.Application`, so other routes (health, metrics) can be
+added beside `/hooks/...` before the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.config import WebhooksConfig
+from bot.domain import Job
+from bot.events import JobListener
+from bot.pool import ProviderPool
+from bot.store import JobStore
+from providers.base import TaskSnapshot
+from providers.errors import CallbackSignatureError, ProviderProtocolError
+
+log = logging.getLogger(__name__)
+
+HOOK_ROUTE = "/hooks/{job_id}/{secret}"
+RECEIVER_KEY: web.AppKey[WebhookReceiver] = web.AppKey("webhook_receiver")
+_TASK_ID_WAIT = 5.0  # how long a callback may wait for its job's submit answer to be stored
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"0.0.0.0:8080"``, ``"[::]:8080"`` or ``":8080"`` as (host, port)."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"webhooks.listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class WebhookReceiver:
+    """Hands out callback URLs and turns deliveries into stored job changes."""
+
+    def __init__(
+        self,
+        config: WebhooksConfig,
+        store: JobStore,
+        pool: ProviderPool,
+        listener: JobListener,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._pool = pool
+        self._listener = listener
+        self._clock = clock
+        self._sleep = sleep
+        self._group: asyncio.TaskGroup | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.public_url = config.public_url.rstrip("/")
+        self.port: int | None = None  # the bound port once `run` has started serving
+        self.serving = asyncio.Event()
+        self.deliveries: Counter[str] = Counter()  # outcome -> count (accepted, unknown, malformed ...)
+
+    # -- what the poller asks ---------------------------------------------------------------------
+
+    def expects_callbacks(self, provider: str) -> bool:
+        return self._pool.get(provider).capabilities.webhooks
+
+    async def url_for(self, job: Job) -> str | None:
+        if not self.expects_callbacks(job.provider):
+            return None
+        secret = await self._store.callback_secret(job.id, secrets.token_urlsafe(24))
+        return f"{self.public_url}/hooks/{job.id}/{secret}"
+
+    def poll_interval(self, provider: str) -> float | None:
+        return self._config.poll_interval if self.expects_callbacks(provider) else None
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    def build_application(self) -> web.Application:
+        app = web.Application(client_max_size=self._config.max_body_bytes)
+        app[RECEIVER_KEY] = self
+        app.router.add_post(HOOK_ROUTE, self.handle)
+        return app
+
+    async def run(self, app: web.Application | None = None) -> None:
+        """Serve on `webhooks.listen` until cancelled; deliveries in flight are owned by a TaskGroup."""
+        host, port = parse_listen(self._config.listen)
+        runner = web.AppRunner(app or self.build_application(), access_log=None)
+        await runner.setup()
+        try:
+            async with asyncio.TaskGroup() as group:
+                site = web.TCPSite(runner, host, port)
+                await site.start()
+                self.port = int(runner.addresses[0][1]) if runner.addresses else port
+                self._group = group
+                self.serving.set()
+                log.info("webhooks listening on %s:%s, advertised as %s", host, self.port, self.public_url)
+                await asyncio.Event().wait()
+        finally:
+            self._group = None
+            self.serving.clear()
+            await runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        job = await self._authorised(request.match_info["job_id"], request.match_info["secret"])
+        if job is None:
+            return self._refuse("unknown", 404, "unknown callback")
+        if (request.content_length or 0) > self._config.max_body_bytes:
+            return self._refuse("too_large", 413, "body too large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse("too_large", 413, "body too large")
+        try:
+            snapshot = self._pool.get(job.provider).parse_callback(body, request.headers)
+        except CallbackSignatureError:
+            return self._refuse("bad_signature", 401, "bad signature")
+        except ProviderProtocolError as exc:
+            log.info("malformed callback for job %s: %s", job.id, exc.message)
+            return self._refuse("malformed", 400, "malformed body")
+        if self._group is None:
+            return self._refuse("not_serving", 503, "shutting down")
+        task = self._group.create_task(self._apply(job.id, snapshot), name=f"webhook-{job.id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        self.deliveries["accepted"] += 1
+        return web.json_response({"ok": True})
+
+    @property
+    def pending(self) -> int:
+        """Accepted deliveries not yet applied."""
+        return len(self._in_flight)
+
+    async def settled(self) -> None:
+        """Wait until every accepted delivery has been applied (tests, shutdown)."""
+        while self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+
+    def _refuse(self, outcome: str, status: int, text: str) -> web.Response:
+        self.deliveries[outcome] += 1
+        return web.json_response({"ok": False, "error": text}, status=status)
+
+    async def _authorised(self, job_id: str, secret: str) -> Job | None:
+        stored = await self._store.stored_callback_secret(job_id)
+        if stored is None or not hmac.compare_digest(stored.encode(), secret.encode()):
+            return None
+        return await self._store.get(job_id)
+
+    # -- applying ---------------------------------------------------------------------------------
+
+    async def _apply(self, job_id: str, snapshot: TaskSnapshot) -> None:
+        """Store the report and tell the listeners. A failure here is logged: polling recovers it."""
+        try:
+            job = await self._with_task_id(job_id)
+            if job is None or job.provider_task_id != snapshot.task_id:
+                self.deliveries["other_task"] += 1  # a stale task of the job (failover, modal) or a stray
+                log.info("callback for job %s names task %s; ignored", job_id, snapshot.task_id)
+                return
+            changed = await self._store.apply_snapshot(job.provider, snapshot, self._clock())
+            if changed is not None:
+                await self._listener.job_changed(changed)
+        except Exception:  # a supervised task: it must not take the receiver down
+            log.exception("applying a callback for job %s failed", job_id)
+
+    async def _with_task_id(self, job_id: str) -> Job | None:
+        """The job once its provider task id is stored: a fast provider can call back before the
+        poller has stored the submit answer."""
+        waited = 0.0
+        while True:
+            job = await self._store.get(job_id)
+            if job is None or job.provider_task_id is not None or job.terminal or waited >= _TASK_ID_WAIT:
+                return job
+            await self._sleep(0.05)
+            waited += 0.05

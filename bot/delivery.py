@@ -14,13 +14,14 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -52,19 +53,23 @@ class DeliveryStats:
 
 
 class _Window:
-    """A sliding-window limiter: `wait_time()` says how long until one more send fits."""
+    """A sliding-window limiter over one or more rates (e.g. Telegram groups: 1/s and 20/min):
+    `wait_time()` says how long until one more send fits all of them."""
 
-    def __init__(self, rate: Rate) -> None:
-        self.rate = rate
+    def __init__(self, *rates: Rate) -> None:
+        self.rates = rates
+        self._span = max(rate.period for rate in rates)
         self.sent: deque[float] = deque()
         self.blocked_until = 0.0
 
     def wait_time(self, now: float) -> float:
-        while self.sent and self.sent[0] <= now - self.rate.period:
+        while self.sent and self.sent[0] <= now - self._span:
             self.sent.popleft()
         wait = self.blocked_until - now
-        if len(self.sent) >= self.rate.count:
-            wait = max(wait, self.sent[0] + self.rate.period - now)
+        for rate in self.rates:
+            recent = [at for at in self.sent if at > now - rate.period]
+            if len(recent) >= rate.count:
+                wait = max(wait, recent[-rate.count] + rate.period - now)
         return max(0.0, wait)
 
     def record(self, now: float) -> None:
@@ -103,7 +108,7 @@ class Delivery(Generic[T]):
     def __init__(
         self,
         send: Sender[T],
-        chat_rate: Callable[[str], Rate],
+        chat_rate: Callable[[str], Rate | Sequence[Rate]],
         global_rate: Rate,
         *,
         clock: Clock = time.monotonic,
@@ -127,9 +132,7 @@ class Delivery(Generic[T]):
              final: bool = False) -> None:
         """Queue `payload` as the newest state of `message_key`. Never blocks, never sends itself."""
         self.stats.pushed += 1
-        chat = self._chats.get(chat_key)
-        if chat is None:
-            chat = self._chats[chat_key] = _Chat(_Window(self._chat_rate(chat_key)))
+        chat = self._chat(chat_key)
         previous = chat.pending.get(message_key)
         if previous is None and self._shown.get(message_key) == fingerprint:
             self.stats.skipped += 1
@@ -141,6 +144,31 @@ class Delivery(Generic[T]):
         if not chat.running:
             chat.running = True
             self._ready.put_nowait(chat_key)
+
+    def _chat(self, chat_key: str) -> _Chat[T]:
+        chat = self._chats.get(chat_key)
+        if chat is None:
+            rates = self._chat_rate(chat_key)
+            window = _Window(rates) if isinstance(rates, Rate) else _Window(*rates)
+            chat = self._chats[chat_key] = _Chat(window)
+        return chat
+
+    async def paced(self, chat_key: str, call: Callable[[], Awaitable[R]]) -> R:
+        """Make a send that needs its answer now (a new message) inside the same windows as the edits.
+
+        A `RetryAfter` from `call` blocks the chat for the time asked and the call is tried again.
+        """
+        chat = self._chat(chat_key)
+        for attempt in range(1, 2 * self._max_attempts + 1):
+            await self._wait_for_slot(chat.window)
+            try:
+                return await call()
+            except RetryAfter as exc:
+                self.stats.retried += 1
+                chat.window.blocked_until = self._clock() + exc.seconds
+                if attempt == 2 * self._max_attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def shown(self, message_key: str, fingerprint: Hashable) -> None:
         """Record what a message already shows (e.g. the frontend just sent it) so it is not re-sent."""
@@ -169,7 +197,9 @@ class Delivery(Generic[T]):
         try:
             while chat.pending:
                 await self._wait_for_slot(chat.window)
-                message_key, item = next(iter(chat.pending.items()))
+                # a final render goes first: it is what people wait for; progress can wait
+                first = next(iter(chat.pending.items()))
+                message_key, item = next((e for e in chat.pending.items() if e[1].final), first)
                 del chat.pending[message_key]
                 await self._deliver(chat, message_key, item)
         finally:

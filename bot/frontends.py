@@ -40,6 +40,10 @@ def configured(config: AppConfig) -> list[str]:
 def build(app: App, names: list[str]) -> list[Frontend]:
     """One frontend object per configured platform (imports stay inside: each pulls a chat library)."""
     built: list[Frontend] = []
+    if "telegram" in names:
+        from bot.telegram_frontend.app import TelegramFrontend
+
+        built.append(TelegramFrontend(app))
     if "discord" in names:
         from bot.discord_frontend.client import DiscordFrontend
 

@@ -274,6 +274,13 @@ class JobService:
         videos = [await self._download(job, url) for url in job.result.video_urls]
         return JobFiles(grid, images, videos)
 
+    async def preview(self, job: Job) -> bytes | None:
+        """The job's current preview image, fetched fresh (previews are transient: not cached)."""
+        if not job.preview_url:
+            return None
+        trusted = self._pool.get(job.provider).trusts_url(job.preview_url)
+        return await self._cache.downloader.fetch(job.preview_url, trusted=trusted)
+
     async def download_image(self, url: str) -> ImageInput:
         """A user-supplied image link, fetched with every safety check."""
         data = await self._cache.downloader.fetch(url, max_bytes=self._config.media.max_download_bytes)

@@ -1,0 +1,403 @@
+"""Command and button handlers: each turns one Telegram update into a service call and a reply.
+
+Failures the user can act on (`UserError`, `ProviderError`) are answered with their message; anything
+else reaches `on_error`, which logs the trace and tells the user something went wrong, never how.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+import telegram.error
+from telegram import Bot, CallbackQuery, Message, Update, User
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import presentation
+from bot.config import TelegramConfig
+from bot.domain import ActionRef, Job, Owner, Placement
+from bot.errors import BadImage, UserError
+from bot.service import JobService
+from bot.telegram_frontend import keyboards, render
+from bot.telegram_frontend.albums import Albums
+from bot.telegram_frontend.outbox import Outbox
+from bot.telegram_frontend.render import USAGE, View
+from providers.base import Action, BlendDimensions, ImageInput
+from providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+PLATFORM = "telegram"
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
+_CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
+_DIMENSIONS: dict[str, BlendDimensions] = {
+    "portrait": "portrait", "square": "square", "landscape": "landscape"
+}  # fmt: skip
+
+
+def owner_of(user: User) -> Owner:
+    return Owner(platform=PLATFORM, user_id=str(user.id), name=user.full_name)
+
+
+def arguments(message: Message) -> str:
+    """What follows the command word in the text or caption."""
+    parts = (message.text or message.caption or "").split(None, 1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def caption_command(message: Message, bot_username: str) -> str | None:
+    """The command a photo's caption starts with, if it is addressed to this bot (or to no bot)."""
+    match = _CAPTION_COMMAND.match(message.caption or "")
+    if match is None or (match["target"] and match["target"].lower() != bot_username.lower()):
+        return None
+    return match["name"].lower()
+
+
+def thread_of(message: Message) -> int | None:
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def image_file_id(message: Message | None) -> str | None:
+    """The largest photo size, or an image sent as a file; None if the message has no image."""
+    if message is None:
+        return None
+    if message.photo:
+        return message.photo[-1].file_id
+    document = message.document
+    if document and (document.mime_type or "").startswith("image/"):
+        size = document.file_size or 0
+        if size > DOWNLOAD_LIMIT:
+            raise BadImage(f"The file is {size / 1e6:.1f} MB; Telegram lets bots download "
+                           "files up to 20 MB. Send it as a photo instead.")  # fmt: skip
+        return document.file_id
+    if document:
+        raise BadImage("That file is not an image (PNG, JPEG, GIF or WEBP).")
+    return None
+
+
+async def download(bot: Bot, file_id: str, what: str = "The photo") -> bytes:
+    try:
+        file = await bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+    except telegram.error.TelegramError as exc:
+        raise BadImage(f"{what} could not be downloaded from Telegram ({exc.message}).") from exc
+
+
+class Handlers:
+    def __init__(self, service: JobService, outbox: Outbox, albums: Albums, config: TelegramConfig,
+                 default_provider: str) -> None:
+        self._service = service
+        self._default_provider = default_provider
+        self._outbox = outbox
+        self._albums = albums
+        self._config = config
+        self.errors = 0  # unexpected handler failures (logged with their trace)
+
+    # -- starting jobs ----------------------------------------------------------------------------
+
+    async def _start(self, message: Message, create: Callable[[Placement], Awaitable[Job]]) -> None:
+        """Create a job (showing the user's mistake if it can't be), reply at once, record the reply."""
+        thread = thread_of(message)
+        placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
+                              thread_id=str(thread) if thread else None)  # fmt: skip
+        try:
+            job = await create(placement)
+        except (UserError, ProviderError) as exc:
+            await self._outbox.reply_text(message, render.error_text(exc.message))
+            return
+        await self._show(job, message.chat_id, message.message_id, thread)
+
+    async def _show(self, job: Job, chat_id: int, reply_to_id: int | None, thread: int | None) -> None:
+        view = render.first_view(job, await self._service.queue_position(job))
+        try:
+            sent = await self._outbox.send_job_message(view, chat_id, reply_to_id, thread)
+        except telegram.error.TelegramError as exc:  # the job carries on; /jobs still shows it
+            log.warning("job %s: its message could not be sent to chat %s: %s", job.id, chat_id, exc)
+            return
+        await self._service.place(job, Placement(platform=PLATFORM, chat_id=str(chat_id),
+                                                 message_id=str(sent.message_id),
+                                                 thread_id=str(thread) if thread else None))  # fmt: skip
+
+    async def _fail(self, message: Message, exc: UserError | ProviderError) -> None:
+        await self._outbox.reply_text(message, render.error_text(exc.message))
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def imagine(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        prompt = arguments(message)
+        if not prompt:
+            await self._outbox.reply_text(message, USAGE["imagine"])
+            return
+        await self._imagine(message, user, prompt)
+
+    async def private_text(self, update: Update, context: Context) -> None:
+        """In a private chat a plain message is an imagine."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or not (message.text or "").strip():
+            return
+        await self._imagine(message, user, message.text or "")
+
+    async def _imagine(self, message: Message, user: User, prompt: str) -> None:
+        owner = owner_of(user)
+        await self._start(message, lambda p: self._service.imagine(owner, prompt, placement=p))
+
+    async def describe(self, update: Update, context: Context) -> None:
+        """/describe replying to a photo, or a photo (or image file) with /describe as its caption."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        if message.caption is not None and caption_command(message, context.bot.username) != "describe":
+            return
+        try:
+            file_id = image_file_id(message) or image_file_id(message.reply_to_message)
+            if file_id is None:
+                await self._outbox.reply_text(message, USAGE["describe"])
+                return
+            image = ImageInput(data=await download(context.bot, file_id), filename="photo.jpg")
+        except UserError as exc:
+            await self._fail(message, exc)
+            return
+        owner = owner_of(user)
+        await self._start(message, lambda p: self._service.describe(owner, image, placement=p))
+
+    async def blend(self, update: Update, context: Context) -> None:
+        """/blend replying to an album, or an album with /blend as its caption."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        if message.caption is not None and caption_command(message, context.bot.username) != "blend":
+            return
+        try:
+            dimensions = self._dimensions(arguments(message))
+            file_ids = await self._album_of(message)
+            images = [ImageInput(data=await download(context.bot, file_id, f"Photo {n}"), filename=f"{n}.jpg")
+                      for n, file_id in enumerate(file_ids, start=1)]  # fmt: skip
+        except UserError as exc:
+            await self._fail(message, exc)
+            return
+        owner = owner_of(user)
+        await self._start(message, lambda p: self._service.blend(owner, images, dimensions=dimensions,
+                                                                  placement=p))  # fmt: skip
+
+    @staticmethod
+    def _dimensions(text: str) -> BlendDimensions | None:
+        word = text.strip().lower().lstrip("-")
+        if word.startswith("dimensions"):
+            word = word.removeprefix("dimensions").strip(" =")
+        if not word:
+            return None
+        if word not in _DIMENSIONS:
+            raise UserError(f"Blend shapes are portrait, square and landscape; not '{text.strip()}'.")
+        return _DIMENSIONS[word]
+
+    async def _album_of(self, message: Message) -> list[str]:
+        source = message if message.photo else message.reply_to_message
+        if source is None or not source.photo:
+            raise UserError(USAGE["blend"])
+        if not source.media_group_id:
+            raise UserError("Blend needs 2–5 photos sent together as one album; that is a single photo.")
+        self._albums.add(source)
+        if source is message:
+            file_ids = await self._albums.settled(message.chat_id, source.media_group_id)
+        else:
+            file_ids = self._albums.photos(message.chat_id, source.media_group_id)
+        if len(file_ids) < 2:
+            hint = (" In groups I only see an album's photos when they are addressed to me: send the album "
+                    "as a reply to one of my messages, or ask an admin to turn off privacy mode."
+                    if message.chat.type != "private" else "")  # fmt: skip
+            raise UserError(f"I can see only {len(file_ids)} photo of that album; blend needs 2–5.{hint}")
+        if len(file_ids) > 5:
+            raise UserError(f"Blend takes 2 to 5 photos; that album has {len(file_ids)}.")
+        return file_ids
+
+    async def remember_photo(self, update: Update, context: Context) -> None:
+        """Every album photo that reaches the bot is remembered for /blend (handler group -1)."""
+        if update.effective_message is not None:
+            self._albums.add(update.effective_message)
+
+    async def jobs(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        recent = await self._service.recent(owner_of(user), 10)
+        await self._outbox.reply_text(message, render.jobs_text(recent))
+
+    async def cancel(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        owner = owner_of(user)
+        try:
+            job = await self._target(message)
+            if job is None:
+                await self._outbox.reply_text(message, USAGE["cancel"])
+                return
+            if self._config.owner_only_buttons and not _owns(owner, job):
+                raise UserError(f"Only {job.owner.name or 'the person who asked'} can cancel job {job.id}.")
+            cancelled = await self._service.cancel(owner, job.id)
+        except (UserError, ProviderError) as exc:
+            await self._fail(message, exc)
+            return
+        await self._outbox.reply_text(message, f"Cancelled job {cancelled.id}.")
+
+    async def _target(self, message: Message) -> Job | None:
+        """The job named in the arguments, or the one shown in the message replied to."""
+        if arguments(message):
+            return await self._service.get(arguments(message).split()[0])
+        replied = message.reply_to_message
+        if replied is None:
+            return None
+        job = await self._service.by_message(PLATFORM, str(message.chat_id), str(replied.message_id))
+        if job is None:
+            raise UserError("That message isn't one of my jobs. Reply /cancel to a job's message.")
+        return job
+
+    async def help(self, update: Update, context: Context) -> None:
+        if update.effective_message is not None:
+            await self._outbox.reply_text(update.effective_message, render.help_text(context.bot.username))
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _imagine_providers(self) -> list[str]:
+        return [name for name in self._service.providers() if self._service.can(name, Action.IMAGINE)]
+
+    async def _settings_view(self, owner: Owner) -> View:
+        current = await self._service.settings(owner)
+        text = render.settings_text(owner, current, self._default_provider)
+        rows = keyboards.settings_rows(owner.user_id, current, self._imagine_providers())
+        return View(text, rows, photo=False)
+
+    async def settings(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        view = await self._settings_view(owner_of(user))
+        try:
+            await self._outbox.send_job_message(view, message.chat_id, message.message_id, thread_of(message))
+        except telegram.error.TelegramError as exc:
+            log.warning("could not send settings to chat %s: %s", message.chat_id, exc)
+
+    async def settings_button(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        ref = keyboards.SettingRef.unpack(query.data or "")
+        if ref is None:
+            await _answer(query, "This button no longer works.")
+            return
+        if ref.user_id != str(query.from_user.id):
+            await _answer(query, "These are someone else's settings; send /settings for yours.", alert=True)
+            return
+        owner = owner_of(query.from_user)
+        options = keyboards.choices(ref.key, self._imagine_providers())
+        if ref.index >= len(options):
+            await _answer(query, "That option is no longer available; send /settings again.", alert=True)
+            return
+        try:
+            await self._service.set_setting(owner, ref.key, options[ref.index])
+        except UserError as exc:
+            await _answer(query, exc.message, alert=True)
+            return
+        await _answer(query, f"{ref.key.replace('_', ' ').capitalize()}: {options[ref.index]}")
+        if query.message is not None:
+            self._outbox.show_text(query.message.chat.id, query.message.message_id,
+                                   await self._settings_view(owner))
+
+    # -- job buttons ------------------------------------------------------------------------------
+
+    async def button(self, update: Update, context: Context) -> None:
+        """U1–U4, V1–V4, 🔄, the follow-ups and describe's 1–4: a child job in a new reply."""
+        query = update.callback_query
+        if query is None:
+            return
+        ref = ActionRef.unpack(query.data or "")
+        if ref is None:
+            await _answer(query, "This button no longer works.")
+            return
+        owner, anyone = owner_of(query.from_user), not self._config.owner_only_buttons
+        try:
+            parent = await self._service.get(ref.job_id)
+        except UserError as exc:
+            await _answer(query, exc.message, alert=True)
+            return
+        if not anyone and not _owns(owner, parent):
+            await _answer(query, render.not_yours(parent.owner), alert=True)
+            return
+        await _answer(query, presentation.toast(ref.action, ref.index))
+        chat_id, message_id, thread = _origin(query, parent)
+        placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
+                              thread_id=str(thread) if thread else None)  # fmt: skip
+        try:
+            job, created = await self._service.act(owner, ref.job_id, ref.action, ref.index,
+                                                   placement=placement, anyone=anyone)  # fmt: skip
+        except (UserError, ProviderError) as exc:
+            await self._reply_in(chat_id, message_id, thread, render.error_text(exc.message))
+            return
+        if created:
+            await self._show(job, chat_id, message_id, thread)
+
+    async def _reply_in(self, chat_id: int, message_id: int | None, thread: int | None, text: str) -> None:
+        view = View(text, photo=False)
+        try:
+            await self._outbox.send_job_message(view, chat_id, message_id, thread)
+        except telegram.error.TelegramError as exc:
+            log.warning("could not reply in chat %s: %s", chat_id, exc)
+
+    async def unknown_button(self, update: Update, context: Context) -> None:
+        if update.callback_query is not None:
+            await _answer(update.callback_query, "This button no longer works.")
+
+    # -- gate and errors --------------------------------------------------------------------------
+
+    async def gate(self, update: Update, context: Context) -> None:
+        """Handler group -2: updates from chats outside `allowed_chat_ids` go no further."""
+        allowed = self._config.allowed_chat_ids
+        chat = update.effective_chat
+        if not allowed or chat is None or chat.id in allowed:
+            return
+        if update.callback_query is not None:
+            await _answer(update.callback_query, "This bot isn't enabled in this chat.", alert=True)
+        elif (message := update.effective_message) is not None and (message.text or "").startswith("/"):
+            await self._outbox.reply_text(message, f"This bot isn't enabled in this chat. An admin can add "
+                                                   f"its id ({chat.id}) to telegram.allowed_chat_ids.")
+        raise ApplicationHandlerStop
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """An unexpected failure: the trace goes to the log, a plain apology to the chat."""
+        self.errors += 1
+        log.error("telegram handler failed", exc_info=context.error)
+        if not isinstance(update, Update):
+            return
+        if update.callback_query is not None:
+            await _answer(update.callback_query, "Something went wrong on my side; please try again.")
+        elif update.effective_message is not None:
+            await self._outbox.reply_text(update.effective_message,
+                                          "⚠️ Something went wrong on my side; it has been logged. "
+                                          "Please try again.")  # fmt: skip
+
+
+def _owns(owner: Owner, job: Job) -> bool:
+    return (job.owner.platform, job.owner.user_id) == (owner.platform, owner.user_id)
+
+
+def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | None]:
+    """Chat, message and topic thread of the pressed button (from the parent's record if needed)."""
+    message = query.message
+    if isinstance(message, Message):
+        return message.chat.id, message.message_id, thread_of(message)
+    if message is not None:  # an inaccessible (very old) message: chat and id are still known
+        return message.chat.id, message.message_id, None
+    placement = parent.placement
+    assert placement is not None, "a pressed button's job was shown somewhere"
+    return int(placement.chat_id), None, None
+
+
+async def _answer(query: CallbackQuery, text: str, *, alert: bool = False) -> None:
+    try:
+        await query.answer(render.cut(text, 200), show_alert=alert or None)
+    except telegram.error.TelegramError as exc:  # too old to answer: nothing the user would see
+        log.info("callback query not answered: %s", exc)

@@ -1,0 +1,69 @@
+"""Inline keyboards: job buttons (ActionRef payloads) and the /settings keyboard (SettingRef payloads).
+
+All state is in the callback data and the database, so buttons keep working across restarts.
+Every payload stays within Telegram's 64-byte callback_data limit (checked in `SettingRef.pack`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.telegram_frontend.render import Rows
+
+CALLBACK_LIMIT = 64  # bytes
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:5", "16:9", "9:16")
+SPEEDS = ("relax", "fast", "turbo")
+_SETTING_KEYS = {"p": "provider", "ar": "aspect_ratio", "s": "speed"}
+_SETTING_RE = re.compile(r"st:(?P<user>-?[0-9]{1,20}):(?P<key>p|ar|s):(?P<index>[0-9]{1,2})")
+SETTING_PATTERN = r"^st:"
+
+
+def markup(rows: Rows) -> InlineKeyboardMarkup | None:
+    """The inline keyboard for `rows`, or None (no keyboard) when there are none."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+@dataclass(frozen=True)
+class SettingRef:
+    """A /settings button: whose settings, which key, which option (by index into its choices)."""
+
+    user_id: str
+    key: str  # provider | aspect_ratio | speed
+    index: int
+
+    def pack(self) -> str:
+        code = next(c for c, k in _SETTING_KEYS.items() if k == self.key)
+        data = f"st:{self.user_id}:{code}:{self.index}"
+        assert len(data.encode()) <= CALLBACK_LIMIT
+        return data
+
+    @classmethod
+    def unpack(cls, data: str) -> SettingRef | None:
+        match = _SETTING_RE.fullmatch(data)
+        if match is None:
+            return None
+        return cls(match["user"], _SETTING_KEYS[match["key"]], int(match["index"]))
+
+
+def choices(key: str, providers: Sequence[str]) -> Sequence[str]:
+    return {"provider": providers, "aspect_ratio": ASPECT_RATIOS, "speed": SPEEDS}[key]
+
+
+def settings_rows(user_id: str, current: dict[str, str], providers: Sequence[str]) -> Rows:
+    """One row per setting; the current choice is ticked."""
+    rows = []
+    for key in ("provider", "aspect_ratio", "speed"):
+        options = list(choices(key, providers))[:8]  # Telegram: at most 8 buttons per row
+        rows.append(tuple(
+            (f"✓ {option}" if current.get(key) == option else option, SettingRef(user_id, key, i).pack())
+            for i, option in enumerate(options)
+        ))  # fmt: skip
+    return tuple(rows)

@@ -1,0 +1,167 @@
+"""Pure renderers: a Job (or a list of them, or settings) -> the text and buttons a Telegram message shows.
+
+Telegram counts message lengths in UTF-16 code units (an emoji is two), so every cut here does too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import presentation
+from bot.domain import Job, JobState, Owner
+from providers.base import Action
+
+MB = 1024 * 1024
+CAPTION_LIMIT = 1024
+TEXT_LIMIT = 4096
+PHOTO_MAX_BYTES = 10 * MB  # sendPhoto / InputMediaPhoto
+PHOTO_MAX_SIDE = 2560  # larger photos are re-encoded before upload (Telegram shrinks them anyway)
+PHOTO_KEPT_SIDE = 1280  # what Telegram keeps of a photo: a larger image also goes out as a document
+DOCUMENT_MAX_BYTES = 50 * MB
+
+#: What a photo message shows besides its caption (`View.image`); a preview URL is the third kind.
+PLACEHOLDER = "placeholder"
+RESULT = "result"
+
+#: Jobs whose message is text from start to end (their result is words, not pictures).
+TEXT_KINDS = frozenset({Action.DESCRIBE, Action.SHORTEN})
+
+Rows = tuple[tuple[tuple[str, str], ...], ...]  # rows of (label, callback_data)
+
+
+@dataclass(frozen=True)
+class View:
+    """What one message should show. Hashable: it is its own fingerprint for `Delivery`."""
+
+    text: str
+    buttons: Rows = ()
+    photo: bool = True  # a photo message (caption + image) or a text message
+    image: str | None = None  # PLACEHOLDER, a preview URL, RESULT; None = leave the image as it is
+    final: bool = False
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 units, with an ellipsis when it was longer."""
+    if utf16_len(text) <= limit:
+        return text
+    out = text[: max(0, limit - 1)]
+    while utf16_len(out) > limit - 1:
+        out = out[:-1]
+    return out + "…"
+
+
+def footer(job: Job) -> str:
+    return f"{job.provider} · {job.owner.name or 'someone'} · job {job.id}"
+
+
+def job_rows(job: Job) -> Rows:
+    return tuple(
+        tuple((button.label, button.ref.pack()) for button in row) for row in presentation.buttons(job)
+    )
+
+
+def caption(job: Job, queue_position: int = 0, limit: int = CAPTION_LIMIT) -> str:
+    """Prompt (cut to fit), where the job stands (nothing once done), provider, who asked, job id."""
+    done = job.state is JobState.SUCCEEDED
+    status = "" if done else cut(presentation.status_line(job, queue_position), 400)
+    tail = "\n".join(part for part in (status, footer(job)) if part)
+    head = cut(presentation.title(job) or "(no prompt)", limit - utf16_len(tail) - 1)
+    return f"{head}\n{tail}"
+
+
+def describe_text(job: Job, queue_position: int = 0) -> str:
+    """A describe job: its state, then the four prompts numbered like their buttons."""
+    tail = footer(job)
+    if job.state is not JobState.SUCCEEDED or not job.result or not job.result.prompts:
+        status = cut(presentation.status_line(job, queue_position), 1000)
+        return f"{presentation.title(job)}\n{status}\n{tail}"
+    prompts = job.result.prompts
+    share = (TEXT_LIMIT - utf16_len(tail) - 80) // len(prompts) - 6
+    lines = [f"{i}. {cut(p, share)}" for i, p in enumerate(prompts, start=1)]
+    return "\n\n".join(["Describe · press a number to imagine that prompt:", *lines, tail])
+
+
+def job_view(job: Job, queue_position: int = 0) -> View:
+    """The message a job is shown in, at this moment of its life."""
+    final = job.terminal
+    rows = job_rows(job)
+    if job.kind in TEXT_KINDS:
+        return View(describe_text(job, queue_position), rows, photo=False, final=final)
+    image: str | None = None
+    if job.state is JobState.SUCCEEDED and job.result and (job.result.grid_url or job.result.image_urls):
+        image = RESULT
+    elif job.state is JobState.RUNNING and job.preview_url:
+        image = job.preview_url
+    return View(caption(job, queue_position), rows, photo=True, image=image, final=final)
+
+
+def first_view(job: Job, queue_position: int) -> View:
+    """The reply sent at once for a new job: a placeholder photo (or text) saying where it stands.
+
+    Its `image` is None (what a photo shows before any preview), so a later view of the same state
+    has the same fingerprint and is not sent again."""
+    return dataclasses.replace(job_view(job, queue_position), image=None)
+
+
+def jobs_text(jobs: Sequence[Job]) -> str:
+    if not jobs:
+        return "You have no jobs yet. Start one with /imagine <prompt>."
+    lines = ["Your recent jobs:"]
+    for job in jobs:
+        state = job.state.value.replace("_", " ")
+        if job.state is JobState.RUNNING:
+            state = f"running {job.progress}%"
+        lines.append(f"• {job.id} · {job.kind.value.replace('_', ' ')} · {state} · "
+                     f"{cut(presentation.title(job) or '-', 80)}")
+    return cut("\n".join(lines), TEXT_LIMIT)
+
+
+def not_yours(owner: Owner) -> str:
+    return (f"These buttons belong to {owner.name or 'the person who asked'}. "
+            "Start your own with /imagine.")
+
+
+def error_text(message: str) -> str:
+    return cut(f"⚠️ {message}", TEXT_LIMIT)
+
+
+USAGE = {
+    "imagine": "Usage: /imagine <prompt> [--ar 16:9] [--seed 42] …\n"
+               "Example: /imagine a red fox in snow --ar 3:2",
+    "describe": "Send a photo with /describe as its caption, or reply /describe to a photo.",
+    "blend": "Send an album of 2–5 photos with /blend as its caption, or reply /blend to an album. "
+             "Add portrait, square or landscape to choose the shape.",
+    "cancel": "Reply /cancel to a job's message, or send /cancel <job id>.",
+}
+
+
+def help_text(bot_username: str) -> str:
+    return "\n".join([
+        "I turn prompts into images.",
+        "",
+        "/imagine <prompt> — four images in a grid; then U1–U4 upscale, V1–V4 vary, 🔄 rerolls",
+        "/describe — reply to a photo (or caption a photo): four prompts that could have made it",
+        "/blend — reply to an album of 2–5 photos (or caption the album): blend them",
+        "/jobs — your recent jobs and where they stand",
+        "/cancel — reply to a job's message to cancel it while it waits",
+        "/settings — your default provider, aspect ratio and speed",
+        "",
+        "Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax …",
+        f"In groups, commands may be addressed as /imagine@{bot_username}.",
+        "In a private chat any plain message is an /imagine.",
+    ])  # fmt: skip
+
+
+def settings_text(owner: Owner, current: dict[str, str], default_provider: str) -> str:
+    return "\n".join([
+        f"Settings for {owner.name or 'you'} (used by /imagine):",
+        f"Provider: {current.get('provider', default_provider)}",
+        f"Aspect ratio: {current.get('aspect_ratio', '1:1 (default)')}",
+        f"Speed: {current.get('speed', 'the provider default')}",
+    ])  # fmt: skip

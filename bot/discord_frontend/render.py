@@ -62,7 +62,9 @@ def card(job: Job, queue_position: int = 0) -> Card:
 def _description(job: Job, queue_position: int) -> str:
     line = status_line(job, queue_position)
     if job.state is JobState.SUCCEEDED and job.result and job.result.prompts:
-        numbered = "\n\n".join(f"**{i}.** {p}" for i, p in enumerate(job.result.prompts, start=1))
+        prompts = job.result.prompts
+        each = (DESCRIPTION_LIMIT - 200) // len(prompts)  # every numbered prompt stays visible
+        numbered = "\n\n".join(f"**{i}.** {shorten(p, each)}" for i, p in enumerate(prompts, start=1))
         return shorten(f"{numbered}\n\nPress a number to imagine that prompt.", DESCRIPTION_LIMIT)
     if job.state is JobState.SUCCEEDED:
         return _done_line(job)

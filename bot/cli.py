@@ -7,9 +7,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot import frontends
 from bot.app import App, build_app, running
@@ -114,6 +114,20 @@ def _read_image(path: str) -> ImageInput:
     return ImageInput(data=data, filename=Path(path).name)
 
 
+async def _unwrapped(command: Coroutine[Any, Any, int]) -> int:
+    """Run `command`, re-raising a lone error that the poller's TaskGroup wrapped in a group, so a
+    bad prompt or an unknown job is reported as itself instead of as a traceback."""
+    try:
+        return await command
+    except BaseExceptionGroup as group:
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if isinstance(error, UserError | ProviderError):
+            raise error from None
+        raise
+
+
 async def _command(args: argparse.Namespace, config: AppConfig) -> int:
     out_dir = Path(args.out) if getattr(args, "out", None) else Path("out")
     async with build_app(config) as app, running(app):
@@ -208,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return asyncio.run(frontends.run(config))
-        return asyncio.run(_command(args, config))
+        return asyncio.run(_unwrapped(_command(args, config)))
     except (UserError, ProviderError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

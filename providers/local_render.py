@@ -156,7 +156,9 @@ def palette(images: Sequence[bytes]) -> list[list[int]]:
     return [list(_average(data)) for data in images]
 
 
-_HUES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
+#: Upper bound (degrees) of each named hue; the names are not evenly spaced round the wheel.
+_HUES = ((15, "red"), (45, "orange"), (70, "yellow"), (165, "green"), (200, "teal"), (260, "blue"),
+         (295, "purple"), (345, "pink"), (360, "red"))  # fmt: skip
 
 
 def describe(data: bytes) -> list[str]:
@@ -165,7 +167,7 @@ def describe(data: bytes) -> list[str]:
         width, height = image.size
     r, g, b = _average(data)
     hue, sat, value = colorsys.rgb_to_hsv(r / 255, g / 255, b / 255)
-    colour = "grey" if sat < 0.15 else _HUES[int(hue * len(_HUES)) % len(_HUES)]
+    colour = "grey" if sat < 0.15 else next(name for limit, name in _HUES if hue * 360 < limit)
     light = "bright" if value > 0.6 else "dark" if value < 0.3 else "softly lit"
     shape = "wide" if width > height * 1.2 else "tall" if height > width * 1.2 else "square"
     ratio = f"{width}:{height}" if max(width, height) <= 64 else _reduce(width, height)

@@ -1,0 +1,165 @@
+"""The `imagine-bot` command as a subprocess, on the local provider, with everything in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.core.conftest import png, size_of
+
+CONFIG = """\
+database: {db}
+providers:
+  - name: local
+    type: local
+    duration: {duration}
+    poll_interval: 0.05
+    grid_size: 256
+polling:
+  idle_interval: 0.1
+"""
+
+
+def write_config(tmp_path: Path, duration: float = 0.1) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "jobs.sqlite3", duration=duration))
+    return path
+
+
+def env(config: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "IMAGINE_BOT_CONFIG": str(config),
+            "PYTHONUNBUFFERED": "1", "USER": "tester"}  # fmt: skip
+
+
+def cli(tmp_path: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    config = config or tmp_path / "config.yaml"
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env=env(config))  # fmt: skip
+
+
+def job_id(output: str, kind: str) -> str:
+    match = re.search(rf"^job (\w+) \({kind}\) on local$", output, re.MULTILINE)
+    assert match, output
+    return match[1]
+
+
+def test_imagine_act_describe_blend_and_jobs(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    out = tmp_path / "out"
+    run = cli(tmp_path, "imagine", "a lighthouse at dusk --ar 16:9", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    grid_id = job_id(run.stdout, "imagine")
+    assert "succeeded on local" in run.stdout and "100%" in run.stdout
+    assert f"imagine-bot act {grid_id} {{U1,U2,U3,U4,V1,V2,V3,V4,reroll}}" in run.stdout
+    width, height = size_of((out / f"{grid_id}-grid.png").read_bytes())
+    assert abs(width / height - 16 / 9) < 0.02
+    tiles = [(out / f"{grid_id}-{i}.png").read_bytes() for i in range(1, 5)]
+    assert len(set(tiles)) == 4
+
+    run = cli(tmp_path, "act", grid_id, "U2", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    upscale_id = job_id(run.stdout, "upscale")
+    assert (out / f"{upscale_id}-1.png").read_bytes() not in tiles
+    assert "vary-strong" in run.stdout and "zoom-2x" in run.stdout
+    run = cli(tmp_path, "act", grid_id, "U2", "--out", str(out))
+    assert run.returncode == 0 and f"U2 was already requested: job {upscale_id}" in run.stdout
+
+    run = cli(tmp_path, "act", grid_id, "V3", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    variation_id = job_id(run.stdout, "variation")
+    assert (out / f"{variation_id}-grid.png").exists()
+
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(png(120, 60, (30, 160, 40)))
+    run = cli(tmp_path, "describe", str(picture))
+    assert run.returncode == 0, run.stderr
+    assert len(re.findall(r"^P[1-4]: .*green", run.stdout, re.MULTILINE)) == 4
+
+    other = tmp_path / "other.png"
+    other.write_bytes(png(60, 60, (200, 30, 30)))
+    run = cli(tmp_path, "blend", str(picture), str(other), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    blend_id = job_id(run.stdout, "blend")
+
+    run = cli(tmp_path, "jobs")
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "KIND", "STATE"]
+    listed = {line.split()[0]: line.split()[1:3] for line in lines[1:]}
+    assert listed[grid_id] == ["imagine", "succeeded"] and listed[blend_id] == ["blend", "succeeded"]
+    assert listed[upscale_id] == ["upscale", "succeeded"] and len(listed) == 5
+
+
+def test_bad_input_exits_non_zero_with_a_reason(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    for args, expected in [
+        (("imagine", "a fox --ar wide"), "--ar"),
+        (("imagine", "a fox", "--provider", "mj"), "no provider called 'mj'"),
+        (("act", "nosuchjob", "U1"), "no job 'nosuchjob'"),
+        (("describe", str(text)), "not an image"),
+    ]:
+        run = cli(tmp_path, *args)
+        assert run.returncode != 0 and expected in run.stderr, (args, run.stderr)
+        assert "Traceback" not in run.stderr
+
+
+def test_run_without_a_frontend(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    run = cli(tmp_path, "run")
+    assert run.returncode != 0
+    assert "No chat frontend is configured" in run.stderr and "telegram.token" in run.stderr
+
+
+def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 30.0) -> str:
+    """Lines of the child's stdout up to the first one matching `pattern`."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()
+            seen += line
+            if re.search(pattern, line):
+                return seen
+            if not line:
+                break
+    raise AssertionError(f"never saw {pattern!r}; got {seen!r}")
+
+
+def test_kill_9_mid_job_then_resume(tmp_path: Path) -> None:
+    config = write_config(tmp_path, duration=2.0)
+    db = tmp_path / "jobs.sqlite3"
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", "imagine", "a lighthouse at dusk"], stdout=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=env(config),
+    ) as proc:  # fmt: skip
+        try:
+            seen = _read_until(proc, r"\d+% running")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+    job = job_id(seen, "imagine")
+    with sqlite3.connect(db) as conn:
+        (task_before,) = conn.execute("SELECT provider_task_id FROM jobs WHERE id = ?", (job,)).fetchone()
+    assert task_before
+
+    run = cli(tmp_path, "jobs")
+    assert re.search(rf"^{job}\s+imagine\s+(submitted|running)", run.stdout, re.MULTILINE), run.stdout
+    run = cli(tmp_path, "wait", job, "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    assert f"job {job}: succeeded on local" in run.stdout
+    assert len(list((tmp_path / "out").glob(f"{job}-*.png"))) == 5
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, state, provider_task_id FROM jobs").fetchall()
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert rows == [(job, "succeeded", task_before)]  # one job, the same provider task: nothing resubmitted

@@ -251,13 +251,29 @@ class Poller:
 
     async def _poll(self, now: float) -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
-        for job in await self._store.due(now):
+        for job in await self._store.due(now + self._batch_slack()):
             groups[job.provider].append(job)
         async with asyncio.TaskGroup() as group:
-            for name, jobs in groups.items():
+            for name, candidates in groups.items():
+                jobs = self._worth_polling(name, candidates, now)
                 size = self._pool.get(name).capabilities.batch_fetch
                 for start in range(0, len(jobs), size):
                     group.create_task(self._fetch(name, jobs[start : start + size], now))
+
+    def _batch_slack(self) -> float:
+        """How far ahead to look for jobs that may ride along in a batched status call."""
+        pool = self._pool
+        batched = [n for n in pool.names if pool.get(n).capabilities.batch_fetch > 1]
+        return max((self._interval(n) / 2 for n in batched), default=0.0)
+
+    def _worth_polling(self, name: str, jobs: list[Job], now: float) -> list[Job]:
+        """The due jobs; for a batched provider also those due within half an interval, when a call is
+        made anyway: jobs submitted a moment apart then share calls instead of each making its own."""
+        due = [job for job in jobs if (job.next_poll_at or 0.0) <= now]
+        if not due or self._pool.get(name).capabilities.batch_fetch <= 1:
+            return due
+        horizon = now + self._interval(name) / 2
+        return [job for job in jobs if (job.next_poll_at or 0.0) <= horizon]
 
     async def _fetch(self, name: str, jobs: list[Job], now: float) -> None:
         provider = self._pool.get(name)

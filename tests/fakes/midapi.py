@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ class MidapiFake(FakeServer):
         self.result_urls_as_strings = False
         self.callback_repeats = 1
         self.jobs: dict[str, Job] = {}
+        self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.received: list[dict[str, Any]] = []  # {"method", "path", "auth", "body", "query"}
         self.callbacks_sent: list[dict[str, Any]] = []
         self._faults: list[str] = []
@@ -167,6 +169,7 @@ class MidapiFake(FakeServer):
         job.flag = 2 if "FAIL2" in prompt else 3 if "FAIL3" in prompt else 1
         job.error = {2: "Prompt was flagged by moderation", 3: "Midjourney returned no image"}.get(job.flag)
         job.completed = _now()
+        self.finished_at[job.task_id] = time.monotonic()
         if job.callback:
             for _ in range(self.callback_repeats):
                 await self._deliver(job)

@@ -4,7 +4,8 @@ Implements what the docs show: `API-KEY` auth, the `{status, message, data}` env
 1002 concurrency), job-status for many `taskIds` at once (unknown ids left out), results with a grid
 `image` and four `images` (GPT: `image` + `images`) served as real PNGs from `/cdn/<task>/<name>.png`,
 and a callback POSTed to `hookUrl` when a job finishes. Jobs finish on their `polls_to_finish`-th
-status request, or `hook_delay` seconds after submission when they have a hookUrl. A prompt
+status request, or `hook_delay` seconds after submission when they have a hookUrl; with `duration`
+set, every job finishes that long after submission instead (benchmarks). A prompt
 containing "FAIL" finishes as failed. `/gpt/v1/task-status` is a test-only alias of job-status used
 to exercise the adapter's `status_path` knob; it is not a documented endpoint.
 
@@ -73,6 +74,7 @@ class MidjourneyApiFake(FakeServer):
         callback_shape: str = "envelope",  # "envelope" {status, data:{...}} or "bare" {...}
         callback_repeats: int = 1,
         gpt_images: int = 1,
+        duration: float | None = None,  # set: every job finishes this long after submit (not by polls)
     ) -> None:
         self.api_key = api_key
         self.polls_to_finish = polls_to_finish
@@ -81,6 +83,8 @@ class MidjourneyApiFake(FakeServer):
         self.callback_shape = callback_shape
         self.callback_repeats = callback_repeats
         self.gpt_images = gpt_images
+        self.duration = duration
+        self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.jobs: dict[str, FakeJob] = {}
         self.received: list[Received] = []
         self.callbacks_sent: list[tuple[str, dict[str, Any]]] = []
@@ -137,7 +141,7 @@ class MidjourneyApiFake(FakeServer):
             return web.json_response({"status": 400, "message": problem}, status=400)
         job = FakeJob(task_id=secrets.token_urlsafe(16)[:21], kind=kind, body=body)
         self.jobs[job.task_id] = job
-        if job.hook:
+        if job.hook or self.duration is not None:
             self._spawn(self._finish_later(job))
         return self._envelope(0, {"taskId": job.task_id})
 
@@ -154,7 +158,7 @@ class MidjourneyApiFake(FakeServer):
             if job is None:
                 continue
             job.polls += 1
-            if job.status == 0 and job.polls >= self.polls_to_finish:
+            if job.status == 0 and self.duration is None and job.polls >= self.polls_to_finish:
                 self._finish(job)
             items.append(self.item(job))
         return self._envelope(0, items)
@@ -203,12 +207,13 @@ class MidjourneyApiFake(FakeServer):
 
     def _finish(self, job: FakeJob) -> None:
         job.status = 2 if "FAIL" in str(job.body.get("prompt")) else 1
+        self.finished_at[job.task_id] = time.monotonic()
         if job.hook and not job.notified:
             job.notified = True
             self._spawn(self._deliver(job.hook, job))
 
     async def _finish_later(self, job: FakeJob) -> None:
-        await asyncio.sleep(self.hook_delay)
+        await asyncio.sleep(self.hook_delay if self.duration is None else self.duration)
         if job.status == 0:
             self._finish(job)
 

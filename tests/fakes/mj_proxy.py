@@ -127,6 +127,7 @@ class MjProxyFake(FakeServer):
         self.queue_next = 0  # answer the next N submits with code 22 (queued)
         self.timeout_delay = 1.0
         self.tasks: dict[str, _Task] = {}
+        self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.received: list[Received] = []
         self.invalid: list[str] = []  # requests outside the documented fields
         self.hooks_sent: list[dict[str, Any]] = []
@@ -383,6 +384,7 @@ class MjProxyFake(FakeServer):
         else:
             data.update(self._outcome(data, cdn), status="SUCCESS", progress="100%")
         data["finishTime"] = int(time.time() * 1000)
+        self.finished_at[data["id"]] = time.monotonic()
         await self._notify(task)
 
     def _outcome(self, data: dict[str, Any], cdn: str) -> dict[str, Any]:

@@ -165,6 +165,10 @@ RECENT_BY_OWNER = (
 )
 PUT_CALLBACK_SECRET = "INSERT INTO callback_secrets (job_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING"
 GET_CALLBACK_SECRET = "SELECT secret FROM callback_secrets WHERE job_id = ?"
+GET_CALLBACK_TARGET = (
+    f"SELECT c.secret, {', '.join(f'j.{c}' for c in _COLUMNS)} FROM callback_secrets c"
+    " JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?"
+)
 GET_SETTINGS = "SELECT key, value FROM user_settings WHERE platform = ? AND user_id = ?"
 PUT_SETTING = (
     "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"
@@ -359,9 +363,11 @@ class JobStore:
         await self._db.execute(PUT_CALLBACK_SECRET, (job_id, candidate))
         return str(await self._scalar(GET_CALLBACK_SECRET, (job_id,)))
 
-    async def stored_callback_secret(self, job_id: str) -> str | None:
-        value = await self._scalar(GET_CALLBACK_SECRET, (job_id,))
-        return str(value) if value is not None else None
+    async def callback_target(self, job_id: str) -> tuple[str, Job] | None:
+        """The webhook secret handed out for a job, with the job (one query: this is per delivery)."""
+        async with self._db.execute(GET_CALLBACK_TARGET, (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return (str(row[0]), _from_row(row[1:])) if row else None
 
     async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:
         await self._db.execute(PUT_SETTING, (platform, user_id, key, value))

@@ -132,7 +132,7 @@ class WebhookReceiver:
             return self._refuse("malformed", 400, "malformed body")
         if self._group is None:
             return self._refuse("not_serving", 503, "shutting down")
-        task = self._group.create_task(self._apply(job.id, snapshot), name=f"webhook-{job.id}")
+        task = self._group.create_task(self._apply(job, snapshot), name=f"webhook-{job.id}")
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         self.deliveries["accepted"] += 1
@@ -153,26 +153,26 @@ class WebhookReceiver:
         return web.json_response({"ok": False, "error": text}, status=status)
 
     async def _authorised(self, job_id: str, secret: str) -> Job | None:
-        stored = await self._store.stored_callback_secret(job_id)
-        if stored is None or not hmac.compare_digest(stored.encode(), secret.encode()):
+        target = await self._store.callback_target(job_id)
+        if target is None or not hmac.compare_digest(target[0].encode(), secret.encode()):
             return None
-        return await self._store.get(job_id)
+        return target[1]
 
     # -- applying ---------------------------------------------------------------------------------
 
-    async def _apply(self, job_id: str, snapshot: TaskSnapshot) -> None:
+    async def _apply(self, job: Job, snapshot: TaskSnapshot) -> None:
         """Store the report and tell the listeners. A failure here is logged: polling recovers it."""
         try:
-            job = await self._with_task_id(job_id)
-            if job is None or job.provider_task_id != snapshot.task_id:
+            current = job if job.provider_task_id is not None else await self._with_task_id(job.id)
+            if current is None or current.provider_task_id != snapshot.task_id:
                 self.deliveries["other_task"] += 1  # a stale task of the job (failover, modal) or a stray
-                log.info("callback for job %s names task %s; ignored", job_id, snapshot.task_id)
+                log.info("callback for job %s names task %s; ignored", job.id, snapshot.task_id)
                 return
-            changed = await self._store.apply_snapshot(job.provider, snapshot, self._clock())
+            changed = await self._store.apply_snapshot(current.provider, snapshot, self._clock())
             if changed is not None:
                 await self._listener.job_changed(changed)
         except Exception:  # a supervised task: it must not take the receiver down
-            log.exception("applying a callback for job %s failed", job_id)
+            log.exception("applying a callback for job %s failed", job.id)
 
     async def _with_task_id(self, job_id: str) -> Job | None:
         """The job once its provider task id is stored: a fast provider can call back before the

@@ -28,7 +28,7 @@ from bot.domain import Job
 from bot.events import JobListener
 from bot.pool import ProviderPool
 from bot.store import JobStore
-from providers.base import TaskSnapshot
+from providers.base import TaskSnapshot, TaskStatus
 from providers.errors import CallbackSignatureError, ProviderProtocolError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 HOOK_ROUTE = "/hooks/{job_id}/{secret}"
 RECEIVER_KEY: web.AppKey[WebhookReceiver] = web.AppKey("webhook_receiver")
 _TASK_ID_WAIT = 5.0  # how long a callback may wait for its job's submit answer to be stored
+
+
+_STAGE = {TaskStatus.SUBMITTED: 0, TaskStatus.RUNNING: 1}  # anything else is an end state (2)
+
+
+def _rank(snapshot: TaskSnapshot) -> tuple[int, int]:
+    """How far along a report is: by state, then progress (later reports of an end state win ties)."""
+    return _STAGE.get(snapshot.status, 2), snapshot.progress or 0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -66,7 +74,8 @@ class WebhookReceiver:
         self._clock = clock
         self._sleep = sleep
         self._group: asyncio.TaskGroup | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._latest: dict[str, TaskSnapshot] = {}  # job id -> the furthest report not yet applied
+        self._appliers: dict[str, asyncio.Task[None]] = {}  # job id -> the task applying its reports
         self.public_url = config.public_url.rstrip("/")
         self.port: int | None = None  # the bound port once `run` has started serving
         self.serving = asyncio.Event()
@@ -132,21 +141,39 @@ class WebhookReceiver:
             return self._refuse("malformed", 400, "malformed body")
         if self._group is None:
             return self._refuse("not_serving", 503, "shutting down")
-        task = self._group.create_task(self._apply(job, snapshot), name=f"webhook-{job.id}")
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
         self.deliveries["accepted"] += 1
+        if job.provider_task_id not in (None, snapshot.task_id):
+            self.deliveries["other_task"] += 1  # a stale task of the job (failover, modal) or a stray
+            log.info("callback for job %s names task %s; ignored", job.id, snapshot.task_id)
+        else:
+            self._enqueue(job, snapshot, self._group)
         return web.json_response({"ok": True})
+
+    def _enqueue(self, job: Job, snapshot: TaskSnapshot, group: asyncio.TaskGroup) -> None:
+        """Keep the furthest report per job and one applier task per job: under a burst of progress
+        callbacks the intermediate ones collapse instead of each costing a store write."""
+        waiting = self._latest.get(job.id)
+        if waiting is None or _rank(snapshot) >= _rank(waiting):
+            self._latest[job.id] = snapshot
+        if job.id not in self._appliers:
+            self._appliers[job.id] = group.create_task(self._drain(job), name=f"webhook-{job.id}")
+
+    async def _drain(self, job: Job) -> None:
+        try:
+            while (snapshot := self._latest.pop(job.id, None)) is not None:
+                await self._apply(job, snapshot)
+        finally:  # no await between the empty check and this: a new report always finds an applier
+            del self._appliers[job.id]
 
     @property
     def pending(self) -> int:
-        """Accepted deliveries not yet applied."""
-        return len(self._in_flight)
+        """Jobs with accepted deliveries not yet applied."""
+        return len(self._appliers)
 
     async def settled(self) -> None:
         """Wait until every accepted delivery has been applied (tests, shutdown)."""
-        while self._in_flight:
-            await asyncio.wait(list(self._in_flight))
+        while self._appliers:
+            await asyncio.wait(list(self._appliers.values()))
 
     def _refuse(self, outcome: str, status: int, text: str) -> web.Response:
         self.deliveries[outcome] += 1
@@ -165,7 +192,7 @@ class WebhookReceiver:
         try:
             current = job if job.provider_task_id is not None else await self._with_task_id(job.id)
             if current is None or current.provider_task_id != snapshot.task_id:
-                self.deliveries["other_task"] += 1  # a stale task of the job (failover, modal) or a stray
+                self.deliveries["other_task"] += 1
                 log.info("callback for job %s names task %s; ignored", job.id, snapshot.task_id)
                 return
             changed = await self._store.apply_snapshot(current.provider, snapshot, self._clock())

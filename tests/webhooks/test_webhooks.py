@@ -259,3 +259,46 @@ async def test_without_a_webhooks_section_no_callback_url_is_sent(tmp_path: Path
             job = await app.service.imagine(OWNER, "a red fox")
             await changes.until(job.id, JobState.SUCCEEDED)
         assert "hookUrl" not in fake.submits()[0].body
+
+
+class EagerHookFake(MidjourneyApiFake):
+    """Finishes the job and calls back *before* answering the submit, so the callback arrives while
+    the bot does not know the job's task id yet."""
+
+    async def _submit(self, request: Any, kind: str, check: Any) -> Any:
+        response = await super()._submit(request, kind, check)
+        job = self.jobs[json.loads(response.body)["data"]["taskId"]]
+        job.notified = True  # no second, delayed callback
+        self._finish(job)
+        await self._deliver(job.hook or "", job)
+        return response
+
+
+async def test_a_callback_that_beats_the_submit_answer_is_applied(tmp_path: Path) -> None:
+    from tests.providers.test_midjourney_api import CASE
+
+    async with EagerHookFake(polls_to_finish=10_000) as fake:
+        async with serving(tmp_path, _entry(CASE, fake.base_url)) as (app, changes):
+            job = await app.service.imagine(OWNER, "a red fox")
+            done = await changes.until(job.id, JobState.SUCCEEDED)
+            assert app.webhooks is not None
+            accepted = app.webhooks.deliveries["accepted"]
+        assert fake.callbacks_sent and not fake.callback_errors
+        assert accepted == 1 and app.poller.fetch_requests == 0
+        assert done.result is not None and len(done.result.image_urls) == 4
+
+
+async def test_a_burst_of_concurrent_deliveries_ends_in_the_furthest_state(
+    quiet_mj: tuple[MidjourneyApiFake, App, Changes],
+) -> None:
+    fake, app, changes = quiet_mj
+    job, hook = await _submitted(fake, app, changes)
+    task_id = job.provider_task_id or ""
+    bodies = [_mj_body(task_id, 0)] * 5 + [_mj_body(task_id, 1)] + [_mj_body(task_id, 0)] * 5
+    async with httpx.AsyncClient() as client:
+        answers = await asyncio.gather(*(client.post(hook, content=body) for body in bodies))
+    assert {answer.status_code for answer in answers} == {200}
+    await _settled(app)
+    stored = await app.service.get(job.id)
+    assert stored.state is JobState.SUCCEEDED and stored.result is not None
+    assert [j.state for j in changes.of(job.id)].count(JobState.SUCCEEDED) == 1

@@ -11,6 +11,7 @@ a job is always delivered.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections import deque
@@ -74,6 +75,14 @@ class _Window:
 
     def record(self, now: float) -> None:
         self.sent.append(now)
+
+    def settle(self, started: float, finished: float) -> None:
+        """Count a send from when it finished: the platform counts it when it has processed it."""
+        try:
+            self.sent.remove(started)
+        except ValueError:
+            return  # already out of the window
+        bisect.insort(self.sent, finished)
 
 
 @dataclass
@@ -160,9 +169,9 @@ class Delivery(Generic[T]):
         """
         chat = self._chat(chat_key)
         for attempt in range(1, 2 * self._max_attempts + 1):
-            await self._wait_for_slot(chat.window)
+            started = await self._wait_for_slot(chat.window)
             try:
-                return await call()
+                return await self._timed(chat.window, started, call())
             except RetryAfter as exc:
                 self.stats.retried += 1
                 chat.window.blocked_until = self._clock() + exc.seconds
@@ -196,12 +205,12 @@ class Delivery(Generic[T]):
         chat = self._chats[chat_key]
         try:
             while chat.pending:
-                await self._wait_for_slot(chat.window)
+                started = await self._wait_for_slot(chat.window)
                 # a final render goes first: it is what people wait for; progress can wait
                 first = next(iter(chat.pending.items()))
                 message_key, item = next((e for e in chat.pending.items() if e[1].final), first)
                 del chat.pending[message_key]
-                await self._deliver(chat, message_key, item)
+                await self._deliver(chat, message_key, item, started)
         finally:
             chat.running = False
             if chat.pending:  # pushed while we were finishing: serve again
@@ -210,20 +219,29 @@ class Delivery(Generic[T]):
             elif not any(c.pending or c.running for c in self._chats.values()):
                 self._idle.set()
 
-    async def _wait_for_slot(self, window: _Window) -> None:
+    async def _wait_for_slot(self, window: _Window) -> float:
+        """Wait until one more send fits the chat's and the global window; record it and say when."""
         while True:
             now = self._clock()
             wait = max(window.wait_time(now), self._global.wait_time(now))
             if wait <= 0:
                 window.record(now)
                 self._global.record(now)
-                return
+                return now
             await self._sleep(wait)
 
-    async def _deliver(self, chat: _Chat[T], message_key: str, item: _Pending[T]) -> None:
+    async def _timed(self, window: _Window, started: float, send: Awaitable[R]) -> R:
+        try:
+            return await send
+        finally:  # the send counts from when it finished (see _Window.settle)
+            now = self._clock()
+            window.settle(started, now)
+            self._global.settle(started, now)
+
+    async def _deliver(self, chat: _Chat[T], message_key: str, item: _Pending[T], started: float) -> None:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._send(message_key, item.payload)
+                await self._timed(chat.window, started, self._send(message_key, item.payload))
             except RetryAfter as exc:
                 self.stats.retried += 1
                 chat.window.blocked_until = self._clock() + exc.seconds
@@ -235,7 +253,7 @@ class Delivery(Generic[T]):
                 log.warning("delivery of %s failed (attempt %d)", message_key, attempt, exc_info=True)
                 if not item.final or attempt == self._max_attempts:
                     return
-                await self._wait_for_slot(chat.window)
+                started = await self._wait_for_slot(chat.window)
                 continue
             self.stats.sent += 1
             self.shown(message_key, item.fingerprint)

@@ -95,27 +95,32 @@ class TelegramFrontend:
     async def serve(self) -> None:
         """Poll Telegram and deliver job changes until cancelled; then stop PTB cleanly."""
         try:
-            await self._start()
+            await self._initialize()
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.outbox.run(), name="telegram-delivery")
-                self._app.listeners.add(self.outbox)
+                self._app.listeners.add(self.outbox)  # before the first update can start a job
                 try:
+                    await self._start_polling()
                     await asyncio.Event().wait()
                 except asyncio.CancelledError:
-                    with contextlib.suppress(TimeoutError):  # last edits out, if they go quickly
+                    self._app.listeners.remove(self.outbox)
+                    with contextlib.suppress(TimeoutError):  # what is queued goes out, if it goes quickly
                         await asyncio.wait_for(self.outbox.delivery.flush(), _SHUTDOWN_FLUSH)
                     raise
-                finally:
+                except BaseException:
                     self._app.listeners.remove(self.outbox)
+                    raise
         finally:
             await self._stop()
 
-    async def _start(self) -> None:
+    async def _initialize(self) -> None:
         try:
             await self.application.initialize()
         except telegram.error.InvalidToken:
             log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
             raise
+
+    async def _start_polling(self) -> None:
         await self.application.start()
         updater = self.application.updater
         assert updater is not None

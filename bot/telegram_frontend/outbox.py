@@ -173,6 +173,8 @@ class Outbox:
         placement = job.placement
         if placement is None or placement.platform != "telegram" or placement.message_id is None:
             return
+        position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
+        # no await from here on: the check and the push must see the same newest state
         key = message_key(placement.chat_id, placement.message_id)
         rank = (_RANK[job.state], job.progress)
         if rank < self._latest.get(key, (-1, -1)):
@@ -181,7 +183,6 @@ class Outbox:
         self._latest[key] = rank
         if len(self._latest) > _MEMORY:
             del self._latest[next(iter(self._latest))]
-        position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
         view = render.job_view(job, position)
         edit = Edit(int(placement.chat_id), int(placement.message_id), view, job)
         self.delivery.push(placement.chat_id, key, edit, view, final=view.final)

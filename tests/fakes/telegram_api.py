@@ -476,6 +476,27 @@ class TelegramFake(FakeServer):
         msg.media_group_id = media_group_id
         return self._deliver(msg)
 
+    def send_document(
+        self,
+        chat_id: int,
+        user: FakeUser,
+        data: bytes,
+        filename: str,
+        mime_type: str,
+        caption: str | None = None,
+        reply_to: int | None = None,
+        chat_type: str | None = None,
+    ) -> FakeMessage:
+        """A user sends a file (e.g. an image "as a file", or a PDF)."""
+        self.open_chat(chat_id, chat_type, user=user)
+        msg = self._new_message(chat_id, user.to_json(), caption=caption, reply_to=reply_to)
+        stored = self._store(data, "document", Path(filename).suffix)
+        msg.document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                        "file_name": filename, "mime_type": mime_type, "file_size": len(data)}
+        msg.uploaded = data
+        msg.caption_entities = command_entities(caption or "") or None
+        return self._deliver(msg)
+
     def send_album(
         self,
         chat_id: int,

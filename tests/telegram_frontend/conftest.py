@@ -99,9 +99,23 @@ class Bot:
         """Wait until the message shows a result with buttons."""
         return await self.until(chat_id, message_id, lambda m: m.keyboard, within)
 
-    async def job(self, chat_id: int, message: FakeMessage) -> Job:
-        job = await self.app.service.by_message("telegram", str(chat_id), str(message.message_id))
-        assert job is not None, f"message {message.message_id} shows no job"
+    async def job(self, chat_id: int, message: FakeMessage, within: float = 5.0) -> Job:
+        """The job the message shows (recorded just after the message is sent: wait for it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (job := await self.app.service.by_message("telegram", str(chat_id),
+                                                        str(message.message_id))) is None:
+            assert loop.time() < deadline, f"message {message.message_id} shows no job"
+            await asyncio.sleep(0.01)
+        return job
+
+    async def ended(self, job_id: str, within: float = 15.0) -> Job:
+        """Wait until the stored job is terminal; return it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not (job := await self.app.service.get(job_id)).terminal:
+            assert loop.time() < deadline, f"job {job_id} still {job.state.value} after {within}s"
+            await asyncio.sleep(0.02)
         return job
 
     async def settled(self) -> None:
@@ -133,6 +147,12 @@ async def serving(config: AppConfig, fake: TelegramFake) -> AsyncIterator[Bot]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert frontend.handlers.errors == 0, "a handler failed unexpectedly (see the log)"
+
+
+@pytest.fixture(autouse=True)
+def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PTB 22 warns when RetryAfter.retry_after is read as an int; opt in to timedelta (both handled)."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture

@@ -1,0 +1,86 @@
+"""Bursts against the flood limits, 429s, and a restart in the middle of a job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import AppConfig
+from bot.domain import Job, JobState
+from bot.store import JobStore
+from tests.fakes.telegram_api import FakeUser, TelegramFake
+from tests.telegram_frontend.conftest import ANN, GROUP, BotFactory, labels, make_config, serving
+
+GRID_ROWS = [["U1", "U2", "U3", "U4"], ["V1", "V2", "V3", "V4", "🔄"]]
+
+
+async def test_twenty_imagines_at_once_in_one_group(make_bot: BotFactory) -> None:
+    async with make_bot(local={"duration": 0.4}) as bot:
+        fake = bot.fake
+        fake.inject_429(times=2, retry_after=1, method="editMessageMedia")  # and two 429s on top
+        people = [FakeUser(1000 + n, f"Artist {n}") for n in range(20)]
+        commands = [fake.send_text(GROUP, person, f"/imagine castle number {n}")
+                    for n, person in enumerate(people)]  # fmt: skip
+        replies = await fake.wait_until(
+            lambda: len(found := [m for c in commands for m in bot.replies(GROUP, c.message_id)]) == 20
+            and found, within=30)  # fmt: skip
+        for reply in replies:
+            await bot.finished(GROUP, reply.message_id, within=30)
+        await bot.settled()
+
+        for n, (command, reply) in enumerate(zip(commands, replies, strict=True)):
+            message = fake.message(GROUP, reply.message_id)
+            assert reply.reply_to_message_id == command.message_id
+            assert labels(message) == GRID_ROWS and message.photo
+            assert (message.caption or "").startswith(f"castle number {n}\nlocal · Artist {n} · job ")
+            assert (await bot.job(GROUP, message)).state is JobState.SUCCEEDED
+        injected = [r for r in fake.rate_limited if r[0] == "editMessageMedia" and r[2] == 1]
+        assert len(injected) >= 2  # the injected ones were answered ...
+        stats = bot.frontend.outbox.delivery.stats
+        assert stats.retried >= 2 and stats.failed == 0  # ... and waited out, nothing lost
+        flood = [r for r in fake.rate_limited if r not in injected[:2]]
+        assert flood == [], fake.rate_limited  # pacing kept every other send inside Telegram's windows
+        assert len(fake.bot_messages(GROUP)) == 20  # one message per job, edited in place
+
+
+async def test_a_429_storm_on_progress_still_delivers_the_final_grid(make_bot: BotFactory) -> None:
+    async with make_bot(local={"duration": 0.4}) as bot:
+        fake = bot.fake
+        command = fake.send_text(ANN.id, ANN, "/imagine a stormy sea")
+        reply = await bot.reply(ANN.id, command.message_id)
+        fake.inject_429(times=6, retry_after=2)
+        grid = await bot.finished(ANN.id, reply.message_id)
+        assert labels(grid) == GRID_ROWS
+        assert bot.frontend.outbox.delivery.stats.retried >= 6
+
+
+async def test_a_restart_mid_job_finishes_the_message_and_old_buttons_work(tmp_path: Path,
+                                                                          fake: TelegramFake) -> None:
+    config = make_config(tmp_path, fake, local={"duration": 1.5})
+    async with serving(config, fake) as first:
+        done = await first.reply(GROUP, fake.send_text(GROUP, ANN, "/imagine before the restart").message_id)
+        await first.finished(GROUP, done.message_id)
+        command = fake.send_text(GROUP, ANN, "/imagine across the restart")
+        running = await first.reply(GROUP, command.message_id)
+        await first.until(GROUP, running.message_id, lambda m: "Running ·" in (m.caption or ""))
+        job = await first.job(GROUP, running)
+    assert not (await _stored(config, job.id)).terminal  # stopped mid-job
+
+    async with serving(config, fake) as second:
+        grid = await second.finished(GROUP, running.message_id)
+        assert labels(grid) == GRID_ROWS and (grid.caption or "").startswith("across the restart\n")
+        for message in (done, running):  # buttons on messages sent before the restart
+            fake.press(GROUP, message.message_id, ANN, text="U4")
+        for message in (done, running):
+            child = await second.finished(GROUP, (await second.reply(GROUP, message.message_id)).message_id)
+            assert (await second.job(GROUP, child)).index == 4
+        assert (await second.job(GROUP, grid)).state is JobState.SUCCEEDED
+
+
+async def _stored(config: AppConfig, job_id: str) -> Job:
+    store = await JobStore.open(config.database)
+    try:
+        job = await store.get(job_id)
+        assert job is not None
+        return job
+    finally:
+        await store.close()

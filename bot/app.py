@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.admin import AdminService
 from bot.config import AppConfig
 from bot.events import Listeners
 from bot.media import Downloader, MediaCache
+from bot.metrics import Health, Metrics, MetricsServer, add_routes
 from bot.poller import Poller
 from bot.pool import ProviderPool
+from bot.quota import OpsSettings
 from bot.service import JobService
 from bot.store import JobStore
 from bot.webhooks import WebhookReceiver
@@ -32,7 +35,11 @@ class App:
     listeners: Listeners
     poller: Poller
     service: JobService
+    admin: AdminService
+    metrics: Metrics  # frontends: metrics.watch_delivery(platform, delivery); health.frontends.append(self)
+    health: Health
     webhooks: WebhookReceiver | None = None  # set when the config has a `webhooks` section
+    metrics_server: MetricsServer | None = None  # `metrics.listen` without webhooks
 
 
 @contextlib.asynccontextmanager
@@ -50,10 +57,33 @@ async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time
             poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks)
             cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
             service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
-            yield App(config, http, store, pool, listeners, poller, service, hooks)
+            admin, metrics, health = await _operations(store, pool, listeners, service, clock)
+            if hooks is not None:
+                metrics.webhook_counts = lambda: hooks.deliveries
+            served = None
+            if hooks is None and config.metrics.listen:
+                served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
+            yield App(config, http, store, pool, listeners, poller, service, admin, metrics, health, hooks,
+                      served)
         finally:
             await pool.aclose()
             await store.close()
+
+
+async def _operations(
+    store: JobStore, pool: ProviderPool, listeners: Listeners, service: JobService, clock: Callable[[], float]
+) -> tuple[AdminService, Metrics, Health]:
+    """Refunds, admin pauses, metrics and health: wired once, state restored from the store."""
+    listeners.add(service.quotas)  # failed and timed-out jobs are refunded however they end
+    await service.quotas.ledger.reconcile(clock())  # ... including any that ended during a crash
+    db = store.connection
+    admin = AdminService(db, pool, service.access, service.quotas, OpsSettings(db), clock)
+    held = await admin.restore()
+    if held:
+        log.info("providers paused by an admin: %s", ", ".join(held))
+    metrics = Metrics()
+    metrics.instrument(pool.get(name) for name in pool.names)
+    return admin, metrics, Health(store, pool.last_success, pool.names, clock)
 
 
 @contextlib.asynccontextmanager
@@ -62,8 +92,14 @@ async def running(app: App) -> AsyncIterator[None]:
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(app.poller.run(), name="poller")]
         if app.webhooks is not None:
-            tasks.append(group.create_task(app.webhooks.run(), name="webhooks"))
+            web_app = app.webhooks.build_application()
+            add_routes(web_app, app.metrics, app.health, app.store, app.pool.last_success)
+            tasks.append(group.create_task(app.webhooks.run(web_app), name="webhooks"))
             await app.webhooks.serving.wait()  # callback URLs handed out from here on are reachable
+        elif app.metrics_server is not None:
+            tasks.append(group.create_task(app.metrics_server.run(), name="metrics"))
+            await app.metrics_server.serving.wait()
+        tasks.append(group.create_task(app.admin.watch(), name="admin-pauses"))
         try:
             yield
         finally:

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import frontends
+from bot.admin import add_cli as add_admin_cli
+from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
 from bot.config import AppConfig, load_config
 from bot.domain import Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, UserError
+from bot.logs import configure_logging
 from bot.media import sniff
 from providers.base import ImageInput
 from providers.errors import ProviderError
@@ -160,6 +163,12 @@ async def _command(args: argparse.Namespace, config: AppConfig) -> int:
         return await _watch(app, job, out_dir)
 
 
+async def _admin(args: argparse.Namespace, config: AppConfig) -> int:
+    """Admin commands work on the store (a running bot picks up bans, limits and pauses from it)."""
+    async with build_app(config) as app:
+        return await run_admin_cli(app.admin, args, CLI_OWNER)
+
+
 async def _jobs(app: App, limit: int) -> int:
     jobs = await app.service.recent(limit=limit)
     print(f"{'ID':<11}{'KIND':<17}{'STATE':<11}{'PROG':>5}  {'PROVIDER':<12}{'PARENT':<11}PROMPT")
@@ -198,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     p = sub.add_parser("jobs", help="recent jobs as a table")
     p.add_argument("--limit", type=int, default=20)
+    add_admin_cli(sub)
     sub.add_parser("run", help="start the configured chat frontends")
     p = sub.add_parser("check-config", help="validate a config file and list every problem")
     p.add_argument("path", nargs="?")
@@ -215,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    configure_logging(config, quiet=args.command != "run")
     if args.command == "check-config":
         print(f"{path or 'defaults'}: OK ({len(config.providers)} provider(s): "
               f"{', '.join(p.name for p in config.providers)})")
@@ -222,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return asyncio.run(frontends.run(config))
+        if args.command == "admin":
+            return asyncio.run(_unwrapped(_admin(args, config)))
         return asyncio.run(_unwrapped(_command(args, config)))
     except (UserError, ProviderError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)

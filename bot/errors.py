@@ -39,6 +39,18 @@ class NotAllowed(UserError):
     """The user may not do this (e.g. press someone else's button)."""
 
 
+class QuotaExceeded(UserError):
+    """A usage limit (per hour, per day, concurrent jobs) is reached; the message says when it frees up."""
+
+
+class PromptRefused(UserError):
+    """The prompt uses a word this community does not allow (checked before anything is spent)."""
+
+
+class ProviderPaused(UserError):
+    """An admin paused the provider; nothing new goes to it until they resume it."""
+
+
 class ConfigError(Exception):
     """A config that cannot be loaded; `problems` lists each one with its key path."""
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
 from bot.events import JobListener
+from bot.moderation import refusal_message
 from bot.pool import ProviderPool
 from bot.store import JobStore
 from providers.base import COMMANDS, Action, ActRequest, TaskSnapshot
@@ -220,7 +221,7 @@ class Poller:
             )
             await self._store.save(retry)
             return
-        message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else exc.message
+        message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else refusal_message(exc)
         log.warning("job %s failed at submit on %s: %s", job.id, name, type(exc).__name__)
         await self.finish(job, JobState.FAILED, message)
 

@@ -14,6 +14,7 @@ class ProviderPool:
     def __init__(self, providers: dict[str, Provider]) -> None:
         self._providers = providers
         self._paused_until: dict[str, float] = {}
+        self._held: set[str] = set()  # paused by an admin until they resume it
         self.last_success: dict[str, float] = {}
 
     @classmethod
@@ -47,7 +48,19 @@ class ProviderPool:
         self._paused_until[name] = max(until, self._paused_until.get(name, 0.0))
 
     def paused(self, name: str, now: float) -> bool:
-        return self._paused_until.get(name, 0.0) > now
+        return name in self._held or self._paused_until.get(name, 0.0) > now
+
+    def hold(self, name: str) -> None:
+        """An admin's pause: the poller submits nothing to `name` until `release`."""
+        self.get(name)
+        self._held.add(name)
+
+    def release(self, name: str) -> None:
+        self.get(name)
+        self._held.discard(name)
+
+    def held(self, name: str) -> bool:
+        return name in self._held
 
     def resume_at(self, name: str) -> float | None:
         return self._paused_until.get(name)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import media
+from bot.access import AccessPolicy, BanList, scope_key
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
 from bot.errors import (
@@ -17,13 +18,17 @@ from bot.errors import (
     InvalidPrompt,
     JobNotFinished,
     NotAllowed,
+    ProviderPaused,
+    QuotaExceeded,
     UnknownJob,
     UnsupportedAction,
     UserError,
 )
 from bot.events import JobListener
+from bot.moderation import Moderator
 from bot.pool import ProviderPool
 from bot.prompt import parse_prompt
+from bot.quota import Ledger, OpsSettings, Quotas, Usage
 from bot.store import JobStore
 from providers.base import (
     Action,
@@ -81,7 +86,13 @@ class JobService:
         listener: JobListener,
         wake: Callable[[], None],
         clock: Callable[[], float] = time.time,
+        *,
+        access: AccessPolicy | None = None,
+        moderator: Moderator | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
+        """`access`, `moderator` and `quotas` default to ones built from the config; register
+        `quotas` as a job listener so failed and timed-out jobs are refunded (bot.app does)."""
         self._config = config
         self._store = store
         self._pool = pool
@@ -89,6 +100,10 @@ class JobService:
         self._listener = listener
         self._wake = wake
         self._clock = clock
+        db = store.connection
+        self.access = access or AccessPolicy(config.access, config.admins, BanList(db), clock)
+        self.moderator = moderator or Moderator.from_config(config.moderation)
+        self.quotas = quotas or Quotas(config.limits, Ledger(db), OpsSettings(db), clock)
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -101,7 +116,12 @@ class JobService:
         images: Sequence[ImageInput] = (),
         speed: Speed | None = None,
         placement: Placement | None = None,
+        scope: str | None = None,
+        admin: bool = False,
     ) -> Job:
+        """`scope` is the Discord guild id / Telegram chat id the command came from (default: the
+        placement's chat) for per-chat limits and access lists; `admin` is the frontend's verdict that
+        the user administers that chat (exempt from limits unless `limits.exempt_chat_admins` is off)."""
         prefs = await self.settings(owner)
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         limit = self._pool.config(name).max_prompt_length
@@ -116,7 +136,7 @@ class JobService:
         request = GenerationRequest(
             kind=Action.IMAGINE, prompt=params, images=tuple(images), speed=chosen_speed
         )
-        return await self._create(owner, name, request, placement)
+        return await self._create(owner, name, request, placement, scope, admin)
 
     async def describe(
         self,
@@ -125,10 +145,12 @@ class JobService:
         *,
         provider: str | None = None,
         placement: Placement | None = None,
+        scope: str | None = None,
+        admin: bool = False,
     ) -> Job:
         name = self._provider_for(provider, Action.DESCRIBE)
         request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
-        return await self._create(owner, name, request, placement)
+        return await self._create(owner, name, request, placement, scope, admin)
 
     async def blend(
         self,
@@ -138,6 +160,8 @@ class JobService:
         dimensions: BlendDimensions | None = None,
         provider: str | None = None,
         placement: Placement | None = None,
+        scope: str | None = None,
+        admin: bool = False,
     ) -> Job:
         name = self._provider_for(provider, Action.BLEND)
         low, high = self._pool.get(name).capabilities.blend_range
@@ -145,15 +169,16 @@ class JobService:
             raise BadImage(f"Blend takes {low} to {high} images; got {len(images)}.")
         checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
         request = GenerationRequest(kind=Action.BLEND, images=checked, dimensions=dimensions)
-        return await self._create(owner, name, request, placement)
+        return await self._create(owner, name, request, placement, scope, admin)
 
     async def act(
         self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
-        anyone: bool = True,
+        anyone: bool = True, scope: str | None = None, admin: bool = False,
     ) -> tuple[Job, bool]:
         """Press a button. Returns the job for that press and whether it is new (False: pressed before).
 
         With `anyone=False` only the job's owner may press its buttons (others get NotAllowed).
+        Only a new job is charged; a repeated press of a live button returns its job, even at a limit.
         """
         parent = await self.get(job_id)
         if not anyone and (parent.owner.platform, parent.owner.user_id) != (owner.platform, owner.user_id):
@@ -168,7 +193,20 @@ class JobService:
             child = self._pick_prompt(owner, parent, index, placement)
         else:
             child = self._child(owner, parent, Action(action), index, placement)
-        job, created = await self._store.insert_child(child)
+        where = await self._admit(owner, child, scope)
+        async with self.quotas.lock:
+            exempt = self._exempt(owner, admin)
+            if not exempt:
+                try:
+                    await self.quotas.check(owner, where, child.kind)
+                except QuotaExceeded:
+                    earlier = await self._store.active_child(parent.id, child.kind, child.index)
+                    if earlier is None:
+                        raise
+                    return earlier, False
+            job, created = await self._store.insert_child(child)
+            if created:
+                await self.quotas.charge(job, where, exempt)
         if created:
             await self._listener.job_changed(job)
             self._wake()
@@ -202,6 +240,10 @@ class JobService:
 
     async def recent(self, owner: Owner | None = None, limit: int = 20) -> list[Job]:
         return await self._store.recent(limit, owner)
+
+    async def usage(self, owner: Owner, chat: str | None = None, *, admin: bool = False) -> Usage:
+        """The user's usage and what is left (for /info): `chat` is the guild / chat id asked from."""
+        return await self.quotas.usage(owner, scope_key(owner.platform, chat), self._exempt(owner, admin))
 
     async def queue_position(self, job: Job) -> int:
         return await self._store.queue_position(job)
@@ -313,10 +355,32 @@ class JobService:
             created_at=now, updated_at=now, deadline=now + self._pool.config(provider).job_timeout,
         )
 
+    def _exempt(self, owner: Owner, admin: bool) -> bool:
+        return self.access.is_operator(owner) or (admin and self._config.limits.exempt_chat_admins)
+
+    async def _admit(self, owner: Owner, job: Job, scope: str | None) -> str | None:
+        """Everything checked before a job may cost anything: access, a held provider, banned words.
+        Returns the chat scope key the job is counted under."""
+        chat = job.placement.chat_id if job.placement else None
+        await self.access.check(owner, scope or chat, chat)
+        if self._pool.held(job.provider):
+            others = [n for n in self._pool.names if not self._pool.held(n) and self.can(n, job.kind)]
+            hint = f" Try: {', '.join(others)}." if others and job.parent_id is None else ""
+            raise ProviderPaused(f"Provider '{job.provider}' is paused by an admin.{hint}")
+        if job.request.prompt is not None:
+            self.moderator.check(job.request.prompt.full())
+        return scope_key(owner.platform, scope or chat)
+
     async def _create(self, owner: Owner, provider: str, request: GenerationRequest,
-                      placement: Placement | None) -> Job:
+                      placement: Placement | None, scope: str | None = None, admin: bool = False) -> Job:
         job = self._new_job(owner, provider, request, placement, request.kind)
-        await self._store.insert(job)
+        where = await self._admit(owner, job, scope)
+        async with self.quotas.lock:
+            exempt = self._exempt(owner, admin)
+            if not exempt:
+                await self.quotas.check(owner, where, job.kind)
+            await self._store.insert(job)
+            await self.quotas.charge(job, where, exempt)
         await self._listener.job_changed(job)
         self._wake()
         return job

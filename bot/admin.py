@@ -1,0 +1,258 @@
+"""AdminService: the admin commands of every frontend and the CLI (ban/unban, limits, pause/resume a
+provider, stats). Each takes the `Actor` running it and checks what that actor may do:
+
+- chat admins (the frontend's verdict: Discord Manage Server / configured roles, Telegram chat admins)
+  act on the chat or server they ran the command in: bans and limits there, stats of it;
+- operators (`admins.users`, the CLI) act everywhere and alone may pause and resume providers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.access import GLOBAL, AccessPolicy, Actor, Ban, parse_user
+from bot.domain import Owner
+from bot.errors import NotAllowed, UserError
+from bot.pool import ProviderPool
+from bot.quota import LIMIT_KEYS, OpsSettings, Quotas
+
+STATS = (
+    "SELECT j.provider, COUNT(*), SUM(j.state = 'succeeded'), SUM(j.state IN ('failed', 'timed_out')),"
+    " SUM(j.state IN ('queued', 'submitted', 'running')), SUM(l.refunded_at IS NOT NULL),"
+    " COALESCE(SUM(CASE WHEN l.refunded_at IS NULL THEN l.cost END), 0)"
+    " FROM jobs j LEFT JOIN quota_ledger l ON l.job_id = j.id"
+    " WHERE j.created_at >= ? AND (? IS NULL OR l.scope = ?) GROUP BY j.provider ORDER BY j.provider"
+)
+_HOLD = "hold:"
+_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_period(text: str) -> float:
+    """`90m`, `24h`, `7d`, `2w` as seconds."""
+    match = _PERIOD.match(text)
+    if match is None:
+        raise UserError(f"'{text}' is not a period; write e.g. 30m, 24h, 7d or 2w.")
+    return float(match[1]) * _UNITS[match[2].lower()]
+
+
+@dataclass(frozen=True)
+class ProviderStats:
+    provider: str
+    jobs: int
+    succeeded: int
+    failed: int  # failed or timed out
+    active: int
+    refunded: int
+    spend: float  # credits charged and not refunded
+
+
+@dataclass(frozen=True)
+class Stats:
+    since: float
+    scope: str | None  # None: everywhere
+    providers: list[ProviderStats]
+
+    def lines(self) -> list[str]:
+        where = "everywhere" if self.scope is None else "in this chat"
+        if not self.providers:
+            return [f"No jobs {where} in this period."]
+        out = [f"{'provider':<14}{'jobs':>6}{'ok':>6}{'failed':>8}{'active':>8}{'refunds':>9}{'spend':>9}"]
+        for p in self.providers:
+            out.append(f"{p.provider:<14}{p.jobs:>6}{p.succeeded:>6}{p.failed:>8}{p.active:>8}"
+                       f"{p.refunded:>9}{p.spend:>9g}")
+        return out
+
+
+class AdminService:
+    def __init__(self, db: aiosqlite.Connection, pool: ProviderPool, access: AccessPolicy, quotas: Quotas,
+                 settings: OpsSettings, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._pool = pool
+        self._access = access
+        self._quotas = quotas
+        self._settings = settings
+        self._clock = clock
+
+    # -- who may do what ---------------------------------------------------------------------------
+
+    def is_admin(self, actor: Actor) -> bool:
+        return self._access.is_admin(actor)
+
+    def _operator(self, actor: Actor) -> bool:
+        return actor.operator or self._access.is_operator(actor.owner)
+
+    def _scope(self, actor: Actor, everywhere: bool) -> str:
+        """Where an admin command applies: the actor's chat, or everywhere (operators only)."""
+        if not self.is_admin(actor):
+            raise NotAllowed("Only admins can do that.")
+        if self._operator(actor):
+            return GLOBAL if everywhere or actor.scope_key is None else actor.scope_key
+        if everywhere:
+            raise NotAllowed("Only the bot's operators can do that everywhere; leave out 'everywhere'.")
+        if actor.scope_key is None:
+            raise NotAllowed("Run this in the server or group you administer.")
+        return actor.scope_key
+
+    def _require_operator(self, actor: Actor) -> None:
+        if not self._operator(actor):
+            raise NotAllowed("Only the bot's operators can do that.")
+
+    # -- bans ---------------------------------------------------------------------------------------
+
+    def _target(self, actor: Actor, user: str) -> tuple[str, str]:
+        default = GLOBAL if actor.owner.platform == "cli" else actor.owner.platform
+        return parse_user(user, default)
+
+    async def ban(self, actor: Actor, user: str, reason: str = "", *, everywhere: bool = False) -> Ban:
+        scope = self._scope(actor, everywhere)
+        platform, user_id = self._target(actor, user)
+        if self._access.is_operator(Owner(platform=platform, user_id=user_id)):
+            raise NotAllowed(f"{user} is an operator of this bot and cannot be banned.")
+        if (platform, user_id) == (actor.owner.platform, actor.owner.user_id):
+            raise UserError("You cannot ban yourself.")
+        now = self._clock()
+        by = f"{actor.owner.platform}:{actor.owner.user_id}"
+        await self._access.bans.ban(platform, user_id, scope, reason.strip(), by, now)
+        return Ban(platform, user_id, scope, reason.strip(), by, now)
+
+    async def unban(self, actor: Actor, user: str, *, everywhere: bool = False) -> bool:
+        """False when there was no such ban here."""
+        scope = self._scope(actor, everywhere)
+        platform, user_id = self._target(actor, user)
+        return await self._access.bans.unban(platform, user_id, scope)
+
+    async def bans(self, actor: Actor) -> list[Ban]:
+        scope = self._scope(actor, False)
+        return await self._access.bans.list(None if scope == GLOBAL else scope)
+
+    # -- limits -------------------------------------------------------------------------------------
+
+    async def limits(self, actor: Actor) -> dict[str, float | int | None]:
+        """The limits in force where the actor is (config + overrides), by name."""
+        scope = self._scope(actor, False)
+        limits = await self._quotas.limits(None if scope == GLOBAL else scope)
+        values: dict[str, float | int | None] = {key: getattr(limits, key) for key in LIMIT_KEYS}
+        values["default_cost"] = limits.default_cost
+        values.update({f"cost.{kind}": cost for kind, cost in sorted(limits.costs.items())})
+        return values
+
+    async def set_limit(self, actor: Actor, key: str, value: str, *, everywhere: bool = False) -> None:
+        """Set one of LIMIT_KEYS to a number, "none" (unlimited) or "default" (the config's value)."""
+        await self._quotas.set_limit(self._scope(actor, everywhere), key, value)
+
+    # -- providers ----------------------------------------------------------------------------------
+
+    async def pause(self, actor: Actor, provider: str) -> None:
+        """Stop sending jobs to `provider` (queued ones wait; new ones are refused) until `resume`."""
+        self._require_operator(actor)
+        self._pool.hold(provider)
+        await self._settings.put(GLOBAL, _HOLD + provider, "1")
+
+    async def resume(self, actor: Actor, provider: str) -> None:
+        self._require_operator(actor)
+        self._pool.release(provider)
+        await self._settings.delete(GLOBAL, _HOLD + provider)
+
+    async def restore(self) -> list[str]:
+        """Make the pool's pauses the stored ones (at start, and periodically so that `imagine-bot admin
+        pause` from another process reaches a running bot). Returns the paused providers."""
+        stored = {k.removeprefix(_HOLD) for k in await self._settings.all(GLOBAL) if k.startswith(_HOLD)}
+        for name in self._pool.names:
+            if name in stored:
+                self._pool.hold(name)
+            else:
+                self._pool.release(name)
+        return [name for name in self._pool.names if name in stored]
+
+    async def watch(self, interval: float = 5.0, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+                    ) -> None:
+        """Re-read the stored pauses every `interval` seconds until cancelled."""
+        while True:
+            await sleep(interval)
+            await self.restore()
+
+    # -- stats --------------------------------------------------------------------------------------
+
+    async def stats(self, actor: Actor, period: float = 86400.0) -> Stats:
+        """Jobs, outcomes and spend per provider over the last `period` seconds (the actor's chat for a
+        chat admin, everything for an operator outside a chat)."""
+        scope = self._scope(actor, False)
+        where = None if scope == GLOBAL else scope
+        since = self._clock() - period
+        async with self._db.execute(STATS, (since, where, where)) as cursor:
+            rows = await cursor.fetchall()
+        providers = [ProviderStats(str(p), int(n), int(ok or 0), int(bad or 0), int(live or 0), int(ref or 0),
+                                   float(spend or 0)) for p, n, ok, bad, live, ref, spend in rows]
+        return Stats(since, where, providers)
+
+
+# -- the CLI: `imagine-bot admin ...` (the CLI is an operator) -----------------------------------------
+
+
+def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = sub.add_parser("admin", help="ban/unban users, limits, pause/resume providers, stats")
+    ops = admin.add_subparsers(dest="admin_command", required=True)
+    scope_help = "a chat or server as PLATFORM:ID (e.g. discord:1234); default: everywhere"
+    ban_help = "ban a user (PLATFORM:ID, or an id on every platform)"
+    for name, text in (("ban", ban_help), ("unban", "lift a ban")):
+        p = ops.add_parser(name, help=text)
+        p.add_argument("user")
+        p.add_argument("--scope", help=scope_help)
+        if name == "ban":
+            p.add_argument("--reason", default="")
+    p = ops.add_parser("bans", help="list bans")
+    p.add_argument("--scope", help=scope_help)
+    p = ops.add_parser("limits", help="show the limits in force")
+    p.add_argument("--scope", help=scope_help)
+    p = ops.add_parser("set-limit", help=f"set a limit ({', '.join(LIMIT_KEYS)}) to N, none or default")
+    p.add_argument("key", choices=LIMIT_KEYS)
+    p.add_argument("value")
+    p.add_argument("--scope", help=scope_help)
+    for name in ("pause", "resume"):
+        ops.add_parser(name, help=f"{name} sending jobs to a provider").add_argument("provider")
+    p = ops.add_parser("stats", help="jobs, failures and spend per provider")
+    p.add_argument("--since", default="24h", help="period: 30m, 24h, 7d ... (default 24h)")
+    p.add_argument("--scope", help=scope_help)
+
+
+def cli_actor(owner: Owner, scope: str | None) -> Actor:
+    if scope is None:
+        return Actor(owner, operator=True)
+    platform, _, ident = scope.rpartition(":")
+    if not platform or not ident:
+        raise UserError(f"--scope must be PLATFORM:ID, e.g. discord:1234; not '{scope}'.")
+    return Actor(owner, scope=ident, scope_platform=platform, operator=True)
+
+
+async def run_cli(admin: AdminService, args: argparse.Namespace, owner: Owner) -> int:
+    actor = cli_actor(owner, getattr(args, "scope", None))
+    command = args.admin_command
+    if command == "ban":
+        ban = await admin.ban(actor, args.user, args.reason)
+        print(f"banned {ban.platform}:{ban.user_id} ({'everywhere' if ban.scope == GLOBAL else ban.scope})")
+    elif command == "unban":
+        lifted = await admin.unban(actor, args.user)
+        print(f"unbanned {args.user}" if lifted else f"{args.user} was not banned there")
+    elif command == "bans":
+        for ban in await admin.bans(actor):
+            print(f"{ban.platform}:{ban.user_id}\t{ban.scope}\t{ban.reason}\tby {ban.banned_by}")
+    elif command == "limits":
+        for key, value in (await admin.limits(actor)).items():
+            print(f"{key}: {'none' if value is None else f'{value:g}'}")
+    elif command == "set-limit":
+        await admin.set_limit(actor, args.key, args.value)
+        print(f"{args.key} set to {args.value}")
+    elif command in ("pause", "resume"):
+        await (admin.pause if command == "pause" else admin.resume)(actor, args.provider)
+        print(f"{args.provider} {command}d")
+    else:
+        print("\n".join((await admin.stats(actor, parse_period(args.since))).lines()))
+    return 0

@@ -1,0 +1,307 @@
+"""Quotas and credits: a SQLite ledger with one row per created job (keyed on the job id, so a retried
+or duplicated press is never charged twice), rolling hour/day windows per user and per chat/server,
+a concurrent-jobs cap, and automatic refunds when the provider fails or the job times out.
+
+Limits are counted in credits: a job costs `limits.costs[kind]` (else `limits.default_cost`, 1), so
+with the defaults a credit is a job. Admins are charged for the record (spend stats) but exempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.config import LimitsConfig
+from bot.domain import Job, JobState, Owner
+from bot.errors import QuotaExceeded, UserError
+from providers.base import Action
+
+HOUR, DAY = 3600.0, 86400.0
+
+CHARGE = (
+    "INSERT INTO quota_ledger (job_id, platform, user_id, scope, provider, kind, cost, exempt, charged_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING"
+)
+REFUND = (
+    "UPDATE quota_ledger SET refunded_at = ?, refund_reason = ? WHERE job_id = ? AND refunded_at IS NULL"
+)
+_REFUNDABLE = "state IN ('failed', 'timed_out') OR (state = 'cancelled' AND provider_task_id IS NULL)"
+RECONCILE = (
+    "UPDATE quota_ledger SET refunded_at = ?, refund_reason = (SELECT state FROM jobs WHERE id = job_id)"
+    f" WHERE refunded_at IS NULL AND job_id IN (SELECT id FROM jobs WHERE {_REFUNDABLE})"
+)
+USER_CHARGES = (
+    "SELECT charged_at, cost FROM quota_ledger WHERE platform = ? AND user_id = ? AND charged_at > ?"
+    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
+)
+SCOPE_CHARGES = (
+    "SELECT charged_at, cost FROM quota_ledger WHERE scope = ? AND charged_at > ?"
+    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
+)
+LIVE_JOBS = (
+    "SELECT COUNT(*) FROM jobs WHERE owner_platform = ? AND owner_id = ?"
+    " AND state IN ('queued', 'submitted', 'running')"
+)
+GET_CHARGE = "SELECT cost, refunded_at, refund_reason FROM quota_ledger WHERE job_id = ?"
+GET_SETTINGS = "SELECT key, value FROM ops_settings WHERE scope = ?"
+PUT_SETTING = (
+    "INSERT INTO ops_settings (scope, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value"
+)
+DELETE_SETTING = "DELETE FROM ops_settings WHERE scope = ? AND key = ?"
+
+#: The limits an admin may change at run time (stored in `ops_settings`, over the config's values).
+LIMIT_KEYS = ("user_per_hour", "user_per_day", "user_concurrent", "chat_per_hour", "chat_per_day")
+_REFUND_STATES = (JobState.FAILED, JobState.TIMED_OUT)
+
+
+class OpsSettings:
+    """Admin-set values in `ops_settings`, by scope ("*" for everywhere, else a chat scope key)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def all(self, scope: str) -> dict[str, str]:
+        async with self._db.execute(GET_SETTINGS, (scope,)) as cursor:
+            return {str(k): str(v) for k, v in await cursor.fetchall()}
+
+    async def put(self, scope: str, key: str, value: str) -> None:
+        await self._db.execute(PUT_SETTING, (scope, key, value))
+
+    async def delete(self, scope: str, key: str) -> None:
+        await self._db.execute(DELETE_SETTING, (scope, key))
+
+
+@dataclass(frozen=True)
+class Charge:
+    cost: float
+    refunded_at: float | None
+    refund_reason: str | None
+
+
+class Ledger:
+    """The `quota_ledger` table."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def charge(self, job: Job, scope: str | None, cost: float, exempt: bool, now: float) -> bool:
+        """Record the job's charge; False (and nothing changes) when it was charged before."""
+        values = (job.id, job.owner.platform, job.owner.user_id, scope, job.provider, job.kind.value,
+                  cost, int(exempt), now)  # fmt: skip
+        cursor = await self._db.execute(CHARGE, values)
+        return cursor.rowcount == 1
+
+    async def refund(self, job_id: str, reason: str, now: float) -> bool:
+        cursor = await self._db.execute(REFUND, (now, reason, job_id))
+        return cursor.rowcount == 1
+
+    async def reconcile(self, now: float) -> int:
+        """Refund every job that ended refundably while nobody listened (a crash between the two)."""
+        cursor = await self._db.execute(RECONCILE, (now,))
+        return cursor.rowcount
+
+    async def get(self, job_id: str) -> Charge | None:
+        async with self._db.execute(GET_CHARGE, (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Charge(float(row[0]), row[1], row[2]) if row else None
+
+    async def user_charges(self, owner: Owner, since: float) -> list[tuple[float, float]]:
+        return await self._rows(USER_CHARGES, (owner.platform, owner.user_id, since))
+
+    async def scope_charges(self, scope: str, since: float) -> list[tuple[float, float]]:
+        return await self._rows(SCOPE_CHARGES, (scope, since))
+
+    async def live_jobs(self, owner: Owner) -> int:
+        async with self._db.execute(LIVE_JOBS, (owner.platform, owner.user_id)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[float, float]]:
+        async with self._db.execute(sql, params) as cursor:
+            return [(float(t), float(c)) for t, c in await cursor.fetchall()]
+
+
+def _amount(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}".rstrip("0")
+
+
+def duration(seconds: float) -> str:
+    """12 min, 1 h 5 min, 2 h: how long until something frees up (rounded up to the minute)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+@dataclass(frozen=True)
+class Window:
+    """Usage in one rolling window: `frees_in` is seconds until the oldest charge in it drops out."""
+
+    period: str  # "hour" or "day"
+    used: float
+    limit: float | None
+    frees_in: float | None
+
+    @property
+    def left(self) -> float | None:
+        return None if self.limit is None else max(0.0, self.limit - self.used)
+
+    def text(self, unit: str) -> str:
+        when = "this hour" if self.period == "hour" else "today"
+        if self.limit is None:
+            return f"{_amount(self.used)} {unit} {when} (no limit)"
+        return f"{_amount(self.used)} of {_amount(self.limit)} {unit} {when} ({_amount(self.left or 0)} left)"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What `/info` shows about the asking user: `lines()` is ready to print on any platform."""
+
+    unit: str  # "jobs" (every job costs 1) or "credits"
+    exempt: bool
+    user: tuple[Window, Window]  # this hour, today
+    chat: tuple[Window, Window] | None  # the chat/server's, when the command came from one
+    live: int
+    live_limit: int | None
+
+    def lines(self) -> list[str]:
+        hour, day = self.user
+        if self.exempt:
+            return ["You are an admin here: no limits apply to you."]
+        running = f"{self.live} running"
+        if self.live_limit is not None:
+            running += f" (at most {self.live_limit})"
+        lines = [f"Your usage: {hour.text(self.unit)}; {day.text(self.unit)}; {running}."]
+        if self.chat is not None and any(w.limit is not None for w in self.chat):
+            lines.append(f"This chat: {self.chat[0].text(self.unit)}; {self.chat[1].text(self.unit)}.")
+        return lines
+
+
+def _window(period: str, seconds: float, charges: list[tuple[float, float]], limit: float | None,
+            now: float) -> Window:
+    frees_in = charges[0][0] + seconds - now if charges else None
+    return Window(period, sum(cost for _, cost in charges), limit, frees_in)
+
+
+def _frees_in(charges: list[tuple[float, float]], limit: float, cost: float, seconds: float, now: float
+              ) -> float:
+    """Seconds until enough old charges leave the window for one more of `cost` to fit."""
+    need = sum(c for _, c in charges) + cost - limit
+    freed = 0.0
+    for charged_at, amount in charges:
+        freed += amount
+        if freed >= need:
+            return charged_at + seconds - now
+    return seconds  # the cost alone is over the limit: it never fits (shown as the whole window)
+
+
+class Quotas:
+    """Checks and charges at submit, refunds on failure. `lock` spans check → insert → charge, so two
+    presses at once cannot both pass the last free slot."""
+
+    def __init__(self, config: LimitsConfig, ledger: Ledger, settings: OpsSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self.ledger = ledger
+        self._settings = settings
+        self._clock = clock
+        self.lock = asyncio.Lock()
+
+    @property
+    def unit(self) -> str:
+        uniform = self._config.default_cost == 1 and all(c == 1 for c in self._config.costs.values())
+        return "jobs" if uniform else "credits"
+
+    def cost(self, kind: Action) -> float:
+        return self._config.costs.get(kind.value, self._config.default_cost)
+
+    async def limits(self, scope: str | None) -> LimitsConfig:
+        """The config's limits with the admins' overrides: everywhere ("*"), then this chat's."""
+        update: dict[str, Any] = {}
+        for where in ("*", scope) if scope else ("*",):
+            for key, value in (await self._settings.all(where)).items():
+                if key.startswith("limit:"):
+                    update[key.removeprefix("limit:")] = None if value == "none" else float(value)
+        if update.get("user_concurrent") is not None:
+            update["user_concurrent"] = int(update["user_concurrent"])
+        return self._config.model_copy(update=update)
+
+    async def set_limit(self, scope: str, key: str, value: str) -> None:
+        """Store an admin's limit: a number, or "none" for unlimited, or "default" to drop the override."""
+        if key not in LIMIT_KEYS:
+            raise UserError(f"There is no limit '{key}'. Limits: {', '.join(LIMIT_KEYS)}.")
+        text = value.strip().lower()
+        if text == "default":
+            await self._settings.delete(scope, f"limit:{key}")
+            return
+        if text not in ("none", "off", "unlimited"):
+            try:
+                number = float(text)
+            except ValueError:
+                raise UserError(f"A limit is a number, 'none' or 'default'; not '{value}'.") from None
+            if number < 0 or not math.isfinite(number):
+                raise UserError("A limit must be zero or more.")
+        await self._settings.put(scope, f"limit:{key}", "none" if text in ("off", "unlimited") else text)
+
+    async def check(self, owner: Owner, scope: str | None, kind: Action) -> None:
+        """Raise QuotaExceeded, saying when it frees up, if one more `kind` job is over a limit."""
+        limits, now, cost = await self.limits(scope), self._clock(), self.cost(kind)
+        if limits.user_concurrent is not None:
+            live = await self.ledger.live_jobs(owner)
+            if live >= limits.user_concurrent:
+                raise QuotaExceeded(f"You already have {live} job(s) in progress (at most "
+                                    f"{limits.user_concurrent}); wait for one to finish.")
+        if cost <= 0:
+            return
+        user = (("hour", HOUR, limits.user_per_hour), ("day", DAY, limits.user_per_day))
+        for period, seconds, limit in user:
+            if limit is not None:
+                charges = await self.ledger.user_charges(owner, now - seconds)
+                self._fits("You have", charges, limit, cost, period, seconds, now)
+        chat = (("hour", HOUR, limits.chat_per_hour), ("day", DAY, limits.chat_per_day))
+        for period, seconds, limit in chat if scope is not None else ():
+            if limit is not None and scope is not None:
+                charges = await self.ledger.scope_charges(scope, now - seconds)
+                self._fits("This chat has", charges, limit, cost, period, seconds, now)
+
+    def _fits(self, who: str, charges: list[tuple[float, float]], limit: float, cost: float, period: str,
+              seconds: float, now: float) -> None:
+        used = sum(c for _, c in charges)
+        if used + cost <= limit + 1e-9:
+            return
+        when = "this hour" if period == "hour" else "today"
+        wait = duration(_frees_in(charges, limit, cost, seconds, now))
+        raise QuotaExceeded(f"{who} used {_amount(used)} of {_amount(limit)} {self.unit} {when}; "
+                            f"the next one frees up in {wait}.")
+
+    async def charge(self, job: Job, scope: str | None, exempt: bool) -> bool:
+        return await self.ledger.charge(job, scope, self.cost(job.kind), exempt, self._clock())
+
+    async def usage(self, owner: Owner, scope: str | None, exempt: bool) -> Usage:
+        limits, now = await self.limits(scope), self._clock()
+        hour = await self.ledger.user_charges(owner, now - HOUR)
+        day = await self.ledger.user_charges(owner, now - DAY)
+        user = (_window("hour", HOUR, hour, limits.user_per_hour, now),
+                _window("day", DAY, day, limits.user_per_day, now))
+        chat = None
+        if scope is not None:
+            hour = await self.ledger.scope_charges(scope, now - HOUR)
+            day = await self.ledger.scope_charges(scope, now - DAY)
+            chat = (_window("hour", HOUR, hour, limits.chat_per_hour, now),
+                    _window("day", DAY, day, limits.chat_per_day, now))
+        live = await self.ledger.live_jobs(owner)
+        return Usage(self.unit, exempt, user, chat, live, limits.user_concurrent)
+
+    # -- refunds: a job listener, so every way a job ends (poller, webhook, cancel) is covered ------
+
+    async def job_changed(self, job: Job) -> None:
+        if job.state in _REFUND_STATES or (job.state is JobState.CANCELLED and job.provider_task_id is None):
+            await self.ledger.refund(job.id, job.state.value, self._clock())

@@ -289,20 +289,20 @@ class JobStore:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await self._db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
 
+    # execute_fetchall is one trip to aiosqlite's thread; execute + fetchone + close would be three
+    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        return list(await self._db.execute_fetchall(sql, tuple(params)))
+
     async def _one(self, sql: str, params: Iterable[Any]) -> Job | None:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return _from_row(row) if row else None
+        rows = await self._rows(sql, params)
+        return _from_row(rows[0]) if rows else None
 
     async def _many(self, sql: str, params: Iterable[Any]) -> list[Job]:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            rows = await cursor.fetchall()
-        return [_from_row(row) for row in rows]
+        return [_from_row(row) for row in await self._rows(sql, params)]
 
     async def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return row[0] if row else None
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -327,10 +327,10 @@ class JobStore:
         None when the write was refused because the stored job is terminal or further along."""
         values = _row_values(job)
         sources = json.dumps([s.value for s in JobState if s is job.state or can_transition(s, job.state)])
-        async with self._db.execute(UPDATE_JOB, (*(values[c] for c in _MUTABLE), job.id, sources)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        rows = await self._rows(UPDATE_JOB, (*(values[c] for c in _MUTABLE), job.id, sources))
+        if not rows:
             return None
+        row = rows[0]
         return job.model_copy(update={"placement": _placement(*row[:4]), "progress": row[4]})
 
     async def place(self, job_id: str, placement: Placement) -> Job | None:
@@ -365,9 +365,8 @@ class JobStore:
 
     async def callback_target(self, job_id: str) -> tuple[str, Job] | None:
         """The webhook secret handed out for a job, with the job (one query: this is per delivery)."""
-        async with self._db.execute(GET_CALLBACK_TARGET, (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return (str(row[0]), _from_row(row[1:])) if row else None
+        rows = await self._rows(GET_CALLBACK_TARGET, (job_id,))
+        return (str(rows[0][0]), _from_row(rows[0][1:])) if rows else None
 
     async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:
         await self._db.execute(PUT_SETTING, (platform, user_id, key, value))

@@ -51,6 +51,16 @@ class Edit:
     job: Job | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A finished job's media, ready to upload: the photo (fitted to Telegram's limits), a full-size
+    document (data, filename, caption) when the photo would lose detail, and any videos."""
+
+    photo: bytes | None
+    full: tuple[bytes, str, str] | None
+    videos: tuple[bytes, ...]
+
+
 def message_key(chat_id: int | str, message_id: int | str) -> str:
     return f"{chat_id}:{message_id}"
 
@@ -95,6 +105,8 @@ class Outbox:
         self._images: dict[str, str] = {}  # message key -> image shown (placeholder or a preview URL)
         self._latest: dict[str, tuple[int, int]] = {}  # message key -> (state rank, progress) pushed
         self._placeholder_id: str | None = None  # file_id of the uploaded placeholder, reused
+        self._prepared: dict[str, asyncio.Task[Prepared | None]] = {}  # message key -> result media
+        self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
         self.gone = 0  # edits given up because the message was deleted
 
     def _chat_rates(self, chat_key: str) -> tuple[Rate, ...]:
@@ -103,7 +115,12 @@ class Outbox:
         return (_rate(self._config.chat_rate),)
 
     async def run(self) -> None:
-        await self.delivery.run()
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                await self.delivery.run()
+            finally:
+                self._group = None
 
     # -- new messages -----------------------------------------------------------------------------
 
@@ -186,6 +203,8 @@ class Outbox:
         view = render.job_view(job, position)
         edit = Edit(int(placement.chat_id), int(placement.message_id), view, job)
         self.delivery.push(placement.chat_id, key, edit, view, final=view.final)
+        if view.image == RESULT:
+            self._prefetch(key, job)
 
     def show_text(self, chat_id: int, message_id: int, view: View) -> None:
         """Edit a text message the bot sent (e.g. /settings) through the paced, coalescing path."""
@@ -211,6 +230,8 @@ class Outbox:
     def _gave_up(self, key: str, exc: telegram.error.TelegramError) -> None:
         self.gone += 1
         self._images.pop(key, None)
+        if (task := self._prepared.pop(key, None)) is not None:
+            task.cancel()
         log.info("message %s can't be edited any more (%s); its job carries on", key, exc.message)
 
     async def _apply(self, key: str, edit: Edit) -> None:
@@ -243,37 +264,56 @@ class Outbox:
             return None
         return await media.fit(data, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE) if data else None
 
+    def _prefetch(self, key: str, job: Job) -> None:
+        """Start downloading and re-encoding a finished job's media now, so the upload can start as
+        soon as the chat's flood window has room (instead of after it)."""
+        if self._group is not None and key not in self._prepared:
+            self._prepared[key] = self._group.create_task(self._prepare(job), name=f"prepare:{job.id}")
+
+    async def _prepare(self, job: Job) -> Prepared | None:
+        try:
+            files = await self._service.files(job)
+            main = files.grid or (files.images[0] if files.images else None)
+            photo = await media.fit(main, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE) if main else None
+            single = files.images[0] if files.grid is None and files.images else None
+            full = await self._full_size(job, single) if single else None
+        except UserError as exc:
+            log.warning("result of job %s could not be fetched: %s", job.id, exc.message)
+            return None
+        except Exception:  # a background task: log the trace, the edit falls back to the caption
+            log.exception("preparing the result of job %s failed", job.id)
+            return None
+        return Prepared(photo, full, tuple(files.videos))
+
     async def _result(self, key: str, edit: Edit) -> bool:
         """The final grid (or image) with its buttons; False when there is no picture to show."""
         job = edit.job
         assert job is not None
-        try:
-            files = await self._service.files(job)
-        except UserError as exc:
-            log.warning("result of job %s could not be fetched: %s", job.id, exc.message)
+        task = self._prepared.get(key)
+        prepared = await task if task is not None else await self._prepare(job)
+        if prepared is None or prepared.photo is None:
+            self._prepared.pop(key, None)
             return False
-        main = files.grid or (files.images[0] if files.images else None)
-        if main is not None:
-            photo = await media.fit(main, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE)
-            item = InputMediaPhoto(photo, caption=edit.view.text, filename=f"{job.id}.jpg")
-            await self.bot.edit_message_media(item, edit.chat_id, edit.message_id,
-                                              reply_markup=markup(edit.view.buttons))
-            self._images.pop(key, None)
-        if files.grid is None and files.images:
-            await self._full_size(edit, job, files.images[0])
-        for number, video in enumerate(files.videos, start=1):
+        item = InputMediaPhoto(prepared.photo, caption=edit.view.text, filename=f"{job.id}.jpg")
+        await self.bot.edit_message_media(item, edit.chat_id, edit.message_id,
+                                          reply_markup=markup(edit.view.buttons))  # fmt: skip
+        self._prepared.pop(key, None)  # kept until here: a 429 retries with the same bytes
+        self._images.pop(key, None)
+        if prepared.full is not None:
+            await self._document(edit, *prepared.full)
+        for number, video in enumerate(prepared.videos, start=1):
             await self._document(edit, video, f"{job.id}-{number}.mp4", f"Video {number} · job {job.id}")
-        return main is not None
+        return True
 
-    async def _full_size(self, edit: Edit, job: Job, data: bytes) -> None:
+    async def _full_size(self, job: Job, data: bytes) -> tuple[bytes, str, str] | None:
         """A single image larger than Telegram keeps in a photo also goes out as a document."""
         width, height = await media.image_size(data)
         if max(width, height) <= render.PHOTO_KEPT_SIDE and len(data) <= render.PHOTO_MAX_BYTES:
-            return
+            return None
         if len(data) > render.DOCUMENT_MAX_BYTES:
             data = await media.fit(data, render.DOCUMENT_MAX_BYTES)
         ext = {"image/png": "png", "image/webp": "webp"}.get(media.sniff(data) or "") or "jpg"
-        await self._document(edit, data, f"{job.id}-full.{ext}", f"Full resolution · {width}×{height}")
+        return data, f"{job.id}-full.{ext}", f"Full resolution · {width}×{height}"
 
     async def _document(self, edit: Edit, data: bytes, filename: str, caption: str) -> None:
         try:

@@ -147,7 +147,7 @@ class MidapiFake(FakeServer):
                 {"code": 429, "msg": "Rate limited"}, status=429, headers={"Retry-After": "2"}
             )
         if fault == "timeout":
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.7)  # longer than the tests' request_timeout
             return self._envelope(500, "late")
         if fault == "malformed":
             return web.json_response({"code": 200, "msg": "success", "data": {"id": 42}})

@@ -125,7 +125,7 @@ class MjProxyFake(FakeServer):
         self.remix = remix
         self.step = step  # seconds between status/progress changes
         self.queue_next = 0  # answer the next N submits with code 22 (queued)
-        self.timeout_delay = 1.0
+        self.timeout_delay = 0.7  # longer than the tests' request_timeout
         self.tasks: dict[str, _Task] = {}
         self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.received: list[Received] = []

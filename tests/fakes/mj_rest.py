@@ -93,7 +93,7 @@ class MjRestFake(FakeServer):
         self.job_duration = job_duration
         self.webhook_secret = webhook_secret
         self.signature_prefix = signature_prefix
-        self.timeout_delay = 1.0
+        self.timeout_delay = 0.7  # longer than the tests' request_timeout
         self.jobs: dict[str, _Job] = {}
         self.received: list[Received] = []
         self.violations: list[str] = []

@@ -181,7 +181,7 @@ class OhmygptFake(FakeServer):
 
     async def _fault(self, fault: str) -> web.Response:
         if fault == "timeout":
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.7)  # longer than the tests' request_timeout
             return self._answer(500, "late")
         if fault == "malformed":
             return web.json_response({"statusCode": 200, "message": "Success", "data": {"unexpected": True}})

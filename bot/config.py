@@ -85,6 +85,14 @@ class WebhooksConfig(_Section):
     poll_interval: float = Field(default=60.0, gt=0)  # fallback polling for jobs that expect a callback
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger callback bodies get 413
 
+    @model_validator(mode="after")
+    def _addresses(self) -> WebhooksConfig:
+        if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]*):\d{1,5}", self.listen):
+            raise ValueError(f"listen must be HOST:PORT (e.g. 0.0.0.0:8080), got {self.listen!r}")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ValueError(f"public_url must be an http(s) URL without query, got {self.public_url!r}")
+        return self
+
 
 def _as_strings(value: Any) -> Any:
     """YAML gives ids as ints; access lists and admin ids compare as strings."""

@@ -9,6 +9,9 @@ import pytest
 
 from bot.delivery import Delivery, Rate, RetryAfter
 
+_EDITS = Rate(5, 5.0)
+_OVERALL = Rate(30, 1.0)
+
 
 class VirtualTime:
     def __init__(self) -> None:
@@ -52,7 +55,7 @@ def chat(time: VirtualTime) -> Chat:
 async def make(time: VirtualTime, chat: Chat) -> AsyncIterator[Callable[..., Delivery[str]]]:
     tasks: list[asyncio.Task[None]] = []
 
-    def build(per_chat: Rate = Rate(5, 5.0), overall: Rate = Rate(30, 1.0)) -> Delivery[str]:
+    def build(per_chat: Rate = _EDITS, overall: Rate = _OVERALL) -> Delivery[str]:
         delivery: Delivery[str] = Delivery(chat.send, lambda _: per_chat, overall, clock=time.clock,
                                            sleep=time.sleep)
         tasks.append(asyncio.create_task(delivery.run()))

@@ -13,8 +13,9 @@ callbacks (the fallback poll set far out, so callbacks alone finish the jobs). E
 - completion → listener: from the moment the fake marks the task finished to the moment a listener
   of the bot sees the job terminal (p50 / p99 / max).
 
-Everything (fakes and bot) runs in one event loop on this machine, so latencies include the loop
-being busy with the fake's own work.
+The fake runs in a process of its own (its own event loop and core); the bot under test is this
+process. The poll cadence (1 s) and job length (2 s) are scaled down from real values (3-30 s polls,
+30-60 s jobs): requests per job scale with job length / poll interval, latencies with the interval.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ if not __package__:  # run as `python bench/providers.py`: this file must not sh
 
 import argparse
 import asyncio
+import multiprocessing
 import platform
 import random
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from bot.app import build_app, running
@@ -132,13 +135,51 @@ def _entry(kind: str, base_url: str, jobs: int, poll_interval: float) -> dict[st
     return entry
 
 
+class FakeProcess:
+    """The fake in its own process (its own core and event loop), so the figures are the bot's and
+    not the fake's work competing with it. `time.monotonic` is system-wide on Linux, so the fake's
+    completion times compare with the bot's."""
+
+    def __init__(self, kind: str, duration: float, seed: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_fake_main, args=(kind, duration, seed, child), daemon=True)
+
+    async def __aenter__(self) -> str:
+        self._process.start()
+        return str(await asyncio.to_thread(self._conn.recv))
+
+    async def results(self) -> tuple[dict[str, float], int]:
+        """Stop the fake; its task completion times and how many provider requests it received."""
+        self._conn.send("stop")
+        finished_at, requests = await asyncio.to_thread(self._conn.recv)
+        return finished_at, requests
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self._process.join, 10)
+
+
+def _fake_main(kind: str, duration: float, seed: int, conn: Connection) -> None:
+    random.seed(seed)
+    asyncio.run(_serve_fake(kind, duration, conn))
+
+
+async def _serve_fake(kind: str, duration: float, conn: Connection) -> None:
+    async with _fake(kind, duration) as fake:
+        conn.send(fake.base_url)
+        await asyncio.to_thread(conn.recv)
+        requests = sum(1 for _, path in fake.requests if "/cdn/" not in path)
+        conn.send((dict(fake.finished_at), requests))  # type: ignore[attr-defined]
+
+
 async def scenario(kind: str, callbacks: bool, args: argparse.Namespace) -> Row:
-    async with _fake(kind, args.duration) as fake:
+    fake = FakeProcess(kind, args.duration, seed=7)
+    async with fake as base_url:
         with tempfile.TemporaryDirectory() as tmp:
             document: dict[str, Any] = {
                 "database": str(Path(tmp) / "bench.sqlite3"),
                 "default_provider": kind,
-                "providers": [_entry(kind, fake.base_url, args.jobs, args.poll_interval)],
+                "providers": [_entry(kind, base_url, args.jobs, args.poll_interval)],
                 "polling": {"idle_interval": 0.2},
             }
             if callbacks:
@@ -157,16 +198,15 @@ async def scenario(kind: str, callbacks: bool, args: argparse.Namespace) -> Row:
                 if app.webhooks is not None:
                     await app.webhooks.settled()
                 fetch_calls = app.poller.fetch_requests
-        done_at: dict[str, float] = fake.finished_at  # type: ignore[attr-defined]
-        latencies = [
-            finished.at[job_id] - done_at[job.provider_task_id]
-            for job_id, job in finished.jobs.items()
-            if job.provider_task_id in done_at
-        ]
-        requests = sum(1 for _, path in fake.requests if "/cdn/" not in path)
-        succeeded = sum(1 for job in finished.jobs.values() if job.state.value == "succeeded")
-        return Row(kind, "callbacks" if callbacks else "polling", args.jobs, succeeded, requests, fetch_calls,
-                   latencies, wall)  # fmt: skip
+                done_at, requests = await fake.results()
+    latencies = [
+        finished.at[job_id] - done_at[job.provider_task_id]
+        for job_id, job in finished.jobs.items()
+        if job.provider_task_id in done_at
+    ]
+    succeeded = sum(1 for job in finished.jobs.values() if job.state.value == "succeeded")
+    return Row(kind, "callbacks" if callbacks else "polling", args.jobs, succeeded, requests, fetch_calls,
+               latencies, wall)  # fmt: skip
 
 
 def _table(rows: list[Row]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from typing import Any, Self
 
 from aiohttp import web
@@ -72,7 +73,5 @@ def serve_forever(fake: FakeServer, argv: list[str] | None = None) -> None:
         print(f"{type(fake).__name__} listening on {fake.base_url}", flush=True)
         await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

@@ -7,10 +7,14 @@ import pytest
 
 from providers import PROVIDERS
 from providers.base import GenerationRequest, PromptParams
-from tests.providers import test_gpt_image, test_midjourney_api
-from tests.providers import test_midapi
-from tests.providers import test_ohmygpt
-from tests.providers import test_mj_proxy, test_mj_rest
+from tests.providers import (
+    test_gpt_image,
+    test_midapi,
+    test_midjourney_api,
+    test_mj_proxy,
+    test_mj_rest,
+    test_ohmygpt,
+)
 from tests.providers.contract import FAULTS, AdapterCase
 
 CASES: list[AdapterCase] = []

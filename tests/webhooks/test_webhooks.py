@@ -302,3 +302,25 @@ async def test_a_burst_of_concurrent_deliveries_ends_in_the_furthest_state(
     stored = await app.service.get(job.id)
     assert stored.state is JobState.SUCCEEDED and stored.result is not None
     assert [j.state for j in changes.of(job.id)].count(JobState.SUCCEEDED) == 1
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.type in ("midapi", "mj_proxy", "mj_rest", "ohmygpt")],
+                         ids=lambda case: case.type)  # fmt: skip
+async def test_button_presses_complete_by_callback_too(case: AdapterCase, tmp_path: Path) -> None:
+    async with _make_fake(case) as fake:
+        knobs = {"webhook_secret": WHSEC} if case.type == "mj_rest" else {}
+        async with serving(tmp_path, _entry(case, fake.base_url, **knobs)) as (app, changes):
+            parent = await app.service.imagine(OWNER, "a lighthouse at dusk")
+            await changes.until(parent.id, JobState.SUCCEEDED)
+            child, created = await app.service.act(OWNER, parent.id, "variation", 2)
+            done = await changes.until(child.id, JobState.SUCCEEDED, JobState.FAILED)
+            assert app.webhooks is not None
+            secret = await app.store.callback_secret(child.id, "unused")
+        assert created and done.state is JobState.SUCCEEDED, done.error
+        assert app.poller.fetch_requests == 0
+        assert any(secret in str(request) for request in _bodies(fake)), "the press carried the child's URL"
+
+
+def _bodies(fake: FakeServer) -> list[Any]:
+    received: list[Any] = getattr(fake, "received", [])
+    return [getattr(item, "body", item) for item in received]

@@ -124,7 +124,7 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         job = await self._authorised(request.match_info["job_id"], request.match_info["secret"])
-        if job is None:
+        if job is None or job.provider not in self._pool.names:  # (a provider since removed from the config)
             return self._refuse("unknown", 404, "unknown callback")
         if (request.content_length or 0) > self._config.max_body_bytes:
             return self._refuse("too_large", 413, "body too large")

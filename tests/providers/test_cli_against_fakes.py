@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -19,6 +20,7 @@ from tests.providers.contract import AdapterCase
 from tests.providers.test_contract import CASES
 
 _CLI = Path(sys.executable).with_name("imagine-bot")
+_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _provider_entry(case: AdapterCase, base_url: str) -> dict[str, Any]:
@@ -71,3 +73,29 @@ async def test_cli_imagine_against_the_fake(case: AdapterCase, tmp_path: Path) -
     assert any(path.suffix in (".png", ".jpg", ".webp") for path in written)
     # the fake really served the job: its requests include a submit from the CLI process
     assert any(method == "POST" for method, _ in fake.requests)
+
+
+async def test_every_fake_serves_from_the_command_line() -> None:
+    """`python -m tests.fakes.<name> --port 0` prints where it listens and answers there."""
+    names = ["midjourney_api", "gpt_image", "midapi", "ohmygpt", "mj_rest", "mj_proxy"]
+    pipe = asyncio.subprocess.PIPE
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"tests.fakes.{name}", "--port", "0", stdout=pipe, cwd=_ROOT
+        )
+        for name in names
+    ]
+    try:
+        urls = []
+        for process in processes:
+            assert process.stdout is not None
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
+            urls.append(line.rsplit(" ", 1)[-1].strip())
+        async with httpx.AsyncClient() as client:
+            answers = [await client.get(f"{url}/no-such-path") for url in urls]
+        assert all(url.startswith("http://127.0.0.1:") for url in urls), urls
+        assert [answer.status_code for answer in answers] == [404] * len(names)
+    finally:
+        for process in processes:
+            process.terminate()
+            await process.wait()

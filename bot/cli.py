@@ -154,7 +154,7 @@ async def _command(args: argparse.Namespace, config: AppConfig) -> int:
         elif args.command == "wait":
             job = await service.get(args.job)
         elif args.command == "cancel":
-            job = await service.cancel(CLI_OWNER, args.job)
+            job = await service.cancel(CLI_OWNER, args.job, admin=True)  # the CLI is an operator
             print(f"job {job.id} cancelled")
             return 0
         else:

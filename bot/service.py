@@ -212,8 +212,13 @@ class JobService:
             self._wake()
         return job, created
 
-    async def cancel(self, owner: Owner, job_id: str) -> Job:
+    async def cancel(self, owner: Owner, job_id: str, *, anyone: bool = False, admin: bool = False) -> Job:
+        """Cancel a queued (or, where the provider can, a running) job. Only its owner may, unless
+        `anyone` (the frontend lets anybody) or `admin` (an admin of the chat, or an operator)."""
         job = await self.get(job_id)
+        mine = (job.owner.platform, job.owner.user_id) == (owner.platform, owner.user_id)
+        if not (mine or anyone or admin or self.access.is_operator(owner)):
+            raise NotAllowed(f"Job {job.id} belongs to {job.owner.name or 'someone else'}.")
         if job.terminal:
             raise UnsupportedAction(f"Job {job.id} has already {job.state.value.replace('_', ' ')}.")
         provider = self._pool.get(job.provider)
@@ -258,6 +263,16 @@ class JobService:
             raise UnknownJob(f"There is no job '{job.id}'.")
         await self._listener.job_changed(placed)  # changes made before it had a message get shown now
         return placed
+
+    async def delivered(self, job: Job) -> None:
+        """The frontend showed the job's final state in its message: a restart need not re-send it."""
+        if job.terminal:
+            await self._store.mark_delivered(job.id, job.state)
+
+    async def undelivered(self, platform: str, within: float = 7 * 86400.0) -> list[Job]:
+        """Jobs that ended (in the last `within` seconds) without their final edit on `platform` being
+        recorded: pending when the bot stopped, or finished while no frontend listened."""
+        return await self._store.undelivered(platform, self._clock() - within)
 
     def providers(self) -> list[str]:
         return self._pool.names

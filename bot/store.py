@@ -107,6 +107,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, key)
     );
     """,
+    # Which terminal state a chat message was last edited to show, so a final edit still pending when
+    # the bot stopped (or a job that ended while no frontend listened) is sent on the next start.
+    # Jobs that ended before this migration count as delivered.
+    """
+    ALTER TABLE jobs ADD COLUMN delivered_state TEXT;
+    UPDATE jobs SET delivered_state = state WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
+    CREATE INDEX jobs_undelivered ON jobs(chat_platform, updated_at)
+        WHERE delivered_state IS NULL AND state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
+    """,
 )
 
 _COLUMNS = (
@@ -169,6 +178,11 @@ GET_CALLBACK_TARGET = (
     f"SELECT c.secret, {', '.join(f'j.{c}' for c in _COLUMNS)} FROM callback_secrets c"
     " JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?"
 )
+UNDELIVERED = (
+    SELECT + " WHERE chat_platform = ? AND message_id IS NOT NULL AND delivered_state IS NULL"
+    f" AND state IN {_TERMINAL_SQL} AND updated_at >= ? ORDER BY updated_at LIMIT ?"
+)
+MARK_DELIVERED = "UPDATE jobs SET delivered_state = ? WHERE id = ?"
 GET_SETTINGS = "SELECT key, value FROM user_settings WHERE platform = ? AND user_id = ?"
 PUT_SETTING = (
     "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"
@@ -371,6 +385,10 @@ class JobStore:
     async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:
         await self._db.execute(PUT_SETTING, (platform, user_id, key, value))
 
+    async def mark_delivered(self, job_id: str, state: JobState) -> None:
+        """Record that the job's message now shows `state` (a terminal one)."""
+        await self._db.execute(MARK_DELIVERED, (state.value, job_id))
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:
@@ -417,6 +435,10 @@ class JobStore:
         if owner is None:
             return await self._many(RECENT, (limit,))
         return await self._many(RECENT_BY_OWNER, (owner.platform, owner.user_id, limit))
+
+    async def undelivered(self, platform: str, since: float, limit: int = 200) -> list[Job]:
+        """Finished jobs shown on `platform` whose final state was never recorded as delivered."""
+        return await self._many(UNDELIVERED, (platform, since, limit))
 
     async def settings(self, platform: str, user_id: str) -> dict[str, str]:
         async with self._db.execute(GET_SETTINGS, (platform, user_id)) as cursor:

@@ -18,9 +18,10 @@ from discord import app_commands
 
 from bot.app import App
 from bot.config import DiscordConfig
+from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.commands import install
 from bot.discord_frontend.handlers import Handlers
-from bot.discord_frontend.outbox import Outbox
+from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
 from bot.domain import ActionRef
@@ -77,9 +78,9 @@ class ImagineClient(ActionClient):
         assert self._job_handlers is not None, "attach() the handlers before starting"
         return self._job_handlers
 
-    def attach(self, handlers: Handlers) -> None:
+    def attach(self, handlers: Handlers, admin: AdminHandlers) -> None:
         self._job_handlers = handlers
-        install(self.tree, handlers)
+        install(self.tree, handlers, admin)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton)
@@ -110,7 +111,16 @@ class DiscordFrontend:
         self.config = app.config.discord
         self.client = ImagineClient(self.config)
         self.outbox = Outbox(self.client, app.service, self.config)
-        self.client.attach(Handlers(self.client, app.service, self.outbox, app.config))
+        self.client.attach(Handlers(self.client, app.service, self.outbox, app.config),
+                           AdminHandlers(app.admin, app.config.admins))
+        self.drain_timeout = DRAIN_ON_EXIT
+        app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
+        app.health.frontends.append(self)
+
+    @property
+    def connected(self) -> bool:
+        """For /healthz: logged in, gateway up and the guilds received."""
+        return self.client.is_ready() and not self.client.is_closed()
 
     async def serve(self) -> None:
         token = self.config.token.get_secret_value()
@@ -119,20 +129,29 @@ class DiscordFrontend:
             try:
                 async with asyncio.TaskGroup() as group:
                     delivery = group.create_task(self.outbox.run(), name="discord-delivery")
+                    resume = group.create_task(self._redeliver(), name="discord-redeliver")
                     try:
                         await self.client.start(token)
                     except discord.LoginFailure:
                         log.error("discord: the token was rejected; check discord.token in the config")
                         raise
                     finally:
+                        resume.cancel()
                         await self._drain()
                         await self.client.close()
                         delivery.cancel()
             finally:
                 self.app.listeners.remove(self.outbox)
 
+    async def _redeliver(self) -> None:
+        """Once connected, send the final edits the last run could not (a restart loses nothing)."""
+        await self.client.ready.wait()
+        if count := await self.outbox.redeliver():
+            log.info("discord: re-sending the final state of %d job(s) from before the restart", count)
+
     async def _drain(self) -> None:
-        """Let pending edits (a final grid, most of all) go out before the connection closes."""
-        if self.outbox.delivery.pending and not self.client.is_closed():
+        """Let pending edits (a final grid, most of all) go out before the connection closes; what
+        does not make it in time is not recorded as delivered and goes out after the next start."""
+        if not self.client.is_closed():  # flush() also waits for a send already in flight
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.outbox.delivery.flush(), DRAIN_ON_EXIT)
+                await asyncio.wait_for(self.outbox.delivery.flush(), self.drain_timeout)

@@ -10,8 +10,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.handlers import Handlers
 from bot.presentation import shorten, title
+from bot.quota import LIMIT_KEYS
 from providers.base import BlendDimensions, Speed
 
 Choice = app_commands.Choice
@@ -43,11 +45,12 @@ def _choices(values: tuple[str, ...] | list[str]) -> list[Choice[str]]:
     return [Choice(name=v, value=v) for v in values[:25]]
 
 
-def install(tree: app_commands.CommandTree[Any], handlers: Handlers) -> None:
+def install(tree: app_commands.CommandTree[Any], handlers: Handlers, admin: AdminHandlers) -> None:
     """Add every command to `tree` (sync separately)."""
     providers = _choices(handlers.service.providers())
     _job_commands(tree, handlers, providers)
     _other_commands(tree, handlers, providers)
+    tree.add_command(_admin_group(admin, providers))
 
 
 def _job_commands(tree: app_commands.CommandTree[Any], h: Handlers, providers: list[Choice[str]]) -> None:
@@ -122,3 +125,55 @@ def _other_commands(tree: app_commands.CommandTree[Any], h: Handlers, providers:
     @tree.command(name="help", description="How to use the bot")
     async def help_(interaction: discord.Interaction) -> None:
         await h.help(interaction)
+
+
+def _admin_group(a: AdminHandlers, providers: list[Choice[str]]) -> app_commands.Group:
+    """`/admin …`, visible to everyone (role-based admins need not have Manage Server); the handlers
+    refuse non-admins."""
+    group = app_commands.Group(name="admin", description="Server admins: bans, limits, providers, stats")
+    everywhere = "Operators only: apply to every server and chat"
+
+    @group.command(name="ban", description="Stop a member from using the bot in this server")
+    @app_commands.describe(user="Who to ban", reason="Shown to them when they are refused",
+                           everywhere=everywhere)
+    async def ban(interaction: discord.Interaction, user: discord.User,
+                  reason: app_commands.Range[str, 1, 200] | None = None, everywhere: bool = False) -> None:
+        await a.ban(interaction, user, reason, everywhere)
+
+    @group.command(name="unban", description="Let a banned member use the bot again")
+    @app_commands.describe(user="Who to unban", everywhere=everywhere)
+    async def unban(interaction: discord.Interaction, user: discord.User, everywhere: bool = False) -> None:
+        await a.unban(interaction, user, everywhere)
+
+    @group.command(name="bans", description="Who is banned here")
+    async def bans(interaction: discord.Interaction) -> None:
+        await a.bans(interaction)
+
+    @group.command(name="limits", description="The usage limits in force in this server")
+    async def limits(interaction: discord.Interaction) -> None:
+        await a.limits(interaction)
+
+    @group.command(name="set-limit", description="Change a usage limit for this server")
+    @app_commands.describe(key="Which limit", value="A number, none (unlimited) or default (the config's)",
+                           everywhere=everywhere)
+    @app_commands.choices(key=_choices(list(LIMIT_KEYS)))
+    async def set_limit(interaction: discord.Interaction, key: str, value: app_commands.Range[str, 1, 20],
+                        everywhere: bool = False) -> None:
+        await a.set_limit(interaction, key, value, everywhere)
+
+    @group.command(name="pause", description="Operators: stop sending jobs to a provider")
+    @app_commands.choices(provider=providers)
+    async def pause(interaction: discord.Interaction, provider: str) -> None:
+        await a.pause(interaction, provider, True)
+
+    @group.command(name="resume", description="Operators: send jobs to a paused provider again")
+    @app_commands.choices(provider=providers)
+    async def resume(interaction: discord.Interaction, provider: str) -> None:
+        await a.pause(interaction, provider, False)
+
+    @group.command(name="stats", description="Jobs, failures and spend per provider")
+    @app_commands.describe(period="How far back, e.g. 90m, 24h, 7d")
+    async def stats(interaction: discord.Interaction, period: app_commands.Range[str, 1, 10] = "24h") -> None:
+        await a.stats(interaction, period)
+
+    return group

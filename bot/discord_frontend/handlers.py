@@ -13,12 +13,12 @@ from typing import Any
 
 import discord
 
-from bot.config import AppConfig
+from bot.config import AdminsConfig, AppConfig
 from bot.discord_frontend import render
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import answering, tell
 from bot.domain import ActionRef, Job, Owner, Placement
-from bot.errors import BadImage, NotAllowed, UnknownJob
+from bot.errors import BadImage, UnknownJob, UserError
 from bot.presentation import toast
 from bot.service import JobService
 from providers.base import BlendDimensions, ImageInput, Speed
@@ -29,6 +29,23 @@ StartJob = Callable[[Placement], Awaitable[Job]]
 def owner_of(interaction: discord.Interaction) -> Owner:
     user = interaction.user
     return Owner(platform=PLATFORM, user_id=str(user.id), name=user.display_name)
+
+
+def scope_of(interaction: discord.Interaction) -> str | None:
+    """The guild a command came from (limits, bans and admin rights are per server); None in DMs."""
+    return str(interaction.guild_id) if interaction.guild_id else None
+
+
+def is_admin(interaction: discord.Interaction, admins: AdminsConfig) -> bool:
+    """An admin of this server: Manage Server (unless `admins.discord_manage_server` is off) or one of
+    `admins.discord_role_ids`. Operators (`admins.users`) are recognised by the service itself."""
+    member = interaction.user
+    if interaction.guild_id is None or not isinstance(member, discord.Member):
+        return False
+    permissions = interaction.permissions
+    if admins.discord_manage_server and (permissions.manage_guild or permissions.administrator):
+        return True
+    return any(str(role.id) in admins.discord_role_ids for role in member.roles)
 
 
 def check_attachment(attachment: discord.Attachment, what: str, max_bytes: int) -> None:
@@ -55,13 +72,27 @@ class Handlers:
         return self._service
 
     # ------------------------------------------------------------------------------ access and input
+    def admin(self, interaction: discord.Interaction) -> bool:
+        return is_admin(interaction, self._config.admins)
+
     async def allowed(self, interaction: discord.Interaction) -> bool:
-        """The guild allowlist (`discord.guild_ids`; empty = everywhere); refuses others ephemerally."""
+        """The guild allowlist (`discord.guild_ids`; empty = everywhere), then the access lists and
+        bans; refuses others ephemerally (autocomplete just gets no suggestions)."""
         assert self._discord is not None
         ids = self._discord.guild_ids
-        if not ids or interaction.guild_id in ids:
+        refusal = None
+        if ids and interaction.guild_id not in ids:
+            refusal = "This bot is not enabled in this server."
+        if refusal is None:
+            chat = str(interaction.channel_id) if interaction.channel_id else None
+            try:
+                await self._service.access.check(owner_of(interaction), scope_of(interaction), chat)
+            except UserError as exc:
+                refusal = exc.message
+        if refusal is None:
             return True
-        await tell(interaction, "This bot is not enabled in this server.")
+        if interaction.type is not discord.InteractionType.autocomplete:
+            await tell(interaction, refusal)
         return False
 
     async def _image(self, attachment: discord.Attachment, what: str) -> ImageInput:
@@ -95,13 +126,15 @@ class Handlers:
         placement = Placement(platform=PLATFORM, chat_id=str(channel_id), message_id=str(message_id))
         self._outbox.shown(placement, card)
         await self._service.place(job, placement)
+        await self._service.delivered(job)  # only when `job` (as just shown) is finished
 
     async def imagine(self, interaction: discord.Interaction, prompt: str, *, provider: str | None,
                       speed: Speed | None, image: discord.Attachment | None) -> None:
         async def create(placement: Placement) -> Job:
             images = [await self._image(image, "The reference image")] if image else []
             return await self._service.imagine(owner_of(interaction), prompt, provider=provider,
-                                               images=images, speed=speed, placement=placement)
+                                               images=images, speed=speed, placement=placement,
+                                               scope=scope_of(interaction), admin=self.admin(interaction))
 
         await self._start(interaction, create, [(image, "The reference image")] if image else [])
 
@@ -110,7 +143,8 @@ class Handlers:
         async def create(placement: Placement) -> Job:
             checked = await self._image(image, "The image")
             return await self._service.describe(owner_of(interaction), checked, provider=provider,
-                                                placement=placement)
+                                                placement=placement, scope=scope_of(interaction),
+                                                admin=self.admin(interaction))
 
         await self._start(interaction, create, [(image, "The image")])
 
@@ -121,7 +155,8 @@ class Handlers:
         async def create(placement: Placement) -> Job:
             inputs = [await self._image(attachment, what) for attachment, what in named]
             return await self._service.blend(owner_of(interaction), inputs, dimensions=dimensions,
-                                             provider=provider, placement=placement)
+                                             provider=provider, placement=placement,
+                                             scope=scope_of(interaction), admin=self.admin(interaction))
 
         await self._start(interaction, create, named)
 
@@ -139,7 +174,8 @@ class Handlers:
             job, created = await self._service.act(
                 owner_of(interaction), ref.job_id, ref.action, ref.index,
                 placement=Placement(platform=PLATFORM, chat_id=str(channel_id)),
-                anyone=not self._discord.owner_only_buttons)
+                anyone=not self._discord.owner_only_buttons, scope=scope_of(interaction),
+                admin=self.admin(interaction))
             if not created:
                 await interaction.followup.send(
                     f"{toast(ref.action, ref.index)} already requested: job `{job.id}` is {job.state.value}.",
@@ -168,9 +204,7 @@ class Handlers:
         async with answering(interaction):
             owner = owner_of(interaction)
             job = await self._service.get(job_id) if job_id else await self._latest_active(owner)
-            if (job.owner.platform, job.owner.user_id) != (owner.platform, owner.user_id):
-                raise NotAllowed(f"Job {job.id} belongs to {job.owner.name or 'someone else'}.")
-            cancelled = await self._service.cancel(owner, job.id)
+            cancelled = await self._service.cancel(owner, job.id, admin=self.admin(interaction))
             await tell(interaction, f"Job `{cancelled.id}` cancelled.")
 
     async def _latest_active(self, owner: Owner) -> Job:
@@ -194,7 +228,9 @@ class Handlers:
 
     async def info(self, interaction: discord.Interaction) -> None:
         async with answering(interaction):
-            embed = render.info_embed(await self._service.provider_status())
+            usage = await self._service.usage(owner_of(interaction), scope_of(interaction),
+                                              admin=self.admin(interaction))
+            embed = render.info_embed(await self._service.provider_status(), usage.lines())
             await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def help(self, interaction: discord.Interaction) -> None:

@@ -151,5 +151,16 @@ class Outbox:
         except discord.HTTPException as exc:
             if exc.status == 429:  # discord.py retried and gave up
                 raise RetryAfter(retry_after(exc)) from exc
+            if isinstance(exc, discord.NotFound | discord.Forbidden):  # deleted, or closed to us for good
+                await self._service.delivered(out.job)  # a restart should not try it again
             raise
+        await self._service.delivered(out.job)  # a final state: recorded, so a restart need not resend it
+
+    async def redeliver(self) -> int:
+        """Push every finished job whose final edit was never recorded: it was still pending when the
+        bot stopped, or the job ended while no Discord frontend listened. Returns how many."""
+        jobs = await self._service.undelivered(PLATFORM)
+        for job in jobs:
+            await self.job_changed(job)
+        return len(jobs)
 

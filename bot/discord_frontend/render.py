@@ -111,10 +111,13 @@ def settings_text(settings: dict[str, str], default_provider: str) -> str:
             f"provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}")
 
 
-def info_embed(statuses: Sequence[ProviderStatus], now: float | None = None) -> discord.Embed:
-    """/info: each provider, what it can do, its queue and whether it is paused."""
+def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
+               now: float | None = None) -> discord.Embed:
+    """/info: the asking user's usage and what is left, then each provider, what it can do, its queue
+    and whether it is paused."""
     now = time.time() if now is None else now
-    result = discord.Embed(title="Providers", color=0x5865F2)
+    result = discord.Embed(title="Providers", color=0x5865F2,
+                           description=shorten("\n".join(usage), DESCRIPTION_LIMIT) or None)
     for status in statuses[:MAX_FIELDS]:
         actions = ", ".join(sorted(a.value for a in status.capabilities.actions))
         last = "never" if status.last_success is None else f"{max(0, int(now - status.last_success))} s ago"

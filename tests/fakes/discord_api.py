@@ -46,6 +46,8 @@ SPEC_PATH = Path(__file__).parent / "specs" / "discord-openapi.json"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 MiB = 1024 * 1024
 ALL_PERMISSIONS = str((1 << 51) - 1)
+ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
+MEMBER_PERMISSIONS = str(int(ALL_PERMISSIONS) & ~(ADMINISTRATOR | MANAGE_GUILD))  # an ordinary member
 GUILD_MESSAGES_INTENT = 1 << 9
 EPHEMERAL, LOADING, COMPONENTS_V2 = 1 << 6, 1 << 7, 1 << 15
 JOINED = "2024-01-01T00:00:00+00:00"
@@ -281,7 +283,7 @@ def _resolve_attachment_urls(embeds: list[dict[str, Any]],
     return out
 
 
-_OPTION_TYPES: dict[int, type | tuple[type, ...]] = {3: str, 4: int, 5: bool, 10: (int, float)}
+_OPTION_TYPES: dict[int, type | tuple[type, ...]] = {3: str, 4: int, 5: bool, 6: str, 10: (int, float)}
 
 
 def _check_option(command: str, option: dict[str, Any], value: Any) -> None:
@@ -327,6 +329,9 @@ class DiscordFake(FakeServer):
         self.bot_user = FakeUser(self.application_id, "imagine-bot", None, bot=True)
         self.owner = FakeUser(self._snowflake(), "owner")
         self.users: list[FakeUser] = [self.bot_user]  # every user is a member of every guild
+        self.permissions: dict[int, str] = {}  # user id -> permissions (default MEMBER_PERMISSIONS)
+        self.roles: dict[int, dict[int, dict[str, Any]]] = {}  # guild id -> role id -> role payload
+        self.member_roles: dict[int, set[int]] = {}  # user id -> role ids (of any guild)
         self.guilds: dict[int, str] = {}  # id -> name
         self.channels: dict[int, dict[str, Any]] = {}  # id -> channel payload
         self.msgs: dict[int, dict[int, FakeMessage]] = {}  # channel id -> message id -> message
@@ -384,6 +389,25 @@ class DiscordFake(FakeServer):
         self.users.append(user := FakeUser(self._snowflake(), username, global_name))
         return user
 
+    def make_admin(self, user: FakeUser) -> None:
+        """Give `user` every permission (Administrator, Manage Server ...) in every guild."""
+        self.permissions[user.id] = ALL_PERMISSIONS
+
+    async def add_role(self, guild_id: int, name: str, members: tuple[FakeUser, ...] = ()) -> int:
+        """A role without extra permissions, given to `members`; a connected bot gets GUILD_ROLE_CREATE."""
+        role = {"id": str(role_id := self._snowflake()), "name": name, "permissions": "0", "position": 1,
+                "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
+        self.roles.setdefault(guild_id, {})[role_id] = role
+        for user in members:
+            self.member_roles.setdefault(user.id, set()).add(role_id)
+        await self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}, guild_id)
+        return role_id
+
+    def _member(self, user: FakeUser, guild_id: int) -> dict[str, Any]:
+        roles = sorted(r for r in self.member_roles.get(user.id, ()) if r in self.roles.get(guild_id, {}))
+        return {"user": user.payload(), "roles": [str(r) for r in roles], "joined_at": JOINED, "deaf": False,
+                "mute": False, "flags": 0, "pending": False, "nick": None, "avatar": None}
+
     def add_guild(self, name: str, channel_names: tuple[str, ...] = ("general",)) -> tuple[int, list[int]]:
         """A guild with text channels (add them before the bot connects); returns (guild id, channel ids)."""
         self.guilds[guild_id := self._snowflake()] = name
@@ -410,6 +434,10 @@ class DiscordFake(FakeServer):
         """Whether the interaction's token still works for webhook calls (edits, follow-ups)."""
         return self.clock() - interaction.created_at <= self.token_lifetime * self.time_scale
 
+    def clear_429s(self) -> None:
+        """Forget every injected 429 not yet served."""
+        self._injected.clear()
+
     def inject_429(self, times: int = 1, retry_after: float = 0.05, *, method: str | None = "PATCH",
                    path_contains: str = "/messages/") -> None:
         """Answer the next `times` matching REST requests with 429 (default: message edits)."""
@@ -426,30 +454,50 @@ class DiscordFake(FakeServer):
     async def slash_command(self, guild_id: int, channel_id: int, user: FakeUser, name: str,
                             options: dict[str, Any] | None = None,
                             attachments: dict[str, tuple[str, bytes, str]] | None = None) -> FakeInteraction:
-        """A person runs `/name` in a channel: dispatch INTERACTION_CREATE type 2."""
+        """A person runs `/name` (or `/group sub`) in a channel: dispatch INTERACTION_CREATE type 2.
+
+        A user option's value may be a FakeUser: it is sent as its id, with the user (and member) resolved.
+        """
+        top, _, sub = name.partition(" ")
         command = next((c for c in self.commands.get(guild_id, []) + self.commands.get(None, [])
-                        if c["name"] == name), None)
+                        if c["name"] == top), None)
         if command is None:
-            raise LookupError(f"/{name} is not registered (globally or in guild {guild_id}): sync first")
+            raise LookupError(f"/{top} is not registered (globally or in guild {guild_id}): sync first")
         declared = {o["name"]: o for o in command.get("options") or []}
+        if sub or any(o["type"] == 1 for o in declared.values()):
+            if (subcommand := declared.get(sub)) is None or subcommand["type"] != 1:
+                raise LookupError(f"/{top} has no subcommand {sub!r}")
+            declared = {o["name"]: o for o in subcommand.get("options") or []}
         given = {**(options or {}), **(attachments or {})}
         if unknown := set(given) - set(declared):
             raise ValueError(f"/{name} has no option(s) {sorted(unknown)}")
         if missing := {n for n, o in declared.items() if o.get("required") and n not in given}:
             raise ValueError(f"/{name} needs option(s) {sorted(missing)}")
-        for key, value in (options or {}).items():
-            _check_option(name, declared[key], value)
-        opts = [{"name": k, "type": declared[k]["type"], "value": v} for k, v in (options or {}).items()]
-        resolved = {}
+        resolved: dict[str, Any] = {}
+        values = dict(options or {})
+        for key, value in values.items():
+            if isinstance(value, FakeUser) and declared[key]["type"] == 6:
+                resolved.setdefault("users", {})[str(value.id)] = value.payload()
+                member = {k: v for k, v in self._member(value, guild_id).items() if k != "user"}
+                resolved.setdefault("members", {})[str(value.id)] = {
+                    **member, "permissions": self.permissions.get(value.id, MEMBER_PERMISSIONS)}
+                values[key] = str(value.id)
+            _check_option(name, declared[key], values[key])
+        opts = [{"name": k, "type": declared[k]["type"], "value": v} for k, v in values.items()]
+        files = {}
         for key, (filename, data, content_type) in (attachments or {}).items():
             attachment = self._store_file(channel_id, filename, data, content_type, ephemeral=True)
-            resolved[str(attachment.id)] = attachment.payload()
+            files[str(attachment.id)] = attachment.payload()
             opts.append({"name": key, "type": 11, "value": str(attachment.id)})
-        body: dict[str, Any] = {"id": str(command["id"]), "name": name, "type": 1, "options": opts}
+        if files:
+            resolved["attachments"] = files
+        if sub:
+            opts = [{"name": sub, "type": 1, "options": opts}]
+        body: dict[str, Any] = {"id": str(command["id"]), "name": top, "type": 1, "options": opts}
         if command.get("guild_id"):
             body["guild_id"] = command["guild_id"]
         if resolved:
-            body["resolved"] = {"attachments": resolved}
+            body["resolved"] = resolved
         return await self._interact(2, guild_id, channel_id, user, name, body)
 
     async def press(self, channel_id: int, message_id: int, user: FakeUser,
@@ -471,14 +519,14 @@ class DiscordFake(FakeServer):
         self._changed = asyncio.Event()
 
     def _guild(self, guild_id: int) -> dict[str, Any]:
-        everyone = {"id": str(guild_id), "name": "@everyone", "permissions": ALL_PERMISSIONS, "position": 0,
-                    "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}
-        members: list[dict[str, Any]] = [
-            {"user": u.payload(), "roles": [], "joined_at": JOINED, "deaf": False, "mute": False, "flags": 0,
-             "pending": False, "nick": None, "avatar": None} for u in self.users]
+        everyone = {"id": str(guild_id), "name": "@everyone", "permissions": MEMBER_PERMISSIONS,
+                    "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
+                    "flags": 0}
+        members = [self._member(u, guild_id) for u in self.users]
         channels = [c for c in self.channels.values() if c["guild_id"] == str(guild_id)]
         return {"id": str(guild_id), "name": self.guilds[guild_id], "icon": None, "features": [],
-                "owner_id": str(self.owner.id), "roles": [everyone], "emojis": [], "stickers": [],
+                "owner_id": str(self.owner.id), "roles": [everyone, *self.roles.get(guild_id, {}).values()],
+                "emojis": [], "stickers": [],
                 "channels": channels,
                 "members": members, "member_count": len(members), "large": False, "unavailable": False,
                 "threads": [], "voice_states": [], "presences": [], "stage_instances": [], "premium_tier": 0,
@@ -825,9 +873,8 @@ class DiscordFake(FakeServer):
         it = FakeInteraction(self._snowflake(), "itx." + secrets.token_urlsafe(48), kind, guild_id,
                              channel_id, user, name, self.clock(), message.id if message else None)
         self.interactions[it.id] = it
-        member: dict[str, Any] = {
-            "user": user.payload(), "roles": [], "permissions": ALL_PERMISSIONS, "nick": None, "flags": 0,
-            "avatar": None, "joined_at": JOINED, "deaf": False, "mute": False, "pending": False}
+        member = {**self._member(user, guild_id),
+                  "permissions": self.permissions.get(user.id, MEMBER_PERMISSIONS)}
         payload: dict[str, Any] = {
             "id": str(it.id), "application_id": str(self.application_id), "type": kind, "data": data,
             "guild_id": str(guild_id), "channel_id": str(channel_id), "channel": self._channel(channel_id),

@@ -1,0 +1,129 @@
+"""`/admin …`: ban/unban, bans, limits, set-limit, pause/resume a provider, stats, on top of AdminService.
+
+Every answer is ephemeral. The frontend judges whether the member administers this server (Manage
+Server or a configured role, see `handlers.is_admin`) and says so in the `Actor`; AdminService decides
+what that actor may do and refuses the rest with a message that is shown as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.access import GLOBAL, Actor, Ban
+from bot.admin import AdminService, parse_period
+from bot.config import AdminsConfig
+from bot.discord_frontend.handlers import is_admin, owner_of, scope_of
+from bot.discord_frontend.replies import answering, tell
+from bot.errors import NotAllowed
+from bot.presentation import shorten
+
+REFUSAL = ("Only this server's admins can use /admin (members with Manage Server, or a role the bot's "
+           "config names).")
+Command = Callable[[Actor], Awaitable[str]]
+
+
+def _where(scope: str) -> str:
+    return "everywhere" if scope == GLOBAL else "in this server"
+
+
+def _who(user: discord.abc.User) -> str:
+    return f"**{discord.utils.escape_markdown(user.display_name)}** (`{user.id}`)"
+
+
+def bans_text(bans: list[Ban], now: float | None = None) -> str:
+    if not bans:
+        return "Nobody is banned here."
+    now = time.time() if now is None else now
+    lines = ["**Bans**"]
+    for ban in bans:
+        days = max(0, int((now - ban.banned_at) // 86400))
+        reason = f": {ban.reason}" if ban.reason else ""
+        lines.append(f"`{ban.platform}:{ban.user_id}` {_where(ban.scope)}{reason} "
+                     f"(by {ban.banned_by}, {days} d ago)")
+    return shorten("\n".join(lines), 2000)
+
+
+def limits_text(limits: dict[str, float | int | None]) -> str:
+    rows = [f"{key:<18}{'none' if value is None else f'{value:g}'}" for key, value in limits.items()]
+    return "**Limits in force here** (`/admin set-limit` changes them)\n```\n" + "\n".join(rows) + "\n```"
+
+
+def block(lines: list[str], title: str) -> str:
+    body = "\n".join(lines)
+    return f"**{title}**\n```\n{shorten(body, 1900 - len(title))}\n```"
+
+
+class AdminHandlers:
+    def __init__(self, admin: AdminService, admins: AdminsConfig) -> None:
+        self._admin = admin
+        self._admins = admins
+
+    def actor(self, interaction: discord.Interaction) -> Actor:
+        return Actor(owner_of(interaction), scope=scope_of(interaction),
+                     chat_admin=is_admin(interaction, self._admins))
+
+    async def _run(self, interaction: discord.Interaction, command: Command) -> None:
+        async with answering(interaction):
+            actor = self.actor(interaction)
+            if not self._admin.is_admin(actor):
+                raise NotAllowed(REFUSAL)
+            await tell(interaction, await command(actor))
+
+    async def ban(self, interaction: discord.Interaction, user: discord.abc.User, reason: str | None,
+                  everywhere: bool) -> None:
+        async def ban(actor: Actor) -> str:
+            done = await self._admin.ban(actor, f"discord:{user.id}", reason or "", everywhere=everywhere)
+            why = f": {done.reason}." if done.reason else "."
+            return f"{_who(user)} is banned {_where(done.scope)}{why}"
+
+        await self._run(interaction, ban)
+
+    async def unban(self, interaction: discord.Interaction, user: discord.abc.User, everywhere: bool) -> None:
+        async def unban(actor: Actor) -> str:
+            lifted = await self._admin.unban(actor, f"discord:{user.id}", everywhere=everywhere)
+            where = "everywhere" if everywhere else "in this server"
+            return f"{_who(user)} is no longer banned {where}." if lifted else (
+                f"{_who(user)} was not banned {where}.")
+
+        await self._run(interaction, unban)
+
+    async def bans(self, interaction: discord.Interaction) -> None:
+        async def bans(actor: Actor) -> str:
+            return bans_text(await self._admin.bans(actor))
+
+        await self._run(interaction, bans)
+
+    async def limits(self, interaction: discord.Interaction) -> None:
+        async def limits(actor: Actor) -> str:
+            return limits_text(await self._admin.limits(actor))
+
+        await self._run(interaction, limits)
+
+    async def set_limit(self, interaction: discord.Interaction, key: str, value: str,
+                        everywhere: bool) -> None:
+        async def set_limit(actor: Actor) -> str:
+            await self._admin.set_limit(actor, key, value, everywhere=everywhere)
+            where = "everywhere" if everywhere else "here"
+            return f"`{key}` is now {value.strip()} {where}.\n" + limits_text(await self._admin.limits(actor))
+
+        await self._run(interaction, set_limit)
+
+    async def pause(self, interaction: discord.Interaction, provider: str, paused: bool) -> None:
+        async def pause(actor: Actor) -> str:
+            if paused:
+                await self._admin.pause(actor, provider)
+                return f"Provider `{provider}` is paused: queued jobs wait, new ones are refused."
+            await self._admin.resume(actor, provider)
+            return f"Provider `{provider}` is back in service."
+
+        await self._run(interaction, pause)
+
+    async def stats(self, interaction: discord.Interaction, period: str) -> None:
+        async def stats(actor: Actor) -> str:
+            result = await self._admin.stats(actor, parse_period(period))
+            return block(result.lines(), f"Stats, last {period.strip()}")
+
+        await self._run(interaction, stats)

@@ -12,7 +12,7 @@ import datetime as dtm
 import logging
 
 import telegram.error
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -25,11 +25,15 @@ from telegram.ext import (
 
 from bot.app import App
 from bot.config import TelegramConfig
-from bot.domain import ActionRef
+from bot.domain import ActionRef, Job
+from bot.telegram_frontend.admin_commands import AdminHandlers
+from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
+from bot.telegram_frontend.common import PLATFORM
 from bot.telegram_frontend.handlers import Handlers
 from bot.telegram_frontend.keyboards import SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
+from bot.telegram_frontend.settings import SettingsHandlers
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +44,13 @@ COMMANDS = (
     ("jobs", "Your recent jobs"),
     ("cancel", "Reply to a job's message: cancel it"),
     ("settings", "Your default provider, aspect ratio and speed"),
+    ("info", "Providers, queues, and your usage and what is left"),
     ("help", "How to use this bot"),
 )
-_SHUTDOWN_FLUSH = 5.0  # seconds to finish pending edits on the way out (jobs themselves survive anyway)
+#: Shown in the menu of chat administrators only (everyone else is refused /admin anyway).
+ADMIN_COMMANDS = (*COMMANDS, ("admin", "Admin: ban, unban, bans, limits, setlimit, pause, resume, stats"))
+SHUTDOWN_FLUSH = 5.0  # seconds to finish pending edits on the way out (what is left goes out on restart)
+_RESUME_QUEUED = 500  # queued jobs per provider whose position is shown afresh at start
 _UPDATES = ["message", "callback_query"]
 
 
@@ -62,16 +70,29 @@ def _caption(command: str) -> filters.BaseFilter:
 class TelegramFrontend:
     name = "telegram"
 
-    def __init__(self, app: App, *, retry_after_scale: float = 1.0) -> None:
+    def __init__(self, app: App, *, retry_after_scale: float = 1.0, shutdown_flush: float = SHUTDOWN_FLUSH
+                 ) -> None:
         config = app.config.telegram
         assert config is not None and config.token.get_secret_value(), "telegram.token is configured"
         self._app = app
         self._config = config
+        self._shutdown_flush = shutdown_flush
         self.application = build_application(config)
-        self.outbox = Outbox(self.application.bot, app.service, config, retry_after_scale=retry_after_scale)
-        self.handlers = Handlers(app.service, self.outbox, Albums(config.album_wait), config,
-                                 app.config.default_provider)  # fmt: skip
+        bot = self.application.bot
+        self.outbox = Outbox(bot, app.service, config, retry_after_scale=retry_after_scale)
+        admins = ChatAdmins(bot, app.config.admins, app.service.access)
+        self.handlers = Handlers(app.service, self.outbox, Albums(config.album_wait), config, admins)
+        self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
+        self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
         self._register()
+        app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
+        app.health.frontends.append(self)
+
+    @property
+    def connected(self) -> bool:
+        """For /healthz: PTB is running and polling Telegram for updates."""
+        updater = self.application.updater
+        return self.application.running and updater is not None and updater.running
 
     def _register(self) -> None:
         h, add = self.handlers, self.application.add_handler
@@ -84,10 +105,12 @@ class TelegramFrontend:
         add(MessageHandler(filters.PHOTO & _caption("blend"), h.blend))
         add(CommandHandler("jobs", h.jobs))
         add(CommandHandler("cancel", h.cancel))
-        add(CommandHandler("settings", h.settings))
+        add(CommandHandler("settings", self.settings.settings))
+        add(CommandHandler("info", self.admin.info))
+        add(CommandHandler("admin", self.admin.admin))
         add(CommandHandler(["help", "start"], h.help))
         add(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, h.private_text))
-        add(CallbackQueryHandler(h.settings_button, pattern=SETTING_PATTERN))
+        add(CallbackQueryHandler(self.settings.button, pattern=SETTING_PATTERN))
         add(CallbackQueryHandler(h.button, pattern=f"^{ActionRef.PATTERN}$"))
         add(CallbackQueryHandler(h.unknown_button))
         self.application.add_error_handler(h.on_error)
@@ -100,18 +123,30 @@ class TelegramFrontend:
                 group.create_task(self.outbox.run(), name="telegram-delivery")
                 self._app.listeners.add(self.outbox)  # before the first update can start a job
                 try:
+                    await self.outbox.resume(await self._unfinished_business())
                     await self._start_polling()
                     await asyncio.Event().wait()
                 except asyncio.CancelledError:
                     self._app.listeners.remove(self.outbox)
                     with contextlib.suppress(TimeoutError):  # what is queued goes out, if it goes quickly
-                        await asyncio.wait_for(self.outbox.delivery.flush(), _SHUTDOWN_FLUSH)
+                        await asyncio.wait_for(self.outbox.delivery.flush(), self._shutdown_flush)
                     raise
                 except BaseException:
                     self._app.listeners.remove(self.outbox)
                     raise
         finally:
             await self._stop()
+
+    async def _unfinished_business(self) -> list[Job]:
+        """Jobs whose message the last run left behind: finals never delivered (pending at shutdown, or
+        ended while no frontend listened), and queued jobs whose position may have moved since."""
+        jobs = await self._app.service.undelivered(PLATFORM)
+        for name in self._app.service.providers():
+            queued = await self._app.store.queued(name, float("inf"), _RESUME_QUEUED)
+            jobs.extend(job for job in queued if job.placement and job.placement.platform == PLATFORM)
+        if jobs:
+            log.info("telegram: showing %d job(s) left from the last run", len(jobs))
+        return jobs
 
     async def _initialize(self) -> None:
         try:
@@ -126,8 +161,11 @@ class TelegramFrontend:
         assert updater is not None
         timeout = dtm.timedelta(seconds=self._config.poll_timeout)
         await updater.start_polling(poll_interval=0.0, timeout=timeout, allowed_updates=_UPDATES)
+        bot = self.application.bot
         try:
-            await self.application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+            await bot.set_my_commands([BotCommand(name, text) for name, text in ADMIN_COMMANDS],
+                                      scope=BotCommandScopeAllChatAdministrators())  # fmt: skip
         except telegram.error.TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not publish the command list: %s", exc)
         log.info("telegram: serving as @%s", self.application.bot.username)

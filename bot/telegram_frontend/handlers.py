@@ -12,38 +12,29 @@ from collections.abc import Awaitable, Callable
 
 import telegram.error
 from telegram import Bot, CallbackQuery, Message, Update, User
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot import presentation
 from bot.config import TelegramConfig
 from bot.domain import ActionRef, Job, Owner, Placement
 from bot.errors import BadImage, UserError
 from bot.service import JobService
-from bot.telegram_frontend import keyboards, render
+from bot.telegram_frontend import render
+from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
+from bot.telegram_frontend.common import PLATFORM, Context, answer, arguments, owner_of, thread_of
 from bot.telegram_frontend.outbox import Outbox
 from bot.telegram_frontend.render import USAGE, View
-from providers.base import Action, BlendDimensions, ImageInput
+from providers.base import BlendDimensions, ImageInput
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
-Context = ContextTypes.DEFAULT_TYPE
-PLATFORM = "telegram"
+Create = Callable[[Owner, Placement, bool], Awaitable[Job]]  # (owner, where, chat admin?) -> the new job
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 _CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
 _DIMENSIONS: dict[str, BlendDimensions] = {
     "portrait": "portrait", "square": "square", "landscape": "landscape"
 }  # fmt: skip
-
-
-def owner_of(user: User) -> Owner:
-    return Owner(platform=PLATFORM, user_id=str(user.id), name=user.full_name)
-
-
-def arguments(message: Message) -> str:
-    """What follows the command word in the text or caption."""
-    parts = (message.text or message.caption or "").split(None, 1)
-    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def caption_command(message: Message, bot_username: str) -> str | None:
@@ -52,10 +43,6 @@ def caption_command(message: Message, bot_username: str) -> str | None:
     if match is None or (match["target"] and match["target"].lower() != bot_username.lower()):
         return None
     return match["name"].lower()
-
-
-def thread_of(message: Message) -> int | None:
-    return message.message_thread_id if message.is_topic_message else None
 
 
 def image_file_id(message: Message | None) -> str | None:
@@ -86,9 +73,9 @@ async def download(bot: Bot, file_id: str, what: str = "The photo") -> bytes:
 
 class Handlers:
     def __init__(self, service: JobService, outbox: Outbox, albums: Albums, config: TelegramConfig,
-                 default_provider: str) -> None:
+                 admins: ChatAdmins) -> None:
         self._service = service
-        self._default_provider = default_provider
+        self._admins = admins
         self._outbox = outbox
         self._albums = albums
         self._config = config
@@ -96,13 +83,16 @@ class Handlers:
 
     # -- starting jobs ----------------------------------------------------------------------------
 
-    async def _start(self, message: Message, create: Callable[[Placement], Awaitable[Job]]) -> None:
-        """Create a job (showing the user's mistake if it can't be), reply at once, record the reply."""
+    async def _start(self, message: Message, user: User, create: Create) -> None:
+        """Create a job (showing the user's mistake if it can't be), reply at once, record the reply.
+        The service is told the chat (for its limits and access lists) and whether the user administers it."""
         thread = thread_of(message)
         placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
                               thread_id=str(thread) if thread else None)  # fmt: skip
+        owner = owner_of(user)
         try:
-            job = await create(placement)
+            admin = await self._admins.verdict(owner, message.chat, message)
+            job = await create(owner, placement, admin)
         except (UserError, ProviderError) as exc:
             await self._outbox.reply_text(message, render.error_text(exc.message))
             return
@@ -142,8 +132,8 @@ class Handlers:
         await self._imagine(message, user, message.text or "")
 
     async def _imagine(self, message: Message, user: User, prompt: str) -> None:
-        owner = owner_of(user)
-        await self._start(message, lambda p: self._service.imagine(owner, prompt, placement=p))
+        await self._start(message, user, lambda o, p, a: self._service.imagine(
+            o, prompt, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
 
     async def describe(self, update: Update, context: Context) -> None:
         """/describe replying to a photo, or a photo (or image file) with /describe as its caption."""
@@ -161,8 +151,8 @@ class Handlers:
         except UserError as exc:
             await self._fail(message, exc)
             return
-        owner = owner_of(user)
-        await self._start(message, lambda p: self._service.describe(owner, image, placement=p))
+        await self._start(message, user, lambda o, p, a: self._service.describe(
+            o, image, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
 
     async def blend(self, update: Update, context: Context) -> None:
         """/blend replying to an album, or an album with /blend as its caption."""
@@ -179,9 +169,8 @@ class Handlers:
         except UserError as exc:
             await self._fail(message, exc)
             return
-        owner = owner_of(user)
-        await self._start(message, lambda p: self._service.blend(owner, images, dimensions=dimensions,
-                                                                  placement=p))  # fmt: skip
+        await self._start(message, user, lambda o, p, a: self._service.blend(
+            o, images, dimensions=dimensions, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
 
     @staticmethod
     def _dimensions(text: str) -> BlendDimensions | None:
@@ -236,9 +225,11 @@ class Handlers:
             if job is None:
                 await self._outbox.reply_text(message, USAGE["cancel"])
                 return
-            if self._config.owner_only_buttons and not _owns(owner, job):
+            admin = await self._admins.verdict(owner, message.chat, message)
+            if self._config.owner_only_buttons and not (admin or _owns(owner, job)):
                 raise UserError(f"Only {job.owner.name or 'the person who asked'} can cancel job {job.id}.")
-            cancelled = await self._service.cancel(owner, job.id)
+            cancelled = await self._service.cancel(owner, job.id, anyone=not self._config.owner_only_buttons,
+                                                   admin=admin)  # fmt: skip
         except (UserError, ProviderError) as exc:
             await self._fail(message, exc)
             return
@@ -260,53 +251,6 @@ class Handlers:
         if update.effective_message is not None:
             await self._outbox.reply_text(update.effective_message, render.help_text(context.bot.username))
 
-    # -- settings ---------------------------------------------------------------------------------
-
-    def _imagine_providers(self) -> list[str]:
-        return [name for name in self._service.providers() if self._service.can(name, Action.IMAGINE)]
-
-    async def _settings_view(self, owner: Owner) -> View:
-        current = await self._service.settings(owner)
-        text = render.settings_text(owner, current, self._default_provider)
-        rows = keyboards.settings_rows(owner.user_id, current, self._imagine_providers())
-        return View(text, rows, photo=False)
-
-    async def settings(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
-        if message is None or user is None:
-            return
-        view = await self._settings_view(owner_of(user))
-        try:
-            await self._outbox.send_job_message(view, message.chat_id, message.message_id, thread_of(message))
-        except telegram.error.TelegramError as exc:
-            log.warning("could not send settings to chat %s: %s", message.chat_id, exc)
-
-    async def settings_button(self, update: Update, context: Context) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        ref = keyboards.SettingRef.unpack(query.data or "")
-        if ref is None:
-            await _answer(query, "This button no longer works.")
-            return
-        if ref.user_id != str(query.from_user.id):
-            await _answer(query, "These are someone else's settings; send /settings for yours.", alert=True)
-            return
-        owner = owner_of(query.from_user)
-        options = keyboards.choices(ref.key, self._imagine_providers())
-        if ref.index >= len(options):
-            await _answer(query, "That option is no longer available; send /settings again.", alert=True)
-            return
-        try:
-            await self._service.set_setting(owner, ref.key, options[ref.index])
-        except UserError as exc:
-            await _answer(query, exc.message, alert=True)
-            return
-        await _answer(query, f"{ref.key.replace('_', ' ').capitalize()}: {options[ref.index]}")
-        if query.message is not None:
-            self._outbox.show_text(query.message.chat.id, query.message.message_id,
-                                   await self._settings_view(owner))
-
     # -- job buttons ------------------------------------------------------------------------------
 
     async def button(self, update: Update, context: Context) -> None:
@@ -316,24 +260,26 @@ class Handlers:
             return
         ref = ActionRef.unpack(query.data or "")
         if ref is None:
-            await _answer(query, "This button no longer works.")
+            await answer(query, "This button no longer works.")
             return
         owner, anyone = owner_of(query.from_user), not self._config.owner_only_buttons
         try:
             parent = await self._service.get(ref.job_id)
         except UserError as exc:
-            await _answer(query, exc.message, alert=True)
+            await answer(query, exc.message, alert=True)
             return
         if not anyone and not _owns(owner, parent):
-            await _answer(query, render.not_yours(parent.owner), alert=True)
+            await answer(query, render.not_yours(parent.owner), alert=True)
             return
-        await _answer(query, presentation.toast(ref.action, ref.index))
+        await answer(query, presentation.toast(ref.action, ref.index))
         chat_id, message_id, thread = _origin(query, parent)
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
                               thread_id=str(thread) if thread else None)  # fmt: skip
         try:
-            job, created = await self._service.act(owner, ref.job_id, ref.action, ref.index,
-                                                   placement=placement, anyone=anyone)  # fmt: skip
+            admin = await self._admins.verdict(owner, query.message.chat if query.message else None)
+            job, created = await self._service.act(
+                owner, ref.job_id, ref.action, ref.index, placement=placement, anyone=anyone,
+                scope=str(chat_id), admin=admin)  # fmt: skip
         except (UserError, ProviderError) as exc:
             await self._reply_in(chat_id, message_id, thread, render.error_text(exc.message))
             return
@@ -349,7 +295,7 @@ class Handlers:
 
     async def unknown_button(self, update: Update, context: Context) -> None:
         if update.callback_query is not None:
-            await _answer(update.callback_query, "This button no longer works.")
+            await answer(update.callback_query, "This button no longer works.")
 
     # -- gate and errors --------------------------------------------------------------------------
 
@@ -360,7 +306,7 @@ class Handlers:
         if not allowed or chat is None or chat.id in allowed:
             return
         if update.callback_query is not None:
-            await _answer(update.callback_query, "This bot isn't enabled in this chat.", alert=True)
+            await answer(update.callback_query, "This bot isn't enabled in this chat.", alert=True)
         elif (message := update.effective_message) is not None and (message.text or "").startswith("/"):
             await self._outbox.reply_text(message, f"This bot isn't enabled in this chat. An admin can add "
                                                    f"its id ({chat.id}) to telegram.allowed_chat_ids.")
@@ -373,7 +319,7 @@ class Handlers:
         if not isinstance(update, Update):
             return
         if update.callback_query is not None:
-            await _answer(update.callback_query, "Something went wrong on my side; please try again.")
+            await answer(update.callback_query, "Something went wrong on my side; please try again.")
         elif update.effective_message is not None:
             await self._outbox.reply_text(update.effective_message,
                                           "⚠️ Something went wrong on my side; it has been logged. "
@@ -394,10 +340,3 @@ def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | N
     placement = parent.placement
     assert placement is not None, "a pressed button's job was shown somewhere"
     return int(placement.chat_id), None, None
-
-
-async def _answer(query: CallbackQuery, text: str, *, alert: bool = False) -> None:
-    try:
-        await query.answer(render.cut(text, 200), show_alert=alert or None)
-    except telegram.error.TelegramError as exc:  # too old to answer: nothing the user would see
-        log.info("callback query not answered: %s", exc)

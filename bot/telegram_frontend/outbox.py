@@ -14,7 +14,7 @@ import functools
 import io
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -107,6 +107,8 @@ class Outbox:
         self._placeholder_id: str | None = None  # file_id of the uploaded placeholder, reused
         self._prepared: dict[str, asyncio.Task[Prepared | None]] = {}  # message key -> result media
         self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
+        self._waiting: dict[str, dict[str, Job]] = {}  # provider -> its queued jobs shown here, by id
+        self._left: dict[str, None] = {}  # ids of jobs (any platform) seen out of the queue
         self.gone = 0  # edits given up because the message was deleted
 
     def _chat_rates(self, chat_key: str) -> tuple[Rate, ...]:
@@ -187,9 +189,12 @@ class Outbox:
 
     async def job_changed(self, job: Job) -> None:
         """The listener: queue the job's newest view for its message (never blocks on Telegram)."""
+        if job.state is not JobState.QUEUED and job.id not in self._left:
+            await self._left_queue(job)
         placement = job.placement
         if placement is None or placement.platform != "telegram" or placement.message_id is None:
             return
+        self._track(job)
         position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
         # no await from here on: the check and the push must see the same newest state
         key = message_key(placement.chat_id, placement.message_id)
@@ -206,6 +211,29 @@ class Outbox:
         if view.image == RESULT:
             self._prefetch(key, job)
 
+    async def resume(self, jobs: Iterable[Job]) -> None:
+        """At start: show these jobs' current state again (finals a restart cut off, queue positions)."""
+        for job in jobs:
+            await self.job_changed(job)
+
+    def _track(self, job: Job) -> None:
+        """Remember the queued jobs shown here, per provider, so their position can be refreshed."""
+        for waiting in self._waiting.values():
+            waiting.pop(job.id, None)  # it left the queue, or moved to another provider's
+        if job.state is JobState.QUEUED:
+            self._waiting.setdefault(job.provider, {})[job.id] = job
+
+    async def _left_queue(self, job: Job) -> None:
+        """A job (from any frontend) is out of its provider's queue: everyone behind it moved up.
+        Their renders are pushed again; Delivery sends only those whose text changed, coalesced."""
+        self._left[job.id] = None
+        if len(self._left) > _MEMORY:
+            del self._left[next(iter(self._left))]
+        waiting = self._waiting.get(job.provider, {})
+        waiting.pop(job.id, None)
+        for other in list(waiting.values()):
+            await self.job_changed(other)
+
     def show_text(self, chat_id: int, message_id: int, view: View) -> None:
         """Edit a text message the bot sent (e.g. /settings) through the paced, coalescing path."""
         key = message_key(chat_id, message_id)
@@ -219,13 +247,15 @@ class Outbox:
             raise RetryAfter(_seconds(exc) * self._retry_scale) from exc
         except telegram.error.BadRequest as exc:
             text = exc.message.lower()
-            if "not modified" in text:
-                return  # it already shows this (e.g. the same final state again after a restart)
-            if not any(gone in text for gone in _GONE):
-                raise
-            self._gave_up(key, exc)
+            # "not modified": it already shows this (e.g. the same final state again after a restart)
+            if "not modified" not in text:
+                if not any(gone in text for gone in _GONE):
+                    raise
+                self._gave_up(key, exc)
         except telegram.error.Forbidden as exc:  # the bot was removed from the chat or blocked
             self._gave_up(key, exc)
+        if edit.view.final and edit.job is not None:  # shown (or unshowable): a restart need not resend
+            await self._service.delivered(edit.job)
 
     def _gave_up(self, key: str, exc: telegram.error.TelegramError) -> None:
         self.gone += 1

@@ -323,6 +323,7 @@ class TelegramFake(FakeServer):
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.admin_chats: set[int] = set()  # chats where the bot may delete other people's messages
         self.blocked_chats: set[int] = set()
+        self.chat_admins: dict[int, dict[int, tuple[FakeUser, str]]] = defaultdict(dict)  # see make_admin
         self._chats: dict[int, dict[str, Any]] = {}
         self._messages: dict[int, dict[int, FakeMessage]] = defaultdict(dict)
         self._files: dict[str, StoredFile] = {}
@@ -359,6 +360,8 @@ class TelegramFake(FakeServer):
             "deleteMessage": self._delete_message,
             "getFile": self._get_file,
             "sendChatAction": self._send_chat_action,
+            "getChatAdministrators": self._get_chat_administrators,
+            "getChatMember": self._get_chat_member,
             "close": lambda p, u: True,
             "logOut": lambda p, u: True,
         }
@@ -424,6 +427,11 @@ class TelegramFake(FakeServer):
         """The next `times` send/edit calls (of `method`, if given) answer 429 with retry_after."""
         name = self._methods.get(method.lower(), method) if method else None
         self._forced_429.extend([(retry_after, name)] * times)
+
+    def make_admin(self, chat_id: int, user: FakeUser, status: str = "administrator") -> None:
+        """`user` becomes an administrator (or, with status="creator", the owner) of the group."""
+        assert status in ("administrator", "creator"), status
+        self.chat_admins[chat_id][user.id] = (user, status)
 
     # ---------------------------------------------------------------- test-side user actions
     def open_chat(
@@ -1162,6 +1170,36 @@ class TelegramFake(FakeServer):
             raise bad("message can't be deleted")
         msg.deleted = True
         return True
+
+    @staticmethod
+    def _member_json(user: FakeUser, status: str) -> dict[str, Any]:
+        member: dict[str, Any] = {"status": status, "user": user.to_json()}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+                      "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                      "can_delete_stories")
+            member.update({"can_be_edited": False, "is_anonymous": False, "can_promote_members": False,
+                           **dict.fromkeys(rights, True)})
+        return member
+
+    def _get_chat_administrators(self, p: dict[str, Any], u: dict[str, Upload]) -> list[dict[str, Any]]:
+        chat = self._chat_of(p["chat_id"])
+        if chat["type"] == "private":
+            raise bad("there are no administrators in the private chat")
+        return [self._member_json(user, status) for user, status in self.chat_admins[chat["id"]].values()]
+
+    def _get_chat_member(self, p: dict[str, Any], u: dict[str, Upload]) -> dict[str, Any]:
+        chat = self._chat_of(p["chat_id"])
+        user_id = p["user_id"]
+        if chat["type"] == "private":
+            if user_id not in (chat["id"], self.bot_user.id):
+                raise bad("user not found")
+            return self._member_json(FakeUser(user_id, chat.get("first_name", "User")), "member")
+        if user_id in self.chat_admins[chat["id"]]:
+            return self._member_json(*self.chat_admins[chat["id"]][user_id])
+        return self._member_json(FakeUser(user_id, f"User {user_id}"), "member")
 
     def _get_file(self, p: dict[str, Any], u: dict[str, Upload]) -> dict[str, Any]:
         stored = self._files.get(p["file_id"])

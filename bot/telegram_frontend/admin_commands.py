@@ -1,0 +1,168 @@
+"""/info for everyone, and /admin <sub> for the chat's administrators and the bot's operators.
+
+Every /admin sub-command is one AdminService call with the `Actor` who ran it; what a chat admin may
+do (act on their own chat) and what only operators may (pause/resume, "everywhere") is decided there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from telegram import Message, Update
+
+from bot.access import GLOBAL, Actor
+from bot.admin import AdminService, parse_period
+from bot.errors import UserError
+from bot.quota import LIMIT_KEYS
+from bot.service import JobService, ProviderStatus
+from bot.telegram_frontend import render
+from bot.telegram_frontend.admins import ChatAdmins
+from bot.telegram_frontend.common import PLATFORM, Context, arguments, owner_of
+from bot.telegram_frontend.outbox import Outbox
+
+REFUSAL = "Sorry, /admin is only for the administrators of this chat."
+ADMIN_HELP = (
+    "Admin commands (they apply to this chat):\n"
+    "/admin ban <user id> [reason] (or reply /admin ban [reason] to their message)\n"
+    "/admin unban <user id> (or reply to their message)\n"
+    "/admin bans\n"
+    "/admin limits\n"
+    f"/admin setlimit <{'|'.join(LIMIT_KEYS)}> <number|none|default>\n"
+    "/admin stats [period, e.g. 24h or 7d]\n"
+    "/admin pause <provider>, /admin resume <provider> (the bot's operators only)\n"
+    "Operators may end ban, unban and setlimit with 'everywhere'."
+)
+
+
+def provider_line(status: ProviderStatus) -> str:
+    state = "paused" if status.paused else "ready"
+    return f"• {status.name} ({status.type}): {state} · {status.queued} queued · {status.active} running"
+
+
+def _limit(value: float | int | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+class AdminHandlers:
+    def __init__(self, service: JobService, admin: AdminService, outbox: Outbox, admins: ChatAdmins) -> None:
+        self._service = service
+        self._admin = admin
+        self._outbox = outbox
+        self._admins = admins
+        self._subs: dict[str, Callable[[Actor, Message, list[str]], Awaitable[str]]] = {
+            "ban": self._ban, "unban": self._unban, "bans": self._bans, "limits": self._limits,
+            "setlimit": self._set_limit, "set-limit": self._set_limit, "pause": self._pause,
+            "resume": self._resume, "stats": self._stats,
+        }  # fmt: skip
+
+    async def info(self, update: Update, context: Context) -> None:
+        """The providers with their state and queues, and the asking user's usage and what is left."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        owner = owner_of(user)
+        admin = await self._admins.verdict(owner, message.chat, message)
+        usage = await self._service.usage(owner, str(message.chat_id), admin=admin)
+        lines = ["Providers:", *map(provider_line, await self._service.provider_status()), "", *usage.lines()]
+        await self._outbox.reply_text(message, "\n".join(lines))
+
+    async def admin(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        owner = owner_of(user)
+        chat_admin = await self._admins.verdict(owner, message.chat, message)
+        scope = None if message.chat.type == "private" else str(message.chat_id)
+        actor = Actor(owner, scope=scope, chat_admin=chat_admin)
+        if not self._admin.is_admin(actor):
+            await self._outbox.reply_text(message, REFUSAL)
+            return
+        words = arguments(message).split()
+        handler = self._subs.get(words[0].lower()) if words else None
+        if handler is None:
+            await self._outbox.reply_text(message, ADMIN_HELP)
+            return
+        try:
+            text = await handler(actor, message, words[1:])
+        except UserError as exc:
+            text = render.error_text(exc.message)
+        await self._outbox.reply_text(message, text)
+
+    # -- sub-commands: each returns the reply ---------------------------------------------------------
+
+    async def _target(self, message: Message, words: list[str]) -> tuple[str, str, list[str]]:
+        """(user as AdminService takes it, a name to show, the remaining words): the author of the
+        message replied to (for one of the bot's job messages: who asked for it), else the first word."""
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None:
+            if replied.from_user.id != message.get_bot().id:
+                return f"{PLATFORM}:{replied.from_user.id}", replied.from_user.full_name, words
+            job = await self._service.by_message(PLATFORM, str(message.chat_id), str(replied.message_id))
+            if job is not None:
+                return f"{PLATFORM}:{job.owner.user_id}", job.owner.name or job.owner.user_id, words
+        if not words:
+            raise UserError("Whom? Reply to one of their messages, or give their user id.")
+        return words[0], words[0], words[1:]
+
+    @staticmethod
+    def _everywhere(words: list[str]) -> tuple[bool, list[str]]:
+        if words and words[-1].lower() == "everywhere":
+            return True, words[:-1]
+        return False, words
+
+    async def _ban(self, actor: Actor, message: Message, words: list[str]) -> str:
+        user, name, rest = await self._target(message, words)
+        everywhere, rest = self._everywhere(rest)
+        ban = await self._admin.ban(actor, user, " ".join(rest), everywhere=everywhere)
+        where = "everywhere" if ban.scope == GLOBAL else "in this chat"
+        reason = f" ({ban.reason})" if ban.reason else ""
+        return f"Banned {name} {where}{reason}. /admin unban lifts it."
+
+    async def _unban(self, actor: Actor, message: Message, words: list[str]) -> str:
+        user, name, rest = await self._target(message, words)
+        everywhere, _ = self._everywhere(rest)
+        if await self._admin.unban(actor, user, everywhere=everywhere):
+            return f"Unbanned {name}."
+        return f"{name} was not banned {'everywhere' if everywhere else 'in this chat'}."
+
+    async def _bans(self, actor: Actor, message: Message, words: list[str]) -> str:
+        bans = await self._admin.bans(actor)
+        if not bans:
+            return "Nobody is banned here."
+        lines = [f"• {b.platform}:{b.user_id}{' (everywhere)' if b.scope == GLOBAL else ''}"
+                 f"{f' — {b.reason}' if b.reason else ''}" for b in bans]  # fmt: skip
+        return "\n".join(["Banned:", *lines])
+
+    async def _limits(self, actor: Actor, message: Message, words: list[str]) -> str:
+        limits = await self._admin.limits(actor)
+        lines = [f"• {key}: {_limit(value)}" for key, value in limits.items()]
+        return "\n".join(["Limits here (none = unlimited):", *lines])
+
+    async def _set_limit(self, actor: Actor, message: Message, words: list[str]) -> str:
+        everywhere, words = self._everywhere(words)
+        if len(words) != 2:
+            raise UserError(f"Usage: /admin setlimit <{'|'.join(LIMIT_KEYS)}> <number|none|default>")
+        key, value = words
+        await self._admin.set_limit(actor, key, value, everywhere=everywhere)
+        return f"{key} is now {value}{' everywhere' if everywhere else ' in this chat'}."
+
+    async def _pause(self, actor: Actor, message: Message, words: list[str]) -> str:
+        name = self._provider(words)
+        await self._admin.pause(actor, name)
+        return f"Paused {name}: its queued jobs wait and new ones are refused until /admin resume {name}."
+
+    async def _resume(self, actor: Actor, message: Message, words: list[str]) -> str:
+        name = self._provider(words)
+        await self._admin.resume(actor, name)
+        return f"Resumed {name}."
+
+    def _provider(self, words: list[str]) -> str:
+        names = self._service.providers()
+        if len(words) != 1 or words[0] not in names:
+            raise UserError(f"Name one provider: {', '.join(names)}.")
+        return words[0]
+
+    async def _stats(self, actor: Actor, message: Message, words: list[str]) -> str:
+        period = words[0] if words else "24h"
+        stats = await self._admin.stats(actor, parse_period(period))
+        return "\n".join([f"Last {period}:", *stats.lines()])

@@ -1,0 +1,49 @@
+"""config.example.yaml stays a valid, complete config: as shipped, and with every commented-out block on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.config import parse_config
+from providers import PROVIDERS
+from providers.base import ProviderConfig
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
+ENV = {"MJAPI_KEY": "k1", "MIDAPI_KEY": "k2", "OHMYGPT_KEY": "k3", "MJREST_KEY": "k4", "MJPROXY_SECRET": "k5"}
+_COMMENTED_KEY = re.compile(r"^(\s*)# ( *)(- name:|[a-z_]+:)")
+
+
+def _uncommented(text: str) -> str:
+    """The example with every commented-out provider entry and section switched on."""
+    out = []
+    for line in text.splitlines():
+        match = _COMMENTED_KEY.match(line)
+        out.append(f"{match[1]}{match[2]}{line[match.end(2):]}" if match else line)
+    return "\n".join(out)
+
+
+def test_the_example_as_shipped_is_valid() -> None:
+    config = parse_config(yaml.safe_load(EXAMPLE.read_text()), ENV, str(EXAMPLE))
+    assert [p.name for p in config.providers] == ["local"]
+    assert config.webhooks is None
+
+
+def test_every_commented_block_is_valid_and_every_provider_type_has_one() -> None:
+    data = yaml.safe_load(_uncommented(EXAMPLE.read_text()))
+    config = parse_config(data, ENV, str(EXAMPLE))
+    assert {p.type for p in config.providers} == set(PROVIDERS)
+    assert config.webhooks is not None and config.webhooks.public_url == "https://bot.example.com"
+    mj = config.provider("mj")
+    assert mj.api_key is not None and mj.api_key.get_secret_value() == "k1"
+
+
+def test_the_example_names_every_key_of_every_provider_type() -> None:
+    data = yaml.safe_load(_uncommented(EXAMPLE.read_text()))
+    common = set(ProviderConfig.model_fields) - {"base_url", "api_key"}
+    for entry in data["providers"]:
+        specific = set(PROVIDERS[entry["type"]].config_class.model_fields) - common
+        missing = specific - set(entry) - {"type", "base_url", "api_key"}
+        assert not missing, f"config.example.yaml: providers entry {entry['name']!r} lacks {sorted(missing)}"

@@ -33,7 +33,9 @@ def png(color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (64
     return out.getvalue()
 
 
-def make_config(fake: DiscordFake, database: Path, **local: Any) -> AppConfig:
+def make_config(fake: DiscordFake, database: Path, ops: dict[str, Any] | None = None,
+                **local: Any) -> AppConfig:
+    """The bot on the fake with a fast local provider; `ops` adds config sections (limits, admins ...)."""
     return AppConfig(
         database=database,
         providers=[LocalConfig(name="local", **{"duration": 0.3, "poll_interval": 0.05, "grid_size": 256,
@@ -44,6 +46,7 @@ def make_config(fake: DiscordFake, database: Path, **local: Any) -> AppConfig:
                               guild_ready_timeout=0.05),
         media=MediaConfig(max_download_bytes=1024 * 1024),
         polling=PollingConfig(idle_interval=0.05),
+        **(ops or {}),
     )
 
 

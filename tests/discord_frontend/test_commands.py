@@ -93,3 +93,19 @@ async def test_info_and_help(discord_env: Discord) -> None:
     assert "imagine" in field["value"] and "blend" in field["value"]
     assert "/imagine prompt" in help_.content and "U1–U4" in help_.content
     assert d.public() == []
+
+
+async def test_only_the_owner_or_an_admin_cancels_a_job(discord_env: Discord) -> None:
+    d = discord_env
+    await d.response(await d.command("imagine", {"prompt": "running"}))
+    queued = await d.response(await d.command("imagine", {"prompt": "alice's queued job"}))
+    job = await d.bot.app.service.by_message("discord", str(d.channel), str(queued.id))
+    assert job is not None and job.state is JobState.QUEUED
+    await d.command("cancel", {"job": job.id}, user=d.bob)
+    (refused,) = await d.told(lambda text: "belongs to" in text)
+    assert refused == f"Job {job.id} belongs to Alice."
+    d.fake.make_admin(d.bob)  # Manage Server: an admin of this server
+    await d.command("cancel", {"job": job.id}, user=d.bob)
+    await d.told(lambda text: text == f"Job `{job.id}` cancelled.")
+    await d.finished(queued)
+    assert queued.embeds[0]["description"].startswith("Cancelled")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from bot.domain import JobState
-from tests.discord_frontend.conftest import Discord, is_final, labels, make_config, run_bot
+from tests.discord_frontend.conftest import Bot, Discord, is_final, labels, make_config, run_bot
 from tests.fakes.discord_api import DiscordFake, FakeMessage
 
 
@@ -58,6 +60,59 @@ async def test_a_restart_mid_job_finishes_it_and_old_buttons_work(fake: DiscordF
         job = await second.app.service.by_message("discord", str(d.channel), str(variation.id))
         assert job is not None and job.kind.value == "variation" and job.state is JobState.SUCCEEDED
     assert fake.violations == []
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], attempts: int = 500) -> None:
+    """Wait until `check()` holds (the store has no change event: look every 20 ms, up to 10 s)."""
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{check} never held")
+
+
+async def test_a_final_edit_pending_at_shutdown_is_sent_after_the_restart(fake: DiscordFake,
+                                                                          tmp_path: Path) -> None:
+    # the local provider serves its images from a port of its own: the same one after the restart, as
+    # a real provider's URLs stay the same
+    config = make_config(fake, tmp_path / "bot.sqlite3", duration=0.5, port=free_port())
+    async with run_bot(config) as first:
+        d = Discord(fake, config, first)
+        await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
+        delivered = await d.finished(await _started(d, "delivered before the stop"))
+        pending = await _started(d, "finished while Discord says wait")
+        job = await first.app.service.by_message("discord", str(d.channel), str(pending.id))
+        assert job is not None
+        # a minute's 429 on this message: longer than discord.py waits, longer than the stop's drain
+        fake.inject_429(times=1000, retry_after=60, path_contains=f"/messages/{pending.id}")
+        first.frontend.drain_timeout = 0.1
+        await eventually(lambda: _ended(first, job.id))
+        await fake.wait_for(lambda: fake.sent_429 >= 1)
+    assert not is_final(pending)  # the bot stopped (as on SIGTERM) with the final grid undelivered
+    fake.clear_429s()
+    edits_of_delivered = delivered.edit_count
+    async with run_bot(config) as second:
+        d = Discord(fake, config, second)
+        await d.finished(pending)
+        assert labels(pending)[0] == ["U1", "U2", "U3", "U4"]
+        await eventually(lambda: _none_undelivered(second))
+    assert delivered.edit_count == edits_of_delivered  # what was shown before is not sent again
+    assert fake.violations == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _ended(bot: Bot, job_id: str) -> bool:
+    return (await bot.app.service.get(job_id)).terminal
+
+
+async def _none_undelivered(bot: Bot) -> bool:
+    return await bot.app.service.undelivered("discord") == []
 
 
 async def test_twenty_jobs_at_once_in_one_channel_all_end_with_their_grid(discord_env: Discord) -> None:

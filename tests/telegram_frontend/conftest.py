@@ -131,10 +131,11 @@ class BotFactory(Protocol):
 
 
 @contextlib.asynccontextmanager
-async def serving(config: AppConfig, fake: TelegramFake) -> AsyncIterator[Bot]:
+async def serving(config: AppConfig, fake: TelegramFake, *, shutdown_flush: float = 5.0
+                  ) -> AsyncIterator[Bot]:
     """build_app + poller + TelegramFrontend.serve(), until the block ends (then a clean stop)."""
     async with build_app(config) as app, running(app):
-        frontend = TelegramFrontend(app, retry_after_scale=fake.time_scale)
+        frontend = TelegramFrontend(app, retry_after_scale=fake.time_scale, shutdown_flush=shutdown_flush)
         polls = len(fake.calls("getUpdates"))
         task = asyncio.create_task(frontend.serve(), name="telegram-under-test")
         try:

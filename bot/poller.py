@@ -76,6 +76,7 @@ class Poller:
 
     async def run(self) -> None:
         """Tick forever; a failing tick is logged and retried after a pause, never fatal."""
+        await self.retire_orphans()
         while True:
             try:
                 await self.tick()
@@ -119,6 +120,12 @@ class Poller:
                     await self._pool.get(job.provider).cancel(job.provider_task_id)
                 except ProviderError as exc:
                     log.info("could not cancel timed-out job %s: %s", job.id, exc.message)
+
+    async def retire_orphans(self) -> None:
+        """Fail the unfinished jobs of providers that are no longer configured (once, at start)."""
+        for job in await self._store.live_elsewhere(self._pool.names):
+            log.warning("job %s: provider %s is no longer configured", job.id, job.provider)
+            await self.finish(job, JobState.FAILED, f"The provider '{job.provider}' is no longer available.")
 
     async def finish(self, job: Job, state: JobState, error: str | None) -> Job:
         """Move a job to a terminal state with a user-safe message, store it and tell the listeners."""

@@ -163,6 +163,10 @@ QUEUE_POSITION = (
 ACTIVE_COUNT = "SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN ('submitted', 'running')"
 COUNT_BY_STATE = "SELECT provider, state, COUNT(*) FROM jobs GROUP BY provider, state"
 EXPIRED = SELECT + " WHERE state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND deadline <= ?"
+LIVE_ELSEWHERE = (
+    SELECT + " WHERE state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out')"
+    " AND provider NOT IN (SELECT value FROM json_each(?))"
+)
 NEXT_DUE = (
     "SELECT MIN(t) FROM (SELECT MIN(next_poll_at) AS t FROM jobs WHERE state IN ('submitted', 'running')"
     " UNION ALL SELECT MIN(deadline) FROM jobs"
@@ -423,6 +427,10 @@ class JobStore:
     async def counts(self) -> dict[tuple[str, str], int]:
         async with self._db.execute(COUNT_BY_STATE) as cursor:
             return {(str(p), str(s)): int(n) for p, s, n in await cursor.fetchall()}
+
+    async def live_elsewhere(self, providers: Sequence[str]) -> list[Job]:
+        """Unfinished jobs whose provider is not one of `providers` (e.g. removed from the config)."""
+        return await self._many(LIVE_ELSEWHERE, (json.dumps(list(providers)),))
 
     async def expired(self, now: float) -> list[Job]:
         return await self._many(EXPIRED, (now,))

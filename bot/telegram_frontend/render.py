@@ -151,6 +151,8 @@ def help_text(bot_username: str) -> str:
         "/jobs — your recent jobs and where they stand",
         "/cancel — reply to a job's message to cancel it while it waits",
         "/settings — your default provider, aspect ratio and speed",
+        "/info — the providers and their queues, your usage and what is left",
+        "/admin — for group administrators: bans, limits, stats",
         "",
         "Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax …",
         f"In groups, commands may be addressed as /imagine@{bot_username}.",

@@ -10,7 +10,8 @@ Every request is checked against `telegram-bot-api.json`: an unknown method answ
 required or wrongly typed parameter answers 400, and both land in `fake.violations`; a parameter the
 method doesn't have is ignored as Telegram does but is recorded there too (tests assert it's empty).
 
-Test side: `send_text`, `send_photo`, `send_album`, `press` enqueue real updates; `chat`, `message`,
+Test side: `send_text`, `send_photo`, `send_album`, `press` enqueue real updates; `make_admin` makes a
+user an administrator of a group (getChatAdministrators / getChatMember); `chat`, `message`,
 `photo_bytes`, `calls`, `answered`, `wait_until` read the state.
 """
 
@@ -1177,9 +1178,9 @@ class TelegramFake(FakeServer):
         if status == "creator":
             member["is_anonymous"] = False
         elif status == "administrator":
-            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-                      "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-                      "can_delete_stories")
+            rights = ("can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                      "can_restrict_members", "can_change_info", "can_invite_users", "can_post_stories",
+                      "can_edit_stories", "can_delete_stories")
             member.update({"can_be_edited": False, "is_anonymous": False, "can_promote_members": False,
                            **dict.fromkeys(rights, True)})
         return member

@@ -72,6 +72,7 @@ async def test_a_chat_administrator_is_exempt_from_limits_in_their_chat(make_bot
         child = await bot.reply(GROUP, message.message_id)
         assert (await bot.job(GROUP, child)).index == 1
         assert len(await jobs_of(bot, ANN)) == 3
+        assert len(bot.fake.calls("getChatAdministrators")) == 1  # asked once, then cached
 
 
 async def test_info_shows_providers_and_the_users_usage(make_bot: BotFactory) -> None:

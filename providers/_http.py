@@ -1,14 +1,17 @@
-"""HTTP for adapters: one place that turns transport failures and HTTP statuses into the error tree."""
+"""HTTP for adapters: one place that turns transport failures, HTTP statuses and answers that are not
+the documented shape into the error tree."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
+from providers.base import ProviderConfig
 from providers.errors import (
     ErrorKind,
     ProviderError,
@@ -18,6 +21,7 @@ from providers.errors import (
 )
 
 log = logging.getLogger(__name__)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 #: How each HTTP status is classified when the body says nothing more specific.
 STATUS_KINDS: dict[int, ErrorKind] = {
@@ -42,9 +46,10 @@ _KIND_MESSAGES: dict[ErrorKind, str] = {
 }
 
 
-def status_kind(status: int) -> ErrorKind:
-    if status in STATUS_KINDS:
-        return STATUS_KINDS[status]
+def status_kind(status: int, kinds: Mapping[int, ErrorKind] = STATUS_KINDS) -> ErrorKind:
+    """`status` (an HTTP status, or an envelope code in the same numbering) by `kinds`, else by class."""
+    if status in kinds:
+        return kinds[status]
     return ErrorKind.UNAVAILABLE if status >= 500 else ErrorKind.REJECTED
 
 
@@ -68,23 +73,41 @@ def error_for(kind: ErrorKind, detail: str | None, provider: str, wait: float | 
     return make_error(kind, message, wait)
 
 
-class ProviderHTTP:
-    """A provider's view of the shared client: base URL, auth headers, timeout, error mapping."""
+def bearer_headers(config: ProviderConfig) -> dict[str, str]:
+    """`Authorization: Bearer <api_key>`, or no header when the entry has no key."""
+    key = config.api_key.get_secret_value() if config.api_key else ""
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        name: str,
-        base_url: str,
-        headers: Mapping[str, str],
-        timeout: float,
-    ) -> None:
+
+def parse_as(model: type[_Model], data: Any, message: str) -> _Model:
+    """`data` validated as `model`; anything else is a ProviderProtocolError saying `message`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ProviderProtocolError(message) from exc
+
+
+def envelope(
+    raw: Any, provider: str, *, code: str, message: str, code_name: str | None = None
+) -> tuple[int, str | None, Any]:
+    """`(code, message, data)` of a `{<code>, <message>, data}` answer; a missing code is a protocol error."""
+    try:
+        status = int(raw[code])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ProviderProtocolError(f"{provider} sent an answer without a {code_name or code}.") from exc
+    text = raw.get(message) if isinstance(raw.get(message), str) else None
+    return status, text, raw.get("data")
+
+
+class ProviderHTTP:
+    """A provider's view of the shared client: its entry's base URL and timeout, auth headers, errors."""
+
+    def __init__(self, client: httpx.AsyncClient, config: ProviderConfig, headers: Mapping[str, str]) -> None:
         self._client = client
-        self._name = name
-        self._base = base_url.rstrip("/")
+        self._name = config.name
+        self._base = config.base_url.rstrip("/")
         self._headers = dict(headers)
-        self._timeout = timeout
+        self._timeout = config.request_timeout
 
     async def request(
         self,

@@ -1,8 +1,9 @@
 """midjourney-api.com GPT-Image (`gpt-image-2`): `POST /gpt/v1/generations`, `hookUrl` callbacks.
 
-Same host, key and `{status, data, message}` envelope as `providers.midjourney_api`, whose envelope
-helpers this module reuses. The status endpoint for GPT tasks is not documented: `status_path`
-(default: the Midjourney job-status endpoint) makes it configurable. See docs/providers/gpt_image.md.
+Same host, key and `{status, data, message}` envelope as `providers.midjourney_api`, whose envelope,
+submit and job-status helpers this module reuses. The status endpoint for GPT tasks is not documented:
+`status_path` (default: the Midjourney job-status endpoint) makes it configurable. See
+docs/providers/gpt_image.md.
 """
 
 from __future__ import annotations
@@ -29,14 +30,7 @@ from providers.base import (
     offer_key,
 )
 from providers.errors import ProviderRejected
-from providers.midjourney_api import (
-    auth_headers,
-    callback_job,
-    job_items,
-    job_snapshot,
-    submitted_id,
-    unwrap,
-)
+from providers.midjourney_api import JobItem, auth_headers, callback_job, fetch_jobs, job_snapshot, submit_job
 
 GENERATIONS_PATH = "/gpt/v1/generations"
 ASPECT_RATIOS = ("1:1", "3:4", "4:3", "16:9", "9:16")
@@ -161,13 +155,7 @@ class GptImageProvider(BaseProvider):
         self.capabilities = self.capabilities.model_copy(
             update={"batch_fetch": config.batch_fetch, "max_images": config.max_images}
         )
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers=auth_headers(config),
-            timeout=config.request_timeout,
-        )
+        self._http = ProviderHTTP(client, config, auth_headers(config))
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         return await self._submit(to_payload(request, self._settings))
@@ -181,26 +169,20 @@ class GptImageProvider(BaseProvider):
         return await self._submit(to_payload(again, self._settings))
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
-        wanted = list(dict.fromkeys(task_ids))
-        size, out = self.capabilities.batch_fetch, list[TaskSnapshot]()
-        for start in range(0, len(wanted), size):
-            chunk = wanted[start : start + size]
-            body = await self._http.request("POST", self._settings.status_path, json_body={"taskIds": chunk})
-            jobs = job_items(unwrap(body, self._settings.name), self._settings.name)
-            out.extend(_with_offers(job_snapshot(job, grid=False)) for job in jobs if job.task_id in chunk)
-        return out
+        wanted, path = list(dict.fromkeys(task_ids)), self._settings.status_path
+        batch, name = self.capabilities.batch_fetch, self._settings.name
+        return await fetch_jobs(self._http, path, wanted, batch, name, _snapshot)
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
-        return _with_offers(job_snapshot(callback_job(body, self._settings.name), grid=False))
+        return _snapshot(callback_job(body, self._settings.name))
 
     async def _submit(self, payload: dict[str, Any]) -> TaskSnapshot:
-        body = await self._http.request("POST", GENERATIONS_PATH, json_body=payload)
-        task_id = submitted_id(unwrap(body, self._settings.name), self._settings.name)
-        return TaskSnapshot(task_id=task_id, status=TaskStatus.SUBMITTED, extra={"prompt": payload["prompt"]})
+        return await submit_job(self._http, GENERATIONS_PATH, payload, self._settings.name)
 
 
-def _with_offers(snapshot: TaskSnapshot) -> TaskSnapshot:
+def _snapshot(job: JobItem) -> TaskSnapshot:
     """Finished images offer reroll (a resubmission) and nothing else: the API has no buttons."""
+    snapshot = job_snapshot(job, grid=False)
     if snapshot.status is TaskStatus.SUCCEEDED:
         snapshot.actions = {offer_key(Action.REROLL): ""}
     return snapshot

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from providers._http import ProviderHTTP, error_for
+from providers._http import ProviderHTTP, bearer_headers, envelope, error_for, parse_as, status_kind
 from providers.base import (
     Action,
     ActRequest,
@@ -283,25 +283,17 @@ def _with_common(config: MidapiConfig, body: dict[str, Any], callback_url: str |
 
 
 def _envelope(raw: Any, provider: str) -> tuple[int, str | None, Any]:
-    try:
-        code = int(raw["code"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ProviderProtocolError(f"{provider} sent an answer without a status code.") from exc
-    msg = raw.get("msg") if isinstance(raw.get("msg"), str) else None
-    return code, msg, raw.get("data")
+    return envelope(raw, provider, code="code", message="msg", code_name="status code")
 
 
 def _code_error(code: int, msg: str | None, provider: str) -> ProviderError:
-    kind = CODE_KINDS.get(code, ErrorKind.UNAVAILABLE if code >= 500 else ErrorKind.REJECTED)
+    kind = status_kind(code, CODE_KINDS)
     detail = msg if msg and msg.lower() not in ("error", "failed") else CODE_TEXT.get(code, msg)
     return error_for(kind, detail, provider)
 
 
 def _parse_record(data: Any, provider: str) -> _Record:
-    try:
-        return _Record.model_validate(data)
-    except ValidationError as exc:
-        raise ProviderProtocolError(f"{provider} sent a task in an unexpected shape.") from exc
+    return parse_as(_Record, data, f"{provider} sent a task in an unexpected shape.")
 
 
 def _result(urls: list[str], task_type: str, caps: Capabilities) -> tuple[TaskResult, dict[str, str]]:
@@ -356,14 +348,7 @@ class MidapiProvider(BaseProvider):
     def __init__(self, config: MidapiConfig, client: httpx.AsyncClient) -> None:
         super().__init__(config)
         self._settings = config
-        key = config.api_key.get_secret_value() if config.api_key else ""
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=config.request_timeout,
-        )
+        self._http = ProviderHTTP(client, config, bearer_headers(config))
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         if request.kind is Action.IMAGINE:

@@ -2,21 +2,21 @@
 
 The API has no button endpoints. A finished job carries the grid (`image`) and the four separate
 images (`images`), so U1-U4 are served from the stored images without a provider call, reroll
-resubmits the prompt, and variations are not offered. The envelope helpers here are shared with
-`providers.gpt_image`, which speaks the same envelope on the same host.
+resubmits the prompt, and variations are not offered. The envelope helpers and `submit_job` /
+`fetch_jobs` here are shared with `providers.gpt_image`, which speaks the same envelope on the same host.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from providers._http import ProviderHTTP, error_for
+from providers._http import ProviderHTTP, error_for, parse_as
 from providers.base import (
     Action,
     ActRequest,
@@ -95,10 +95,7 @@ def unwrap(body: Any, provider: str) -> Any:
     """The envelope's `data`; a non-zero `status` (0 or "0" is success) raises the mapped error."""
     if not isinstance(body, dict):
         raise ProviderProtocolError(f"{provider} sent a response that is not its documented envelope.")
-    try:
-        envelope = Envelope.model_validate(body)
-    except ValidationError as exc:
-        raise ProviderProtocolError(f"{provider} sent an envelope with an unknown status.") from exc
+    envelope = parse_as(Envelope, body, f"{provider} sent an envelope with an unknown status.")
     if envelope.status != 0:
         kind = ENVELOPE_CODES.get(envelope.status, ErrorKind.REJECTED)
         raise error_for(kind, envelope.message, provider)
@@ -121,10 +118,7 @@ def job_items(data: Any, provider: str) -> list[JobItem]:
 
 
 def parse_job(raw: Mapping[str, Any], provider: str) -> JobItem:
-    try:
-        return JobItem.model_validate(raw)
-    except ValidationError as exc:
-        raise ProviderProtocolError(f"{provider} sent a job without a task id or status.") from exc
+    return parse_as(JobItem, raw, f"{provider} sent a job without a task id or status.")
 
 
 def callback_job(body: bytes, provider: str) -> JobItem:
@@ -142,6 +136,31 @@ def callback_job(body: bytes, provider: str) -> JobItem:
     if isinstance(data, dict):
         merged.update(data)
     return parse_job(merged, provider)
+
+
+async def submit_job(http: ProviderHTTP, path: str, payload: dict[str, Any], provider: str) -> TaskSnapshot:
+    """POST one job (`payload` has its `prompt`) and return it as submitted."""
+    body = await http.request("POST", path, json_body=payload)
+    task_id = submitted_id(unwrap(body, provider), provider)
+    return TaskSnapshot(task_id=task_id, status=TaskStatus.SUBMITTED, extra={"prompt": payload["prompt"]})
+
+
+async def fetch_jobs(
+    http: ProviderHTTP,
+    path: str,
+    task_ids: Sequence[str],
+    batch: int,
+    provider: str,
+    snapshot: Callable[[JobItem], TaskSnapshot],
+) -> list[TaskSnapshot]:
+    """job-status for `task_ids`, `batch` ids a call; each job asked for becomes `snapshot(job)`."""
+    out: list[TaskSnapshot] = []
+    for start in range(0, len(task_ids), batch):
+        chunk = task_ids[start : start + batch]
+        body = await http.request("POST", path, json_body={"taskIds": list(chunk)})
+        jobs = job_items(unwrap(body, provider), provider)
+        out.extend(snapshot(job) for job in jobs if job.task_id in chunk)
+    return out
 
 
 def job_snapshot(job: JobItem, *, grid: bool) -> TaskSnapshot:
@@ -177,13 +196,7 @@ class MidjourneyApiProvider(BaseProvider):
         super().__init__(config)
         self._settings = config
         self.capabilities = self.capabilities.model_copy(update={"batch_fetch": config.batch_fetch})
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers=auth_headers(config),
-            timeout=config.request_timeout,
-        )
+        self._http = ProviderHTTP(client, config, auth_headers(config))
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         return await self._submit(to_payload(request, self._settings))
@@ -200,21 +213,14 @@ class MidjourneyApiProvider(BaseProvider):
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
         # Locally served upscales ("<parent>:u2") were final when made; they are never polled.
         wanted = [task_id for task_id in dict.fromkeys(task_ids) if not _LOCAL_ID.search(task_id)]
-        size, out = self.capabilities.batch_fetch, list[TaskSnapshot]()
-        for start in range(0, len(wanted), size):
-            chunk = wanted[start : start + size]
-            body = await self._http.request("POST", STATUS_PATH, json_body={"taskIds": chunk})
-            jobs = job_items(unwrap(body, self._settings.name), self._settings.name)
-            out.extend(_with_offers(job_snapshot(job, grid=True)) for job in jobs if job.task_id in chunk)
-        return out
+        batch, name = self.capabilities.batch_fetch, self._settings.name
+        return await fetch_jobs(self._http, STATUS_PATH, wanted, batch, name, _snapshot)
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
-        return _with_offers(job_snapshot(callback_job(body, self._settings.name), grid=True))
+        return _snapshot(callback_job(body, self._settings.name))
 
     async def _submit(self, payload: dict[str, Any]) -> TaskSnapshot:
-        body = await self._http.request("POST", SUBMIT_PATH, json_body=payload)
-        task_id = submitted_id(unwrap(body, self._settings.name), self._settings.name)
-        return TaskSnapshot(task_id=task_id, status=TaskStatus.SUBMITTED, extra={"prompt": payload["prompt"]})
+        return await submit_job(self._http, SUBMIT_PATH, payload, self._settings.name)
 
 
 def to_payload(request: GenerationRequest, config: MidjourneyApiConfig) -> dict[str, Any]:
@@ -275,8 +281,9 @@ def upscale_snapshot(parent: ParentTask, index: int) -> TaskSnapshot:
     )
 
 
-def _with_offers(snapshot: TaskSnapshot) -> TaskSnapshot:
-    """A finished grid offers U1-U4 for the images it has, and reroll."""
+def _snapshot(job: JobItem) -> TaskSnapshot:
+    """A job as a grid: a finished one offers U1-U4 for the images it has, and reroll."""
+    snapshot = job_snapshot(job, grid=True)
     if snapshot.status is TaskStatus.SUCCEEDED and snapshot.result:
         count = len(snapshot.result.image_urls)
         snapshot.actions = {offer_key(Action.UPSCALE, i): "" for i in range(1, count + 1)}

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from providers._http import ProviderHTTP, error_for
+from providers._http import ProviderHTTP, bearer_headers, error_for, parse_as
 from providers.base import (
     UPSCALE_FOLLOWUPS,
     Action,
@@ -231,18 +231,12 @@ def _snapshot(task: _Task, caps: Capabilities, motion: str) -> TaskSnapshot:
 
 
 def _task(data: Any) -> _Task:
-    try:
-        return _Task.model_validate(data)
-    except ValidationError as exc:
-        raise ProviderProtocolError("mj_proxy sent a task that is not in the documented shape.") from exc
+    return parse_as(_Task, data, "mj_proxy sent a task that is not in the documented shape.")
 
 
 def accepted(body: Any, provider: str) -> tuple[str, _Envelope]:
     """The task id of a submit answer (codes 1, 21, 22), or the error its code stands for."""
-    try:
-        envelope = _Envelope.model_validate(body)
-    except ValidationError as exc:
-        raise ProviderProtocolError(f"{provider} sent a submit answer without a code.") from exc
+    envelope = parse_as(_Envelope, body, f"{provider} sent a submit answer without a code.")
     if envelope.code in (1, 21, 22):
         if not envelope.result:
             raise ProviderProtocolError(f"{provider} accepted the task but sent no task id.")
@@ -276,14 +270,8 @@ class MjProxyProvider(BaseProvider):
         update = {"actions": frozenset(actions), "batch_fetch": config.batch_size, "cancel": plus}
         self.capabilities = self.capabilities.model_copy(update=update)
         key = config.api_key.get_secret_value() if config.api_key else ""
-        headers = {"Authorization": f"Bearer {key}"} if config.auth == "bearer" else {"mj-api-secret": key}
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers=headers if key else {},
-            timeout=config.request_timeout,
-        )
+        headers = bearer_headers(config) if config.auth == "bearer" else {"mj-api-secret": key} if key else {}
+        self._http = ProviderHTTP(client, config, headers)
 
     def _path(self, endpoint: str, speed: Speed | None) -> str:
         style = self._settings.speed_paths

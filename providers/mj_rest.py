@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
-from providers._http import ProviderHTTP
+from providers._http import ProviderHTTP, bearer_headers, parse_as
 from providers.base import (
     Action,
     ActRequest,
@@ -207,17 +207,11 @@ def _snapshot(job: _Job, capabilities: Capabilities) -> TaskSnapshot:
 
 
 def _job(data: Any) -> _Job:
-    try:
-        return _Job.model_validate(data)
-    except ValidationError as exc:
-        raise ProviderProtocolError("mj_rest sent a job that is not in the documented shape.") from exc
+    return parse_as(_Job, data, "mj_rest sent a job that is not in the documented shape.")
 
 
 def _job_id(body: Any) -> str:
-    try:
-        return _Created.model_validate(body).data.job_id
-    except ValidationError as exc:
-        raise ProviderProtocolError("mj_rest accepted the job but sent no job_id.") from exc
+    return parse_as(_Created, body, "mj_rest accepted the job but sent no job_id.").data.job_id
 
 
 def _is_uuid(value: str | None) -> bool:
@@ -246,14 +240,7 @@ class MjRestProvider(BaseProvider):
         self._settings = config
         if not config.batch_via_list:
             self.capabilities = _CAPABILITIES.model_copy(update={"batch_fetch": 1})
-        key = config.api_key.get_secret_value() if config.api_key else ""
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=config.request_timeout,
-        )
+        self._http = ProviderHTTP(client, config, bearer_headers(config))
 
     def _webhook(self, callback_url: str | None) -> dict[str, str]:
         if not callback_url:

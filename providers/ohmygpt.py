@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from providers._http import ProviderHTTP, error_for
+from providers._http import ProviderHTTP, bearer_headers, envelope, error_for, parse_as, status_kind
 from providers.base import (
     GRID_ACTIONS,
     UPSCALE_FOLLOWUPS,
@@ -213,19 +213,14 @@ def _form(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _kind(status_code: int, message: str | None) -> ErrorKind:
-    kind = STATUS_KINDS.get(status_code, ErrorKind.UNAVAILABLE if status_code >= 500 else ErrorKind.REJECTED)
+    kind = status_kind(status_code, STATUS_KINDS)
     if kind in (ErrorKind.REJECTED, ErrorKind.NOT_FOUND) and message:
         kind = next((k for pattern, k in MESSAGE_KINDS if pattern.search(message)), kind)
     return kind
 
 
 def _envelope(raw: Any, provider: str) -> tuple[int, str | None, Any]:
-    try:
-        status_code = int(raw["statusCode"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ProviderProtocolError(f"{provider} sent an answer without a statusCode.") from exc
-    message = raw.get("message") if isinstance(raw.get("message"), str) else None
-    return status_code, message, raw.get("data")
+    return envelope(raw, provider, code="statusCode", message="message")
 
 
 def _offer(button: _Button) -> tuple[Action, int] | None:
@@ -293,10 +288,7 @@ def _snapshot(task: _Task, caps: Capabilities) -> TaskSnapshot:
 
 
 def _parse_task(data: Any, provider: str) -> _Task:
-    try:
-        return _Task.model_validate(data)
-    except ValidationError as exc:
-        raise ProviderProtocolError(f"{provider} sent a task in an unexpected shape.") from exc
+    return parse_as(_Task, data, f"{provider} sent a task in an unexpected shape.")
 
 
 class OhmygptProvider(BaseProvider):
@@ -320,14 +312,7 @@ class OhmygptProvider(BaseProvider):
         self._settings = config
         batch = config.bulk_page_size if config.bulk_fetch else 1
         self.capabilities = type(self).capabilities.model_copy(update={"batch_fetch": batch})
-        key = config.api_key.get_secret_value() if config.api_key else ""
-        self._http = ProviderHTTP(
-            client,
-            name=config.name,
-            base_url=config.base_url,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=config.request_timeout,
-        )
+        self._http = ProviderHTTP(client, config, bearer_headers(config))
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         settings = self._settings

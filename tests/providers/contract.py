@@ -1,17 +1,32 @@
 """The contract every adapter is held to: one table of faults, one expected error class each.
 
-Each adapter's test package exposes an `AdapterCase` (see `CASES` in test_contract.py); its fake
-implements `inject(fault, times=1)` so the next `times` submit requests fail with that fault, the
-way that provider's API documents it.
+Each adapter's test module exposes an `AdapterCase` as `CASE` (see `CASES` in test_contract.py); its
+fake implements `inject(fault, times=1)` so the next `times` submit requests fail with that fault,
+the way that provider's API documents it. The `fake` and `provider` fixtures of conftest.py run the
+module's `CASE`; the helpers below are what every adapter test module builds its requests with.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-from providers.base import ProviderConfig
+import httpx
+from pydantic import SecretStr
+
+from providers import PROVIDERS
+from providers.base import (
+    Action,
+    GenerationRequest,
+    ParentTask,
+    PromptParams,
+    Provider,
+    ProviderConfig,
+    TaskSnapshot,
+    TaskStatus,
+)
 from providers.errors import (
     ProviderAuthError,
     ProviderBusy,
@@ -43,10 +58,71 @@ class InjectableFake(Protocol):
     def inject(self, fault: str, times: int = 1) -> None: ...
 
 
+KEY = "test-key"
+#: the offers of a finished grid from an adapter that can do every U, V and reroll
+GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
+_Config = TypeVar("_Config", bound=ProviderConfig)
+
+
+def _no_check(fake: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class AdapterCase:
     """How to run one adapter against its fake."""
 
     type: str  # the registry key
     make_fake: Callable[[], FakeServer]
-    make_config: Callable[[str], ProviderConfig]  # base_url -> config with request_timeout <= 0.5 s
+    make_config: Callable[..., ProviderConfig]  # (base_url, **overrides) -> config, request_timeout <= 0.5 s
+    check: Callable[[Any], None] = _no_check  # run on the fake after each test that used the fixture
+
+
+def adapter_config(
+    kind: type[_Config], name: str, base_url: str, key: str = KEY, **overrides: Any
+) -> _Config:
+    """A test entry for `kind`: named `name`, at `base_url`, with `key` and a short request timeout."""
+    values: dict[str, Any] = {"name": name, "base_url": base_url, "api_key": SecretStr(key)}
+    return kind(**(values | {"request_timeout": 0.3} | overrides))
+
+
+def adapter(case: AdapterCase, base_url: str, client: httpx.AsyncClient, **overrides: Any) -> Provider:
+    """The adapter of `case`, built from the registry, against the fake at `base_url`."""
+    return PROVIDERS[case.type](case.make_config(base_url, **overrides), client)
+
+
+def imagine(text: str = "a lighthouse at dusk", **flags: Any) -> GenerationRequest:
+    return GenerationRequest(prompt=PromptParams(text=text, **flags))
+
+
+async def finish(
+    provider: Provider,
+    task_id: str,
+    seen: list[TaskSnapshot] | None = None,
+    *,
+    tries: int = 200,
+    pause: float = 0.02,
+) -> TaskSnapshot:
+    """Poll `task_id` until it is no longer submitted or running (each snapshot goes to `seen`)."""
+    for _ in range(tries):
+        [snapshot] = await provider.fetch([task_id])
+        if seen is not None:
+            seen.append(snapshot)
+        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
+            return snapshot
+        await asyncio.sleep(pause)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+def parent_of(
+    snapshot: TaskSnapshot, request: GenerationRequest | None = None, kind: Action = Action.IMAGINE
+) -> ParentTask:
+    """The job `snapshot` reported, as the parent of a button press."""
+    return ParentTask(
+        task_id=snapshot.task_id,
+        kind=kind,
+        request=request or GenerationRequest(),
+        result=snapshot.result,
+        actions=snapshot.actions,
+        extra=snapshot.extra,
+    )

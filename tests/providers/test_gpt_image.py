@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from providers import PROVIDERS
 from providers.base import (
@@ -18,40 +17,19 @@ from providers.base import (
     ImageInput,
     ParentTask,
     PromptParams,
-    TaskSnapshot,
     TaskStatus,
 )
 from providers.errors import ProviderBusy, ProviderProtocolError, ProviderQuotaExceeded, ProviderRejected
 from providers.gpt_image import GptImageConfig, GptImageProvider, adjusted_size, size_problems
 from tests.fakes.midjourney_api import GPT, GPT_STATUS_ALIAS, STATUS, CallbackReceiver, MidjourneyApiFake
-from tests.providers.contract import AdapterCase
-
-KEY = "test-key"
+from tests.providers.contract import KEY, AdapterCase, adapter_config, finish
 
 
 def make_config(base_url: str, **overrides: Any) -> GptImageConfig:
-    values: dict[str, Any] = {
-        "name": "gpt",
-        "base_url": base_url,
-        "api_key": SecretStr(KEY),
-        "request_timeout": 0.3,
-    }
-    return GptImageConfig(**(values | overrides))
+    return adapter_config(GptImageConfig, "gpt", base_url, **overrides)
 
 
 CASE = AdapterCase(type="gpt_image", make_fake=MidjourneyApiFake, make_config=make_config)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[MidjourneyApiFake]:
-    async with MidjourneyApiFake() as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
 
 
 def _provider(fake: MidjourneyApiFake, client: httpx.AsyncClient, **overrides: Any) -> GptImageProvider:
@@ -60,14 +38,6 @@ def _provider(fake: MidjourneyApiFake, client: httpx.AsyncClient, **overrides: A
 
 def _imagine(text: str = "draw a red fox", ar: str | None = None, **kwargs: Any) -> GenerationRequest:
     return GenerationRequest(prompt=PromptParams(text=text, aspect_ratio=ar, stylize=250), **kwargs)
-
-
-async def _until_done(provider: GptImageProvider, task_id: str) -> TaskSnapshot:
-    for _ in range(10):
-        (snapshot,) = await provider.fetch([task_id])
-        if snapshot.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
-            return snapshot
-    raise AssertionError("the fake never finished the job")
 
 
 def test_registered_with_truthful_capabilities() -> None:
@@ -111,7 +81,7 @@ async def test_result_is_images_with_reroll_only(client: httpx.AsyncClient) -> N
         request = _imagine()
         submitted = await provider.submit(request)
         assert fake.submits()[0].body == {"prompt": "draw a red fox", "model": "gpt-image-2"}
-        done = await _until_done(provider, submitted.task_id)
+        done = await finish(provider, submitted.task_id, tries=10, pause=0)
 
         assert done.status is TaskStatus.SUCCEEDED and done.result is not None
         cdn = f"{fake.base_url}/cdn/{done.task_id}"
@@ -210,7 +180,7 @@ def test_adjusted_sizes_obey_every_rule() -> None:
 async def test_status_path_is_configurable(fake: MidjourneyApiFake, client: httpx.AsyncClient) -> None:
     provider = _provider(fake, client, status_path=GPT_STATUS_ALIAS)
     submitted = await provider.submit(_imagine())
-    done = await _until_done(provider, submitted.task_id)
+    done = await finish(provider, submitted.task_id, tries=10, pause=0)
     assert done.status is TaskStatus.SUCCEEDED
     assert {r.path for r in fake.received} == {GPT, GPT_STATUS_ALIAS}
 
@@ -223,7 +193,7 @@ async def test_batch_fetch_and_failures(fake: MidjourneyApiFake, client: httpx.A
     snapshots = await provider.fetch([*ids, "nope"])
     assert [s.task_id for s in snapshots] == ids
     assert [r.body for r in fake.received[before:]] == [{"taskIds": ids}, {"taskIds": ["nope"]}]
-    failed = await _until_done(provider, failing)
+    failed = await finish(provider, failing, tries=10, pause=0)
     assert failed.status is TaskStatus.FAILED and failed.error and failed.actions == {}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ from providers.base import (
     ImageInput,
     ParentTask,
     PromptParams,
-    TaskSnapshot,
     TaskStatus,
 )
 from providers.errors import (
@@ -34,15 +32,11 @@ from providers.errors import (
 from providers.midapi import MidapiConfig, MidapiProvider
 from tests.fakes._server import FakeServer
 from tests.fakes.midapi import MidapiFake
-from tests.providers.contract import AdapterCase
-
-GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
+from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, finish, imagine, parent_of
 
 
 def make_config(base_url: str, **knobs: Any) -> MidapiConfig:
-    return MidapiConfig(
-        name="midapi", base_url=base_url, api_key=SecretStr("test-key"), request_timeout=0.3, **knobs
-    )
+    return adapter_config(MidapiConfig, "midapi", base_url, **knobs)
 
 
 CASE = AdapterCase(type="midapi", make_fake=lambda: MidapiFake(duration=0.05), make_config=make_config)
@@ -70,47 +64,6 @@ class Receiver(FakeServer):
                 return self.bodies
             await asyncio.sleep(0.02)
         raise AssertionError(f"expected {count} callbacks, got {len(self.bodies)}")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[MidapiFake]:
-    async with MidapiFake(duration=0.05) as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
-@pytest.fixture
-def provider(fake: MidapiFake, client: httpx.AsyncClient) -> MidapiProvider:
-    return MidapiProvider(make_config(fake.base_url), client)
-
-
-async def finish(provider: MidapiProvider, task_id: str) -> TaskSnapshot:
-    for _ in range(150):
-        [snapshot] = await provider.fetch([task_id])
-        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
-            return snapshot
-        await asyncio.sleep(0.02)
-    raise AssertionError("task did not finish")
-
-
-def imagine(text: str = "a lighthouse at dusk", **flags: Any) -> GenerationRequest:
-    return GenerationRequest(prompt=PromptParams(text=text, **flags))
-
-
-def parent_of(request: GenerationRequest, snap: TaskSnapshot, kind: Action = Action.IMAGINE) -> ParentTask:
-    return ParentTask(
-        task_id=snap.task_id,
-        kind=kind,
-        request=request,
-        result=snap.result,
-        actions=snap.actions,
-        extra=snap.extra,
-    )
 
 
 async def test_imagine_maps_flags_and_returns_four_images(fake: MidapiFake, provider: MidapiProvider) -> None:
@@ -155,7 +108,7 @@ async def test_niji_turbo_and_default_speed(fake: MidapiFake, provider: MidapiPr
 async def test_upscale_is_zero_based_and_offers_video(fake: MidapiFake, provider: MidapiProvider) -> None:
     request = imagine()
     grid = await finish(provider, (await provider.submit(request)).task_id)
-    upscale = await provider.act(parent_of(request, grid), ActRequest(action=Action.UPSCALE, index=2))
+    upscale = await provider.act(parent_of(grid, request), ActRequest(action=Action.UPSCALE, index=2))
     assert fake.received[-1]["path"] == "/api/v1/mj/generateUpscale"
     assert fake.received[-1]["body"] == {"taskId": grid.task_id, "imageIndex": 1}
     done = await finish(provider, upscale.task_id)
@@ -171,13 +124,13 @@ async def test_vary_index_base_is_configurable(
     provider = MidapiProvider(make_config(fake.base_url, vary_index_base=base), client)
     request = imagine()
     grid = await finish(provider, (await provider.submit(request)).task_id)
-    vary = await provider.act(parent_of(request, grid), ActRequest(action=Action.VARIATION, index=3))
+    vary = await provider.act(parent_of(grid, request), ActRequest(action=Action.VARIATION, index=3))
     assert fake.received[-1]["path"] == "/api/v1/mj/generateVary"
     assert fake.received[-1]["body"] == {"taskId": grid.task_id, "imageIndex": 2 + base}
     done = await finish(provider, vary.task_id)
     assert done.result is not None and len(done.result.image_urls) == 4
     assert set(done.actions) == GRID_OFFERS
-    again = await provider.act(parent_of(request, done, Action.VARIATION), ActRequest(action=Action.REROLL))
+    again = await provider.act(parent_of(done, request, Action.VARIATION), ActRequest(action=Action.REROLL))
     assert fake.received[-1]["path"] == "/api/v1/mj/generateVary"
     assert (await finish(provider, again.task_id)).status is TaskStatus.SUCCEEDED
 
@@ -187,7 +140,7 @@ async def test_reroll_resubmits_param_json(fake: MidapiFake, provider: MidapiPro
     grid = await finish(provider, (await provider.submit(request)).task_id)
     assert grid.extra["paramJson"]["speed"] == "Relax"  # echoed capitalised, as documented
     # the bot may hand back only the fetched extra: paramJson from record-info is enough
-    parent = parent_of(GenerationRequest(), grid)
+    parent = parent_of(grid, GenerationRequest())
     reroll = await provider.act(parent, ActRequest(action=Action.REROLL, callback_url="http://127.0.0.1:9/x"))
     body = fake.received[-1]["body"]
     assert fake.received[-1]["path"] == "/api/v1/mj/generate"
@@ -217,10 +170,10 @@ async def test_video_from_upscale_then_extend(fake: MidapiFake, client: httpx.As
     grid = await finish(provider, (await provider.submit(request)).task_id)
     up = await finish(
         provider,
-        (await provider.act(parent_of(request, grid), ActRequest(action=Action.UPSCALE, index=1))).task_id,
+        (await provider.act(parent_of(grid, request), ActRequest(action=Action.UPSCALE, index=1))).task_id,
     )
     assert up.result is not None
-    video = await provider.act(parent_of(request, up, Action.UPSCALE), ActRequest(action=Action.VIDEO))
+    video = await provider.act(parent_of(up, request, Action.UPSCALE), ActRequest(action=Action.VIDEO))
     assert fake.received[-1]["body"] == {
         "taskType": "mj_video_hd",
         "prompt": "waves",
@@ -231,7 +184,7 @@ async def test_video_from_upscale_then_extend(fake: MidapiFake, client: httpx.As
     clip = await finish(provider, video.task_id)
     assert clip.result is not None and len(clip.result.video_urls) == 2 and not clip.result.image_urls
     assert clip.actions == {"video_extend:1": "", "video_extend:2": ""}
-    parent = parent_of(request, clip, Action.VIDEO)
+    parent = parent_of(clip, request, Action.VIDEO)
     manual = await provider.act(
         parent, ActRequest(action=Action.VIDEO_EXTEND, index=2, prompt="the sea calms")
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ from providers.base import (
     ImageInput,
     ParentTask,
     PromptParams,
-    TaskSnapshot,
     TaskStatus,
 )
 from providers.errors import (
@@ -38,34 +36,14 @@ from providers.midjourney_api import (
     unwrap,
 )
 from tests.fakes.midjourney_api import STATUS, SUBMIT, CallbackReceiver, MidjourneyApiFake
-from tests.providers.contract import AdapterCase
-
-KEY = "test-key"
+from tests.providers.contract import KEY, AdapterCase, adapter_config, finish, parent_of
 
 
 def make_config(base_url: str, **overrides: Any) -> MidjourneyApiConfig:
-    values: dict[str, Any] = {
-        "name": "mj",
-        "base_url": base_url,
-        "api_key": SecretStr(KEY),
-        "request_timeout": 0.3,
-    }
-    return MidjourneyApiConfig(**(values | overrides))
+    return adapter_config(MidjourneyApiConfig, "mj", base_url, **overrides)
 
 
 CASE = AdapterCase(type="midjourney_api", make_fake=MidjourneyApiFake, make_config=make_config)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[MidjourneyApiFake]:
-    async with MidjourneyApiFake() as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
 
 
 def _provider(fake: MidjourneyApiFake, client: httpx.AsyncClient, **overrides: Any) -> MidjourneyApiProvider:
@@ -74,25 +52,6 @@ def _provider(fake: MidjourneyApiFake, client: httpx.AsyncClient, **overrides: A
 
 def _imagine(text: str = "a lighthouse at dusk", **kwargs: Any) -> GenerationRequest:
     return GenerationRequest(prompt=PromptParams(text=text, aspect_ratio="16:9", version="7"), **kwargs)
-
-
-async def _until_done(provider: MidjourneyApiProvider, task_id: str) -> TaskSnapshot:
-    for _ in range(10):
-        (snapshot,) = await provider.fetch([task_id])
-        if snapshot.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
-            return snapshot
-    raise AssertionError("the fake never finished the job")
-
-
-def _parent(request: GenerationRequest, done: TaskSnapshot) -> ParentTask:
-    return ParentTask(
-        task_id=done.task_id,
-        kind=Action.IMAGINE,
-        request=request,
-        result=done.result,
-        actions=done.actions,
-        extra=done.extra,
-    )
 
 
 def test_registered_with_truthful_capabilities() -> None:
@@ -111,7 +70,7 @@ async def test_imagine_polls_to_a_grid_of_four(fake: MidjourneyApiFake, client: 
 
     (running,) = await provider.fetch([submitted.task_id])
     assert running.status is TaskStatus.RUNNING and running.progress is None
-    done = await _until_done(provider, submitted.task_id)
+    done = await finish(provider, submitted.task_id, tries=10, pause=0)
 
     assert done.result is not None
     assert done.result.grid_url == f"{fake.base_url}/cdn/{done.task_id}/grid.png"
@@ -155,10 +114,10 @@ async def test_upscale_is_served_from_stored_images_without_a_call(
 ) -> None:
     provider = _provider(fake, client)
     request = _imagine()
-    done = await _until_done(provider, (await provider.submit(request)).task_id)
+    done = await finish(provider, (await provider.submit(request)).task_id, tries=10, pause=0)
     calls = len(fake.requests)
 
-    upscaled = await provider.act(_parent(request, done), ActRequest(action=Action.UPSCALE, index=2))
+    upscaled = await provider.act(parent_of(done, request), ActRequest(action=Action.UPSCALE, index=2))
 
     assert len(fake.requests) == calls
     assert upscaled.status is TaskStatus.SUCCEEDED and upscaled.task_id == f"{done.task_id}:u2"
@@ -175,8 +134,8 @@ async def test_upscale_falls_back_to_the_result_and_refuses_missing_images(
 ) -> None:
     provider = _provider(fake, client)
     request = _imagine()
-    done = await _until_done(provider, (await provider.submit(request)).task_id)
-    parent = _parent(request, done).model_copy(update={"extra": {}})
+    done = await finish(provider, (await provider.submit(request)).task_id, tries=10, pause=0)
+    parent = parent_of(done, request).model_copy(update={"extra": {}})
     upscaled = await provider.act(parent, ActRequest(action=Action.UPSCALE, index=4))
     assert upscaled.result is not None and done.result is not None
     assert upscaled.result.image_urls == [done.result.image_urls[3]]
@@ -188,12 +147,12 @@ async def test_upscale_falls_back_to_the_result_and_refuses_missing_images(
 async def test_reroll_resubmits_the_parent_prompt(fake: MidjourneyApiFake, client: httpx.AsyncClient) -> None:
     provider = _provider(fake, client)
     request = _imagine(speed="relax")
-    done = await _until_done(provider, (await provider.submit(request)).task_id)
+    done = await finish(provider, (await provider.submit(request)).task_id, tries=10, pause=0)
 
-    rerolled = await provider.act(_parent(request, done), ActRequest(action=Action.REROLL, speed="fast"))
+    rerolled = await provider.act(parent_of(done, request), ActRequest(action=Action.REROLL, speed="fast"))
     assert rerolled.status is TaskStatus.SUBMITTED and rerolled.task_id != done.task_id
     assert fake.submits()[-1].body == {"prompt": "a lighthouse at dusk --ar 16:9 --v 7", "mode": "fast"}
-    again = await _until_done(provider, rerolled.task_id)
+    again = await finish(provider, rerolled.task_id, tries=10, pause=0)
     assert again.status is TaskStatus.SUCCEEDED and "reroll:0" in again.actions
 
     # with no stored request prompt, the prompt the provider reported is used
@@ -223,7 +182,7 @@ async def test_failed_generation_is_a_failed_snapshot(
     fake: MidjourneyApiFake, client: httpx.AsyncClient
 ) -> None:
     provider = _provider(fake, client)
-    done = await _until_done(provider, (await provider.submit(_imagine("FAIL me"))).task_id)
+    done = await finish(provider, (await provider.submit(_imagine("FAIL me"))).task_id, tries=10, pause=0)
     assert done.status is TaskStatus.FAILED
     assert done.error is not None and "blocked" in done.error
     assert done.result is None and done.actions == {}
@@ -258,7 +217,7 @@ async def test_more_ids_than_batch_fetch_are_chunked(
 async def test_string_statuses_are_accepted(client: httpx.AsyncClient) -> None:
     async with MidjourneyApiFake(status_as_string=True) as fake:
         provider = _provider(fake, client)
-        done = await _until_done(provider, (await provider.submit(_imagine())).task_id)
+        done = await finish(provider, (await provider.submit(_imagine())).task_id, tries=10, pause=0)
         assert done.status is TaskStatus.SUCCEEDED
         fake.inject("quota")
         with pytest.raises(ProviderQuotaExceeded):

@@ -35,10 +35,9 @@ from providers.errors import (
 )
 from providers.mj_proxy import MjProxyConfig, MjProxyProvider, _Button, accepted, button_action, parse_prompts
 from tests.fakes.mj_proxy import BANNED_WORD, FAIL_WORD, MjProxyFake, png
-from tests.providers.contract import AdapterCase
+from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, finish, imagine, parent_of
 
 SECRET = "test-secret"
-GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
 UPSCALE_OFFERS = {
     "vary_subtle:0",
     "vary_strong:0",
@@ -57,57 +56,21 @@ OTHER = ImageInput(data=png("other", (16, 16)), mime="image/png")
 
 
 def make_config(base_url: str, **overrides: Any) -> MjProxyConfig:
-    fields: dict[str, Any] = {"name": "mjproxy", "base_url": base_url, "api_key": SecretStr(SECRET)}
-    return MjProxyConfig(**(fields | {"request_timeout": 0.3} | overrides))
+    return adapter_config(MjProxyConfig, "mjproxy", base_url, SECRET, **overrides)
 
 
-CASE = AdapterCase(type="mj_proxy", make_fake=MjProxyFake, make_config=make_config)
+def _documented(server: MjProxyFake) -> None:
+    assert server.invalid == [], "the adapter sent requests outside the documented fields"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[MjProxyFake]:
-    async with MjProxyFake() as server:
-        yield server
-        assert server.invalid == [], "the adapter sent requests outside the documented fields"
+CASE = AdapterCase(type="mj_proxy", make_fake=MjProxyFake, make_config=make_config, check=_documented)
 
 
 @pytest.fixture
 async def opensource() -> AsyncIterator[MjProxyFake]:
     async with MjProxyFake(opensource=True) as server:
         yield server
-        assert server.invalid == []
-
-
-@pytest.fixture
-def provider(fake: MjProxyFake, client: httpx.AsyncClient) -> MjProxyProvider:
-    return MjProxyProvider(make_config(fake.base_url), client)
-
-
-def imagine(text: str = "a lighthouse at dusk", **flags: Any) -> GenerationRequest:
-    return GenerationRequest(prompt=PromptParams(text=text, **flags))
-
-
-async def finish(provider: MjProxyProvider, task_id: str) -> TaskSnapshot:
-    for _ in range(200):
-        [snapshot] = await provider.fetch([task_id])
-        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
-            return snapshot
-        await asyncio.sleep(0.02)
-    raise AssertionError("task did not finish")
-
-
-def parent_of(
-    snapshot: TaskSnapshot, request: GenerationRequest, kind: Action = Action.IMAGINE
-) -> ParentTask:
-    return ParentTask(
-        task_id=snapshot.task_id, kind=kind, request=request, result=snapshot.result, actions=snapshot.actions
-    )
+        _documented(server)
 
 
 async def press(

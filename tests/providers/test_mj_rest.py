@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,63 +36,26 @@ from providers.errors import (
 )
 from providers.mj_rest import MjRestConfig, MjRestProvider
 from tests.fakes.mj_rest import FAIL_WORD, MjRestFake, png
-from tests.providers.contract import AdapterCase
-
-KEY = "test-key"
+from tests.providers.contract import GRID_OFFERS, KEY, AdapterCase, adapter_config, finish, imagine, parent_of
 
 
 def make_config(base_url: str, **overrides: Any) -> MjRestConfig:
-    fields: dict[str, Any] = {"name": "mjrest", "base_url": base_url, "api_key": SecretStr(KEY)}
-    return MjRestConfig(**(fields | {"request_timeout": 0.3} | overrides))
+    return adapter_config(MjRestConfig, "mjrest", base_url, **overrides)
 
 
-CASE = AdapterCase(type="mj_rest", make_fake=lambda: MjRestFake(job_duration=0.1), make_config=make_config)
+def _within_spec(server: MjRestFake) -> None:
+    assert server.violations == [], "the adapter sent requests the spec does not allow"
+    assert server.response_violations == [], "the fake answered outside the spec"
 
-GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
+
+CASE = AdapterCase(
+    type="mj_rest",
+    make_fake=lambda: MjRestFake(job_duration=0.1),
+    make_config=make_config,
+    check=_within_spec,
+)
+
 IMAGE = ImageInput(data=png("ref", (16, 16)), mime="image/png")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[MjRestFake]:
-    async with MjRestFake(job_duration=0.1) as server:
-        yield server
-        assert server.violations == [], "the adapter sent requests the spec does not allow"
-        assert server.response_violations == [], "the fake answered outside the spec"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
-@pytest.fixture
-def provider(fake: MjRestFake, client: httpx.AsyncClient) -> MjRestProvider:
-    return MjRestProvider(make_config(fake.base_url), client)
-
-
-def imagine(text: str = "a lighthouse at dusk", **flags: Any) -> GenerationRequest:
-    return GenerationRequest(prompt=PromptParams(text=text, **flags))
-
-
-async def finish(provider: MjRestProvider, task_id: str) -> TaskSnapshot:
-    for _ in range(200):
-        [snapshot] = await provider.fetch([task_id])
-        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
-            return snapshot
-        await asyncio.sleep(0.02)
-    raise AssertionError("job did not finish")
-
-
-def parent_of(snapshot: TaskSnapshot, request: GenerationRequest, kind: Action) -> ParentTask:
-    return ParentTask(
-        task_id=snapshot.task_id,
-        kind=kind,
-        request=request,
-        result=snapshot.result,
-        actions=snapshot.actions,
-        extra=snapshot.extra,
-    )
 
 
 class Receiver:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,7 +18,6 @@ from providers.base import (
     ActRequest,
     GenerationRequest,
     ImageInput,
-    ParentTask,
     PromptParams,
     TaskSnapshot,
     TaskStatus,
@@ -37,17 +36,15 @@ from providers.errors import (
 from providers.ohmygpt import OhmygptConfig, OhmygptProvider, _prompts, _Task
 from tests.fakes._server import FakeServer
 from tests.fakes.ohmygpt import OhmygptFake
-from tests.providers.contract import AdapterCase
+from tests.providers import contract
+from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, parent_of
 
-GRID_OFFERS = {f"upscale:{i}" for i in range(1, 5)} | {f"variation:{i}" for i in range(1, 5)} | {"reroll:0"}
 FOLLOWUPS = {offer_key(a) for a in UPSCALE_FOLLOWUPS if a is not Action.VIDEO}
 PNG = ImageInput(data=b"\x89PNG\r\n\x1a\nfake", mime="image/png")
 
 
 def make_config(base_url: str, **knobs: Any) -> OhmygptConfig:
-    return OhmygptConfig(
-        name="ohmygpt", base_url=base_url, api_key=SecretStr("test-key"), request_timeout=0.3, **knobs
-    )
+    return adapter_config(OhmygptConfig, "ohmygpt", base_url, **knobs)
 
 
 CASE = AdapterCase(type="ohmygpt", make_fake=lambda: OhmygptFake(step=0.01), make_config=make_config)
@@ -68,40 +65,8 @@ class Receiver(FakeServer):
         return web.Response(text="ok")
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[OhmygptFake]:
-    async with OhmygptFake(step=0.01) as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
-@pytest.fixture
-def provider(fake: OhmygptFake, client: httpx.AsyncClient) -> OhmygptProvider:
-    return OhmygptProvider(make_config(fake.base_url), client)
-
-
-async def finish(
-    provider: OhmygptProvider, task_id: str, seen: list[TaskSnapshot] | None = None
-) -> TaskSnapshot:
-    for _ in range(200):
-        [snapshot] = await provider.fetch([task_id])
-        if seen is not None:
-            seen.append(snapshot)
-        if snapshot.status not in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
-            return snapshot
-        await asyncio.sleep(0.005)
-    raise AssertionError("task did not finish")
-
-
-def parent_of(snap: TaskSnapshot, kind: Action = Action.IMAGINE) -> ParentTask:
-    return ParentTask(
-        task_id=snap.task_id, kind=kind, request=GenerationRequest(), result=snap.result, actions=snap.actions
-    )
+#: the fake moves a task on every 0.01 s: polls this often see each step
+finish = functools.partial(contract.finish, pause=0.005)
 
 
 async def imagine_done(provider: OhmygptProvider, text: str = "a lighthouse") -> TaskSnapshot:
@@ -189,7 +154,7 @@ async def test_upscale_offers_the_followups_and_each_one_works(
     assert upscale.actions["vary_strong:0"].startswith("MJ::JOB::high_variation::")
     for key in sorted(FOLLOWUPS):
         action = Action(key.split(":")[0])
-        snap = await provider.act(parent_of(upscale, Action.UPSCALE), ActRequest(action=action))
+        snap = await provider.act(parent_of(upscale, kind=Action.UPSCALE), ActRequest(action=action))
         assert fake.received[-1]["body"]["customId"] == upscale.actions[key]
         done = await finish(provider, snap.task_id)
         assert done.status is TaskStatus.SUCCEEDED and done.result is not None

@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python bench/providers.py
 	$(BIN)/python bench/telegram.py
 	$(BIN)/python bench/discord.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -1,5 +1,5 @@
-"""The core wired together from real parts: a SQLite file in tmp_path, the local provider (with its
-image server on loopback), the real poller and service, and an injected clock that tests advance."""
+"""The core wired together from real parts (tests/harness.py), with a listener that records every
+change and helpers that run a job to its end."""
 
 from __future__ import annotations
 
@@ -7,40 +7,20 @@ import contextlib
 import io
 import random
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from bot.config import AppConfig, MediaConfig, PollingConfig
 from bot.domain import Job, Owner
-from bot.events import Listeners
-from bot.media import Downloader, MediaCache
-from bot.poller import Poller
-from bot.pool import ProviderPool
-from bot.service import JobService
-from bot.store import JobStore
 from providers.base import ImageInput
-from providers.local import LocalConfig, LocalProvider
+from providers.local import LocalConfig
+from tests.harness import FakeClock, Wired, wire
 
 OWNER = Owner(platform="cli", user_id="u1", name="Ada")
-START = 1_700_000_000.0
-
-
-class FakeClock:
-    """The time every part reads; only the test moves it."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Recorder:
@@ -57,25 +37,8 @@ class Recorder:
 
 
 @dataclass
-class Harness:
-    config: AppConfig
-    store: JobStore
-    pool: ProviderPool
-    poller: Poller
-    service: JobService
+class Harness(Wired):
     listener: Recorder
-    clock: FakeClock
-    providers: dict[str, LocalProvider] = field(default_factory=dict)
-
-    async def settle(self, *job_ids: str, step: float = 1.0, max_ticks: int = 200) -> list[Job]:
-        """Tick the poller, moving the clock by `step` between ticks, until every job has ended."""
-        for _ in range(max_ticks):
-            await self.poller.tick()
-            jobs = [await self.service.get(job_id) for job_id in job_ids]
-            if all(job.terminal for job in jobs):
-                return jobs
-            self.clock.advance(step)
-        raise AssertionError(f"jobs did not finish: {[(j.id, j.state.value) for j in jobs]}")
 
     async def done(self, job: Job, **kw: Any) -> Job:
         (finished,) = await self.settle(job.id, **kw)
@@ -115,22 +78,10 @@ async def build(
         media=media or MediaConfig(),
         polling=polling or PollingConfig(backoff_base=1.0, backoff_max=8.0, max_submit_attempts=3),
     )
-    async with httpx.AsyncClient() as http:
-        built = {c.name: LocalProvider(c, http, clock=clock) for c in configs}
-        pool = ProviderPool(dict(built))
-        store = await JobStore.open(config.database)
-        await pool.start()
-        try:
-            listener = Recorder()
-            listeners = Listeners()
-            listeners.add(listener)
-            poller = Poller(store, pool, listeners, config.polling, clock=clock, jitter=lambda: 1.0)
-            cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
-            service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
-            yield Harness(config, store, pool, poller, service, listener, clock, built)
-        finally:
-            await pool.aclose()
-            await store.close()
+    async with wire(config, configs, clock) as wired:
+        listener = Recorder()
+        wired.listeners.add(listener)
+        yield Harness(**wired.parts(), listener=listener)
 
 
 @pytest.fixture

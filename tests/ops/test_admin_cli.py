@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from bot.cli import main
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Iterator[str]:
+def config(tmp_path: Path, root_logging: None) -> str:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({
         "database": str(tmp_path / "bot.sqlite3"),
@@ -22,15 +20,7 @@ def config(tmp_path: Path) -> Iterator[str]:
         "polling": {"idle_interval": 0.05},
         "limits": {"user_per_hour": 5},
     }))  # fmt: skip
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield str(path)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
+    return str(path)
 
 
 def run(config: str, *args: str) -> int:

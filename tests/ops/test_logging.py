@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,20 +23,6 @@ TOKEN = "987654321:AAHsecretTelegramTokenValue_0123"
 API_KEY = "mjk-live-7f3a9c2e5b1d4f6a8c0e"
 HOOK_SECRET = "whsec-9d8c7b6a5f4e"
 ANN = FakeUser(42, "Ann", "ann")
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """configure_logging replaces the root handlers; give pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 def _config(fmt: str = "plain") -> dict[str, object]:

@@ -2,7 +2,8 @@
 
 A fake subclasses `FakeServer`, registers its routes in `routes()`, and keeps its state on itself.
 Tests use `async with Fake() as fake:` and read `fake.base_url`; `python -m tests.fakes.<name> --port P`
-serves the same fake until interrupted.
+serves the same fake until interrupted. Also here: what the provider fakes share (the recorded
+request, injected faults, one client session for callbacks, images, Midjourney's Discord buttons).
 """
 
 from __future__ import annotations
@@ -10,9 +11,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import io
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
+from PIL import Image
+
+
+@dataclass
+class Received:
+    """One request as a fake saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class FakeServer:
@@ -24,6 +42,9 @@ class FakeServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request received
+        self._faults: list[str] = []  # what the next submit-type requests fail with, in order
+        self._session: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
         @web.middleware
         async def record(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -40,6 +61,23 @@ class FakeServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def inject(self, fault: str, times: int = 1) -> None:
+        """The next `times` submit-type requests fail with `fault` (see tests/providers/contract.py)."""
+        self._faults.extend([fault] * times)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run `coro` in the background (a job's progress, a callback); `stop` cancels what still runs."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def session(self) -> aiohttp.ClientSession:
+        """The client session of the fake's own calls (callbacks, webhooks); `stop` closes it."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
     async def start(self, port: int = 0) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
@@ -50,6 +88,13 @@ class FakeServer:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        running = list(self._background)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -60,6 +105,54 @@ class FakeServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def png(seed: str, size: tuple[int, int]) -> bytes:
+    """A PNG of one colour derived from `seed`: the same seed, the same image."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (digest[0], digest[1], digest[2])).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def grid_buttons(h: str) -> list[dict[str, Any]]:
+    """The buttons Midjourney puts under a grid with message hash `h`: U1-U4, reroll, V1-V4."""
+    buttons = [
+        {"customId": f"MJ::JOB::upsample::{n}::{h}", "emoji": "", "label": f"U{n}"} for n in range(1, 5)
+    ]
+    buttons.append({"customId": f"MJ::JOB::reroll::0::{h}::SOLO", "emoji": "🔄", "label": ""})
+    buttons += [
+        {"customId": f"MJ::JOB::variation::{n}::{h}", "emoji": "", "label": f"V{n}"} for n in range(1, 5)
+    ]
+    return buttons
+
+
+_UPSCALE_BUTTONS = (
+    ("MJ::JOB::upsample_v7_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
+    ("MJ::JOB::upsample_v7_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
+    ("MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
+    ("MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
+    ("MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
+    ("MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
+    ("MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
+    ("MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
+    ("MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
+    ("MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
+    ("MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
+    ("MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
+    ("MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
+    ("MJ::JOB::animate_low::1::{h}::SOLO", "🎞️", "Animate (Low motion)"),
+    ("MJ::BOOKMARK::{h}", "❤️", ""),
+)
+
+
+def upscale_buttons(h: str, *, low_motion: bool = True) -> list[dict[str, Any]]:
+    """The buttons under an upscaled image with hash `h` (`low_motion`: with Animate (Low motion))."""
+    return [
+        {"customId": custom_id.format(h=h), "emoji": emoji, "label": label}
+        for custom_id, emoji, label in _UPSCALE_BUTTONS
+        if low_motion or "animate_low" not in custom_id
+    ]
 
 
 def serve_forever(fake: FakeServer, argv: list[str] | None = None) -> None:

@@ -77,9 +77,7 @@ class MidapiFake(FakeServer):
         self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.received: list[dict[str, Any]] = []  # {"method", "path", "auth", "body", "query"}
         self.callbacks_sent: list[dict[str, Any]] = []
-        self._faults: list[str] = []
         self._codes: list[tuple[int, str, dict[str, Any] | None]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         self._images: dict[str, bytes] = {}
 
     def routes(self) -> list[web.RouteDef]:
@@ -94,21 +92,11 @@ class MidapiFake(FakeServer):
 
     # --- test controls ---------------------------------------------------------------------
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        """The next `times` submit-type requests fail with `fault` (see tests/providers/contract.py)."""
-        self._faults += [fault] * times
-
     def inject_code(
         self, code: int, msg: str = "error", times: int = 1, data: dict[str, Any] | None = None
     ) -> None:
         """The next `times` requests of any kind answer with this envelope code."""
         self._codes += [(code, msg, data)] * times
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await super().stop()
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -158,9 +146,7 @@ class MidapiFake(FakeServer):
         task_id = uuid.uuid4().hex
         job = Job(task_id, task_type, params, params.get("callBackUrl"), outputs)
         self.jobs[task_id] = job
-        task = asyncio.get_running_loop().create_task(self._run(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(self._run(job))
         return self._envelope(200, "success", {"taskId": task_id})
 
     async def _run(self, job: Job) -> None:

@@ -28,23 +28,13 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes._server import FakeServer, serve_forever
+from tests.fakes._server import FakeServer, Received, serve_forever
 
 SUBMIT = "/midjourney/v1/submit-jobs"
 STATUS = "/midjourney/v1/job-status"
 GPT = "/gpt/v1/generations"
 GPT_STATUS_ALIAS = "/gpt/v1/task-status"
 ASPECT_RATIOS = {"1:1", "3:4", "4:3", "16:9", "9:16"}
-
-
-@dataclass
-class Received:
-    """One request as the fake saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
 
 
 @dataclass
@@ -89,9 +79,6 @@ class MidjourneyApiFake(FakeServer):
         self.received: list[Received] = []
         self.callbacks_sent: list[tuple[str, dict[str, Any]]] = []
         self.callback_errors: list[str] = []
-        self._faults: list[str] = []
-        self._background: set[asyncio.Task[None]] = set()
-        self._session: aiohttp.ClientSession | None = None
         self._closing = asyncio.Event()
         super().__init__()
 
@@ -104,20 +91,11 @@ class MidjourneyApiFake(FakeServer):
             web.get("/cdn/{task}/{name}", self._image),
         ]
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        """The next `times` submit requests (MJ or GPT) fail with `fault`."""
-        self._faults.extend([fault] * times)
-
     def submits(self) -> list[Received]:
         return [r for r in self.received if r.path in (SUBMIT, GPT)]
 
     async def stop(self) -> None:
         self._closing.set()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
         await super().stop()
 
     # -- handlers
@@ -142,7 +120,7 @@ class MidjourneyApiFake(FakeServer):
         job = FakeJob(task_id=secrets.token_urlsafe(16)[:21], kind=kind, body=body)
         self.jobs[job.task_id] = job
         if job.hook or self.duration is not None:
-            self._spawn(self._finish_later(job))
+            self.spawn(self._finish_later(job))
         return self._envelope(0, {"taskId": job.task_id})
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
@@ -210,7 +188,7 @@ class MidjourneyApiFake(FakeServer):
         self.finished_at[job.task_id] = time.monotonic()
         if job.hook and not job.notified:
             job.notified = True
-            self._spawn(self._deliver(job.hook, job))
+            self.spawn(self._deliver(job.hook, job))
 
     async def _finish_later(self, job: FakeJob) -> None:
         await asyncio.sleep(self.hook_delay if self.duration is None else self.duration)
@@ -222,11 +200,9 @@ class MidjourneyApiFake(FakeServer):
         payload = (
             {"status": 0, "message": "success", "data": item} if self.callback_shape == "envelope" else item
         )
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         for _ in range(self.callback_repeats):
             try:
-                async with self._session.post(url, json=payload) as response:
+                async with self.session().post(url, json=payload) as response:
                     await response.read()
                 self.callbacks_sent.append((url, payload))
             except aiohttp.ClientError as exc:
@@ -264,11 +240,6 @@ class MidjourneyApiFake(FakeServer):
             body = raw.decode("utf-8", "replace")
         self.received.append(Received(request.method, request.path, dict(request.headers), body))
         return body
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def _mj_problem(body: Any) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import itertools
 import json
 import re
@@ -23,9 +22,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from PIL import Image
 
-from tests.fakes._server import FakeServer, serve_forever
+from tests.fakes._server import FakeServer, Received, grid_buttons, png, serve_forever, upscale_buttons
 
 FAIL_WORD = "fail-this"
 BANNED_WORD = "gore"
@@ -38,26 +36,11 @@ _REMIX_BUTTONS = ("variation", "reroll", "pan_", "low_variation", "high_variatio
 
 
 @dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
 class _Task:
     data: dict[str, Any]
     hook: str | None
     index: int = 0
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
-
-
-def png(seed: str, size: tuple[int, int]) -> bytes:
-    digest = hashlib.sha256(seed.encode()).digest()
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (digest[0], digest[1], digest[2])).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _envelope(code: int, description: str, result: str | None = None, **properties: Any) -> web.Response:
@@ -66,36 +49,9 @@ def _envelope(code: int, description: str, result: str | None = None, **properti
     return web.json_response(body)
 
 
-def grid_buttons(h: str) -> list[dict[str, Any]]:
-    buttons = [
-        {"customId": f"MJ::JOB::upsample::{n}::{h}", "emoji": "", "label": f"U{n}"} for n in range(1, 5)
-    ]
-    buttons.append({"customId": f"MJ::JOB::reroll::0::{h}::SOLO", "emoji": "🔄", "label": ""})
-    buttons += [
-        {"customId": f"MJ::JOB::variation::{n}::{h}", "emoji": "", "label": f"V{n}"} for n in range(1, 5)
-    ]
-    return [b | {"type": 2, "style": 2} for b in buttons]
-
-
-def upscale_buttons(h: str) -> list[dict[str, Any]]:
-    spec = [
-        (f"MJ::JOB::upsample_v7_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
-        (f"MJ::JOB::upsample_v7_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
-        (f"MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
-        (f"MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
-        (f"MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
-        (f"MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
-        (f"MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
-        (f"MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
-        (f"MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
-        (f"MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
-        (f"MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
-        (f"MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
-        (f"MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
-        (f"MJ::JOB::animate_low::1::{h}::SOLO", "🎞️", "Animate (Low motion)"),
-        (f"MJ::BOOKMARK::{h}", "❤️", ""),
-    ]
-    return [{"customId": c, "emoji": e, "label": label, "type": 2, "style": 2} for c, e, label in spec]
+def _with_style(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Proxies pass Discord's component fields on too."""
+    return [button | {"type": 2, "style": 2} for button in buttons]
 
 
 def _action_of(custom_id: str) -> str:
@@ -131,9 +87,7 @@ class MjProxyFake(FakeServer):
         self.received: list[Received] = []
         self.invalid: list[str] = []  # requests outside the documented fields
         self.hooks_sent: list[dict[str, Any]] = []
-        self._faults: list[str] = []
         self._ids = itertools.count(int(time.time() * 1000) * 1000)
-        self._session: aiohttp.ClientSession | None = None
 
     def routes(self) -> list[web.RouteDef]:
         routes = [web.post(f"{p}/mj/submit/{name}", self._submit) for p in _PREFIXES for name in _SUBMITS]
@@ -145,20 +99,8 @@ class MjProxyFake(FakeServer):
             web.get("/cdn/{id}/{name}", self._cdn),
         ]
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        self._faults.extend([fault] * times)
-
     def submitted(self, name: str) -> list[Received]:
         return [r for r in self.received if r.path.endswith(f"/mj/submit/{name}")]
-
-    async def stop(self) -> None:
-        runners = [t.runner for t in self.tasks.values() if t.runner is not None]
-        for runner in runners:
-            runner.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        await super().stop()
 
     # -- auth, faults, dispatch -------------------------------------------------------------
 
@@ -232,7 +174,7 @@ class MjProxyFake(FakeServer):
         task = _Task(fields, body.get("notifyHook") or None)
         self.tasks[task_id] = task
         if fields["status"] != "MODAL":
-            task.runner = asyncio.get_running_loop().create_task(self._run(task))
+            task.runner = self.spawn(self._run(task))
         return task
 
     def _accepted(self, task: _Task) -> web.Response:
@@ -272,7 +214,7 @@ class MjProxyFake(FakeServer):
         prompt = body.get("prompt") or task.data["prompt"]
         task.data.update(status="NOT_START", prompt=prompt, promptEn=prompt)
         task.data["properties"]["finalPrompt"] = prompt
-        task.runner = asyncio.get_running_loop().create_task(self._run(task))
+        task.runner = self.spawn(self._run(task))
         return _envelope(1, "Submit success", task.data["id"])
 
     async def _describe(self, body: dict[str, Any]) -> web.Response:
@@ -413,13 +355,13 @@ class MjProxyFake(FakeServer):
             }
         if action == "UPSCALE":
             return {"imageUrl": f"{cdn}/upscale.png", "width": 64, "height": 64} | (
-                {"buttons": upscale_buttons(h)} if plus else {}
+                {"buttons": _with_style(upscale_buttons(h))} if plus else {}
             )
         grid = {"imageUrl": f"{cdn}/grid.png", "width": 128, "height": 128}
         if plus:
             grid |= {
                 "imageUrls": [{"url": f"{cdn}/{n}.png"} for n in range(1, 5)],
-                "buttons": grid_buttons(h),
+                "buttons": _with_style(grid_buttons(h)),
             }
         return grid
 
@@ -428,11 +370,9 @@ class MjProxyFake(FakeServer):
             return
         snapshot = json.loads(json.dumps(task.data))
         self.hooks_sent.append(snapshot)
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
             timeout = aiohttp.ClientTimeout(total=2)
-            async with self._session.post(task.hook, json=snapshot, timeout=timeout) as response:
+            async with self.session().post(task.hook, json=snapshot, timeout=timeout) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError):
             pass  # the open-source notifier logs a failed hook and moves on

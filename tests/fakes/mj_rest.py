@@ -15,7 +15,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import io
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -29,9 +28,8 @@ from aiohttp import web
 from openapi_core import OpenAPI
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
-from PIL import Image
 
-from tests.fakes._server import FakeServer, serve_forever
+from tests.fakes._server import FakeServer, Received, png, serve_forever
 
 SPEC_PATH = Path(__file__).parent / "specs" / "mj-rest.openapi.yml"
 SPEC_HOST = "https://api.midjourney.com"  # the spec's server; requests are matched as if sent there
@@ -44,15 +42,6 @@ _TERMINAL = {"completed", "failed", "cancelled"}
 @cache
 def spec() -> OpenAPI:
     return OpenAPI.from_file_path(str(SPEC_PATH))
-
-
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    body: Any
 
 
 @dataclass
@@ -70,13 +59,6 @@ def _now() -> str:
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     body = {"status": "ERROR", "code": code, "message": message}
     return web.json_response(body, status=status, headers=headers)
-
-
-def png(seed: str, size: tuple[int, int]) -> bytes:
-    digest = hashlib.sha256(seed.encode()).digest()
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (digest[0], digest[1], digest[2])).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 class MjRestFake(FakeServer):
@@ -99,8 +81,6 @@ class MjRestFake(FakeServer):
         self.violations: list[str] = []
         self.response_violations: list[str] = []
         self.webhooks_sent: list[dict[str, Any]] = []
-        self._faults: list[str] = []
-        self._session: aiohttp.ClientSession | None = None
         self.app.middlewares.append(self._validate)
 
     def routes(self) -> list[web.RouteDef]:
@@ -116,20 +96,8 @@ class MjRestFake(FakeServer):
             web.get("/cdn/{job_id}/{name}", self._cdn),
         ]
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        self._faults.extend([fault] * times)
-
     def submitted(self, path: str) -> list[Received]:
         return [r for r in self.received if r.method == "POST" and r.path == path]
-
-    async def stop(self) -> None:
-        runners = [job.runner for job in self.jobs.values() if job.runner is not None]
-        for runner in runners:
-            runner.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        await super().stop()
 
     # -- validation -------------------------------------------------------------------------
 
@@ -141,7 +109,7 @@ class MjRestFake(FakeServer):
         raw = await request.read()
         body = json.loads(raw) if raw else None
         headers = dict(request.headers)
-        self.received.append(Received(request.method, request.path, headers, dict(request.query), body))
+        self.received.append(Received(request.method, request.path, headers, body, dict(request.query)))
         mock = MockRequest(
             SPEC_HOST,
             request.method,
@@ -218,7 +186,7 @@ class MjRestFake(FakeServer):
         data |= {"parameters": parameters, "created_at": now, "updated_at": now}
         job = _Job(data, body.get("webhook_url"), body.get("webhook_type", "result"))
         self.jobs[job_id] = job
-        job.runner = asyncio.get_running_loop().create_task(self._run(job))
+        job.runner = self.spawn(self._run(job))
         return web.json_response({"status": "SUCCESS", "message": "Job created.", "data": {"job_id": job_id}})
 
     async def _imagine(self, request: web.Request) -> web.Response:
@@ -336,11 +304,9 @@ class MjRestFake(FakeServer):
             digest = hmac.new(self.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
             headers["X-Midjourney-Signature"] = f"sha256={digest}" if self.signature_prefix else digest
         self.webhooks_sent.append(payload)
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
             timeout = aiohttp.ClientTimeout(total=2)
-            async with self._session.post(job.webhook_url, data=raw, headers=headers, timeout=timeout) as r:
+            async with self.session().post(job.webhook_url, data=raw, headers=headers, timeout=timeout) as r:
                 await r.read()
         except (aiohttp.ClientError, TimeoutError):
             pass  # the real service gives up too; polling is the fallback

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes._server import FakeServer, serve_forever
+from tests.fakes._server import FakeServer, grid_buttons, serve_forever, upscale_buttons
 
 API = "/api/v1/ai/draw/mj"
 DESCRIBED = "1️⃣ a red fox in snow --ar 3:2\n\n2️⃣ fox, winter, painterly\n\n3️⃣ a small fox\n\n4️⃣ snowy forest"
@@ -56,37 +56,6 @@ class Task:
     finish_time: str | None = None
 
 
-def _grid_buttons(h: str) -> list[dict[str, str]]:
-    buttons = [
-        {"customId": f"MJ::JOB::upsample::{n}::{h}", "emoji": "", "label": f"U{n}"} for n in range(1, 5)
-    ]
-    buttons.append({"customId": f"MJ::JOB::reroll::0::{h}::SOLO", "emoji": "🔄", "label": ""})
-    buttons += [
-        {"customId": f"MJ::JOB::variation::{n}::{h}", "emoji": "", "label": f"V{n}"} for n in range(1, 5)
-    ]
-    return buttons
-
-
-def _upscale_buttons(h: str) -> list[dict[str, str]]:
-    labelled = [
-        ("MJ::JOB::upsample_v7_2x_subtle::1::{h}::SOLO", "", "Upscale (Subtle)"),
-        ("MJ::JOB::upsample_v7_2x_creative::1::{h}::SOLO", "", "Upscale (Creative)"),
-        ("MJ::JOB::low_variation::1::{h}::SOLO", "🪄", "Vary (Subtle)"),
-        ("MJ::JOB::high_variation::1::{h}::SOLO", "🪄", "Vary (Strong)"),
-        ("MJ::Inpaint::1::{h}::SOLO", "🖌️", "Vary (Region)"),
-        ("MJ::Outpaint::50::1::{h}::SOLO", "🔍", "Zoom Out 2x"),
-        ("MJ::Outpaint::75::1::{h}::SOLO", "🔍", "Zoom Out 1.5x"),
-        ("MJ::CustomZoom::{h}", "🔍", "Custom Zoom"),
-        ("MJ::JOB::pan_left::1::{h}::SOLO", "⬅️", ""),
-        ("MJ::JOB::pan_right::1::{h}::SOLO", "➡️", ""),
-        ("MJ::JOB::pan_up::1::{h}::SOLO", "⬆️", ""),
-        ("MJ::JOB::pan_down::1::{h}::SOLO", "⬇️", ""),
-        ("MJ::JOB::animate_high::1::{h}::SOLO", "🎞️", "Animate (High motion)"),
-        ("MJ::BOOKMARK::{h}", "❤️", ""),
-    ]
-    return [{"customId": c.format(h=h), "emoji": e, "label": label} for c, e, label in labelled]
-
-
 #: customId marker -> (action of the task it starts, single image?)
 CHILDREN = (
     ("::upsample::", "UPSCALE", True),
@@ -111,9 +80,7 @@ class OhmygptFake(FakeServer):
         self.received: list[dict[str, Any]] = []  # {"path", "auth", "content_type", "body", "query"}
         self.webhooks_sent: list[dict[str, Any]] = []
         self._next_id = 1000
-        self._faults: list[str] = []
         self._codes: list[tuple[int, int, str]] = []
-        self._runners: set[asyncio.Task[None]] = set()
         self._images: dict[str, bytes] = {}
 
     def routes(self) -> list[web.RouteDef]:
@@ -130,19 +97,9 @@ class OhmygptFake(FakeServer):
 
     # --- test controls ---------------------------------------------------------------------
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        """The next `times` submit-type requests fail with `fault`."""
-        self._faults += [fault] * times
-
     def inject_code(self, status_code: int, message: str, times: int = 1, http_status: int = 200) -> None:
         """The next `times` requests of any kind answer `{statusCode, message}` with `http_status`."""
         self._codes += [(http_status, status_code, message)] * times
-
-    async def stop(self) -> None:
-        for runner in self._runners:
-            runner.cancel()
-        await asyncio.gather(*self._runners, return_exceptions=True)
-        await super().stop()
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -194,9 +151,7 @@ class OhmygptFake(FakeServer):
         self._next_id += 1
         task = Task(self._next_id, action, prompt, body.get("type", "FAST"), body.get("webhook"), single)
         self.tasks[task.task_id] = task
-        runner = asyncio.get_running_loop().create_task(self._run(task))
-        self._runners.add(runner)
-        runner.add_done_callback(self._runners.discard)
+        self.spawn(self._run(task))
         return self._answer(200, "Success", task.task_id)
 
     async def _run(self, task: Task) -> None:
@@ -230,7 +185,7 @@ class OhmygptFake(FakeServer):
         done = task.status == "SUCCESS"
         name = "upscale.png" if task.single else "grid.png"
         running = task.status == "IN_PROGRESS"
-        buttons = _upscale_buttons(h) if task.single else _grid_buttons(h)
+        buttons = upscale_buttons(h, low_motion=False) if task.single else grid_buttons(h)
         describe = task.action == "DESCRIBE"
         return {
             "taskId": task.task_id,

@@ -136,6 +136,7 @@ class DiscordFrontend:
                         log.error("discord: the token was rejected; check discord.token in the config")
                         raise
                     finally:
+                        self.client.handlers.stopping = True  # no new jobs while the edits drain
                         resume.cancel()
                         await self._drain()
                         await self.client.close()

@@ -66,6 +66,7 @@ class Handlers:
         self._config = config
         self._discord = config.discord
         assert self._discord is not None
+        self.stopping = False  # set on the way out: commands and presses are refused from then on
 
     @property
     def service(self) -> JobService:
@@ -78,22 +79,25 @@ class Handlers:
     async def allowed(self, interaction: discord.Interaction) -> bool:
         """The guild allowlist (`discord.guild_ids`; empty = everywhere), then the access lists and
         bans; refuses others ephemerally (autocomplete just gets no suggestions)."""
-        assert self._discord is not None
-        ids = self._discord.guild_ids
-        refusal = None
-        if ids and interaction.guild_id not in ids:
-            refusal = "This bot is not enabled in this server."
-        if refusal is None:
-            chat = str(interaction.channel_id) if interaction.channel_id else None
-            try:
-                await self._service.access.check(owner_of(interaction), scope_of(interaction), chat)
-            except UserError as exc:
-                refusal = exc.message
+        refusal = await self._refusal(interaction)
         if refusal is None:
             return True
         if interaction.type is not discord.InteractionType.autocomplete:
             await tell(interaction, refusal)
         return False
+
+    async def _refusal(self, interaction: discord.Interaction) -> str | None:
+        assert self._discord is not None
+        if self.stopping:
+            return "The bot is restarting; try again in a minute."
+        if self._discord.guild_ids and interaction.guild_id not in self._discord.guild_ids:
+            return "This bot is not enabled in this server."
+        chat = str(interaction.channel_id) if interaction.channel_id else None
+        try:
+            await self._service.access.check(owner_of(interaction), scope_of(interaction), chat)
+        except UserError as exc:
+            return exc.message
+        return None
 
     async def _image(self, attachment: discord.Attachment, what: str) -> ImageInput:
         check_attachment(attachment, what, self._config.media.max_download_bytes)

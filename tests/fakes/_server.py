@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -105,6 +105,39 @@ class FakeServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+Call = tuple[bytes, dict[str, str]]  # (body, headers) of one POST a HookReceiver got
+
+
+class HookReceiver(FakeServer):
+    """A webhook endpoint for adapter tests: keeps (body, headers) of every POST to /hook, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Call] = []
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/hook", self._hook)]
+
+    def url(self, query: str = "") -> str:
+        return f"{self.base_url}/hook" + (f"?{query}" if query else "")
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [body for body, _ in self.calls]
+
+    async def wait_for(self, done: Callable[[list[Call]], bool]) -> list[Call]:
+        """`calls` once `done(calls)` holds (within 3 s)."""
+        for _ in range(150):
+            if done(self.calls):
+                return self.calls
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"callbacks never matched; got {len(self.calls)}")
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        self.calls.append((await request.read(), dict(request.headers)))
+        return web.Response(text="ok")
 
 
 def png(seed: str, size: tuple[int, int]) -> bytes:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from providers.base import (
@@ -30,7 +28,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.midapi import MidapiConfig, MidapiProvider
-from tests.fakes._server import FakeServer
+from tests.fakes._server import HookReceiver
 from tests.fakes.midapi import MidapiFake
 from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, finish, imagine, parent_of
 
@@ -40,30 +38,6 @@ def make_config(base_url: str, **knobs: Any) -> MidapiConfig:
 
 
 CASE = AdapterCase(type="midapi", make_fake=lambda: MidapiFake(duration=0.05), make_config=make_config)
-
-
-class Receiver(FakeServer):
-    """A webhook endpoint for the fake to POST callbacks to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[bytes] = []
-        self.headers: list[dict[str, str]] = []
-
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        self.headers.append(dict(request.headers))
-        return web.Response(text="ok")
-
-    async def wait_for(self, count: int) -> list[bytes]:
-        for _ in range(150):
-            if len(self.bodies) >= count:
-                return self.bodies
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} callbacks, got {len(self.bodies)}")
 
 
 async def test_imagine_maps_flags_and_returns_four_images(fake: MidapiFake, provider: MidapiProvider) -> None:
@@ -286,22 +260,22 @@ async def test_failed_generation_is_a_failed_snapshot(
 
 async def test_callbacks_success_failure_and_duplicates(fake: MidapiFake, provider: MidapiProvider) -> None:
     fake.callback_repeats = 2  # the docs say the same taskId may arrive more than once
-    async with Receiver() as receiver:
-        hook = f"{receiver.base_url}/hook"
+    async with HookReceiver() as receiver:
+        hook = receiver.url()
         ok = await provider.submit(GenerationRequest(prompt=PromptParams(text="sun"), callback_url=hook))
         assert fake.received[-1]["body"]["callBackUrl"] == hook
-        bodies = await receiver.wait_for(2)
-        first, second = (provider.parse_callback(b, h) for b, h in zip(bodies, receiver.headers, strict=True))
+        calls = await receiver.wait_for(lambda calls: len(calls) >= 2)
+        first, second = (provider.parse_callback(b, h) for b, h in calls)
         assert first == second and first.task_id == ok.task_id
         assert first.status is TaskStatus.SUCCEEDED and first.result is not None
         assert len(first.result.image_urls) == 4 and set(first.actions) == GRID_OFFERS
         bad = await provider.submit(GenerationRequest(prompt=PromptParams(text="FAIL2"), callback_url=hook))
-        bodies = await receiver.wait_for(4)
-        failed = provider.parse_callback(bodies[-1], {})
+        await receiver.wait_for(lambda calls: len(calls) >= 4)
+        failed = provider.parse_callback(receiver.bodies[-1], {})
         assert failed.task_id == bad.task_id and failed.status is TaskStatus.FAILED
         assert failed.error == "Image generation failed"
     # a late (out-of-order) duplicate of the success still parses to the same snapshot
-    assert provider.parse_callback(bodies[0], {}) == first
+    assert provider.parse_callback(receiver.bodies[0], {}) == first
 
 
 def test_callback_documented_shapes_and_junk(provider: MidapiProvider) -> None:

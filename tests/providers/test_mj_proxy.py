@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from providers.base import (
@@ -34,6 +33,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.mj_proxy import MjProxyConfig, MjProxyProvider, _Button, accepted, button_action, parse_prompts
+from tests.fakes._server import HookReceiver
 from tests.fakes.mj_proxy import BANNED_WORD, FAIL_WORD, MjProxyFake, png
 from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, finish, imagine, parent_of
 
@@ -375,46 +375,13 @@ async def test_failed_generation(fake: MjProxyFake, provider: MjProxyProvider) -
 # -- notifyHook ----------------------------------------------------------------------------------
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.calls: list[bytes] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> Receiver:
-        async def hook(request: web.Request) -> web.Response:
-            self.calls.append(await request.read())
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        assert sockets
-        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/hook?token=abc"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
-
-    async def wait_for(self, text: bytes) -> None:
-        for _ in range(100):
-            if any(text in call for call in self.calls):
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no callback contained {text!r}")
-
-
 async def test_notify_hook_delivers_every_change(fake: MjProxyFake, provider: MjProxyProvider) -> None:
-    async with Receiver() as hook:
-        task = await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url))
-        assert fake.submitted("imagine")[0].body["notifyHook"] == hook.url
-        await hook.wait_for(b'"SUCCESS"')
-    snapshots = [provider.parse_callback(body, {}) for body in hook.calls]
+    async with HookReceiver() as hook:
+        url = hook.url("token=abc")
+        task = await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), callback_url=url))
+        assert fake.submitted("imagine")[0].body["notifyHook"] == url
+        await hook.wait_for(lambda calls: any(b'"SUCCESS"' in body for body, _ in calls))
+    snapshots = [provider.parse_callback(body, {}) for body in hook.bodies]
     assert {s.task_id for s in snapshots} == {task.task_id}
     assert [s.status for s in snapshots] == [TaskStatus.SUBMITTED] + [TaskStatus.RUNNING] * 4 + [
         TaskStatus.SUCCEEDED
@@ -425,8 +392,8 @@ async def test_notify_hook_delivers_every_change(fake: MjProxyFake, provider: Mj
     assert (
         final.result is not None and len(final.result.image_urls) == 4 and set(final.actions) == GRID_OFFERS
     )
-    assert provider.parse_callback(hook.calls[-1], {}) == final  # duplicate
-    assert provider.parse_callback(hook.calls[2], {}) == snapshots[2]  # late, older
+    assert provider.parse_callback(hook.bodies[-1], {}) == final  # duplicate
+    assert provider.parse_callback(hook.bodies[2], {}) == snapshots[2]  # late, older
     for junk in (b"", b"<html>", b"[]", b'{"status": "SUCCESS"}', b'{"id": "1", "status": "WEIRD"}'):
         with pytest.raises(ProviderProtocolError):
             provider.parse_callback(junk, {})

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from providers.base import (
@@ -35,6 +34,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.mj_rest import MjRestConfig, MjRestProvider
+from tests.fakes._server import HookReceiver
 from tests.fakes.mj_rest import FAIL_WORD, MjRestFake, png
 from tests.providers.contract import GRID_OFFERS, KEY, AdapterCase, adapter_config, finish, imagine, parent_of
 
@@ -56,41 +56,6 @@ CASE = AdapterCase(
 )
 
 IMAGE = ImageInput(data=png("ref", (16, 16)), mime="image/png")
-
-
-class Receiver:
-    """A webhook endpoint on loopback that keeps (body, headers) of every POST."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, str]]] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> Receiver:
-        async def hook(request: web.Request) -> web.Response:
-            self.calls.append((await request.read(), dict(request.headers)))
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_post("/hook", hook)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None and site._server.sockets
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook?token=s3cret"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
-
-    async def wait_for(self, predicate: Any) -> None:
-        for _ in range(100):
-            if predicate(self.calls):
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"callbacks never matched; got {len(self.calls)}")
 
 
 # -- imagine and its buttons ---------------------------------------------------------------------
@@ -307,11 +272,12 @@ async def test_cancel(fake: MjRestFake, provider: MjRestProvider) -> None:
 async def test_progress_webhooks_parse_and_replay_harmlessly(
     fake: MjRestFake, provider: MjRestProvider
 ) -> None:
-    async with Receiver() as hook:
-        task = await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url))
+    async with HookReceiver() as hook:
+        url = hook.url("token=s3cret")
+        task = await provider.submit(GenerationRequest(prompt=PromptParams(text="a"), callback_url=url))
         assert fake.submitted("/v1/imagine")[0].body == {
             "prompt": "a",
-            "webhook_url": hook.url,
+            "webhook_url": url,
             "webhook_type": "progress",
         }
         await hook.wait_for(lambda calls: any(b'"job.completed"' in body for body, _ in calls))
@@ -330,9 +296,9 @@ async def test_progress_webhooks_parse_and_replay_harmlessly(
 
 async def test_result_webhook_type_sends_only_the_end(fake: MjRestFake, client: httpx.AsyncClient) -> None:
     provider = MjRestProvider(make_config(fake.base_url, webhook_type="result"), client)
-    async with Receiver() as hook:
+    async with HookReceiver() as hook:
         task = await provider.submit(
-            GenerationRequest(prompt=PromptParams(text=FAIL_WORD), callback_url=hook.url)
+            GenerationRequest(prompt=PromptParams(text=FAIL_WORD), callback_url=hook.url("token=s3cret"))
         )
         assert fake.submitted("/v1/imagine")[0].body["webhook_type"] == "result"
         await hook.wait_for(lambda calls: len(calls) == 1)
@@ -351,9 +317,9 @@ async def test_signed_webhooks(client: httpx.AsyncClient, prefixed: bool) -> Non
     async with MjRestFake(job_duration=0.05, webhook_secret="whsec", signature_prefix=prefixed) as fake:
         config = make_config(fake.base_url, webhook_secret=SecretStr("whsec"), webhook_type="result")
         provider = MjRestProvider(config, client)
-        async with Receiver() as hook:
+        async with HookReceiver() as hook:
             task = await provider.submit(
-                GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url)
+                GenerationRequest(prompt=PromptParams(text="a"), callback_url=hook.url("token=s3cret"))
             )
             await hook.wait_for(lambda calls: len(calls) == 1)
         [(body, headers)] = hook.calls

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from providers.base import (
@@ -34,7 +33,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.ohmygpt import OhmygptConfig, OhmygptProvider, _prompts, _Task
-from tests.fakes._server import FakeServer
+from tests.fakes._server import HookReceiver
 from tests.fakes.ohmygpt import OhmygptFake
 from tests.providers import contract
 from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, parent_of
@@ -48,21 +47,6 @@ def make_config(base_url: str, **knobs: Any) -> OhmygptConfig:
 
 
 CASE = AdapterCase(type="ohmygpt", make_fake=lambda: OhmygptFake(step=0.01), make_config=make_config)
-
-
-class Receiver(FakeServer):
-    """A webhook endpoint for the fake to POST to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bodies: list[bytes] = []
-
-    def routes(self) -> list[web.RouteDef]:
-        return [web.post("/hook", self.hook)]
-
-    async def hook(self, request: web.Request) -> web.Response:
-        self.bodies.append(await request.read())
-        return web.Response(text="ok")
 
 
 #: the fake moves a task on every 0.01 s: polls this often see each step
@@ -238,7 +222,7 @@ async def test_webhooks_bare_or_enveloped(
     fake: OhmygptFake, provider: OhmygptProvider, envelope: bool
 ) -> None:
     fake.webhook_envelope = envelope
-    async with Receiver() as receiver:
+    async with HookReceiver() as receiver:
         hook = f"{receiver.base_url}/hook?secret=s3cr3t"
         snap = await provider.submit(GenerationRequest(prompt=PromptParams(text="sun"), callback_url=hook))
         assert fake.received[-1]["body"]["webhook"] == hook

@@ -54,6 +54,7 @@ class Task:
     submit_time: str = field(default_factory=_iso)
     start_time: str | None = None
     finish_time: str | None = None
+    seen: asyncio.Event = field(default_factory=asyncio.Event)  # a status answer showed the current stage
 
 
 #: customId marker -> (action of the task it starts, single image?)
@@ -73,6 +74,7 @@ class OhmygptFake(FakeServer):
         super().__init__()
         self.api_key = api_key
         self.step = step  # seconds between progress stages
+        self.lockstep = False  # True: a stage lasts until a status answer has shown it (no stage skipped)
         self.s3 = True  # imageS3Url set on success (else null, as the docs allow)
         self.webhook_envelope = False  # webhooks as {statusCode,message,data} instead of the bare task
         self.describe_field = "prompt"  # where describe's prompts go: "prompt" or "description"
@@ -157,7 +159,7 @@ class OhmygptFake(FakeServer):
     async def _run(self, task: Task) -> None:
         stages = [("SUBMITTED", 0), ("IN_PROGRESS", 30), ("IN_PROGRESS", 60), ("IN_PROGRESS", 90)]
         for status, progress in stages:
-            await asyncio.sleep(self.step)
+            await self._next_stage(task)
             task.status, task.progress = status, progress
             task.start_time = task.start_time or (_iso() if status == "IN_PROGRESS" else None)
             await self._notify(task)
@@ -165,9 +167,15 @@ class OhmygptFake(FakeServer):
                 task.status, task.fail_reason, task.finish_time = "FAILURE", "Banned prompt detected", _iso()
                 await self._notify(task)
                 return
-        await asyncio.sleep(self.step)
+        await self._next_stage(task)
         task.status, task.progress, task.finish_time = "SUCCESS", 100, _iso()
         await self._notify(task)
+
+    async def _next_stage(self, task: Task) -> None:
+        await asyncio.sleep(self.step)
+        if self.lockstep:
+            await task.seen.wait()
+            task.seen.clear()
 
     async def _notify(self, task: Task) -> None:
         if not task.webhook:
@@ -263,6 +271,7 @@ class OhmygptFake(FakeServer):
         task = self.tasks.get(int(body["taskId"])) if str(body.get("taskId", "")).isdigit() else None
         if task is None:
             return self._answer(400, "Task not found")
+        task.seen.set()
         return self._answer(200, "Success", self.task_json(task))
 
     async def bulk(self, request: web.Request) -> web.Response:
@@ -277,6 +286,8 @@ class OhmygptFake(FakeServer):
             return self._answer(400, "page must be >= 1 and pageSize 5-20")
         newest = sorted(self.tasks.values(), key=lambda t: t.task_id, reverse=True)
         chunk = newest[(page - 1) * size : page * size]
+        for task in chunk:
+            task.seen.set()
         return self._answer(
             200, "Success", {"total": len(newest), "tasks": [self.task_json(t) for t in chunk]}
         )

@@ -62,6 +62,7 @@ async def imagine_done(provider: OhmygptProvider, text: str = "a lighthouse") ->
 async def test_imagine_progresses_to_a_grid_with_custom_ids(
     fake: OhmygptFake, provider: OhmygptProvider
 ) -> None:
+    fake.lockstep = True  # every stage is seen by a poll, however slow the machine
     request = GenerationRequest(prompt=PromptParams(text="a lighthouse", aspect_ratio="16:9"), speed="relax")
     submitted = await provider.submit(request)
     assert submitted.status is TaskStatus.SUBMITTED and submitted.task_id.isdigit()

@@ -14,7 +14,7 @@ from tests.providers import (
     test_mj_rest,
     test_ohmygpt,
 )
-from tests.providers.contract import FAULTS, AdapterCase, adapter
+from tests.providers.contract import FAULTS, PROBE_TIMEOUT, AdapterCase, adapter
 
 CASES: list[AdapterCase] = []
 CASES.append(test_mj_rest.CASE)
@@ -33,7 +33,7 @@ def _ids(case: AdapterCase) -> str:
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 async def test_fault_maps_to_the_same_error_class(case: AdapterCase, fault: str) -> None:
     async with case.make_fake() as fake, httpx.AsyncClient() as client:
-        provider = adapter(case, fake.base_url, client)
+        provider = adapter(case, fake.base_url, client, **(PROBE_TIMEOUT if fault == "timeout" else {}))
         await provider.start()
         fake.inject(fault)  # type: ignore[attr-defined]
         request = GenerationRequest(prompt=PromptParams(text="a lighthouse at dusk"))

@@ -45,7 +45,7 @@ class Finished:
 
 
 def _config(tmp_path: Path, mj_url: str, midapi_url: str, **mj: Any) -> dict[str, Any]:
-    fast = {"poll_interval": 0.05, "request_timeout": 0.5}
+    fast = {"poll_interval": 0.05, "request_timeout": 5.0}
     return {
         "database": str(tmp_path / "bot.sqlite3"),
         "default_provider": "mj",

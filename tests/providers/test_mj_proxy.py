@@ -35,7 +35,15 @@ from providers.errors import (
 from providers.mj_proxy import MjProxyConfig, MjProxyProvider, _Button, accepted, button_action, parse_prompts
 from tests.fakes._server import HookReceiver
 from tests.fakes.mj_proxy import BANNED_WORD, FAIL_WORD, MjProxyFake, png
-from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, finish, imagine, parent_of
+from tests.providers.contract import (
+    GRID_OFFERS,
+    PROBE_TIMEOUT,
+    AdapterCase,
+    adapter_config,
+    finish,
+    imagine,
+    parent_of,
+)
 
 SECRET = "test-secret"
 UPSCALE_OFFERS = {
@@ -442,8 +450,10 @@ async def test_code_22_queued_is_accepted(fake: MjProxyFake, provider: MjProxyPr
     ],
 )
 async def test_errors_map_to_the_tree(
-    fake: MjProxyFake, provider: MjProxyProvider, fault: str, error: type[ProviderError], detail: str
+    fake: MjProxyFake, client: httpx.AsyncClient, fault: str, error: type[ProviderError], detail: str
 ) -> None:
+    short = PROBE_TIMEOUT if fault == "timeout" else {}
+    provider = MjProxyProvider(make_config(fake.base_url, **short), client)
     fake.timeout_delay = 0.45
     fake.inject(fault)
     with pytest.raises(error, match=detail) as caught:

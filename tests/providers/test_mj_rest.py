@@ -36,7 +36,16 @@ from providers.errors import (
 from providers.mj_rest import MjRestConfig, MjRestProvider
 from tests.fakes._server import HookReceiver
 from tests.fakes.mj_rest import FAIL_WORD, MjRestFake, png
-from tests.providers.contract import GRID_OFFERS, KEY, AdapterCase, adapter_config, finish, imagine, parent_of
+from tests.providers.contract import (
+    GRID_OFFERS,
+    KEY,
+    PROBE_TIMEOUT,
+    AdapterCase,
+    adapter_config,
+    finish,
+    imagine,
+    parent_of,
+)
 
 
 def make_config(base_url: str, **overrides: Any) -> MjRestConfig:
@@ -398,8 +407,10 @@ async def test_signature_is_checked_against_the_raw_body(client: httpx.AsyncClie
     ],
 )
 async def test_errors_map_to_the_tree(
-    fake: MjRestFake, provider: MjRestProvider, fault: str, error: type[ProviderError], detail: str
+    fake: MjRestFake, client: httpx.AsyncClient, fault: str, error: type[ProviderError], detail: str
 ) -> None:
+    short = PROBE_TIMEOUT if fault == "timeout" else {}
+    provider = MjRestProvider(make_config(fake.base_url, **short), client)
     fake.timeout_delay = 0.45
     fake.inject(fault)
     with pytest.raises(error, match=detail) as caught:

@@ -18,8 +18,9 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/imagine-bot imagine "a lighthouse at dusk --ar 16:9" --out out
 
+# Most tests wait on loopback servers and subprocesses rather than compute: 4 workers fit 2 cores.
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4
 
 lint: setup
 	$(BIN)/ruff check bot providers tests bench

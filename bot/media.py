@@ -121,7 +121,8 @@ class MediaCache:
     def _path(self, url: str) -> Path:
         return self._dir / hashlib.sha256(url.encode()).hexdigest()
 
-    async def get(self, url: str, *, trusted: bool = False) -> bytes:
+    async def get(self, url: str, *, source: str | None = None, trusted: bool = False) -> bytes:
+        """The bytes of `url`, from disk when seen before, else fetched from `source` (default `url`)."""
         path = self._path(url)
         lock = self._locks.setdefault(path.name, asyncio.Lock())
         async with lock:
@@ -129,7 +130,7 @@ class MediaCache:
                 return await asyncio.to_thread(path.read_bytes)
             except FileNotFoundError:
                 pass
-            data = await self.downloader.fetch(url, trusted=trusted)
+            data = await self.downloader.fetch(source or url, trusted=trusted)
             await asyncio.to_thread(_write_atomic, path, data)
         self._locks.pop(path.name, None)
         return data

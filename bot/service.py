@@ -335,8 +335,9 @@ class JobService:
         """The job's current preview image, fetched fresh (previews are transient: not cached)."""
         if not job.preview_url:
             return None
-        trusted = self._pool.get(job.provider).trusts_url(job.preview_url)
-        return await self._cache.downloader.fetch(job.preview_url, trusted=trusted)
+        provider = self._pool.get(job.provider)
+        url = provider.locate(job.preview_url)
+        return await self._cache.downloader.fetch(url, trusted=provider.trusts_url(url))
 
     async def download_image(self, url: str) -> ImageInput:
         """A user-supplied image link, fetched with every safety check."""
@@ -350,8 +351,9 @@ class JobService:
     # -- internals --------------------------------------------------------------------------------
 
     async def _download(self, job: Job, url: str) -> bytes:
-        trusted = self._pool.get(job.provider).trusts_url(url)
-        return await self._cache.get(url, trusted=trusted)
+        provider = self._pool.get(job.provider)
+        source = provider.locate(url)
+        return await self._cache.get(url, source=source, trusted=provider.trusts_url(source))
 
     def _provider_for(self, requested: str | None, action: Action) -> str:
         name = requested or self._config.default_provider

@@ -297,6 +297,9 @@ class Provider(Protocol):
     def trusts_url(self, url: str) -> bool:
         """True if `url` is served by this provider itself (so a loopback base_url may be fetched)."""
 
+    def locate(self, url: str) -> str:
+        """Where a result URL this provider gave earlier can be fetched now (usually `url` itself)."""
+
 
 class BaseProvider:
     """Defaults shared by adapters: no-op lifecycle, no cancel, trust of the own base_url host."""
@@ -319,6 +322,9 @@ class BaseProvider:
 
     def trusts_url(self, url: str) -> bool:
         return bool(self.config.base_url) and _host(url) == _host(self.config.base_url)
+
+    def locate(self, url: str) -> str:
+        return url
 
 
 def _host(url: str) -> str:

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import random
+import re
 import time
 import zlib
 from collections import Counter
@@ -39,6 +40,8 @@ from providers.base import (
     upscale_offers,
 )
 from providers.errors import ErrorKind, ProviderBusy, ProviderProtocolError, ProviderRejected, make_error
+
+_IMAGE_URL = re.compile(r"^http://127\.0\.0\.1:[0-9]+(?P<path>/img/.+)$")
 
 
 class LocalConfig(ProviderConfig):
@@ -246,6 +249,12 @@ class LocalProvider(BaseProvider):
 
     def trusts_url(self, url: str) -> bool:
         return bool(self.config.base_url) and url.startswith(self.config.base_url + "/")
+
+    def locate(self, url: str) -> str:
+        """An image URL of an earlier run, at this run's server: the port changes across restarts but
+        the path (the task id) is all an image is rendered from."""
+        match = _IMAGE_URL.match(url)
+        return f"{self.config.base_url}{match['path']}" if match and self.config.base_url else url
 
     def _snapshot(self, task_id: str, spec: Mapping[str, Any]) -> TaskSnapshot:
         elapsed = self._clock() - float(spec["t"])

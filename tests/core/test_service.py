@@ -395,3 +395,15 @@ async def test_zoom_out_shows_the_parent_image_inside(h: Harness) -> None:
     centre = out.getvalue()
     (mine,), (theirs,) = (await h.service.files(parent)).images, (await h.service.files(other)).images
     assert _mean_difference(centre, mine, (64, 64)) < _mean_difference(centre, theirs, (64, 64)) / 2
+
+
+async def test_a_finished_local_job_s_files_survive_a_restart_on_another_port(tmp_path: Path) -> None:
+    async with build(tmp_path) as h:
+        done = await h.imagine("a lighthouse at dusk --ar 16:9")
+        before = await h.service.files(done)
+        old_origin = h.providers["local"].config.base_url
+    fresh_cache = MediaConfig(cache_dir=tmp_path / "another-cache")  # nothing on disk: it must download
+    async with build(tmp_path, media=fresh_cache) as h:
+        assert h.providers["local"].config.base_url != old_origin
+        after = await h.service.files(await h.service.get(done.id))
+        assert after.grid == before.grid and after.images == before.images

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from bot.domain import Job, JobState, Owner, Placement
-from bot.store import MIGRATIONS, JobStore
+from bot.migrations import MIGRATIONS
+from bot.store import JobStore
 from providers.base import Action, GenerationRequest, PromptParams, TaskResult, TaskSnapshot, TaskStatus
 
 OWNER = Owner(platform="telegram", user_id="42", name="Ada")

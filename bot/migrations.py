@@ -1,0 +1,107 @@
+"""The database schema, as the migrations that build it: script N moves `PRAGMA user_version` N-1 to N.
+
+Append new scripts; never edit one that has shipped (a database in the field has already run it).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        parent_id TEXT,
+        action_index INTEGER NOT NULL DEFAULT 0,
+        provider TEXT NOT NULL,
+        provider_task_id TEXT,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        progress INTEGER NOT NULL DEFAULT 0,
+        preview_url TEXT,
+        result TEXT,
+        actions TEXT NOT NULL DEFAULT '{}',
+        provider_data TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        owner_platform TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        owner_name TEXT NOT NULL DEFAULT '',
+        chat_platform TEXT,
+        chat_id TEXT,
+        message_id TEXT,
+        thread_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        deadline REAL NOT NULL,
+        next_poll_at REAL,
+        poll_failures INTEGER NOT NULL DEFAULT 0,
+        submit_attempts INTEGER NOT NULL DEFAULT 0,
+        tried_providers TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE UNIQUE INDEX jobs_provider_task ON jobs(provider, provider_task_id)
+        WHERE provider_task_id IS NOT NULL;
+    CREATE INDEX jobs_due ON jobs(next_poll_at) WHERE state IN ('submitted', 'running');
+    CREATE INDEX jobs_queue ON jobs(provider, created_at) WHERE state = 'queued';
+    CREATE INDEX jobs_message ON jobs(chat_platform, chat_id, message_id);
+    CREATE INDEX jobs_owner ON jobs(owner_platform, owner_id, created_at);
+    CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
+        WHERE parent_id IS NOT NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
+    """,
+    """
+    CREATE TABLE user_settings (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (platform, user_id, key)
+    );
+    """,
+    """
+    CREATE TABLE callback_secrets (
+        job_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL
+    );
+    """,
+    # Operations (bot/quota.py, bot/access.py, bot/admin.py): one ledger row per created job, keyed on
+    # its id so nothing is charged twice; bans; admin-set limits and provider holds.
+    """
+    CREATE TABLE quota_ledger (
+        job_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT,
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        cost REAL NOT NULL,
+        exempt INTEGER NOT NULL DEFAULT 0,
+        charged_at REAL NOT NULL,
+        refunded_at REAL,
+        refund_reason TEXT
+    );
+    CREATE INDEX quota_ledger_user ON quota_ledger(platform, user_id, charged_at);
+    CREATE INDEX quota_ledger_scope ON quota_ledger(scope, charged_at);
+    CREATE TABLE bans (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        banned_by TEXT NOT NULL DEFAULT '',
+        banned_at REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, scope)
+    );
+    CREATE TABLE ops_settings (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    """,
+    # Which terminal state a chat message was last edited to show, so a final edit still pending when
+    # the bot stopped (or a job that ended while no frontend listened) is sent on the next start.
+    # Jobs that ended before this migration count as delivered.
+    """
+    ALTER TABLE jobs ADD COLUMN delivered_state TEXT;
+    UPDATE jobs SET delivered_state = state WHERE state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
+    CREATE INDEX jobs_undelivered ON jobs(chat_platform, updated_at)
+        WHERE delivered_state IS NULL AND state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
+    """,
+)

@@ -126,7 +126,7 @@ async def _unwrapped(command: Coroutine[Any, Any, int]) -> int:
         error: BaseException = group
         while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
             error = error.exceptions[0]
-        if isinstance(error, UserError | ProviderError):
+        if isinstance(error, UserError | ProviderError | BrokenPipeError):
             raise error from None
         raise
 
@@ -239,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, ProviderError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`imagine-bot jobs | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: the job stays in the store; `imagine-bot jobs` and `imagine-bot wait JOB` "
               "pick it up.", file=sys.stderr)

@@ -163,3 +163,16 @@ def test_kill_9_mid_job_then_resume(tmp_path: Path) -> None:
         rows = conn.execute("SELECT id, state, provider_task_id FROM jobs").fetchall()
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert rows == [(job, "succeeded", task_before)]  # one job, the same provider task: nothing resubmitted
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    config = write_config(tmp_path, duration=0.5)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "imagine", "a lighthouse"], cwd=tmp_path,
+                            env=env(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `imagine-bot imagine ... | head -1`
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
+    waited = cli(tmp_path, "wait", job_id(first, "imagine"))  # the job stayed in the store, as on Ctrl-C
+    assert waited.returncode == 0 and "succeeded on local" in waited.stdout, waited.stderr

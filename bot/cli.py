@@ -39,20 +39,24 @@ class Progress:
         self._out = out
         self._tty = out.isatty()
         self._last = ""
+        self.reader_gone = False  # stdout was closed (`| head`): stop watching, leave the job be
 
     async def job_changed(self, job: Job) -> None:
-        if job.id != self.job_id:
+        if job.id != self.job_id or self.done.is_set():
             return
         self.job = job
         filled = job.progress // 5
         line = f"[{'#' * filled}{'-' * (20 - filled)}] {job.progress:3d}% {job.state.value} ({job.provider})"
-        if line != self._last:
-            self._out.write(("\r" + line) if self._tty else line + "\n")
-            self._out.flush()
-            self._last = line
-        if job.terminal:
-            if self._tty:
+        try:
+            if line != self._last:
+                self._out.write(("\r" + line) if self._tty else line + "\n")
+                self._out.flush()
+                self._last = line
+            if job.terminal and self._tty:
                 self._out.write("\n")
+        except BrokenPipeError:  # raised here it would only reach the listener fan-out's log
+            self.reader_gone = True
+        if job.terminal or self.reader_gone:
             self.done.set()
 
 
@@ -79,6 +83,8 @@ async def _watch(app: App, job: Job, out_dir: Path) -> int:
         await progress.done.wait()
     finally:
         app.listeners.remove(progress)
+    if progress.reader_gone:
+        raise BrokenPipeError
     assert progress.job is not None
     return await _report(app, progress.job, out_dir)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -12,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from bot.cli import Progress
+from bot.domain import Job, JobState, Owner
+from bot.events import Listeners
+from providers.base import Action, GenerationRequest
 from tests.core.conftest import png, size_of
 
 CONFIG = """\
@@ -170,9 +175,30 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     proc = subprocess.Popen([sys.executable, "-m", "bot", "imagine", "a lighthouse"], cwd=tmp_path,
                             env=env(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    first = proc.stdout.readline()
-    proc.stdout.close()  # like `imagine-bot imagine ... | head -1`
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # like `imagine-bot imagine ... | head -1`
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0 and "Traceback" not in stderr, stderr
     waited = cli(tmp_path, "wait", job_id(first, "imagine"))  # the job stayed in the store, as on Ctrl-C
     assert waited.returncode == 0 and "succeeded on local" in waited.stdout, waited.stderr
+
+
+async def test_progress_stops_watching_when_its_reader_is_gone() -> None:
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as out:
+        progress = Progress("abc", out)
+        job = Job(id="abc", kind=Action.IMAGINE, provider="local", request=GenerationRequest(),
+                  owner=Owner(platform="cli", user_id="u"), created_at=0, updated_at=0, deadline=1,
+                  state=JobState.RUNNING, progress=40)  # fmt: skip
+        listeners = Listeners()
+        listeners.add(progress)
+        await listeners.job_changed(job)  # the path where a raised BrokenPipeError would only be logged
+        assert progress.done.is_set() and progress.reader_gone
+        with contextlib.suppress(BrokenPipeError):
+            out.close()

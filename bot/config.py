@@ -179,6 +179,20 @@ class AppConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _typed_providers(cls, value: Any) -> Any:
+        """Entries given as mappings become their `type`'s own config class (not the bare base class,
+        which would drop every type-specific key); `parse_config` does the same with better messages."""
+        if not isinstance(value, list):
+            return value
+        return [
+            PROVIDERS[entry["type"]].config_class.model_validate(entry)
+            if isinstance(entry, dict) and entry.get("type") in PROVIDERS
+            else entry
+            for entry in value
+        ]
+
     @model_validator(mode="after")
     def _names_resolve(self) -> AppConfig:
         names = [p.name for p in self.providers]

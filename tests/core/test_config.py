@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_config, parse_config
+from bot.config import AppConfig, load_config, parse_config
 from bot.errors import ConfigError
 from providers.local import LocalConfig
+from providers.midapi import MidapiConfig
 
 GOOD = """\
 database: ${DATA_DIR:-/tmp}/bot.sqlite3
@@ -170,3 +171,10 @@ def test_check_config_command(tmp_path: Path) -> None:
     run = _check_config(good)
     assert run.returncode == 0, run.stderr
     assert "OK" in run.stdout and "mj" in run.stdout
+
+
+def test_a_config_built_in_code_gets_each_provider_type_s_own_class() -> None:
+    config = AppConfig(default_provider="m", providers=[
+        {"name": "m", "type": "midapi", "api_key": "k", "vary_index_base": 1}])  # fmt: skip
+    entry = config.provider("m")
+    assert isinstance(entry, MidapiConfig) and entry.vary_index_base == 1

@@ -157,9 +157,10 @@ async def test_wrong_or_unknown_secret_is_404_and_changes_nothing(
     fake, app, changes = quiet_mj
     job, hook = await _submitted(fake, app, changes)
     base, _, secret = hook.rpartition("/")
+    wrong_secret = secret[:-1] + ("y" if secret.endswith("x") else "x")
     body = _mj_body(job.provider_task_id or "", 1)
     async with httpx.AsyncClient() as client:
-        wrong = await client.post(f"{base}/{secret[:-1]}x", content=body)
+        wrong = await client.post(f"{base}/{wrong_secret}", content=body)
         unknown = await client.post(hook.replace(job.id, "zzzzzzzz"), content=body)
         missing = await client.post(f"{base}/", content=body)
     assert (wrong.status_code, unknown.status_code, missing.status_code) == (404, 404, 404)

@@ -94,7 +94,7 @@ async def _report(app: App, job: Job, out_dir: Path) -> int:
     if job.state is not JobState.SUCCEEDED:
         print(f"error: {job.error}", file=sys.stderr)
         return 1
-    files = await app.service.files(job)
+    files = await app.service.media.files(job)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     named: list[tuple[str, bytes]] = []
     if files.grid:

@@ -25,6 +25,7 @@ from bot.errors import (
     UserError,
 )
 from bot.events import JobListener
+from bot.job_media import JobMedia
 from bot.moderation import Moderator
 from bot.pool import ProviderPool
 from bot.prompt import parse_prompt
@@ -67,15 +68,6 @@ class ProviderStatus:
     last_success: float | None
 
 
-@dataclass(frozen=True)
-class JobFiles:
-    """A finished job's media as bytes: the grid (if any), the single images, the videos."""
-
-    grid: bytes | None
-    images: list[bytes]
-    videos: list[bytes]
-
-
 class JobService:
     def __init__(
         self,
@@ -96,7 +88,7 @@ class JobService:
         self._config = config
         self._store = store
         self._pool = pool
-        self._cache = cache
+        self.media = JobMedia(pool, cache)
         self._listener = listener
         self._wake = wake
         self._clock = clock
@@ -316,44 +308,11 @@ class JobService:
     def can(self, provider: str, action: Action) -> bool:
         return self._pool.get(provider).capabilities.can(action)
 
-    async def files(self, job: Job, *, tiles: bool = True) -> JobFiles:
-        """Download (once, via the cache) a finished job's media. Tiles are cut from the grid when the
-        provider gave no separate images; `tiles=False` skips them when there is a grid (a chat that
-        shows only the grid needs no four extra downloads)."""
-        if job.result is None:
-            raise JobNotFinished(f"Job {job.id} has no result yet.")
-        grid = await self._download(job, job.result.grid_url) if job.result.grid_url else None
-        images: list[bytes] = []
-        if tiles or grid is None:
-            images = [await self._download(job, url) for url in job.result.image_urls]
-        if grid is not None and not images and tiles:
-            images = await media.split_grid(grid)
-        videos = [await self._download(job, url) for url in job.result.video_urls]
-        return JobFiles(grid, images, videos)
-
-    async def preview(self, job: Job) -> bytes | None:
-        """The job's current preview image, fetched fresh (previews are transient: not cached)."""
-        if not job.preview_url:
-            return None
-        provider = self._pool.get(job.provider)
-        url = provider.locate(job.preview_url)
-        return await self._cache.downloader.fetch(url, trusted=provider.trusts_url(url))
-
-    async def download_image(self, url: str) -> ImageInput:
-        """A user-supplied image link, fetched with every safety check."""
-        data = await self._cache.downloader.fetch(url, max_bytes=self._config.media.max_download_bytes)
-        return self.checked(ImageInput(data=data, url=url))
-
     def checked(self, image: ImageInput, what: str = "The image") -> ImageInput:
         mime = media.check_image(image.data, self._config.media.max_download_bytes, what)
         return image.model_copy(update={"mime": mime})
 
     # -- internals --------------------------------------------------------------------------------
-
-    async def _download(self, job: Job, url: str) -> bytes:
-        provider = self._pool.get(job.provider)
-        source = provider.locate(url)
-        return await self._cache.get(url, source=source, trusted=provider.trusts_url(source))
 
     def _provider_for(self, requested: str | None, action: Action) -> str:
         name = requested or self._config.default_provider

@@ -116,7 +116,7 @@ class Outbox:
 
     async def _result_files(self, job: Job, cap: int) -> tuple[dict[str, bytes], str]:
         """The files a finished job's message carries, each re-encoded to fit the channel's cap."""
-        got = await self._service.files(job, tiles=False)
+        got = await self._service.media.files(job, tiles=False)
         images: dict[str, bytes] = {}
         if got.grid is not None:
             images["grid"] = got.grid

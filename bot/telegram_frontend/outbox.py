@@ -288,7 +288,7 @@ class Outbox:
         if job is None:
             return None
         try:
-            data = await self._service.preview(job)
+            data = await self._service.media.preview(job)
         except UserError as exc:
             log.info("preview of job %s not shown: %s", job.id, exc.message)
             return None
@@ -302,7 +302,7 @@ class Outbox:
 
     async def _prepare(self, job: Job) -> Prepared | None:
         try:
-            files = await self._service.files(job)
+            files = await self._service.media.files(job)
             main = files.grid or (files.images[0] if files.images else None)
             photo = await media.fit(main, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE) if main else None
             single = files.images[0] if files.grid is None and files.images else None

@@ -29,7 +29,7 @@ async def test_imagine_goes_through_every_state_and_gives_a_grid(tmp_path: Path)
         progress = [j.progress for j in h.listener.of(job.id)]
         assert progress == sorted(progress) and progress[-1] == 100 and len(set(progress)) > 3
         assert any(j.preview_url for j in h.listener.of(job.id))
-        files = await h.service.files(done)
+        files = await h.service.media.files(done)
         assert files.grid is not None
         width, height = size_of(files.grid)
         assert abs(width / height - 16 / 9) < 0.02
@@ -47,7 +47,7 @@ async def test_upscales_variations_and_reroll(h: Harness) -> None:
     done = await h.settle(*(c.id for c in children))
     assert all(job.state is JobState.SUCCEEDED for job in done)
     upscales, variations = done[:4], done[4:]
-    images = [(await h.service.files(job)).images for job in upscales]
+    images = [(await h.service.media.files(job)).images for job in upscales]
     assert all(len(one) == 1 for one in images) and len({one[0] for one in images}) == 4
     assert all(job.result and job.result.grid_url for job in variations)
     assert set(upscales[0].actions) == {offer_key(a) for a in UPSCALE_FOLLOWUPS if h.service.can("local", a)}
@@ -63,8 +63,8 @@ async def test_follow_ups_of_an_upscale(h: Harness, action: Action) -> None:
     upscale = await h.act(await h.imagine("a red fox --ar 1:1"), Action.UPSCALE.value, 2)
     child = await h.act(upscale, action.value)
     assert child.state is JobState.SUCCEEDED and child.kind is action
-    files = await h.service.files(child)
-    assert files.images and files.images[0] not in (await h.service.files(upscale)).images
+    files = await h.service.media.files(child)
+    assert files.images and files.images[0] not in (await h.service.media.files(upscale)).images
     width, height = size_of(files.grid or files.images[0])
     if action is Action.PAN_LEFT:
         assert width > height
@@ -92,7 +92,7 @@ async def test_blend(h: Harness, count: int) -> None:
     images = [image_input(png(40, 40, (50 * i, 20, 200 - 30 * i))) for i in range(count)]
     blended = await h.done(await h.service.blend(OWNER, images, dimensions="landscape"))
     assert blended.state is JobState.SUCCEEDED
-    files = await h.service.files(blended)
+    files = await h.service.media.files(blended)
     assert files.grid is not None and len(set(files.images)) == 4
     width, height = size_of(files.grid)
     assert width > height
@@ -387,23 +387,24 @@ async def test_zoom_out_shows_the_parent_image_inside(h: Harness) -> None:
     grid = await h.imagine("a red fox --ar 1:1")
     parent, other = await h.act(grid, "upscale", 1), await h.act(grid, "upscale", 2)
     zoom = await h.act(parent, Action.ZOOM_OUT_2X.value)
-    tile = (await h.service.files(zoom)).images[0]
+    tile = (await h.service.media.files(zoom)).images[0]
     with Image.open(io.BytesIO(tile)) as image:
         w, h_ = image.size
         out = io.BytesIO()
         image.crop((w // 4, h_ // 4, w * 3 // 4, h_ * 3 // 4)).save(out, "PNG")
     centre = out.getvalue()
-    (mine,), (theirs,) = (await h.service.files(parent)).images, (await h.service.files(other)).images
+    (mine,) = (await h.service.media.files(parent)).images
+    (theirs,) = (await h.service.media.files(other)).images
     assert _mean_difference(centre, mine, (64, 64)) < _mean_difference(centre, theirs, (64, 64)) / 2
 
 
 async def test_a_finished_local_job_s_files_survive_a_restart_on_another_port(tmp_path: Path) -> None:
     async with build(tmp_path) as h:
         done = await h.imagine("a lighthouse at dusk --ar 16:9")
-        before = await h.service.files(done)
+        before = await h.service.media.files(done)
         old_origin = h.providers["local"].config.base_url
     fresh_cache = MediaConfig(cache_dir=tmp_path / "another-cache")  # nothing on disk: it must download
     async with build(tmp_path, media=fresh_cache) as h:
         assert h.providers["local"].config.base_url != old_origin
-        after = await h.service.files(await h.service.get(done.id))
+        after = await h.service.media.files(await h.service.get(done.id))
         assert after.grid == before.grid and after.images == before.images

@@ -13,6 +13,12 @@ to the listener's final notification, event-loop lag p99 (a 10 ms ticker's overs
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as `python bench/core.py`: bench/providers.py must not shadow the providers package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import asyncio
 import json
@@ -20,10 +26,8 @@ import os
 import platform
 import resource
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bot.app import build_app, running

@@ -22,6 +22,9 @@ from bot.presentation import shorten
 
 REFUSAL = ("Only this server's admins can use /admin (members with Manage Server, or a role the bot's "
            "config names).")
+# A DM has no server to administer, so "this server's admins" would point at nothing there.
+DM_REFUSAL = ("/admin works inside a server, for that server's admins; in a direct message with the bot "
+              "only the bot's operators can use it.")
 Command = Callable[[Actor], Awaitable[str]]
 
 
@@ -69,7 +72,7 @@ class AdminHandlers:
         async with answering(interaction):
             actor = self.actor(interaction)
             if not self._admin.is_admin(actor):
-                raise NotAllowed(REFUSAL)
+                raise NotAllowed(REFUSAL if interaction.guild_id else DM_REFUSAL)
             await tell(interaction, await command(actor))
 
     async def ban(self, interaction: discord.Interaction, user: discord.abc.User, reason: str | None,

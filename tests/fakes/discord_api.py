@@ -11,6 +11,8 @@ path or method answers 404/405, a JSON body (or multipart `payload_json`) that b
 answers 400 50035; both land in `fake.violations`. On top of the schema it enforces the limits of
 DESIGN.md §5 (custom_id, rows, content, embeds, upload sizes), the interaction ack deadline and token
 lifetime, and per-channel message-edit rate limits. Every duration is multiplied by `time_scale`.
+Besides guild text channels it has DMs (`dm_channel(user)`, `slash_command(None, ...)`: no guild_id,
+`user` instead of `member`, global commands only) and public threads (`add_thread`).
 Clients should pass `guild_ready_timeout=0.05` or so: discord.py waits that long after the last
 GUILD_CREATE before `on_ready` (2 s by default).
 """
@@ -48,7 +50,10 @@ MiB = 1024 * 1024
 ALL_PERMISSIONS = str((1 << 51) - 1)
 ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
 MEMBER_PERMISSIONS = str(int(ALL_PERMISSIONS) & ~(ADMINISTRATOR | MANAGE_GUILD))  # an ordinary member
-GUILD_MESSAGES_INTENT = 1 << 9
+GUILD_MESSAGES_INTENT, DIRECT_MESSAGES_INTENT = 1 << 9, 1 << 12
+GUILD_CONTEXT, BOT_DM_CONTEXT = 0, 1  # interaction context types (a guild-installed app has only these)
+DM_CHANNEL, PUBLIC_THREAD = 1, 11  # channel types
+THREAD_TYPES = (10, 11, 12)  # announcement, public and private threads
 EPHEMERAL, LOADING, COMPONENTS_V2 = 1 << 6, 1 << 7, 1 << 15
 JOINED = "2024-01-01T00:00:00+00:00"
 WEBHOOK = "/webhooks/{webhook_id}/{webhook_token}"
@@ -142,7 +147,7 @@ class FakeAttachment:
 class FakeMessage:
     id: int
     channel_id: int
-    guild_id: int
+    guild_id: int | None  # None in a DM
     author: FakeUser
     content: str = ""
     embeds: list[dict[str, Any]] = field(default_factory=list)
@@ -178,7 +183,7 @@ class FakeInteraction:
     id: int
     token: str
     type: int  # 2 application command, 3 message component
-    guild_id: int
+    guild_id: int | None  # None: used in a DM with the bot
     channel_id: int
     user: FakeUser
     name: str  # command name or custom_id
@@ -302,6 +307,19 @@ def _check_option(command: str, option: dict[str, Any], value: Any) -> None:
         raise ValueError(f"/{command} {name}: {len(value)} characters is outside {low}..{high}")
 
 
+def _usable_in(command: dict[str, Any], context: int) -> bool:
+    """Whether Discord offers a command in an interaction context: its `contexts` when set, else
+    everywhere the app is installed, minus DMs for a command synced with `dm_permission: false`."""
+    if (contexts := command.get("contexts")) is not None:
+        return context in contexts
+    return context != BOT_DM_CONTEXT or command.get("dm_permission") is not False
+
+
+def _owners(guild_id: int | None) -> dict[str, str]:
+    """authorizing_integration_owners of a guild-installed app: the guild, or "0" in the bot's DM."""
+    return {"0": str(guild_id) if guild_id else "0"}
+
+
 def find_buttons(message: FakeMessage) -> list[Button]:
     """Every button of a message, row by row, as a person would see them."""
     return [Button(item.get("custom_id"), item.get("label"), (item.get("emoji") or {}).get("name"),
@@ -362,6 +380,7 @@ class DiscordFake(FakeServer):
             ("POST", "/channels/{channel_id}/typing"): lambda r: web.Response(status=204),
             ("POST", "/channels/{channel_id}/messages"): self._create_message,
             ("GET", "/channels/{channel_id}/messages"): self._list_messages,
+            ("POST", "/users/@me/channels"): self._open_dm,
         }
         for where in ("/applications/{application_id}", "/applications/{application_id}/guilds/{guild_id}"):
             self._handlers["PUT", f"{where}/commands"] = self._put_commands
@@ -421,6 +440,37 @@ class DiscordFake(FakeServer):
             self.msgs[channel_id] = {}
         return guild_id, channel_ids
 
+    async def add_thread(self, channel_id: int, name: str, owner: FakeUser | None = None) -> int:
+        """A public thread (type 11) under a guild text channel, started by `owner` (default alice);
+        a connected bot gets THREAD_CREATE, a later one finds it among the guild's active threads."""
+        parent = self._channel(channel_id)
+        if parent["type"] != 0:
+            raise ValueError(f"channel {channel_id} is not a guild text channel: no threads under it")
+        thread_id, now = self._snowflake(), datetime.now(UTC).isoformat()
+        self.channels[thread_id] = {
+            "id": str(thread_id), "type": PUBLIC_THREAD, "guild_id": parent["guild_id"],
+            "parent_id": str(channel_id), "owner_id": str((owner or self.user).id), "name": name,
+            "last_message_id": None, "rate_limit_per_user": 0, "flags": 0, "message_count": 0,
+            "member_count": 1, "total_message_sent": 0,
+            "thread_metadata": {"archived": False, "archive_timestamp": now, "auto_archive_duration": 1440,
+                                "locked": False, "create_timestamp": now}}
+        self.msgs[thread_id] = {}
+        guild_id = int(parent["guild_id"])
+        await self._dispatch("THREAD_CREATE", {**self.channels[thread_id], "newly_created": True}, guild_id)
+        return thread_id
+
+    def dm_channel(self, user: FakeUser) -> int:
+        """The DM channel (type 1) between the bot and `user`, opened on first use, as Discord keeps one."""
+        for channel_id, channel in self.channels.items():
+            if channel["type"] == DM_CHANNEL and channel["recipients"][0]["id"] == str(user.id):
+                return channel_id
+        channel_id = self._snowflake()
+        self.channels[channel_id] = {
+            "id": str(channel_id), "type": DM_CHANNEL, "last_message_id": None, "flags": 0,
+            "recipients": [user.payload()]}
+        self.msgs[channel_id] = {}
+        return channel_id
+
     def messages(self, channel_id: int) -> list[FakeMessage]:
         """The channel's live messages, oldest first (ephemeral ones included: check `.ephemeral`)."""
         return [m for m in self.msgs.get(channel_id, {}).values() if not m.deleted]
@@ -451,18 +501,23 @@ class DiscordFake(FakeServer):
                     await asyncio.wait_for(self._changed.wait(), 0.02)
             return result
 
-    async def slash_command(self, guild_id: int, channel_id: int, user: FakeUser, name: str,
+    async def slash_command(self, guild_id: int | None, channel_id: int, user: FakeUser, name: str,
                             options: dict[str, Any] | None = None,
                             attachments: dict[str, tuple[str, bytes, str]] | None = None) -> FakeInteraction:
         """A person runs `/name` (or `/group sub`) in a channel: dispatch INTERACTION_CREATE type 2.
 
+        `guild_id` None: in the person's DM with the bot (`dm_channel(user)`), where only global
+        commands allowed in the BOT_DM context exist, as in Discord's own client.
         A user option's value may be a FakeUser: it is sent as its id, with the user (and member) resolved.
         """
         top, _, sub = name.partition(" ")
-        command = next((c for c in self.commands.get(guild_id, []) + self.commands.get(None, [])
-                        if c["name"] == top), None)
+        self._check_place(guild_id, channel_id, user)
+        context = GUILD_CONTEXT if guild_id else BOT_DM_CONTEXT
+        scopes = [*(self.commands.get(guild_id, []) if guild_id else []), *self.commands.get(None, [])]
+        command = next((c for c in scopes if c["name"] == top and _usable_in(c, context)), None)
         if command is None:
-            raise LookupError(f"/{top} is not registered (globally or in guild {guild_id}): sync first")
+            where = f"guild {guild_id}" if guild_id else "DMs"
+            raise LookupError(f"/{top} is not registered for {where} (guild commands never are in DMs)")
         declared = {o["name"]: o for o in command.get("options") or []}
         if sub or any(o["type"] == 1 for o in declared.values()):
             if (subcommand := declared.get(sub)) is None or subcommand["type"] != 1:
@@ -478,9 +533,10 @@ class DiscordFake(FakeServer):
         for key, value in values.items():
             if isinstance(value, FakeUser) and declared[key]["type"] == 6:
                 resolved.setdefault("users", {})[str(value.id)] = value.payload()
-                member = {k: v for k, v in self._member(value, guild_id).items() if k != "user"}
-                resolved.setdefault("members", {})[str(value.id)] = {
-                    **member, "permissions": self.permissions.get(value.id, MEMBER_PERMISSIONS)}
+                if guild_id:  # members only exist in a guild
+                    member = {k: v for k, v in self._member(value, guild_id).items() if k != "user"}
+                    resolved.setdefault("members", {})[str(value.id)] = {
+                        **member, "permissions": self.permissions.get(value.id, MEMBER_PERMISSIONS)}
                 values[key] = str(value.id)
             _check_option(name, declared[key], values[key])
         opts = [{"name": k, "type": declared[k]["type"], "value": v} for k, v in values.items()]
@@ -507,7 +563,18 @@ class DiscordFake(FakeServer):
         if not any(b.custom_id == custom_id and not b.disabled for b in find_buttons(message)):
             raise LookupError(f"message {message_id} has no enabled button {custom_id!r}")
         data = {"custom_id": custom_id, "component_type": 2}
+        self._check_place(message.guild_id, channel_id, user)
         return await self._interact(3, message.guild_id, channel_id, user, custom_id, data, message)
+
+    def _check_place(self, guild_id: int | None, channel_id: int, user: FakeUser) -> None:
+        """Where a person can act at all: a channel or thread of that guild, or their own DM with the bot."""
+        channel = self._channel(channel_id)
+        if guild_id is None:
+            recipients = [r["id"] for r in channel.get("recipients") or []]
+            if channel["type"] != DM_CHANNEL or recipients != [str(user.id)]:
+                raise ValueError(f"channel {channel_id} is not {user.username}'s DM with the bot")
+        elif channel.get("guild_id") != str(guild_id):
+            raise ValueError(f"channel {channel_id} is not in guild {guild_id}")
 
     # ------------------------------------------------------------------------------------- internals
     def _snowflake(self) -> int:
@@ -523,13 +590,15 @@ class DiscordFake(FakeServer):
                     "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False,
                     "flags": 0}
         members = [self._member(u, guild_id) for u in self.users]
-        channels = [c for c in self.channels.values() if c["guild_id"] == str(guild_id)]
+        here = [c for c in self.channels.values() if c.get("guild_id") == str(guild_id)]
+        channels = [c for c in here if c["type"] not in THREAD_TYPES]
+        threads = [c for c in here if c["type"] in THREAD_TYPES and not c["thread_metadata"]["archived"]]
         return {"id": str(guild_id), "name": self.guilds[guild_id], "icon": None, "features": [],
                 "owner_id": str(self.owner.id), "roles": [everyone, *self.roles.get(guild_id, {}).values()],
                 "emojis": [], "stickers": [],
-                "channels": channels,
+                "channels": channels, "threads": threads,
                 "members": members, "member_count": len(members), "large": False, "unavailable": False,
-                "threads": [], "voice_states": [], "presences": [], "stage_instances": [], "premium_tier": 0,
+                "voice_states": [], "presences": [], "stage_instances": [], "premium_tier": 0,
                 "guild_scheduled_events": [], "soundboard_sounds": [], "preferred_locale": "en-US",
                 "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
                 "mfa_level": 0, "nsfw_level": 0, "system_channel_id": None, "joined_at": JOINED}
@@ -561,7 +630,9 @@ class DiscordFake(FakeServer):
             data["interaction_metadata"] = m.interaction
         if m.reference:
             data["message_reference"] = {"type": 0, "message_id": str(m.reference),
-                                         "channel_id": str(m.channel_id), "guild_id": str(m.guild_id)}
+                                         "channel_id": str(m.channel_id)}
+            if m.guild_id:
+                data["message_reference"]["guild_id"] = str(m.guild_id)
             if with_referenced and (ref := self.msgs[m.channel_id].get(m.reference)):
                 data["referenced_message"] = self._message_payload(ref, False)
         return data
@@ -604,7 +675,8 @@ class DiscordFake(FakeServer):
     async def _new_message(self, channel_id: int, body: dict[str, Any], uploads: list[_Upload],
                            **extra: Any) -> FakeMessage:
         channel = self._channel(channel_id)
-        m = FakeMessage(self._snowflake(), channel_id, int(channel["guild_id"]), self.bot_user, **extra)
+        guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
+        m = FakeMessage(self._snowflake(), channel_id, guild_id, self.bot_user, **extra)
         m.content = body.get("content") or ""
         m.components = self._components(body.get("components") or [])
         m.attachments = self._attachments(channel_id, body.get("attachments"), uploads, [])
@@ -614,6 +686,10 @@ class DiscordFake(FakeServer):
                 or body.get("sticker_ids") or body.get("poll")):
             raise _reject(400, 50006, "Cannot send an empty message")
         self.msgs[channel_id][m.id] = m
+        channel["last_message_id"] = str(m.id)
+        if channel["type"] in THREAD_TYPES and not m.ephemeral:  # a thread counts what was said in it
+            channel["message_count"] += 1
+            channel["total_message_sent"] += 1
         await self._dispatch("MESSAGE_CREATE", self._message_payload(m), m.guild_id, message=True)
         return m
 
@@ -762,6 +838,13 @@ class DiscordFake(FakeServer):
         m = await self._new_message(channel_id, body, r.uploads, reference=reference, type=kind)
         return _json(self._message_payload(m))
 
+    def _open_dm(self, r: _Req) -> web.Response:
+        """Create DM: the one DM channel with that user (discord.py's `User.create_dm`)."""
+        user = next((u for u in self.users if str(u.id) == str(r.body["recipient_id"])), None)
+        if user is None or user.bot:
+            raise _reject(400, 50007, "Cannot send messages to this user")
+        return _json(self._channel(self.dm_channel(user)))
+
     def _list_messages(self, r: _Req) -> web.Response:
         found = self.messages(int(self._channel(r.p["channel_id"])["id"]))[::-1]
         return _json([self._message_payload(m) for m in found[: int(r.query.get("limit", 50))]])
@@ -795,7 +878,7 @@ class DiscordFake(FakeServer):
 
     def _metadata(self, it: FakeInteraction) -> dict[str, Any]:
         data = {"id": str(it.id), "type": it.type, "user": it.user.payload(),
-                "authorizing_integration_owners": {"0": str(it.guild_id)}}
+                "authorizing_integration_owners": _owners(it.guild_id)}
         if it.type == 2:
             return {**data, "name": it.name}
         return {**data, "interacted_message_id": str(it.message_id)}
@@ -866,23 +949,27 @@ class DiscordFake(FakeServer):
         return web.Response(body=item[0], content_type=item[1] or "application/octet-stream")
 
     # ---------------------------------------------------------------------------------------- gateway
-    async def _interact(self, kind: int, guild_id: int, channel_id: int, user: FakeUser, name: str,
+    async def _interact(self, kind: int, guild_id: int | None, channel_id: int, user: FakeUser, name: str,
                         data: dict[str, Any], message: FakeMessage | None = None) -> FakeInteraction:
         if not self.sessions:
             raise RuntimeError("no bot is connected to the fake gateway")
         it = FakeInteraction(self._snowflake(), "itx." + secrets.token_urlsafe(48), kind, guild_id,
                              channel_id, user, name, self.clock(), message.id if message else None)
         self.interactions[it.id] = it
-        member = {**self._member(user, guild_id),
-                  "permissions": self.permissions.get(user.id, MEMBER_PERMISSIONS)}
         payload: dict[str, Any] = {
             "id": str(it.id), "application_id": str(self.application_id), "type": kind, "data": data,
-            "guild_id": str(guild_id), "channel_id": str(channel_id), "channel": self._channel(channel_id),
-            "guild": {"id": str(guild_id), "locale": "en-US", "features": []}, "member": member,
+            "channel_id": str(channel_id), "channel": self._channel(channel_id),
             "token": it.token, "version": 1, "app_permissions": ALL_PERMISSIONS, "locale": "en-US",
-            "guild_locale": "en-US", "entitlements": [], "context": 0,
-            "attachment_size_limit": self.max_file_size,
-            "authorizing_integration_owners": {"0": str(guild_id)}}
+            "entitlements": [], "attachment_size_limit": self.max_file_size,
+            "authorizing_integration_owners": _owners(guild_id)}
+        if guild_id:
+            member = {**self._member(user, guild_id),
+                      "permissions": self.permissions.get(user.id, MEMBER_PERMISSIONS)}
+            guild = {"id": str(guild_id), "locale": "en-US", "features": []}
+            payload.update(guild_id=str(guild_id), guild=guild, member=member, guild_locale="en-US",
+                           context=GUILD_CONTEXT)
+        else:  # a DM: `user` instead of `member`, and no guild at all
+            payload.update(user=user.payload(), context=BOT_DM_CONTEXT)
         if message is not None:
             payload["message"] = self._message_payload(message)
         await self._dispatch("INTERACTION_CREATE", payload, guild_id)
@@ -897,13 +984,18 @@ class DiscordFake(FakeServer):
         session.seq += 1
         await self._send(session, {"op": 0, "t": event, "s": session.seq, "d": data})
 
-    async def _dispatch(self, event: str, data: dict[str, Any], guild_id: int, message: bool = False) -> None:
-        """Send an event to the shard that owns the guild (message events need the GUILD_MESSAGES intent)."""
+    async def _dispatch(self, event: str, data: dict[str, Any], guild_id: int | None,
+                        message: bool = False) -> None:
+        """Send an event to the shard that owns the guild, DM events to shard 0 (message events need
+        the GUILD_MESSAGES intent, or DIRECT_MESSAGES in a DM)."""
         for session in list(self.sessions):
-            if (guild_id >> 22) % session.shard[1] != session.shard[0]:
+            if ((guild_id or 0) >> 22) % session.shard[1] != session.shard[0]:
                 continue
             if not message:
                 await self._emit(session, event, data)
+            elif guild_id is None:
+                if session.intents & DIRECT_MESSAGES_INTENT:
+                    await self._emit(session, event, data)
             elif session.intents & GUILD_MESSAGES_INTENT:
                 await self._emit(session, event, {**data, "guild_id": str(guild_id)})
 

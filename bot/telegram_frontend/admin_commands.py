@@ -17,7 +17,14 @@ from bot.quota import LIMIT_KEYS
 from bot.service import JobService, ProviderStatus
 from bot.telegram_frontend import render
 from bot.telegram_frontend.admins import ChatAdmins
-from bot.telegram_frontend.common import PLATFORM, Context, arguments, owner_of
+from bot.telegram_frontend.common import (
+    PLATFORM,
+    Context,
+    arguments,
+    is_anonymous_admin,
+    owner_of,
+    replied_to,
+)
 from bot.telegram_frontend.outbox import Outbox
 
 REFUSAL = "Sorry, /admin is only for the administrators of this chat."
@@ -57,7 +64,7 @@ class AdminHandlers:
 
     async def info(self, update: Update, context: Context) -> None:
         """The providers with their state and queues, and the asking user's usage and what is left."""
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         owner = owner_of(user)
@@ -67,7 +74,7 @@ class AdminHandlers:
         await self._outbox.reply_text(message, "\n".join(lines))
 
     async def admin(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         owner = owner_of(user)
@@ -93,10 +100,13 @@ class AdminHandlers:
     async def _target(self, message: Message, words: list[str]) -> tuple[str, str, list[str]]:
         """(user as AdminService takes it, a name to show, the remaining words): the author of the
         message replied to (for one of the bot's job messages: who asked for it), else the first word."""
-        replied = message.reply_to_message
-        if replied is not None and replied.from_user is not None:
-            if replied.from_user.id != message.get_bot().id:
-                return f"{PLATFORM}:{replied.from_user.id}", replied.from_user.full_name, words
+        replied = replied_to(message)
+        if replied is not None and is_anonymous_admin(replied):
+            raise UserError("That message is from an anonymous admin of this chat; admins can't be banned.")
+        if replied is not None and (sender := replied.sender_chat or replied.from_user) is not None:
+            if sender.id != message.get_bot().id:
+                who = owner_of(sender)  # a member posting as a channel is that channel (see owner_of)
+                return f"{PLATFORM}:{who.user_id}", who.name or who.user_id, words
             job = await self._service.by_message(PLATFORM, str(message.chat_id), str(replied.message_id))
             if job is not None:
                 return f"{PLATFORM}:{job.owner.user_id}", job.owner.name or job.owner.user_id, words

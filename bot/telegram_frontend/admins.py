@@ -16,6 +16,7 @@ from telegram import Bot, Chat, Message
 from bot.access import AccessPolicy
 from bot.config import AdminsConfig
 from bot.domain import Owner
+from bot.telegram_frontend.common import is_anonymous_admin
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,10 @@ class ChatAdmins:
             return True
         if chat is None or chat.type == Chat.PRIVATE or not self._config.telegram_chat_admins:
             return False
-        if message is not None and message.sender_chat is not None and message.sender_chat.id == chat.id:
-            return True  # an anonymous admin: Telegram shows the group as the sender
+        if message is not None and is_anonymous_admin(message):
+            # Telegram hides who it is, but only administrators can post as the group, and they
+            # expect /admin to work as it does for them signed: trust the group as the sender.
+            return True
         return int(owner.user_id) in await self.of(chat.id)
 
     async def of(self, chat_id: int) -> frozenset[int]:

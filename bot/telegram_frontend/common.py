@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import telegram.error
-from telegram import CallbackQuery, Message, User
+from telegram import CallbackQuery, Chat, Message, User
 from telegram.ext import ContextTypes
 
 from bot.domain import Owner
@@ -16,8 +16,27 @@ Context = ContextTypes.DEFAULT_TYPE
 PLATFORM = "telegram"
 
 
-def owner_of(user: User) -> Owner:
-    return Owner(platform=PLATFORM, user_id=str(user.id), name=user.full_name)
+def owner_of(sender: User | Chat) -> Owner:
+    """Who a command (and the job it starts) belongs to: the person, or the chat a message was sent on
+    behalf of (`update.effective_sender`). Such a message's `from` is a placeholder account shared by
+    every anonymous admin of every group (GroupAnonymousBot) or every channel (Channel_Bot); owning
+    jobs as that account would give them all one quota, one ban and each other's buttons."""
+    name = sender.full_name if isinstance(sender, User) else sender.effective_name
+    return Owner(platform=PLATFORM, user_id=str(sender.id), name=name)
+
+
+def is_anonymous_admin(message: Message) -> bool:
+    """Sent as the group itself: only the group's administrators can post like that."""
+    return message.sender_chat is not None and message.sender_chat.id == message.chat.id
+
+
+def replied_to(message: Message) -> Message | None:
+    """The message this one replies to. In a forum topic Telegram makes every message that replies to
+    nothing else a reply to the topic's "topic created" service message: that one doesn't count."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    return replied
 
 
 def arguments(message: Message) -> str:

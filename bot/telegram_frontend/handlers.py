@@ -11,7 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 import telegram.error
-from telegram import Bot, CallbackQuery, Message, Update, User
+from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop
 
 from bot import presentation
@@ -22,7 +22,15 @@ from bot.service import JobService
 from bot.telegram_frontend import render
 from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
-from bot.telegram_frontend.common import PLATFORM, Context, answer, arguments, owner_of, thread_of
+from bot.telegram_frontend.common import (
+    PLATFORM,
+    Context,
+    answer,
+    arguments,
+    owner_of,
+    replied_to,
+    thread_of,
+)
 from bot.telegram_frontend.outbox import Outbox
 from bot.telegram_frontend.render import USAGE, View
 from providers.base import BlendDimensions, ImageInput
@@ -30,6 +38,7 @@ from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 Create = Callable[[Owner, Placement, bool], Awaitable[Job]]  # (owner, where, chat admin?) -> the new job
+Sender = User | Chat  # a person, or the chat a message was sent on behalf of (see `owner_of`)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 _CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
 _DIMENSIONS: dict[str, BlendDimensions] = {
@@ -83,7 +92,7 @@ class Handlers:
 
     # -- starting jobs ----------------------------------------------------------------------------
 
-    async def _start(self, message: Message, user: User, create: Create) -> None:
+    async def _start(self, message: Message, user: Sender, create: Create) -> None:
         """Create a job (showing the user's mistake if it can't be), reply at once, record the reply.
         The service is told the chat (for its limits and access lists) and whether the user administers it."""
         thread = thread_of(message)
@@ -115,7 +124,7 @@ class Handlers:
     # -- commands ---------------------------------------------------------------------------------
 
     async def imagine(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         prompt = arguments(message)
@@ -126,24 +135,24 @@ class Handlers:
 
     async def private_text(self, update: Update, context: Context) -> None:
         """In a private chat a plain message is an imagine."""
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None or not (message.text or "").strip():
             return
         await self._imagine(message, user, message.text or "")
 
-    async def _imagine(self, message: Message, user: User, prompt: str) -> None:
+    async def _imagine(self, message: Message, user: Sender, prompt: str) -> None:
         await self._start(message, user, lambda o, p, a: self._service.imagine(
             o, prompt, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
 
     async def describe(self, update: Update, context: Context) -> None:
         """/describe replying to a photo, or a photo (or image file) with /describe as its caption."""
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         if message.caption is not None and caption_command(message, context.bot.username) != "describe":
             return
         try:
-            file_id = image_file_id(message) or image_file_id(message.reply_to_message)
+            file_id = image_file_id(message) or image_file_id(replied_to(message))
             if file_id is None:
                 await self._outbox.reply_text(message, USAGE["describe"])
                 return
@@ -156,7 +165,7 @@ class Handlers:
 
     async def blend(self, update: Update, context: Context) -> None:
         """/blend replying to an album, or an album with /blend as its caption."""
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         if message.caption is not None and caption_command(message, context.bot.username) != "blend":
@@ -184,7 +193,7 @@ class Handlers:
         return _DIMENSIONS[word]
 
     async def _album_of(self, message: Message) -> list[str]:
-        source = message if message.photo else message.reply_to_message
+        source = message if message.photo else replied_to(message)
         if source is None or not source.photo:
             raise UserError(USAGE["blend"])
         if not source.media_group_id:
@@ -209,14 +218,14 @@ class Handlers:
             self._albums.add(update.effective_message)
 
     async def jobs(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         recent = await self._service.recent(owner_of(user), 10)
         await self._outbox.reply_text(message, render.jobs_text(recent))
 
     async def cancel(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
         owner = owner_of(user)
@@ -239,7 +248,7 @@ class Handlers:
         """The job named in the arguments, or the one shown in the message replied to."""
         if arguments(message):
             return await self._service.get(arguments(message).split()[0])
-        replied = message.reply_to_message
+        replied = replied_to(message)
         if replied is None:
             return None
         job = await self._service.by_message(PLATFORM, str(message.chat_id), str(replied.message_id))
@@ -262,13 +271,15 @@ class Handlers:
         if ref is None:
             await answer(query, "This button no longer works.")
             return
-        owner, anyone = owner_of(query.from_user), not self._config.owner_only_buttons
+        owner = owner_of(query.from_user)
         try:
             parent = await self._service.get(ref.job_id)
         except UserError as exc:
             await answer(query, exc.message, alert=True)
             return
-        if not anyone and not _owns(owner, parent):
+        chat = query.message.chat if query.message else None
+        allowed = not self._config.owner_only_buttons or await self._may_press(owner, parent, chat)
+        if not allowed:
             await answer(query, render.not_yours(parent.owner), alert=True)
             return
         await answer(query, presentation.toast(ref.action, ref.index))
@@ -276,15 +287,24 @@ class Handlers:
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
                               thread_id=str(thread) if thread else None)  # fmt: skip
         try:
-            admin = await self._admins.verdict(owner, query.message.chat if query.message else None)
+            admin = await self._admins.verdict(owner, chat)
             job, created = await self._service.act(
-                owner, ref.job_id, ref.action, ref.index, placement=placement, anyone=anyone,
+                owner, ref.job_id, ref.action, ref.index, placement=placement, anyone=allowed,
                 scope=str(chat_id), admin=admin)  # fmt: skip
         except (UserError, ProviderError) as exc:
             await self._reply_in(chat_id, message_id, thread, render.error_text(exc.message))
             return
         if created:
             await self._show(job, chat_id, message_id, thread)
+
+    async def _may_press(self, owner: Owner, parent: Job, chat: Chat | None) -> bool:
+        """With owner-only buttons: the person who asked, or, for a job an anonymous admin asked for
+        (it belongs to the group itself), any administrator of the group. A press always comes from
+        the presser's own account, so without this nobody could use an anonymous admin's buttons."""
+        if _owns(owner, parent):
+            return True
+        asked_by_group = chat is not None and parent.owner.user_id == str(chat.id)
+        return asked_by_group and await self._admins.verdict(owner, chat)
 
     async def _reply_in(self, chat_id: int, message_id: int | None, thread: int | None, text: str) -> None:
         view = View(text, photo=False)
@@ -332,11 +352,12 @@ def _owns(owner: Owner, job: Job) -> bool:
 
 def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | None]:
     """Chat, message and topic thread of the pressed button (from the parent's record if needed)."""
-    message = query.message
+    message, placement = query.message, parent.placement
     if isinstance(message, Message):
         return message.chat.id, message.message_id, thread_of(message)
+    # the parent's record knows the topic: without it the reply would land in the forum's General topic
+    thread = int(placement.thread_id) if placement and placement.thread_id else None
     if message is not None:  # an inaccessible (very old) message: chat and id are still known
-        return message.chat.id, message.message_id, None
-    placement = parent.placement
+        return message.chat.id, message.message_id, thread
     assert placement is not None, "a pressed button's job was shown somewhere"
-    return int(placement.chat_id), None, None
+    return int(placement.chat_id), None, thread

@@ -29,6 +29,7 @@ from bot.domain import Job, JobState
 from bot.errors import UserError
 from bot.service import JobService
 from bot.telegram_frontend import render
+from bot.telegram_frontend.common import thread_of
 from bot.telegram_frontend.keyboards import markup
 from bot.telegram_frontend.render import PLACEHOLDER, RESULT, View
 
@@ -139,7 +140,7 @@ class Outbox:
 
     async def reply_text(self, message: Message, text: str) -> Message | None:
         """A text reply to `message`; a refusal by Telegram is logged, never raised at the user."""
-        thread = message.message_thread_id if message.is_topic_message else None
+        thread = thread_of(message)
         try:
             return await self.paced(message.chat_id, lambda: self.bot.send_message(
                 message.chat_id, render.cut(text, render.TEXT_LIMIT),
@@ -346,9 +347,13 @@ class Outbox:
         return data, f"{job.id}-full.{ext}", f"Full resolution · {width}×{height}"
 
     async def _document(self, edit: Edit, data: bytes, filename: str, caption: str) -> None:
+        placement = edit.job.placement if edit.job else None
+        # the topic too, not only the reply: were the job message deleted meanwhile, the reply would
+        # be dropped (allow_sending_without_reply) and the file would land in the forum's General topic
+        thread = int(placement.thread_id) if placement and placement.thread_id else None
         try:
             await self.paced(edit.chat_id, lambda: self.bot.send_document(
                 edit.chat_id, data, filename=filename, caption=caption,
-                reply_parameters=reply_to(edit.message_id)))  # fmt: skip
+                reply_parameters=reply_to(edit.message_id), message_thread_id=thread))  # fmt: skip
         except telegram.error.TelegramError as exc:
             log.warning("could not send %s to chat %s: %s", filename, edit.chat_id, exc)

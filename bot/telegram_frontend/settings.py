@@ -17,6 +17,8 @@ from bot.telegram_frontend.render import View
 from providers.base import Action
 
 log = logging.getLogger(__name__)
+SETTINGS_AS_CHAT = ("Settings are per person: send /settings as yourself, not anonymously or as a channel. "
+                    "Jobs you start anonymously use the defaults.")  # fmt: skip
 
 
 class SettingsHandlers:
@@ -35,8 +37,12 @@ class SettingsHandlers:
         return View(text, rows, photo=False)
 
     async def settings(self, update: Update, context: Context) -> None:
-        message, user = update.effective_message, update.effective_user
+        message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
+            return
+        if message.sender_chat is not None:  # the keyboard answers only its owner, and presses never
+            # come from a chat: settings sent anonymously or as a channel could never be changed
+            await self._outbox.reply_text(message, SETTINGS_AS_CHAT)
             return
         view = await self._view(owner_of(user))
         try:

@@ -13,6 +13,18 @@ method doesn't have is ignored as Telegram does but is recorded there too (tests
 Test side: `send_text`, `send_photo`, `send_album`, `press` enqueue real updates; `make_admin` makes a
 user an administrator of a group (getChatAdministrators / getChatMember); `chat`, `message`,
 `photo_bytes`, `calls`, `answered`, `wait_until` read the state.
+
+Forums and senders other than a person, as Telegram has them:
+- `open_chat(..., is_forum=True)` and `open_topic` make a forum supergroup and its topics. A topic's
+  thread id is the id of its "topic created" service message, and every message in a topic that
+  replies to nothing else carries that service message as `reply_to_message` (Telegram's way of
+  saying which topic it is in). Messages in the General topic have no thread id.
+- A bot's message goes to the topic named by `message_thread_id`; without one it goes to the topic of
+  the message it replies to, and without either to General. A `message_thread_id` that is not a topic
+  of a forum answers "message thread not found"; a reply to a message of another topic is a reply to a
+  message that isn't there (so `allow_sending_without_reply` sends it unreplied).
+- `send_text(..., as_chat=ID)` sends on behalf of a chat (`sender_chat`): with `ANONYMOUS_ADMIN` as the
+  user and the group's own id, an anonymous administrator; with `user=None`, a message without `from`.
 """
 
 from __future__ import annotations
@@ -61,6 +73,7 @@ BUTTON_ACTIONS = (
     "callback_game",
     "pay",
 )
+GENERAL_TOPIC = None  # the thread of a forum message outside any topic
 DEFAULT_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post", "callback_query"}
 T = TypeVar("T")
 
@@ -111,6 +124,12 @@ class FakeUser:
         return out
 
 
+#: The fake sender Telegram puts in `from` of messages that anonymous group administrators send.
+ANONYMOUS_ADMIN = FakeUser(1087968824, "Group", "GroupAnonymousBot", is_bot=True)
+#: ... and of messages that members send on behalf of a channel (and of a linked channel's posts).
+CHANNEL_SENDER = FakeUser(136817688, "Channel", "Channel_Bot", is_bot=True)
+
+
 @dataclass
 class StoredFile:
     file_id: str
@@ -124,7 +143,7 @@ class StoredFile:
 class FakeMessage:
     chat_id: int
     message_id: int
-    from_user: dict[str, Any]
+    from_user: dict[str, Any] | None  # None: a message without `from` (channels)
     date: int
     text: str | None = None
     entities: list[dict[str, Any]] | None = None
@@ -140,10 +159,14 @@ class FakeMessage:
     deleted: bool = False
     delivered: bool = True  # False when privacy mode kept a user's group message from the bot
     formatted: str | None = None  # source text when parse_mode changed what is shown
+    outgoing: bool = False  # sent by the bot under test (not by another bot or a fake sender)
+    sender_chat: dict[str, Any] | None = None  # the chat it was sent on behalf of
+    message_thread_id: int | None = None  # its forum topic (None: General, or not a forum)
+    forum_topic_created: dict[str, Any] | None = None  # a topic's service message
 
     @property
     def from_bot(self) -> bool:
-        return bool(self.from_user.get("is_bot"))
+        return self.outgoing
 
     @property
     def keyboard(self) -> list[list[tuple[str, str | None]]]:
@@ -435,17 +458,27 @@ class TelegramFake(FakeServer):
         self.chat_admins[chat_id][user.id] = (user, status)
 
     # ---------------------------------------------------------------- test-side user actions
+    def delete(self, chat_id: int, message_id: int) -> None:
+        """A person deletes a message (their own, or any as an admin); the bot is not told."""
+        self._messages[chat_id][message_id].deleted = True
+        self._bump()
+
     def open_chat(
         self,
         chat_id: int,
         chat_type: str | None = None,
         title: str | None = None,
         user: FakeUser | None = None,
+        *,
+        is_forum: bool = False,
     ) -> dict[str, Any]:
         if chat_id in self._chats:
             return self._chats[chat_id]
         chat_type = chat_type or ("private" if chat_id > 0 else "supergroup")
+        assert not is_forum or chat_type == "supergroup", "only supergroups can be forums"
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if is_forum:
+            chat["is_forum"] = True
         if chat_type == "private":
             chat["first_name"] = user.first_name if user else "User"
             if user and user.username:
@@ -455,17 +488,33 @@ class TelegramFake(FakeServer):
         self._chats[chat_id] = chat
         return chat
 
+    def open_topic(self, chat_id: int, creator: FakeUser, name: str) -> int:
+        """`creator` opens a topic in the forum; returns its message_thread_id."""
+        assert self._chats[chat_id].get("is_forum"), f"chat {chat_id} is not a forum"
+        msg = self._new_message(chat_id, creator.to_json())
+        msg.forum_topic_created = {"name": name, "icon_color": 7322096}
+        msg.message_thread_id = msg.message_id
+        self._bump()  # a service message: privacy mode keeps it from the bot
+        return msg.message_id
+
     def send_text(
         self,
         chat_id: int,
-        user: FakeUser,
+        user: FakeUser | None,
         text: str,
         reply_to: int | None = None,
         chat_type: str | None = None,
+        *,
+        thread: int | None = GENERAL_TOPIC,
+        as_chat: int | None = None,
     ) -> FakeMessage:
+        """`user` sends `text` (in a forum, to the topic `thread`; on behalf of the chat `as_chat`)."""
         self.open_chat(chat_id, chat_type, user=user)
-        msg = self._new_message(chat_id, user.to_json(), text=text, reply_to=reply_to)
+        msg = self._new_message(chat_id, user.to_json() if user else None, text=text, reply_to=reply_to,
+                                thread=self._user_thread(chat_id, thread, reply_to))  # fmt: skip
         msg.entities = command_entities(text) or None
+        if as_chat is not None:
+            msg.sender_chat = self._chats[as_chat]
         return self._deliver(msg)
 
     def send_photo(
@@ -477,9 +526,12 @@ class TelegramFake(FakeServer):
         reply_to: int | None = None,
         media_group_id: str | None = None,
         chat_type: str | None = None,
+        *,
+        thread: int | None = GENERAL_TOPIC,
     ) -> FakeMessage:
         self.open_chat(chat_id, chat_type, user=user)
-        msg = self._new_message(chat_id, user.to_json(), caption=caption, reply_to=reply_to)
+        msg = self._new_message(chat_id, user.to_json(), caption=caption, reply_to=reply_to,
+                                thread=self._user_thread(chat_id, thread, reply_to))  # fmt: skip
         msg.photo, msg.uploaded = self._store_photo(image_bytes, check=False), image_bytes
         msg.caption_entities = command_entities(caption or "") or None
         msg.media_group_id = media_group_id
@@ -513,12 +565,13 @@ class TelegramFake(FakeServer):
         images: list[bytes],
         caption: str | None = None,
         chat_type: str | None = None,
+        *,
+        thread: int | None = GENERAL_TOPIC,
     ) -> list[FakeMessage]:
         group_id = self._new_id("album")
         return [
-            self.send_photo(
-                chat_id, user, data, caption if i == 0 else None, media_group_id=group_id, chat_type=chat_type
-            )
+            self.send_photo(chat_id, user, data, caption if i == 0 else None, media_group_id=group_id,
+                            chat_type=chat_type, thread=thread)
             for i, data in enumerate(images)
         ]
 
@@ -570,6 +623,7 @@ class TelegramFake(FakeServer):
         text: str | None = None,
         caption: str | None = None,
         reply_to: int | None = None,
+        thread: int | None = GENERAL_TOPIC,
     ) -> FakeMessage:
         chat = self._messages[chat_id]
         message_id = max(chat, default=0) + 1
@@ -581,9 +635,24 @@ class TelegramFake(FakeServer):
             text=text,
             caption=caption or None,
             reply_to_message_id=reply_to,
+            message_thread_id=thread,
         )
         chat[message_id] = msg
         return msg
+
+    def _user_thread(self, chat_id: int, thread: int | None, reply_to: int | None) -> int | None:
+        """The topic a person's message lands in: the one they are in, which a reply must match."""
+        replied = self._messages[chat_id].get(reply_to or 0)
+        if thread is not None:
+            assert self._is_topic(chat_id, thread), f"no topic {thread} in chat {chat_id}"
+        if replied is not None:
+            assert replied.message_thread_id == thread, "a reply is in the topic of what it replies to"
+        return thread
+
+    def _is_topic(self, chat_id: int, thread: Any) -> bool:
+        root = self._messages[chat_id].get(thread) if isinstance(thread, int) else None
+        return bool(self._chats[chat_id].get("is_forum")) and root is not None and (
+            root.forum_topic_created is not None)  # fmt: skip
 
     def _deliver(self, msg: FakeMessage) -> FakeMessage:
         chat = self._chats[msg.chat_id]
@@ -623,13 +692,14 @@ class TelegramFake(FakeServer):
         self._changed = asyncio.Event()
 
     def _json(self, m: FakeMessage, nested: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "message_id": m.message_id,
-            "from": m.from_user,
-            "chat": self._chats[m.chat_id],
-            "date": m.date,
-        }
+        out: dict[str, Any] = {"message_id": m.message_id, "chat": self._chats[m.chat_id], "date": m.date}
+        if m.from_user is not None:
+            out["from"] = m.from_user
+        if m.message_thread_id is not None:
+            out.update(message_thread_id=m.message_thread_id, is_topic_message=True)
         for key in (
+            "sender_chat",
+            "forum_topic_created",
             "text",
             "entities",
             "caption",
@@ -642,7 +712,9 @@ class TelegramFake(FakeServer):
         ):
             if getattr(m, key) is not None:
                 out[key] = getattr(m, key)
-        replied = self._messages[m.chat_id].get(m.reply_to_message_id or 0)
+        # in a topic, a message replying to nothing else replies to the topic's service message
+        topic_root = m.message_thread_id if m.forum_topic_created is None else None
+        replied = self._messages[m.chat_id].get(m.reply_to_message_id or topic_root or 0)
         if nested and replied is not None and not replied.deleted:
             out["reply_to_message"] = self._json(replied, nested=False)
         return out
@@ -796,11 +868,13 @@ class TelegramFake(FakeServer):
             clean_rows.append(clean)
         return {"inline_keyboard": clean_rows}
 
-    def _reply_target(self, chat_id: int, p: dict[str, Any]) -> int | None:
+    def _reply_target(self, chat_id: int, p: dict[str, Any], thread: int | None) -> int | None:
         params = p.get("reply_parameters")
         if not params:
             return None
         target = self._messages[chat_id].get(params["message_id"])
+        if thread is not None and target is not None and target.message_thread_id != thread:
+            target = None  # a message of another topic can't be replied to from this one
         if target is None or target.deleted:
             if params.get("allow_sending_without_reply"):
                 return None
@@ -1014,11 +1088,17 @@ class TelegramFake(FakeServer):
         return True
 
     def _bot_message(self, chat: dict[str, Any], p: dict[str, Any], **fields: Any) -> FakeMessage:
-        markup, reply_to = self._markup(p.get("reply_markup")), self._reply_target(chat["id"], p)
-        msg = self._new_message(chat["id"], self.bot_user.to_json(), reply_to=reply_to)
+        markup = self._markup(p.get("reply_markup"))
+        thread = p.get("message_thread_id")
+        if thread is not None and not self._is_topic(chat["id"], thread):
+            raise bad("message thread not found")
+        reply_to = self._reply_target(chat["id"], p, thread)
+        if thread is None and reply_to is not None:  # a reply goes to the topic of what it replies to
+            thread = self._messages[chat["id"]][reply_to].message_thread_id
+        msg = self._new_message(chat["id"], self.bot_user.to_json(), reply_to=reply_to, thread=thread)
         for key, value in fields.items():
             setattr(msg, key, value)
-        msg.reply_markup = markup
+        msg.reply_markup, msg.outgoing = markup, True
         return msg
 
     def _send_message(self, p: dict[str, Any], u: dict[str, Upload]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Every edit after the first goes through `channel.get_partial_message(id).edit(..
 the interaction webhook, so a job that outlives the 15-minute interaction token still gets its final
 grid. `Delivery` keeps only the newest render per message and paces per channel; discord.py itself
 sleeps on 429s and bucket headers, and whatever it gives up on comes back here as `RetryAfter`.
+A message in a thread archived meanwhile can't be edited (50083): its final state becomes a new reply.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes per file when neither guild nor interaction says more
 REQUEST_LIMIT = 25 * 1024 * 1024  # bytes per request, all files together
+THREAD_ARCHIVED = 50083  # JSON error code: edits in an archived thread (and sends to a locked one)
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
                "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
 
@@ -151,10 +154,44 @@ class Outbox:
         except discord.HTTPException as exc:
             if exc.status == 429:  # discord.py retried and gave up
                 raise RetryAfter(retry_after(exc)) from exc
+            if exc.code == THREAD_ARCHIVED:  # retrying the edit can't help; a new message can
+                await self._archived(out, channel_id, message_id)
+                return
             if isinstance(exc, discord.NotFound | discord.Forbidden):  # deleted, or closed to us for good
                 await self._service.delivered(out.job)  # a restart should not try it again
             raise
         await self._service.delivered(out.job)  # a final state: recorded, so a restart need not resend it
+
+    async def _archived(self, out: Outgoing, channel_id: int, message_id: int) -> None:
+        """The job's message sits in an archived thread. Progress is dropped (nobody is reading there);
+        the final state is posted as a reply, which reopens an unlocked thread, and becomes the job's
+        message so its buttons and later edits work. A locked thread refuses that too: give up for good."""
+        if not out.job.terminal:
+            return
+        content = await self.rendered(out.job, out.card, channel_id)  # the failed edit closed its files
+        reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
+                                             fail_if_not_exists=False)
+        extra: dict[str, Any] = {"view": content.view} if content.view else {}
+        try:
+            message = await self._client.get_partial_messageable(channel_id).send(
+                embed=content.embed, files=content.files, reference=reference,
+                allowed_mentions=discord.AllowedMentions.none(), **extra)
+        except discord.RateLimited as exc:  # Delivery waits, then tries the edit (and this) again
+            raise RetryAfter(exc.retry_after) from exc
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                raise RetryAfter(retry_after(exc)) from exc
+            if exc.code != THREAD_ARCHIVED and not isinstance(exc, discord.Forbidden):
+                raise  # e.g. a 5xx: Delivery tries again a few times
+            # locked (50083, or 403 for a bot that may not manage threads): a restart is refused alike
+            log.warning("job %s ended in locked thread %s, which refused its result (%s %s)",
+                        out.job.id, channel_id, exc.status, exc.code)
+            await self._service.delivered(out.job)
+            return
+        placement = Placement(platform=PLATFORM, chat_id=str(channel_id), message_id=str(message.id))
+        self.shown(placement, out.card)  # place() pushes the job again: the new message already shows it
+        await self._service.place(out.job, placement)
+        await self._service.delivered(out.job)
 
     async def redeliver(self) -> int:
         """Push every finished job whose final edit was never recorded: it was still pending when the

@@ -12,7 +12,8 @@ answers 400 50035; both land in `fake.violations`. On top of the schema it enfor
 DESIGN.md §5 (custom_id, rows, content, embeds, upload sizes), the interaction ack deadline and token
 lifetime, and per-channel message-edit rate limits. Every duration is multiplied by `time_scale`.
 Besides guild text channels it has DMs (`dm_channel(user)`, `slash_command(None, ...)`: no guild_id,
-`user` instead of `member`, global commands only) and public threads (`add_thread`).
+`user` instead of `member`, global commands only) and public threads (`add_thread`, `archive_thread`:
+edits there answer 400 50083 until a new message unarchives it; a locked one refuses that too).
 Clients should pass `guild_ready_timeout=0.05` or so: discord.py waits that long after the last
 GUILD_CREATE before `on_ready` (2 s by default).
 """
@@ -358,6 +359,7 @@ class DiscordFake(FakeServer):
         self.interactions: dict[int, FakeInteraction] = {}
         self.violations: list[Violation] = []
         self.sent_429 = 0
+        self.requests: dict[int, int] = {}  # channel id -> REST requests naming it in their path
         self.sessions: list[_Session] = []
         self._buckets: dict[str, list[float]] = {}  # key -> [reset_at, remaining]
         self._injected: list[list[Any]] = []  # [times_left, retry_after, method, path_contains]
@@ -458,6 +460,16 @@ class DiscordFake(FakeServer):
         guild_id = int(parent["guild_id"])
         await self._dispatch("THREAD_CREATE", {**self.channels[thread_id], "newly_created": True}, guild_id)
         return thread_id
+
+    async def archive_thread(self, channel_id: int, locked: bool = False) -> None:
+        """Archive a thread (auto-archive, or a moderator closing it; `locked`: only managers may reopen
+        it); a connected bot gets THREAD_UPDATE."""
+        await self._set_archived(self._channel(channel_id), True, locked)
+
+    async def _set_archived(self, thread: dict[str, Any], archived: bool, locked: bool = False) -> None:
+        thread["thread_metadata"].update(archived=archived, locked=locked,
+                                         archive_timestamp=datetime.now(UTC).isoformat())
+        await self._dispatch("THREAD_UPDATE", thread, int(thread["guild_id"]))
 
     def dm_channel(self, user: FakeUser) -> int:
         """The DM channel (type 1) between the bot and `user`, opened on first use, as Discord keeps one."""
@@ -675,6 +687,10 @@ class DiscordFake(FakeServer):
     async def _new_message(self, channel_id: int, body: dict[str, Any], uploads: list[_Upload],
                            **extra: Any) -> FakeMessage:
         channel = self._channel(channel_id)
+        if (metadata := channel.get("thread_metadata")) and metadata["archived"]:
+            if metadata["locked"]:  # the bot is no thread manager here
+                raise _reject(400, 50083, "Thread is archived")
+            await self._set_archived(channel, False)  # sending to an archived, unlocked thread reopens it
         guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
         m = FakeMessage(self._snowflake(), channel_id, guild_id, self.bot_user, **extra)
         m.content = body.get("content") or ""
@@ -694,6 +710,8 @@ class DiscordFake(FakeServer):
         return m
 
     async def _edit(self, m: FakeMessage, body: dict[str, Any], uploads: list[_Upload]) -> FakeMessage:
+        if (metadata := self.channels[m.channel_id].get("thread_metadata")) and metadata["archived"]:
+            raise _reject(400, 50083, "Thread is archived")  # edits never reopen a thread
         attachments = m.attachments
         if "attachments" in body or uploads:
             attachments = self._attachments(m.channel_id, body.get("attachments"), uploads, m.attachments)
@@ -739,6 +757,9 @@ class DiscordFake(FakeServer):
                 status, text = (404, "Not Found") if found is None else (405, "Method Not Allowed")
                 raise _reject(status, 0, f"{status}: {text}", "unknown-route")
             template, _, params = found
+            if "channel_id" in params and params["channel_id"].isdigit():
+                channel_key = int(params["channel_id"])
+                self.requests[channel_key] = self.requests.get(channel_key, 0) + 1
             if not template.startswith((WEBHOOK, "/interactions/")) and (
                     request.headers.get("Authorization") != f"Bot {self.token}"):
                 raise _reject(401, 0, "401: Unauthorized", "auth")

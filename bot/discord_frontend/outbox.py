@@ -71,6 +71,9 @@ class Outbox:
         self._client = client
         self._service = service
         self._upload_limits: dict[int, int] = {}  # channel id -> upload cap its interactions reported
+        # threads that refused an edit as archived: their progress edits are skipped, not sent to fail
+        # (Discord bans a bot after too many invalid requests); a message sent there reopens them
+        self._archived_threads: set[int] = set()
         channel_rate = Rate(config.channel_edits, config.channel_period)
         self.delivery: Delivery[Outgoing] = Delivery(
             self._send, lambda _: channel_rate, Rate(config.global_per_second, 1.0))
@@ -94,6 +97,7 @@ class Outbox:
 
     def shown(self, placement: Placement, card: render.Card) -> None:
         """The message was just sent showing `card`: don't edit it to the same thing."""
+        self._archived_threads.discard(int(placement.chat_id))  # a send reopens an archived thread
         self.delivery.shown(message_key(placement), card)
 
     async def job_changed(self, job: Job) -> None:
@@ -142,6 +146,8 @@ class Outbox:
 
     async def _send(self, key: str, out: Outgoing) -> None:
         channel_id, message_id = (int(part) for part in key.split("/"))
+        if channel_id in self._archived_threads and not out.job.terminal:
+            return  # it would be refused as well
         message = self._client.get_partial_messageable(channel_id).get_partial_message(message_id)
         content = await self.rendered(out.job, out.card, channel_id)
         try:
@@ -155,11 +161,13 @@ class Outbox:
             if exc.status == 429:  # discord.py retried and gave up
                 raise RetryAfter(retry_after(exc)) from exc
             if exc.code == THREAD_ARCHIVED:  # retrying the edit can't help; a new message can
+                self._archived_threads.add(channel_id)
                 await self._archived(out, channel_id, message_id)
                 return
             if isinstance(exc, discord.NotFound | discord.Forbidden):  # deleted, or closed to us for good
                 await self._service.delivered(out.job)  # a restart should not try it again
             raise
+        self._archived_threads.discard(channel_id)  # reopened meanwhile (by a person, say)
         await self._service.delivered(out.job)  # a final state: recorded, so a restart need not resend it
 
     async def _archived(self, out: Outgoing, channel_id: int, message_id: int) -> None:

@@ -3,6 +3,7 @@ no guild_id, `user` instead of `member`) and a public thread (channel type 11) i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from bot.access import Actor
 from bot.discord_frontend.replies import GENERIC
 from bot.domain import JobState, Owner
 from tests.discord_frontend.conftest import Discord, labels, make_config, run_bot
+from tests.discord_frontend.test_resilience import eventually
 from tests.fakes.discord_api import DiscordFake, FakeInteraction, FakeMessage, FakeUser
 
 OPERATOR = Actor(Owner(platform="cli", user_id="test", name="test"), operator=True)
@@ -183,3 +185,68 @@ async def test_imagine_in_a_thread_lands_there_and_its_buttons_work(thread: Else
     assert child.placement is not None and child.placement.chat_id == str(thread.channel)
     assert thread.fake.messages(thread.fake.channel_id) == []  # the parent channel saw none of it
     _nothing_generic(thread)
+
+
+# ------------------------------------------------------------------------------ archived threads
+@pytest.fixture
+async def slow_thread(fake: DiscordFake, tmp_path: Path) -> AsyncIterator[Elsewhere]:
+    """A thread whose jobs run long enough (1.5 s) to archive it while one runs."""
+    thread = await fake.add_thread(fake.channel_id, "ideas")
+    async with run_bot(make_config(fake, tmp_path / "bot.sqlite3", duration=1.5)) as bot:
+        await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
+        yield Elsewhere(fake, bot.app.config, bot, where=thread, guild=fake.guild_id)
+    assert fake.violations == [], fake.violations
+
+
+async def _archived_mid_job(place: Elsewhere, prompt: str, locked: bool) -> tuple[FakeMessage, int]:
+    """Start a job, archive the thread while it runs, wait for the job to end: its first message, and
+    how many requests named the thread from the archiving on."""
+    message = await place.response(await place.command("imagine", {"prompt": prompt}))
+    await place.fake.archive_thread(place.channel, locked=locked)
+    before = _requests_to(place)
+    service = place.bot.app.service
+    job = await service.by_message("discord", str(place.channel), str(message.id))
+    assert job is not None
+
+    async def ended() -> bool:
+        current = await service.get(job.id)
+        return current.terminal and not any(j.id == job.id for j in await service.undelivered("discord"))
+
+    await eventually(ended)
+    return message, _requests_to(place) - before
+
+
+def _requests_to(place: Elsewhere) -> int:
+    return sum(f"/channels/{place.channel}/" in path for _, path in place.fake.requests)
+
+
+async def test_a_job_whose_thread_was_archived_replies_there_with_its_grid(slow_thread: Elsewhere) -> None:
+    thread = slow_thread
+    first, _ = await _archived_mid_job(thread, "a sunken ship", locked=False)
+    (grid,) = await thread.reply_to(first)
+    await thread.finished(grid)
+    assert grid.channel_id == thread.channel and labels(grid) == GRID_BUTTONS and grid.attachments
+    assert not thread.fake.channels[thread.channel]["thread_metadata"]["archived"]  # the reply reopened it
+    service = thread.bot.app.service
+    job = await service.by_message("discord", str(thread.channel), str(grid.id))  # now the job's message
+    assert job is not None and job.state is JobState.SUCCEEDED
+    assert job.id not in {j.id for j in await service.undelivered("discord")}
+    await thread.press(grid, "U3")
+    (upscale,) = await thread.reply_to(grid)
+    await thread.finished(upscale)
+    child = await service.by_message("discord", str(thread.channel), str(upscale.id))
+    assert child is not None and child.parent_id == job.id and child.state is JobState.SUCCEEDED
+    _nothing_generic(thread)
+
+
+async def test_a_job_whose_thread_was_locked_ends_quietly(slow_thread: Elsewhere) -> None:
+    thread = slow_thread
+    first, asked = await _archived_mid_job(thread, "a walled garden", locked=True)
+    assert asked <= 3  # at most one refused progress edit, the refused final edit and the refused reply
+    settled = _requests_to(thread)
+    await asyncio.sleep(1.0)  # long enough for several Delivery retries, were there any
+    assert _requests_to(thread) == settled
+    assert [m.id for m in thread.public()] == [first.id]  # nothing new could be said there
+    job = await thread.bot.app.service.by_message("discord", str(thread.channel), str(first.id))
+    assert job is not None and job.state is JobState.SUCCEEDED
+    assert job.id not in {j.id for j in await thread.bot.app.service.undelivered("discord")}

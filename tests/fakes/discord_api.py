@@ -359,7 +359,6 @@ class DiscordFake(FakeServer):
         self.interactions: dict[int, FakeInteraction] = {}
         self.violations: list[Violation] = []
         self.sent_429 = 0
-        self.requests: dict[int, int] = {}  # channel id -> REST requests naming it in their path
         self.sessions: list[_Session] = []
         self._buckets: dict[str, list[float]] = {}  # key -> [reset_at, remaining]
         self._injected: list[list[Any]] = []  # [times_left, retry_after, method, path_contains]
@@ -757,9 +756,6 @@ class DiscordFake(FakeServer):
                 status, text = (404, "Not Found") if found is None else (405, "Method Not Allowed")
                 raise _reject(status, 0, f"{status}: {text}", "unknown-route")
             template, _, params = found
-            if "channel_id" in params and params["channel_id"].isdigit():
-                channel_key = int(params["channel_id"])
-                self.requests[channel_key] = self.requests.get(channel_key, 0) + 1
             if not template.startswith((WEBHOOK, "/interactions/")) and (
                     request.headers.get("Authorization") != f"Bot {self.token}"):
                 raise _reject(401, 0, "401: Unauthorized", "auth")

@@ -320,7 +320,11 @@ class Handlers:
     # -- gate and errors --------------------------------------------------------------------------
 
     async def gate(self, update: Update, context: Context) -> None:
-        """Handler group -2: updates from chats outside `allowed_chat_ids` go no further."""
+        """Handler group -2: updates from chats outside `allowed_chat_ids` go no further, nor do a
+        linked channel's posts that Telegram copies into its discussion group: one that starts with
+        /imagine was written for the channel's readers, not to the bot."""
+        if (message := update.effective_message) is not None and message.is_automatic_forward:
+            raise ApplicationHandlerStop
         allowed = self._config.allowed_chat_ids
         chat = update.effective_chat
         if not allowed or chat is None or chat.id in allowed:

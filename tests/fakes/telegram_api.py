@@ -128,6 +128,8 @@ class FakeUser:
 ANONYMOUS_ADMIN = FakeUser(1087968824, "Group", "GroupAnonymousBot", is_bot=True)
 #: ... and of messages that members send on behalf of a channel (and of a linked channel's posts).
 CHANNEL_SENDER = FakeUser(136817688, "Channel", "Channel_Bot", is_bot=True)
+#: `from` of a linked channel's post as Telegram copies it into the channel's discussion group.
+TELEGRAM_SERVICE = FakeUser(777000, "Telegram", None)
 
 
 @dataclass
@@ -163,6 +165,8 @@ class FakeMessage:
     sender_chat: dict[str, Any] | None = None  # the chat it was sent on behalf of
     message_thread_id: int | None = None  # its forum topic (None: General, or not a forum)
     forum_topic_created: dict[str, Any] | None = None  # a topic's service message
+    is_automatic_forward: bool | None = None  # a linked channel's post copied into its discussion group
+    forward_origin: dict[str, Any] | None = None  # MessageOrigin JSON
 
     @property
     def from_bot(self) -> bool:
@@ -509,13 +513,26 @@ class TelegramFake(FakeServer):
         as_chat: int | None = None,
     ) -> FakeMessage:
         """`user` sends `text` (in a forum, to the topic `thread`; on behalf of the chat `as_chat`)."""
+        return self._deliver(self._text_message(chat_id, user, text, reply_to, chat_type, thread, as_chat))
+
+    def post_in_linked_channel(self, group_id: int, channel_id: int, text: str) -> FakeMessage:
+        """A post in the group's linked channel, as Telegram copies it into the discussion group:
+        from the service account 777000, sent as the channel, marked `is_automatic_forward`."""
+        msg = self._text_message(group_id, TELEGRAM_SERVICE, text, None, None, GENERAL_TOPIC, channel_id)
+        msg.is_automatic_forward = True
+        msg.forward_origin = {"type": "channel", "chat": self._chats[channel_id], "date": msg.date,
+                              "message_id": msg.message_id}  # fmt: skip
+        return self._deliver(msg)
+
+    def _text_message(self, chat_id: int, user: FakeUser | None, text: str, reply_to: int | None,
+                      chat_type: str | None, thread: int | None, as_chat: int | None) -> FakeMessage:
         self.open_chat(chat_id, chat_type, user=user)
         msg = self._new_message(chat_id, user.to_json() if user else None, text=text, reply_to=reply_to,
                                 thread=self._user_thread(chat_id, thread, reply_to))  # fmt: skip
         msg.entities = command_entities(text) or None
         if as_chat is not None:
             msg.sender_chat = self._chats[as_chat]
-        return self._deliver(msg)
+        return msg
 
     def send_photo(
         self,
@@ -700,6 +717,8 @@ class TelegramFake(FakeServer):
         for key in (
             "sender_chat",
             "forum_topic_created",
+            "is_automatic_forward",
+            "forward_origin",
             "text",
             "entities",
             "caption",

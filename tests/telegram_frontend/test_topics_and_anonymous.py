@@ -251,3 +251,23 @@ async def test_the_fake_places_messages_in_topics_as_telegram_does(forum_bot: Bo
     for chat, thread in ((FORUM, 999), (GROUP, art), (ANN.id, art)):
         with pytest.raises(telegram.error.BadRequest, match="thread not found"):
             await api.send_message(chat, "lost", message_thread_id=thread)
+
+
+# -- a linked channel's posts in its discussion group ------------------------------------------------
+
+
+async def test_a_channel_post_copied_into_the_discussion_group_is_not_a_command(bot: Bot) -> None:
+    """Telegram copies every post of a group's linked channel into the group. A post that happens to
+    start with /imagine was written for the channel's readers, not to the bot: no job, no answer.
+    A member's comment replying to it is an ordinary command."""
+    fake = bot.fake
+    fake.open_chat(CHANNEL, "channel", title="Fox News")
+    post = fake.post_in_linked_channel(GROUP, CHANNEL, "/imagine a fox reading the news")
+    comment = fake.send_text(GROUP, ANN, "/imagine a fox in a newsroom", reply_to=post.message_id)
+    grid = await bot.finished(GROUP, (await bot.reply(GROUP, comment.message_id)).message_id)
+    await bot.settled()
+
+    assert (await bot.job(GROUP, grid)).owner.user_id == str(ANN.id)
+    assert bot.replies(GROUP, post.message_id) == []
+    prompts = [job.request.prompt.text for job in await bot.app.service.recent() if job.request.prompt]
+    assert prompts == ["a fox in a newsroom"]

@@ -3,48 +3,12 @@ and the next process brings the same chat message to its final grid (one job, on
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sqlite3
-import sys
 from pathlib import Path
 
-import yaml
-
+from tests.bot_process import running_bot, stop, telegram_section, write_config
 from tests.fakes.telegram_api import FakeMessage, TelegramFake
 from tests.telegram_frontend.conftest import ANN, BOT, labels
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_config(tmp_path: Path, fake: TelegramFake) -> Path:
-    config = {
-        "database": str(tmp_path / "bot.sqlite3"),
-        "providers": [{"name": "local", "type": "local", "duration": 4.0, "poll_interval": 0.2,
-                       "grid_size": 256}],
-        "polling": {"idle_interval": 0.1},
-        "media": {"allow_private_addresses": True},
-        "telegram": {"token": "${TELEGRAM_TOKEN}", "base_url": f"{fake.base_url}/bot",
-                     "base_file_url": f"{fake.base_url}/file/bot", "poll_timeout": 1},
-    }  # fmt: skip
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
-async def start(path: Path, fake: TelegramFake) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--config", str(path), "run", cwd=ROOT,
-        env={"TELEGRAM_TOKEN": fake.token, "PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
-
-
-async def stop(process: asyncio.subprocess.Process) -> str:
-    process.send_signal(signal.SIGTERM)
-    async with asyncio.timeout(20):
-        _, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
-    return stderr.decode()
 
 
 def replies_to(fake: TelegramFake, message_id: int) -> list[FakeMessage]:
@@ -58,9 +22,8 @@ def jobs(tmp_path: Path) -> list[tuple[str, str, str | None]]:
 
 async def test_sigterm_mid_job_then_restart_completes_the_same_message(tmp_path: Path) -> None:
     async with TelegramFake(bot_username=BOT) as fake:
-        path = write_config(tmp_path, fake)
-        first = await start(path, fake)
-        try:
+        path = write_config(tmp_path, duration=4.0, poll_interval=0.2, telegram=telegram_section(fake))
+        async with running_bot(path, TELEGRAM_TOKEN=fake.token) as first:
             await fake.wait_until(lambda: fake.calls("getUpdates"), within=30)
             command = fake.send_text(ANN.id, ANN, "/imagine a lighthouse through a restart",
                                      chat_type="private")
@@ -68,23 +31,14 @@ async def test_sigterm_mid_job_then_restart_completes_the_same_message(tmp_path:
             await fake.wait_until(lambda: "%" in (fake.message(ANN.id, reply.message_id).caption or ""),
                                   within=20)  # fmt: skip
             await stop(first)
-        finally:
-            if first.returncode is None:
-                first.kill()
-                await first.wait()
         [(state, message_id, task_id)] = jobs(tmp_path)
         assert state in ("submitted", "running") and message_id == str(reply.message_id)
         assert not fake.message(ANN.id, reply.message_id).keyboard  # not finished before the stop
 
-        second = await start(path, fake)
-        try:
+        async with running_bot(path, TELEGRAM_TOKEN=fake.token) as second:
             final = await fake.wait_until(
                 lambda: (m := fake.message(ANN.id, reply.message_id)).keyboard and m, within=30)
             log = await stop(second)
-        finally:
-            if second.returncode is None:
-                second.kill()
-                await second.wait()
         assert labels(final)[0] == ["U1", "U2", "U3", "U4"] and final.photo
         assert jobs(tmp_path) == [("succeeded", str(reply.message_id), task_id)]  # resumed, not resubmitted
         assert len(replies_to(fake, command.message_id)) == 1

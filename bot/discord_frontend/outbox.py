@@ -9,8 +9,10 @@ A message in a thread archived meanwhile can't be edited (50083): its final stat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,19 @@ def retry_after(exc: discord.HTTPException) -> float:
         return max(0.05, float(header)) if header else 1.0
     except ValueError:
         return 1.0
+
+
+@contextlib.contextmanager
+def waiting_out_rate_limits() -> Iterator[None]:
+    """A rate limit discord.py gave up on becomes `RetryAfter`: Delivery waits, then sends again."""
+    try:
+        yield
+    except discord.RateLimited as exc:  # longer than max_ratelimit_timeout
+        raise RetryAfter(exc.retry_after) from exc
+    except discord.HTTPException as exc:
+        if exc.status == 429:  # discord.py retried and gave up
+            raise RetryAfter(retry_after(exc)) from exc
+        raise
 
 
 class Outbox:
@@ -151,15 +166,12 @@ class Outbox:
         message = self._client.get_partial_messageable(channel_id).get_partial_message(message_id)
         content = await self.rendered(out.job, out.card, channel_id)
         try:
-            if out.card.with_result:
-                await message.edit(embed=content.embed, view=content.view, attachments=content.files)
-            else:
-                await message.edit(embed=content.embed, view=content.view)
-        except discord.RateLimited as exc:  # longer than max_ratelimit_timeout: Delivery waits instead
-            raise RetryAfter(exc.retry_after) from exc
+            with waiting_out_rate_limits():
+                if out.card.with_result:
+                    await message.edit(embed=content.embed, view=content.view, attachments=content.files)
+                else:
+                    await message.edit(embed=content.embed, view=content.view)
         except discord.HTTPException as exc:
-            if exc.status == 429:  # discord.py retried and gave up
-                raise RetryAfter(retry_after(exc)) from exc
             if exc.code == THREAD_ARCHIVED:  # retrying the edit can't help; a new message can
                 self._archived_threads.add(channel_id)
                 await self._archived(out, channel_id, message_id)
@@ -181,14 +193,11 @@ class Outbox:
                                              fail_if_not_exists=False)
         extra: dict[str, Any] = {"view": content.view} if content.view else {}
         try:
-            message = await self._client.get_partial_messageable(channel_id).send(
-                embed=content.embed, files=content.files, reference=reference,
-                allowed_mentions=discord.AllowedMentions.none(), **extra)
-        except discord.RateLimited as exc:  # Delivery waits, then tries the edit (and this) again
-            raise RetryAfter(exc.retry_after) from exc
+            with waiting_out_rate_limits():  # then Delivery tries the edit (and this) again
+                message = await self._client.get_partial_messageable(channel_id).send(
+                    embed=content.embed, files=content.files, reference=reference,
+                    allowed_mentions=discord.AllowedMentions.none(), **extra)
         except discord.HTTPException as exc:
-            if exc.status == 429:
-                raise RetryAfter(retry_after(exc)) from exc
             if exc.code != THREAD_ARCHIVED and not isinstance(exc, discord.Forbidden):
                 raise  # e.g. a 5xx: Delivery tries again a few times
             # locked (50083, or 403 for a bot that may not manage threads): a restart is refused alike

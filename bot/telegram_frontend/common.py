@@ -8,7 +8,7 @@ import telegram.error
 from telegram import CallbackQuery, Chat, Message, User
 from telegram.ext import ContextTypes
 
-from bot.domain import Owner
+from bot.domain import Job, Owner
 from bot.telegram_frontend import render
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ def arguments(message: Message) -> str:
 
 def thread_of(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
+
+
+def placed_thread(job: Job | None) -> int | None:
+    """The forum topic a job's message is in, from the store's record of it."""
+    placement = job.placement if job else None
+    return int(placement.thread_id) if placement and placement.thread_id else None
 
 
 async def answer(query: CallbackQuery, text: str, *, alert: bool = False) -> None:

@@ -28,6 +28,7 @@ from bot.telegram_frontend.common import (
     answer,
     arguments,
     owner_of,
+    placed_thread,
     replied_to,
     thread_of,
 )
@@ -356,12 +357,12 @@ def _owns(owner: Owner, job: Job) -> bool:
 
 def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | None]:
     """Chat, message and topic thread of the pressed button (from the parent's record if needed)."""
-    message, placement = query.message, parent.placement
+    message = query.message
     if isinstance(message, Message):
         return message.chat.id, message.message_id, thread_of(message)
     # the parent's record knows the topic: without it the reply would land in the forum's General topic
-    thread = int(placement.thread_id) if placement and placement.thread_id else None
+    thread = placed_thread(parent)
     if message is not None:  # an inaccessible (very old) message: chat and id are still known
         return message.chat.id, message.message_id, thread
-    assert placement is not None, "a pressed button's job was shown somewhere"
-    return int(placement.chat_id), None, thread
+    assert parent.placement is not None, "a pressed button's job was shown somewhere"
+    return int(parent.placement.chat_id), None, thread

@@ -29,7 +29,7 @@ from bot.domain import Job, JobState
 from bot.errors import UserError
 from bot.service import JobService
 from bot.telegram_frontend import render
-from bot.telegram_frontend.common import thread_of
+from bot.telegram_frontend.common import placed_thread, thread_of
 from bot.telegram_frontend.keyboards import markup
 from bot.telegram_frontend.render import PLACEHOLDER, RESULT, View
 
@@ -347,10 +347,9 @@ class Outbox:
         return data, f"{job.id}-full.{ext}", f"Full resolution · {width}×{height}"
 
     async def _document(self, edit: Edit, data: bytes, filename: str, caption: str) -> None:
-        placement = edit.job.placement if edit.job else None
         # the topic too, not only the reply: were the job message deleted meanwhile, the reply would
         # be dropped (allow_sending_without_reply) and the file would land in the forum's General topic
-        thread = int(placement.thread_id) if placement and placement.thread_id else None
+        thread = placed_thread(edit.job)
         try:
             await self.paced(edit.chat_id, lambda: self.bot.send_document(
                 edit.chat_id, data, filename=filename, caption=caption,

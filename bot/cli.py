@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot import frontends
+from bot import faults, frontends
 from bot.admin import add_cli as add_admin_cli
 from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
@@ -232,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     configure_logging(config, quiet=args.command != "run")
+    faults.arm(os.environ.get("IMAGINE_BOT_FAULTS", ""))  # crash tests only: see bot/faults.py
     if args.command == "check-config":
         print(f"{path or 'defaults'}: OK ({len(config.providers)} provider(s): "
               f"{', '.join(p.name for p in config.providers)})")

@@ -15,6 +15,7 @@ from providers.base import ProviderConfig
 from providers.errors import (
     ErrorKind,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderProtocolError,
     ProviderUnavailable,
     make_error,
@@ -99,6 +100,10 @@ def envelope(
     return status, text, raw.get("data")
 
 
+#: Transport failures that happen before any byte of the request reaches the provider.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
 class ProviderHTTP:
     """A provider's view of the shared client: its entry's base URL and timeout, auth headers, errors."""
 
@@ -130,10 +135,12 @@ class ProviderHTTP:
                 headers=self._headers,
                 timeout=self._timeout,
             )
-        except httpx.TimeoutException as exc:
-            raise ProviderUnavailable(f"{self._name} did not answer in time.") from exc
-        except httpx.HTTPError as exc:
+        except _NOT_SENT as exc:  # nothing reached the provider: sending again is safe
             raise ProviderUnavailable(f"{self._name} could not be reached.") from exc
+        except httpx.TimeoutException as exc:
+            raise ProviderOutcomeUnknown(f"{self._name} did not answer in time.") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderOutcomeUnknown(f"{self._name} stopped answering mid-request.") from exc
         body = _decode(response)
         if response.is_success:
             if body is None:

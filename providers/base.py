@@ -119,6 +119,8 @@ class Capabilities(BaseModel):
     cancel: bool = False
     max_images: int = 0  # reference images accepted by imagine
     blend_range: tuple[int, int] = (2, 5)
+    # `reconcile` can tell whether a submit whose outcome the bot never learned created a task
+    reconcile: bool = False
 
     def can(self, action: Action) -> bool:
         return action in self.actions
@@ -199,6 +201,7 @@ class GenerationRequest(BaseModel):
     speed: Speed | None = None
     dimensions: BlendDimensions | None = None
     callback_url: str | None = None
+    client_ref: str | None = None  # the bot's attempt key, sent where the API carries one (reconcile)
 
 
 class TaskResult(BaseModel):
@@ -246,6 +249,22 @@ class ActRequest(BaseModel):
     prompt: str | None = None  # remix / video-extend prompt, when the action takes one
     speed: Speed | None = None
     callback_url: str | None = None
+    client_ref: str | None = None  # the bot's attempt key, sent where the API carries one (reconcile)
+
+
+class SubmitAttempt(BaseModel):
+    """A submit (or button press) whose outcome the bot never learned: a timeout, a connection lost
+    after the request went out, or a process killed while it was in flight. `reconcile` looks for the
+    task it may have created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_ref: str  # sent with the request as `client_ref`
+    kind: Action
+    prompt: str | None = None  # the full prompt sent, for APIs that can only be searched by prompt
+    parent_task_id: str | None = None  # for a button press: the task whose button it was
+    index: int = 0
+    started_at: float  # Unix time just before the request went out
 
 
 class ProviderConfig(BaseModel):
@@ -264,6 +283,9 @@ class ProviderConfig(BaseModel):
     job_timeout: float = Field(default=900.0, gt=0)  # deadline per job, seconds
     max_prompt_length: int = Field(default=4000, ge=1)
     busy_wait: float = Field(default=120.0, ge=0)  # how long a busy provider may hold a job before failover
+    # A submit whose outcome is unknown, on a provider that can't be asked whether it created a task:
+    # false = fail the job and refund it (never risk a second charge); true = send it again.
+    resubmit_unknown: bool = False
 
 
 @runtime_checkable
@@ -294,6 +316,10 @@ class Provider(Protocol):
     async def cancel(self, task_id: str) -> None:
         """Cancel a running task, where `capabilities.cancel`."""
 
+    async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
+        """Where `capabilities.reconcile`: the task `attempt` created, or None when the provider has
+        none (so sending it again is safe). Raises ProviderError when the provider can't be asked now."""
+
     def trusts_url(self, url: str) -> bool:
         """True if `url` is served by this provider itself (so a loopback base_url may be fetched)."""
 
@@ -319,6 +345,11 @@ class BaseProvider:
         from providers.errors import ProviderRejected
 
         raise ProviderRejected(f"Provider '{self.config.name}' cannot cancel jobs.")
+
+    async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
+        from providers.errors import ProviderRejected
+
+        raise ProviderRejected(f"Provider '{self.config.name}' cannot look up a submit it never answered.")
 
     def trusts_url(self, url: str) -> bool:
         return bool(self.config.base_url) and _host(url) == _host(self.config.base_url)

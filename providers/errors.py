@@ -46,6 +46,11 @@ class ProviderUnavailable(ProviderError):
     """5xx, maintenance, timeouts, connection errors: back off and retry."""
 
 
+class ProviderOutcomeUnknown(ProviderUnavailable):
+    """The request may have reached the provider (a timeout or a connection lost after sending): a
+    submit that ends like this is reconciled, never blindly repeated."""
+
+
 class ProviderProtocolError(ProviderError):
     """The response did not parse as the documented shape."""
 

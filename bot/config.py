@@ -32,9 +32,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Pillow's own decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`): above it Pillow warns or refuses
+#: by itself, and `Image.crop` checks it again, so our limit must not exceed it.
+PILLOW_MAX_PIXELS = 89_478_485
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
 class MediaConfig(_Section):
     max_download_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    download_timeout: float = Field(default=30.0, gt=0)
+    download_timeout: float = Field(default=30.0, gt=0)  # longest wait for any one read (connect, bytes)
+    download_deadline: float = Field(default=60.0, gt=0)  # longest time for a whole download
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, ge=1, le=PILLOW_MAX_PIXELS)  # width * height
     allow_private_addresses: bool = False  # true only for tests and local setups
     cache_dir: Path | None = None  # default: "<database>.media" beside the database
 

@@ -38,7 +38,7 @@ class JobMedia:
         if tiles or grid is None:
             images = [await self._download(job, url) for url in job.result.image_urls]
         if grid is not None and not images and tiles:
-            images = await media.split_grid(grid)
+            images = await media.split_grid(grid, max_pixels=self._cache.downloader.config.max_pixels)
         videos = [await self._download(job, url) for url in job.result.video_urls]
         return JobFiles(grid, images, videos)
 

@@ -179,12 +179,15 @@ async def test_bad_files_for_describe_and_blend(tmp_path: Path) -> None:
         assert await h.service.recent() == []
 
 
-async def test_an_undecodable_image_fails_its_job_only(h: Harness) -> None:
-    broken = await h.service.describe(OWNER, image_input(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64))
+async def test_an_undecodable_image_is_refused_before_it_becomes_a_job(h: Harness) -> None:
+    """The upload check decodes the pixels: a PNG signature over garbage is refused up front, so no job
+    is created, charged or sent; other work goes on."""
+    with pytest.raises(BadImage, match="could not be decoded"):
+        await h.service.describe(OWNER, image_input(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64))
     fine = await h.service.imagine(OWNER, "a fox")
-    broken, fine = await h.settle(broken.id, fine.id)
-    assert broken.state is JobState.FAILED and broken.error and "could not be read" in broken.error
+    (fine,) = await h.settle(fine.id)
     assert fine.state is JobState.SUCCEEDED
+    assert [job.kind.value for job in await h.service.recent()] == ["imagine"]
 
 
 async def test_concurrency_limit_and_fifo_queue(tmp_path: Path) -> None:

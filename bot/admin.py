@@ -25,7 +25,7 @@ from bot.quota import LIMIT_KEYS, OpsSettings, Quotas
 
 STATS = (
     "SELECT j.provider, COUNT(*), SUM(j.state = 'succeeded'), SUM(j.state IN ('failed', 'timed_out')),"
-    " SUM(j.state IN ('queued', 'submitted', 'running')), SUM(l.refunded_at IS NOT NULL),"
+    " SUM(j.state IN ('queued', 'submitting', 'submitted', 'running')), SUM(l.refunded_at IS NOT NULL),"
     " COALESCE(SUM(CASE WHEN l.refunded_at IS NULL THEN l.cost END), 0)"
     " FROM jobs j LEFT JOIN quota_ledger l ON l.job_id = j.id"
     " WHERE j.created_at >= ? AND (? IS NULL OR l.scope = ?) GROUP BY j.provider ORDER BY j.provider"

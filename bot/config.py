@@ -52,6 +52,7 @@ class PollingConfig(_Section):
     backoff_base: float = Field(default=2.0, gt=0)  # first retry delay after a failed poll or submit
     backoff_max: float = Field(default=60.0, gt=0)
     max_submit_attempts: int = Field(default=5, ge=1)  # per provider, for unavailable errors
+    reconcile_delay: float = Field(default=3.0, ge=0)  # wait before asking about an unanswered submit
 
 
 class RateLimit(_Section):

@@ -21,6 +21,7 @@ from providers.base import (
 )
 
 __all__ = [
+    "LIVE_AT_PROVIDER",
     "TERMINAL",
     "Action",
     "ActionRef",
@@ -36,6 +37,7 @@ __all__ = [
 
 class JobState(StrEnum):
     QUEUED = "queued"  # waiting for provider capacity
+    SUBMITTING = "submitting"  # claimed by one process; its submit is in flight or its outcome unknown
     SUBMITTED = "submitted"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -54,12 +56,16 @@ class JobState(StrEnum):
 
 TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
 
+#: States of a job that holds (or may hold) a task at the provider: they count against its concurrency.
+LIVE_AT_PROVIDER = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING})
 _ACTIVE = (JobState.SUBMITTED, JobState.RUNNING)
 _ENDINGS = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT)
 
-#: The only moves a job can make. Terminal states have none; nothing moves backwards.
+#: The only moves a job can make. Terminal states have none; nothing moves backwards, except that a
+#: submit known not to have reached the provider (refused, busy, unreachable) releases its claim.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({*_ACTIVE, *_ENDINGS}),
+    JobState.QUEUED: frozenset({JobState.SUBMITTING, *_ACTIVE, *_ENDINGS}),
+    JobState.SUBMITTING: frozenset({JobState.QUEUED, *_ACTIVE, *_ENDINGS}),
     JobState.SUBMITTED: frozenset({JobState.RUNNING, *_ENDINGS}),
     JobState.RUNNING: frozenset(_ENDINGS),
     **{state: frozenset() for state in _ENDINGS},
@@ -91,8 +97,9 @@ class Placement(BaseModel):
 
     platform: str
     chat_id: str
-    message_id: str | None = None
+    message_id: str | None = None  # None until the job's first reply is sent (see `reply_to`)
     thread_id: str | None = None
+    reply_to: str | None = None  # the message (a command, a pressed button's) the first reply answers
 
 
 class Job(BaseModel):
@@ -119,6 +126,10 @@ class Job(BaseModel):
     poll_failures: int = 0
     submit_attempts: int = 0
     tried_providers: list[str] = Field(default_factory=list)
+    submit_key: str | None = None  # the attempt key of the submit in flight (state `submitting`)
+    submit_started: float | None = None
+    claimed_until: float | None = None  # the lease of the process submitting it
+    origin: str | None = None  # the platform event that created it ("telegram:<update_id>"): unique
 
     @property
     def terminal(self) -> bool:

@@ -104,4 +104,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_undelivered ON jobs(chat_platform, updated_at)
         WHERE delivered_state IS NULL AND state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
     """,
+    # Exactly once at the edges. A submit is claimed (`submitting`, with an attempt key and a lease)
+    # before it is sent; a job remembers the platform event that created it (`origin`, unique) and the
+    # message its first reply answers (`reply_to`) until that reply has a message id; every platform
+    # event that creates work is committed to the inbox before it is acknowledged.
+    """
+    ALTER TABLE jobs ADD COLUMN submit_key TEXT;
+    ALTER TABLE jobs ADD COLUMN submit_started REAL;
+    ALTER TABLE jobs ADD COLUMN claimed_until REAL;
+    ALTER TABLE jobs ADD COLUMN origin TEXT;
+    ALTER TABLE jobs ADD COLUMN reply_to TEXT;
+    CREATE UNIQUE INDEX jobs_origin ON jobs(origin) WHERE origin IS NOT NULL;
+    CREATE INDEX jobs_submitting ON jobs(claimed_until) WHERE state = 'submitting';
+    CREATE INDEX jobs_unreplied ON jobs(chat_platform) WHERE chat_platform IS NOT NULL AND message_id IS NULL;
+    CREATE TABLE inbox (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        done_at REAL,
+        PRIMARY KEY (source, key)
+    );
+    CREATE INDEX inbox_pending ON inbox(source, seq) WHERE done_at IS NULL;
+    """,
 )

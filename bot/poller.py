@@ -15,17 +15,19 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bot import faults
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
 from bot.events import JobListener
 from bot.moderation import refusal_message
 from bot.pool import ProviderPool
 from bot.store import JobStore
-from providers.base import COMMANDS, Action, ActRequest, TaskSnapshot
+from providers.base import COMMANDS, Action, ActRequest, SubmitAttempt, TaskSnapshot
 from providers.errors import (
     ProviderAuthError,
     ProviderBusy,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderQuotaExceeded,
     ProviderUnavailable,
 )
@@ -36,6 +38,8 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 _AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
+_UNKNOWN_MESSAGE = ("The image provider did not confirm whether it started this job, and it can't be asked; "
+                    "to avoid charging twice it was not sent again. It was refunded: please try again.")
 
 
 class Callbacks(Protocol):
@@ -102,6 +106,7 @@ class Poller:
     async def tick(self) -> None:
         now = self._clock()
         await self._expire(now)
+        await self._reconcile_stale(now)
         await self._dispatch(now)
         await self._poll(now)
 
@@ -113,13 +118,19 @@ class Poller:
     async def _expire(self, now: float) -> None:
         for job in await self._store.expired(now):
             minutes = max(1, round((job.deadline - job.created_at) / 60))
-            message = f"The job took longer than {minutes} min and was stopped."
-            await self.finish(job, JobState.TIMED_OUT, message)
-            if job.provider_task_id and self._pool.get(job.provider).capabilities.cancel:
-                try:
-                    await self._pool.get(job.provider).cancel(job.provider_task_id)
-                except ProviderError as exc:
-                    log.info("could not cancel timed-out job %s: %s", job.id, exc.message)
+            ended = await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and "
+                                                               "was stopped.")  # fmt: skip
+            if ended is not None and job.provider_task_id:
+                await self._cancel_quietly(job.provider, job.provider_task_id, job.id)
+
+    async def _cancel_quietly(self, name: str, task_id: str, job_id: str) -> None:
+        """Stop a provider task nobody will look at again (where the provider can)."""
+        if not self._pool.get(name).capabilities.cancel:
+            return
+        try:
+            await self._pool.get(name).cancel(task_id)
+        except ProviderError as exc:
+            log.info("could not cancel task %s of job %s: %s", task_id, job_id, exc.message)
 
     async def retire_orphans(self) -> None:
         """Fail the unfinished jobs of providers that are no longer configured (once, at start)."""
@@ -127,46 +138,61 @@ class Poller:
             log.warning("job %s: provider %s is no longer configured", job.id, job.provider)
             await self.finish(job, JobState.FAILED, f"The provider '{job.provider}' is no longer available.")
 
-    async def finish(self, job: Job, state: JobState, error: str | None) -> Job:
-        """Move a job to a terminal state with a user-safe message, store it and tell the listeners."""
+    async def finish(self, job: Job, state: JobState, error: str | None) -> Job | None:
+        """Move a job to a terminal state with a user-safe message, store it and tell the listeners.
+        None when it had already ended some other way (a webhook, a cancel, another process)."""
         ended = job.model_copy(
-            update={"state": state, "error": error, "next_poll_at": None, "updated_at": self._clock()}
-        )
+            update={"state": state, "error": error, "next_poll_at": None, "claimed_until": None,
+                    "updated_at": self._clock()}
+        )  # fmt: skip
         stored = await self._store.save(ended)
-        if stored is not None:  # None: it ended some other way meanwhile (a webhook, a cancel)
+        if stored is not None:
             await self._changed(stored)
-        return stored or ended
+        return stored
 
     # -- submitting queued jobs -------------------------------------------------------------------
+
+    def _lease(self, provider: str) -> float:
+        """How long a claim holds: past the request's own timeout, so a live submit always ends first."""
+        timeout = self._pool.config(provider).request_timeout
+        return timeout + max(2.0, timeout / 2)
 
     async def _dispatch(self, now: float) -> None:
         for name in await self._store.queued_providers():
             if self._pool.paused(name, now):
                 continue
-            free = self._pool.config(name).max_concurrency - await self._store.active_count(name)
-            if free <= 0:
-                continue
-            jobs = await self._store.queued(name, now, free)
+            capacity = self._pool.config(name).max_concurrency
+            jobs = await self._store.claim_queued(name, now, self._lease(name), capacity)
             async with asyncio.TaskGroup() as group:
                 for job in jobs:
                     group.create_task(self._submit(job, now))
 
     async def _submit(self, job: Job, now: float) -> None:
-        provider = self._pool.get(job.provider)
-        url = await self._callbacks.url_for(job) if self._callbacks else None
+        """Send a claimed job. Its attempt key goes with it, so an answer that never comes back can be
+        looked up (`_reconcile`) instead of sent twice."""
+        await faults.point("submit_claimed")
         try:
-            if job.kind in COMMANDS:
-                request = job.request.model_copy(update={"callback_url": url}) if url else job.request
-                snapshot = await provider.submit(request)
-            else:
-                act = self._act_request(job)
-                act = act.model_copy(update={"callback_url": url}) if url else act
-                snapshot = await provider.act((await self._parent(job)).as_parent(), act)
+            snapshot = await self._send(job)
+        except ProviderOutcomeUnknown as exc:
+            log.warning("job %s: no answer to its submit on %s (%s); it will be reconciled",
+                        job.id, job.provider, type(exc).__name__)  # fmt: skip
+            await self._store.extend_claim(job, self._clock() + self._config.reconcile_delay)
+            return
         except ProviderError as exc:
             await self._submit_failed(job, exc, now)
             return
+        await faults.point("submit_sent")
         self._pool.last_success[job.provider] = now
         await self._submitted(job, snapshot, now)
+
+    async def _send(self, job: Job) -> TaskSnapshot:
+        provider = self._pool.get(job.provider)
+        update = {"callback_url": await self._callbacks.url_for(job) if self._callbacks else None,
+                  "client_ref": job.submit_key}  # fmt: skip
+        if job.kind in COMMANDS:
+            return await provider.submit(job.request.model_copy(update=update))
+        act = self._act_request(job).model_copy(update=update)
+        return await provider.act((await self._parent(job)).as_parent(), act)
 
     async def _parent(self, job: Job) -> Job:
         parent = await self._store.get(job.parent_id or "")
@@ -190,43 +216,35 @@ class Poller:
         return max(interval, fallback) if fallback is not None else interval
 
     async def _submitted(self, job: Job, snapshot: TaskSnapshot, now: float) -> None:
-        interval = self._interval(job.provider)
-        submitted = job.model_copy(
-            update={
-                "state": JobState.SUBMITTED,
-                "provider_task_id": snapshot.task_id,
-                "next_poll_at": now + interval,
-                "poll_failures": 0,
-                "updated_at": now,
-            }
-        )
-        stored = await self._store.save(submitted)
-        if stored is None:  # cancelled while the submit was in flight
-            log.info("job %s ended during its submit; provider task %s left alone", job.id, snapshot.task_id)
+        stored = await self._store.record_submit(job, snapshot.task_id, now + self._interval(job.provider),
+                                                 self._clock())  # fmt: skip
+        if stored is None:  # the claim was lost: cancelled or timed out while the submit was in flight
+            current = await self._store.get(job.id)
+            if current is None or current.provider_task_id != snapshot.task_id:
+                log.info("job %s ended during its submit; stopping task %s", job.id, snapshot.task_id)
+                await self._cancel_quietly(job.provider, snapshot.task_id, job.id)
             return
         merged = await self._store.apply_snapshot(job.provider, snapshot, now)
         await self._changed(merged or stored)
 
     async def _submit_failed(self, job: Job, exc: ProviderError, now: float) -> None:
+        """A submit the provider answered with a refusal: nothing was created there, so the job may
+        wait (busy), move to a fallback, be tried again later (unavailable) or fail."""
         name = job.provider
         if isinstance(exc, ProviderBusy):
             wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
             self._pool.pause(name, now + wait)
-            if now - job.created_at >= self._pool.config(name).busy_wait:
-                await self._fail_over(job, now)
-            return  # otherwise it stays queued; dispatch retries once the provider un-pauses
+            waited = self._clock() - job.created_at  # not `now`: the tick may have begun before the job
+            if waited >= self._pool.config(name).busy_wait and await self._fail_over(job, now):
+                return
+            await self._store.release_submit(job, None, now)  # dispatch retries once the provider un-pauses
+            return
         if isinstance(exc, ProviderQuotaExceeded | ProviderUnavailable) and await self._fail_over(job, now):
             return
         attempts_left = job.submit_attempts + 1 < self._config.max_submit_attempts
         if isinstance(exc, ProviderUnavailable) and attempts_left:
-            retry = job.model_copy(
-                update={
-                    "submit_attempts": job.submit_attempts + 1,
-                    "next_poll_at": now + self._backoff(job.submit_attempts),
-                    "updated_at": now,
-                }
-            )
-            await self._store.save(retry)
+            retry = job.model_copy(update={"submit_attempts": job.submit_attempts + 1})
+            await self._store.release_submit(retry, now + self._backoff(job.submit_attempts), now)
             return
         message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else refusal_message(exc)
         log.warning("job %s failed at submit on %s: %s", job.id, name, type(exc).__name__)
@@ -240,16 +258,57 @@ class Poller:
         chain = self._pool.fallback_chain(tried[0])
         for name in chain:
             if name not in tried and self._pool.get(name).capabilities.can(job.kind):
-                moved = job.model_copy(
-                    update={"provider": name, "tried_providers": tried, "submit_attempts": 0,
-                            "next_poll_at": None, "updated_at": now}
-                )
-                stored = await self._store.save(moved)
+                moved = job.model_copy(update={"provider": name, "tried_providers": tried,
+                                               "submit_attempts": 0})  # fmt: skip
+                stored = await self._store.release_submit(moved, None, now)
                 log.info("job %s moved from %s to %s", job.id, job.provider, name)
                 if stored is not None:
                     await self._changed(stored)
                 return True
         return False
+
+    # -- submits whose outcome is unknown ---------------------------------------------------------
+
+    async def _reconcile_stale(self, now: float) -> None:
+        """Submits whose lease ran out: answered by nobody (a timeout) or left by a process that died."""
+        stale = await self._store.claim_stale_submits(now, self._config.backoff_max)
+        async with asyncio.TaskGroup() as group:
+            for job in stale:
+                group.create_task(self._reconcile(job, now))
+
+    async def _reconcile(self, job: Job, now: float) -> None:
+        """Ask the provider whether the attempt created a task; adopt it, send again, or give up."""
+        if job.provider not in self._pool.names:
+            return  # retire_orphans ends it
+        provider = self._pool.get(job.provider)
+        if provider.capabilities.reconcile:
+            try:
+                found = await provider.reconcile(await self._attempt(job))
+            except ProviderError as exc:  # can't tell now: ask again later (the deadline still holds)
+                log.info("job %s: reconcile on %s failed (%s); retrying", job.id, job.provider, exc.message)
+                await self._store.extend_claim(job, now + self._backoff(job.poll_failures))
+                return
+            if found is not None:
+                log.info("job %s: its unanswered submit created task %s", job.id, found.task_id)
+                await self._submitted(job, found, now)
+                return
+            log.info("job %s: its unanswered submit created nothing; sending it again", job.id)
+        elif not self._pool.config(job.provider).resubmit_unknown:
+            log.warning("job %s: the outcome of its submit to %s is unknown and %s can't be asked; "
+                        "failed and refunded", job.id, job.provider, job.provider)  # fmt: skip
+            await self.finish(job, JobState.FAILED, _UNKNOWN_MESSAGE)
+            return
+        if await self._store.release_submit(job, now, now) is not None:
+            self.wake()
+
+    async def _attempt(self, job: Job) -> SubmitAttempt:
+        parent = await self._parent(job) if job.kind not in COMMANDS else None
+        return SubmitAttempt(
+            client_ref=job.submit_key or "", kind=job.kind,
+            prompt=job.request.prompt.full() if job.request.prompt else None,
+            parent_task_id=parent.provider_task_id if parent else None, index=job.index,
+            started_at=job.submit_started or job.created_at,
+        )  # fmt: skip
 
     def _backoff(self, failures: int) -> float:
         delay = min(self._config.backoff_max, self._config.backoff_base * 2.0**failures)
@@ -259,14 +318,29 @@ class Poller:
 
     async def _poll(self, now: float) -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
-        for job in await self._store.due(now + self._batch_slack()):
+        slack = self._batch_slack()
+        for job in await self._store.due(now + slack):
             groups[job.provider].append(job)
         async with asyncio.TaskGroup() as group:
             for name, candidates in groups.items():
-                jobs = self._worth_polling(name, candidates, now)
+                if self._pool.rate_limited(name, now):  # its Retry-After holds for polls as for submits
+                    await self._defer(candidates, self._pool.resume_at(name) or now)
+                    continue
+                jobs = await self._claim_polls(name, self._worth_polling(name, candidates, now), now, slack)
                 size = self._pool.get(name).capabilities.batch_fetch
                 for start in range(0, len(jobs), size):
                     group.create_task(self._fetch(name, jobs[start : start + size], now))
+
+    async def _claim_polls(self, name: str, jobs: list[Job], now: float, slack: float) -> list[Job]:
+        """The polls of `jobs` this process takes (another sharing the database may take some)."""
+        lease_end = now + max(self._lease(name), slack + 1.0)
+        claimed = await self._store.claim_polls(jobs, now + slack, lease_end)
+        return [job for job in jobs if job.id in claimed]
+
+    async def _defer(self, jobs: list[Job], until: float) -> None:
+        for job in jobs:
+            if (job.next_poll_at or 0.0) < until:
+                await self._store.save(job.model_copy(update={"next_poll_at": until}))
 
     def _batch_slack(self) -> float:
         """How far ahead to look for jobs that may ride along in a batched status call."""
@@ -306,6 +380,8 @@ class Poller:
 
     async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
         log.info("fetch of %d job(s) failed: %s", len(jobs), type(exc).__name__)
+        if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
+            self._pool.pause(jobs[0].provider, now + exc.retry_after)  # submits wait too
         for job in jobs:
             wait = self._backoff(job.poll_failures)
             if isinstance(exc, ProviderBusy) and exc.retry_after is not None:

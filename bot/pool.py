@@ -50,6 +50,10 @@ class ProviderPool:
     def paused(self, name: str, now: float) -> bool:
         return name in self._held or self._paused_until.get(name, 0.0) > now
 
+    def rate_limited(self, name: str, now: float) -> bool:
+        """The provider asked to wait (a Retry-After from any of its endpoints) and the time is not up."""
+        return self._paused_until.get(name, 0.0) > now
+
     def hold(self, name: str) -> None:
         """An admin's pause: the poller submits nothing to `name` until `release`."""
         self.get(name)

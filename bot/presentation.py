@@ -64,6 +64,8 @@ def status_line(job: Job, queue_position: int = 0) -> str:
     """One line saying where a job stands: "Queued · position 3", "Running · 45% ▰▰▰▰▱…", ..."""
     if job.state is JobState.QUEUED:
         return f"Queued · position {queue_position}" if queue_position > 1 else "Starting…"
+    if job.state is JobState.SUBMITTING:
+        return "Starting…"
     if job.state is JobState.SUBMITTED:
         return "Submitted · waiting for the provider…"
     if job.state is JobState.RUNNING:

@@ -46,7 +46,7 @@ SCOPE_CHARGES = (
 )
 LIVE_JOBS = (
     "SELECT COUNT(*) FROM jobs WHERE owner_platform = ? AND owner_id = ?"
-    " AND state IN ('queued', 'submitted', 'running')"
+    " AND state IN ('queued', 'submitting', 'submitted', 'running')"
 )
 GET_CHARGE = "SELECT cost, refunded_at, refund_reason FROM quota_ledger WHERE job_id = ?"
 GET_SETTINGS = "SELECT key, value FROM ops_settings WHERE scope = ?"

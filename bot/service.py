@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot import media
+from bot import faults, media
 from bot.access import AccessPolicy, BanList, scope_key
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
@@ -110,10 +110,12 @@ class JobService:
         placement: Placement | None = None,
         scope: str | None = None,
         admin: bool = False,
+        origin: str | None = None,
     ) -> Job:
         """`scope` is the Discord guild id / Telegram chat id the command came from (default: the
         placement's chat) for per-chat limits and access lists; `admin` is the frontend's verdict that
-        the user administers that chat (exempt from limits unless `limits.exempt_chat_admins` is off)."""
+        the user administers that chat (exempt from limits unless `limits.exempt_chat_admins` is off);
+        `origin` names the platform event asking (see `_create`)."""
         prefs = await self.settings(owner)
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         limit = self._pool.config(name).max_prompt_length
@@ -128,7 +130,7 @@ class JobService:
         request = GenerationRequest(
             kind=Action.IMAGINE, prompt=params, images=tuple(images), speed=chosen_speed
         )
-        return await self._create(owner, name, request, placement, scope, admin)
+        return await self._create(owner, name, request, placement, scope, admin, origin)
 
     async def describe(
         self,
@@ -139,10 +141,11 @@ class JobService:
         placement: Placement | None = None,
         scope: str | None = None,
         admin: bool = False,
+        origin: str | None = None,
     ) -> Job:
         name = self._provider_for(provider, Action.DESCRIBE)
         request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
-        return await self._create(owner, name, request, placement, scope, admin)
+        return await self._create(owner, name, request, placement, scope, admin, origin)
 
     async def blend(
         self,
@@ -154,6 +157,7 @@ class JobService:
         placement: Placement | None = None,
         scope: str | None = None,
         admin: bool = False,
+        origin: str | None = None,
     ) -> Job:
         name = self._provider_for(provider, Action.BLEND)
         low, high = self._pool.get(name).capabilities.blend_range
@@ -161,7 +165,7 @@ class JobService:
             raise BadImage(f"Blend takes {low} to {high} images; got {len(images)}.")
         checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
         request = GenerationRequest(kind=Action.BLEND, images=checked, dimensions=dimensions)
-        return await self._create(owner, name, request, placement, scope, admin)
+        return await self._create(owner, name, request, placement, scope, admin, origin)
 
     async def act(
         self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
@@ -186,7 +190,7 @@ class JobService:
         else:
             child = self._child(owner, parent, Action(action), index, placement)
         where = await self._admit(owner, child, scope)
-        async with self.quotas.lock:
+        async with self.quotas.lock, self._store.transaction():
             exempt = self._exempt(owner, admin)
             if not exempt:
                 try:
@@ -348,15 +352,22 @@ class JobService:
         return scope_key(owner.platform, scope or chat)
 
     async def _create(self, owner: Owner, provider: str, request: GenerationRequest,
-                      placement: Placement | None, scope: str | None = None, admin: bool = False) -> Job:
-        job = self._new_job(owner, provider, request, placement, request.kind)
+                      placement: Placement | None, scope: str | None = None, admin: bool = False,
+                      origin: str | None = None) -> Job:
+        """Check, store and charge a new job in one transaction. The same `origin` (a platform event
+        processed again after a restart) returns the job it created the first time, charged once."""
+        job = self._new_job(owner, provider, request, placement, request.kind).model_copy(
+            update={"origin": origin})
         where = await self._admit(owner, job, scope)
-        async with self.quotas.lock:
+        async with self.quotas.lock, self._store.transaction():
             exempt = self._exempt(owner, admin)
+            if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
+                return earlier
             if not exempt:
                 await self.quotas.check(owner, where, job.kind)
             await self._store.insert(job)
             await self.quotas.charge(job, where, exempt)
+        await faults.point("job_created")
         await self._listener.job_changed(job)
         self._wake()
         return job

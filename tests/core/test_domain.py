@@ -51,12 +51,14 @@ def test_every_state_has_a_row_and_terminal_states_have_no_moves() -> None:
     for state in TERMINAL:
         assert TRANSITIONS[state] == frozenset()
         assert state.terminal
-    assert {s for s in JobState if not s.terminal} == {JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING}
+    assert {s for s in JobState if not s.terminal} == {
+        JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING}
 
 
 @pytest.mark.parametrize(("old", "new"), list(itertools.product(JobState, JobState)))
 def test_no_transition_moves_backwards_or_leaves_an_end(old: JobState, new: JobState) -> None:
-    if can_transition(old, new):
+    """The one move back: a claimed submit known not to have reached the provider is released."""
+    if can_transition(old, new) and (old, new) != (JobState.SUBMITTING, JobState.QUEUED):
         assert ORDER.index(new) > ORDER.index(old)
         assert not old.terminal
     if old.terminal or new == old:

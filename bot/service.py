@@ -260,6 +260,14 @@ class JobService:
         await self._listener.job_changed(placed)  # changes made before it had a message get shown now
         return placed
 
+    async def unplace(self, job: Job) -> None:
+        """The job's first message can't be sent (the chat is gone): it is shown nowhere."""
+        await self._store.unplace(job.id)
+
+    async def unreplied(self, platform: str) -> list[Job]:
+        """Jobs meant to be shown on `platform` whose first message was never sent (the reply outbox)."""
+        return await self._store.unreplied(platform)
+
     async def delivered(self, job: Job) -> None:
         """The frontend showed the job's final state in its message: a restart need not re-send it."""
         if job.terminal:

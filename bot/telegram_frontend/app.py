@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dtm
 import logging
 
 import telegram.error
@@ -34,6 +33,7 @@ from bot.telegram_frontend.handlers import Handlers
 from bot.telegram_frontend.keyboards import SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
 from bot.telegram_frontend.settings import SettingsHandlers
+from bot.telegram_frontend.updates import UpdateInbox
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,12 @@ COMMANDS = (
 ADMIN_COMMANDS = (*COMMANDS, ("admin", "Admin: ban, unban, bans, limits, setlimit, pause, resume, stats"))
 SHUTDOWN_FLUSH = 5.0  # seconds to finish pending edits on the way out (what is left goes out on restart)
 _RESUME_QUEUED = 500  # queued jobs per provider whose position is shown afresh at start
-_UPDATES = ["message", "callback_query"]
 
 
 def build_application(config: TelegramConfig) -> Application:  # type: ignore[type-arg]
-    builder = ApplicationBuilder().token(config.token.get_secret_value()).concurrent_updates(True)
+    """PTB without its Updater: updates come through our inbox (bot.telegram_frontend.updates)."""
+    builder = ApplicationBuilder().token(config.token.get_secret_value()).updater(None)
+    builder = builder.concurrent_updates(True)
     if config.base_url:
         builder = builder.base_url(config.base_url)
     if config.base_file_url:
@@ -84,15 +85,15 @@ class TelegramFrontend:
         self.handlers = Handlers(app.service, self.outbox, Albums(config.album_wait), config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
+        self.inbox = UpdateInbox(self.application, app.store, config.poll_timeout)
         self._register()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
         app.health.frontends.append(self)
 
     @property
     def connected(self) -> bool:
-        """For /healthz: PTB is running and polling Telegram for updates."""
-        updater = self.application.updater
-        return self.application.running and updater is not None and updater.running
+        """For /healthz: PTB is running and Telegram answers our getUpdates."""
+        return self.application.running and self.inbox.polling
 
     def _register(self) -> None:
         h, add = self.handlers, self.application.add_handler
@@ -124,8 +125,9 @@ class TelegramFrontend:
                 self._app.listeners.add(self.outbox)  # before the first update can start a job
                 try:
                     await self.outbox.resume(await self._unfinished_business())
-                    await self._start_polling()
-                    await asyncio.Event().wait()
+                    await self.handlers.send_unreplied()
+                    await self._start()
+                    await self.inbox.run()
                 except asyncio.CancelledError:
                     self._app.listeners.remove(self.outbox)
                     with contextlib.suppress(TimeoutError):  # what is queued goes out, if it goes quickly
@@ -149,18 +151,23 @@ class TelegramFrontend:
         return jobs
 
     async def _initialize(self) -> None:
-        try:
-            await self.application.initialize()
-        except telegram.error.InvalidToken:
-            log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
-            raise
+        """Log in (getMe); while Telegram can't be reached, say so in one line and try again."""
+        failures = 0
+        while True:
+            try:
+                await self.application.initialize()
+                return
+            except telegram.error.InvalidToken:
+                log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
+                raise
+            except telegram.error.TelegramError as exc:
+                failures += 1
+                wait = min(60.0, 2.0**failures)
+                log.error("telegram: can't reach the Bot API (%s); retrying in %.0f s", exc.message, wait)
+                await asyncio.sleep(wait)
 
-    async def _start_polling(self) -> None:
+    async def _start(self) -> None:
         await self.application.start()
-        updater = self.application.updater
-        assert updater is not None
-        timeout = dtm.timedelta(seconds=self._config.poll_timeout)
-        await updater.start_polling(poll_interval=0.0, timeout=timeout, allowed_updates=_UPDATES)
         bot = self.application.bot
         try:
             await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
@@ -171,9 +178,6 @@ class TelegramFrontend:
         log.info("telegram: serving as @%s", self.application.bot.username)
 
     async def _stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

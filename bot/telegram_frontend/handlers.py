@@ -14,7 +14,7 @@ import telegram.error
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop
 
-from bot import presentation
+from bot import faults, presentation
 from bot.config import TelegramConfig
 from bot.domain import ActionRef, Job, Owner, Placement
 from bot.errors import BadImage, UserError
@@ -34,11 +34,12 @@ from bot.telegram_frontend.common import (
 )
 from bot.telegram_frontend.outbox import Outbox
 from bot.telegram_frontend.render import USAGE, View
+from bot.telegram_frontend.updates import origin
 from providers.base import BlendDimensions, ImageInput
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
-Create = Callable[[Owner, Placement, bool], Awaitable[Job]]  # (owner, where, chat admin?) -> the new job
+Create = Callable[[Owner, Placement, bool], Awaitable[Job]]  # (owner, where, chat admin?) -> the job
 Sender = User | Chat  # a person, or the chat a message was sent on behalf of (see `owner_of`)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 _CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
@@ -95,10 +96,11 @@ class Handlers:
 
     async def _start(self, message: Message, user: Sender, create: Create) -> None:
         """Create a job (showing the user's mistake if it can't be), reply at once, record the reply.
-        The service is told the chat (for its limits and access lists) and whether the user administers it."""
+        The service is told the chat (for its limits and access lists) and whether the user administers
+        it. The same update processed again after a restart finds its job: replied to at most once."""
         thread = thread_of(message)
         placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
-                              thread_id=str(thread) if thread else None)  # fmt: skip
+                              thread_id=str(thread) if thread else None, reply_to=str(message.message_id))
         owner = owner_of(user)
         try:
             admin = await self._admins.verdict(owner, message.chat, message)
@@ -106,18 +108,35 @@ class Handlers:
         except (UserError, ProviderError) as exc:
             await self._outbox.reply_text(message, render.error_text(exc.message))
             return
-        await self._show(job, message.chat_id, message.message_id, thread)
+        if job.placement is not None and job.placement.message_id is None:
+            await self._show(job)
 
-    async def _show(self, job: Job, chat_id: int, reply_to_id: int | None, thread: int | None) -> None:
+    async def send_unreplied(self) -> None:
+        """At start: the first replies of jobs created before a restart that never got theirs."""
+        jobs = await self._service.unreplied(PLATFORM)
+        if jobs:
+            log.info("telegram: sending the first reply of %d job(s) from before the restart", len(jobs))
+        for job in jobs:
+            await self._show(job)
+
+    async def _show(self, job: Job) -> None:
+        """The job's first message, replying to what asked for it; then where it is, in the store."""
+        assert job.placement is not None, "a job shown in a chat has a placement"
+        where = job.placement
+        chat_id, thread = int(where.chat_id), int(where.thread_id) if where.thread_id else None
         view = render.first_view(job, await self._service.queue_position(job))
         try:
-            sent = await self._outbox.send_job_message(view, chat_id, reply_to_id, thread)
-        except telegram.error.TelegramError as exc:  # the job carries on; /jobs still shows it
+            reply_to = int(where.reply_to) if where.reply_to else None
+            sent = await self._outbox.send_job_message(view, chat_id, reply_to, thread)
+        except (telegram.error.BadRequest, telegram.error.Forbidden) as exc:  # the chat is gone for us
+            log.warning("job %s: its message can't be sent to chat %s: %s", job.id, chat_id, exc)
+            await self._service.unplace(job)
+            return
+        except telegram.error.TelegramError as exc:  # the job carries on; the next start tries again
             log.warning("job %s: its message could not be sent to chat %s: %s", job.id, chat_id, exc)
             return
-        await self._service.place(job, Placement(platform=PLATFORM, chat_id=str(chat_id),
-                                                 message_id=str(sent.message_id),
-                                                 thread_id=str(thread) if thread else None))  # fmt: skip
+        await faults.point("reply_sent")
+        await self._service.place(job, where.model_copy(update={"message_id": str(sent.message_id)}))
 
     async def _fail(self, message: Message, exc: UserError | ProviderError) -> None:
         await self._outbox.reply_text(message, render.error_text(exc.message))
@@ -132,18 +151,18 @@ class Handlers:
         if not prompt:
             await self._outbox.reply_text(message, USAGE["imagine"])
             return
-        await self._imagine(message, user, prompt)
+        await self._imagine(update, message, user, prompt)
 
     async def private_text(self, update: Update, context: Context) -> None:
         """In a private chat a plain message is an imagine."""
         message, user = update.effective_message, update.effective_sender
         if message is None or user is None or not (message.text or "").strip():
             return
-        await self._imagine(message, user, message.text or "")
+        await self._imagine(update, message, user, message.text or "")
 
-    async def _imagine(self, message: Message, user: Sender, prompt: str) -> None:
+    async def _imagine(self, update: Update, message: Message, user: Sender, prompt: str) -> None:
         await self._start(message, user, lambda o, p, a: self._service.imagine(
-            o, prompt, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
+            o, prompt, placement=p, scope=p.chat_id, admin=a, origin=origin(update)))  # fmt: skip
 
     async def describe(self, update: Update, context: Context) -> None:
         """/describe replying to a photo, or a photo (or image file) with /describe as its caption."""
@@ -162,7 +181,7 @@ class Handlers:
             await self._fail(message, exc)
             return
         await self._start(message, user, lambda o, p, a: self._service.describe(
-            o, image, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
+            o, image, placement=p, scope=p.chat_id, admin=a, origin=origin(update)))  # fmt: skip
 
     async def blend(self, update: Update, context: Context) -> None:
         """/blend replying to an album, or an album with /blend as its caption."""
@@ -180,7 +199,8 @@ class Handlers:
             await self._fail(message, exc)
             return
         await self._start(message, user, lambda o, p, a: self._service.blend(
-            o, images, dimensions=dimensions, placement=p, scope=p.chat_id, admin=a))  # fmt: skip
+            o, images, dimensions=dimensions, placement=p, scope=p.chat_id, admin=a,
+            origin=origin(update)))  # fmt: skip
 
     @staticmethod
     def _dimensions(text: str) -> BlendDimensions | None:
@@ -286,7 +306,8 @@ class Handlers:
         await answer(query, presentation.toast(ref.action, ref.index))
         chat_id, message_id, thread = _origin(query, parent)
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
-                              thread_id=str(thread) if thread else None)  # fmt: skip
+                              thread_id=str(thread) if thread else None,
+                              reply_to=str(message_id) if message_id else None)  # fmt: skip
         try:
             admin = await self._admins.verdict(owner, chat)
             job, created = await self._service.act(
@@ -296,7 +317,7 @@ class Handlers:
             await self._reply_in(chat_id, message_id, thread, render.error_text(exc.message))
             return
         if created:
-            await self._show(job, chat_id, message_id, thread)
+            await self._show(job)
 
     async def _may_press(self, owner: Owner, parent: Job, chat: Chat | None) -> bool:
         """With owner-only buttons: the person who asked, or, for a job an anonymous admin asked for

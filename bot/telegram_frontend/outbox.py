@@ -74,7 +74,7 @@ def _rate(limit: RateLimit) -> Rate:
     return Rate(limit.count, limit.period)
 
 
-def _seconds(exc: telegram.error.RetryAfter) -> float:
+def retry_seconds(exc: telegram.error.RetryAfter) -> float:
     with warnings.catch_warnings():  # PTB 22 warns that the int form is deprecated; both are handled
         warnings.simplefilter("ignore")
         value = exc.retry_after
@@ -134,7 +134,7 @@ class Outbox:
             try:
                 return await call()
             except telegram.error.RetryAfter as exc:
-                raise RetryAfter(_seconds(exc) * self._retry_scale) from exc
+                raise RetryAfter(retry_seconds(exc) * self._retry_scale) from exc
 
         return await self.delivery.paced(str(chat_id), converted)
 
@@ -245,7 +245,7 @@ class Outbox:
         try:
             await self._apply(key, edit)
         except telegram.error.RetryAfter as exc:
-            raise RetryAfter(_seconds(exc) * self._retry_scale) from exc
+            raise RetryAfter(retry_seconds(exc) * self._retry_scale) from exc
         except telegram.error.BadRequest as exc:
             text = exc.message.lower()
             # "not modified": it already shows this (e.g. the same final state again after a restart)

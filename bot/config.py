@@ -6,9 +6,10 @@ Every problem is reported with its key path (and a missing environment variable 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from bot.errors import ConfigError
 from providers import PROVIDERS
@@ -30,6 +32,36 @@ from providers.local import LocalConfig
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _url_problem(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    """Why `value` is not a base URL `scheme://host[:port][/path]` (no query: paths are appended to it),
+    or None. The message never repeats the value: a URL may carry credentials or a token."""
+    shape = f"must be a URL like {schemes[-1]}://host[:port][/path] ({' or '.join(schemes)})"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when it is not a number from 0 to 65535
+    except ValueError:
+        return shape
+    if parts.scheme not in schemes or not parts.hostname or port == 0 or re.search(r"\s", value):
+        return shape
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return f"{shape}, without a query or fragment"
+    return None
+
+
+def _http_url(value: str | None) -> str | None:
+    problem = _url_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _ws_url(value: str | None) -> str | None:
+    problem = _url_problem(value, ("ws", "wss")) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 #: Pillow's own decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`): above it Pillow warns or refuses
@@ -75,6 +107,8 @@ class TelegramConfig(_Section):
     album_wait: float = Field(default=1.0, ge=0)  # how long /blend waits for the rest of an album
     poll_timeout: float = Field(default=10.0, ge=0)  # getUpdates long-poll timeout
 
+    _urls = field_validator("base_url", "base_file_url")(_http_url)
+
 
 class DiscordConfig(_Section):
     token: SecretStr = SecretStr("")
@@ -87,6 +121,9 @@ class DiscordConfig(_Section):
     global_per_second: int = Field(default=40, ge=1)  # all requests of the bot (Discord: 50/s)
     guild_ready_timeout: float = Field(default=2.0, ge=0)  # discord.py's wait for GUILD_CREATEs
 
+    _api_base = field_validator("api_base")(_http_url)
+    _gateway_url = field_validator("gateway_url")(_ws_url)
+
 
 class WebhooksConfig(_Section):
     listen: str = "0.0.0.0:8080"  # host:port the receiver binds
@@ -94,13 +131,15 @@ class WebhooksConfig(_Section):
     poll_interval: float = Field(default=60.0, gt=0)  # fallback polling for jobs that expect a callback
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger callback bodies get 413
 
-    @model_validator(mode="after")
-    def _addresses(self) -> WebhooksConfig:
-        if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]*):\d{1,5}", self.listen):
-            raise ValueError(f"listen must be HOST:PORT (e.g. 0.0.0.0:8080), got {self.listen!r}")
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
-            raise ValueError(f"public_url must be an http(s) URL without query, got {self.public_url!r}")
-        return self
+    # Neither message repeats the value: an address or a URL may carry a secret (a token in a path).
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s]*):\d{1,5}", value):
+            raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+        return value
+
+    _public_url = field_validator("public_url")(_http_url)
 
 
 def _as_strings(value: Any) -> Any:
@@ -251,6 +290,32 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+#: Keys whose values may be secrets or carry one (tokens, keys, URLs with credentials, addresses).
+_SENSITIVE_KEY = re.compile(r"url|listen|token|secret|key|password|dsn|api_base", re.IGNORECASE)
+_MIN_HIDDEN = 6  # a shorter value is no secret, and hiding it could garble the message's own words
+
+
+def _sensitive_values(value: Any, key: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from _sensitive_values(item, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _sensitive_values(item, key)
+    elif isinstance(value, str) and len(value) >= _MIN_HIDDEN and _SENSITIVE_KEY.search(key):
+        yield value
+
+
+def _problem(error: ErrorDetails, prefix: str = "") -> str:
+    """One pydantic error as `key.path: message`. Whatever validator wrote the message, it never shows
+    the value of a key that may hold a secret (its own, or one inside a section it was given)."""
+    loc = error["loc"]
+    message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing to an admin
+    for value in _sensitive_values(error.get("input"), str(loc[-1]) if loc else ""):
+        message = message.replace(value, "***").replace(repr(value)[1:-1], "***")
+    return f"{prefix}{_loc(loc) or '(top level)'}: {message}"
+
+
 def _provider_configs(raw: Any, problems: list[str]) -> list[ProviderConfig] | None:
     if not isinstance(raw, list):
         problems.append("providers: must be a list of provider entries")
@@ -263,9 +328,14 @@ def _provider_configs(raw: Any, problems: list[str]) -> list[ProviderConfig] | N
             problems.append(f"providers.{i}.type: must be one of {types} (got {kind!r})")
             continue
         try:
-            built.append(PROVIDERS[kind].config_class.model_validate(entry))
+            config = PROVIDERS[kind].config_class.model_validate(entry)
         except ValidationError as exc:
-            problems.extend(f"providers.{i}.{_loc(e['loc'])}: {e['msg']}" for e in exc.errors())
+            problems.extend(_problem(e, f"providers.{i}.") for e in exc.errors())
+            continue
+        problem = _url_problem(config.base_url) if config.base_url else None  # "" = the adapter decides
+        if problem:
+            problems.append(f"providers.{i}.base_url: {problem}")
+        built.append(config)
     return built
 
 
@@ -284,7 +354,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "<config>") ->
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(f"{_loc(e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
+        problems.extend(_problem(e) for e in exc.errors())
         raise ConfigError(source, problems) from exc
     if problems:
         raise ConfigError(source, problems)

@@ -178,3 +178,45 @@ def test_a_config_built_in_code_gets_each_provider_type_s_own_class() -> None:
         {"name": "m", "type": "midapi", "api_key": "k", "vary_index_base": 1}])  # fmt: skip
     entry = config.provider("m")
     assert isinstance(entry, MidapiConfig) and entry.vary_index_base == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["api.example.com", "api.example.com/v1", "ftp://api.example.com", "https://", "https:///v1", "not a url",
+     "http://api.example.com:port", "https://api.example.com/v1?key=sekrit-0", "https://api.example .com"],
+)  # fmt: skip
+def test_a_provider_base_url_must_be_an_http_url(url: str) -> None:
+    entry = {"name": "mj", "type": "midjourney_api", "api_key": "k", "base_url": url}
+    with pytest.raises(ConfigError) as err:
+        parse_config({"providers": [{"name": "local", "type": "local"}, entry]}, {})
+    shape = "providers.1.base_url: must be a URL like https://host[:port][/path] (http or https)"
+    # exactly this, never the value: it may carry a key, and the key path says where to look
+    assert err.value.problems in ([shape], [f"{shape}, without a query or fragment"])
+
+
+def test_good_base_urls_and_other_endpoint_keys() -> None:
+    config = parse_config(
+        {"providers": [{"name": "mj", "type": "mj_proxy", "base_url": "http://127.0.0.1:8080/mj-proxy/"}],
+         "default_provider": "mj",
+         "telegram": {"base_url": "http://127.0.0.1:8081/bot", "base_file_url": "https://tg.example/file/bot"},
+         "discord": {"api_base": "http://127.0.0.1:8082/api/v10", "gateway_url": "wss://gw.example/gw"}},
+        {},
+    )  # fmt: skip
+    assert config.provider("mj").base_url == "http://127.0.0.1:8080/mj-proxy/"
+    with pytest.raises(ConfigError) as err:
+        parse_config({"telegram": {"base_url": "127.0.0.1:8081/bot"},
+                      "discord": {"api_base": "ws://127.0.0.1/api", "gateway_url": "https://gw.example/gw"}},
+                     {})  # fmt: skip
+    assert sorted(p.split(":")[0] for p in err.value.problems) == [
+        "discord.api_base", "discord.gateway_url", "telegram.base_url"]  # fmt: skip
+    assert any("like wss://" in p for p in err.value.problems)
+
+
+def test_check_config_refuses_a_base_url_that_is_not_a_url(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    fallbacks = "    fallbacks: [local]\n"
+    path.write_text(GOOD.replace(fallbacks, f"{fallbacks}    base_url: api.mj.example\n"))
+    run = _check_config(path)
+    assert run.returncode == 2
+    assert "providers.0.base_url: must be a URL like https://host" in run.stderr
+    assert "OK" not in run.stdout

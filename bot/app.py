@@ -43,8 +43,12 @@ class App:
 
 
 @contextlib.asynccontextmanager
-async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time) -> AsyncIterator[App]:
-    """Everything but the background tasks: open on enter, close on exit (in reverse order)."""
+async def build_app(
+    config: AppConfig, *, clock: Callable[[], float] = time.time, serve_http: bool = True
+) -> AsyncIterator[App]:
+    """Everything but the background tasks: open on enter, close on exit (in reverse order).
+    `serve_http=False` (one-shot CLI commands) leaves out the webhook and metrics server: the port
+    belongs to `run`, and jobs of a process without it are polled, not called back."""
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as http:
         store = await JobStore.open(config.database)
         pool = ProviderPool.from_config(config, http)
@@ -52,7 +56,7 @@ async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time
             await pool.start()
             listeners = Listeners()
             hooks = None
-            if config.webhooks is not None:
+            if config.webhooks is not None and serve_http:
                 hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
             poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks)
             cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
@@ -61,7 +65,7 @@ async def build_app(config: AppConfig, *, clock: Callable[[], float] = time.time
             if hooks is not None:
                 metrics.webhook_counts = lambda: hooks.deliveries
             served = None
-            if hooks is None and config.metrics.listen:
+            if hooks is None and config.metrics.listen and serve_http:
                 served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
             yield App(config, http, store, pool, listeners, poller, service, admin, metrics, health, hooks,
                       served)
@@ -83,6 +87,7 @@ async def _operations(
         log.info("providers paused by an admin: %s", ", ".join(held))
     metrics = Metrics()
     metrics.instrument(pool.get(name) for name in pool.names)
+    metrics.pauses = pool.pauses
     return admin, metrics, Health(store, pool.last_success, pool.names, clock)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ from providers.base import ImageInput
 from providers.errors import ProviderError
 
 _USER = os.environ.get("USER", "admin")
+WATCH_REREAD = 1.0  # seconds between looks at the store while watching a job
 CLI_OWNER = Owner(platform="cli", user_id=_USER, name=_USER)
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
                "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
@@ -80,7 +82,11 @@ async def _watch(app: App, job: Job, out_dir: Path) -> int:
         position = await app.service.queue_position(current)
         if position > 1:
             print(f"queued at position {position}")
-        await progress.done.wait()
+        while not progress.done.is_set():  # another process (`run`, a second CLI) may be the one
+            with contextlib.suppress(TimeoutError):  # that polls it: look at the store now and then
+                await asyncio.wait_for(progress.done.wait(), WATCH_REREAD)
+            if not progress.done.is_set():
+                await progress.job_changed(await app.service.get(job.id))
     finally:
         app.listeners.remove(progress)
     if progress.reader_gone:
@@ -139,7 +145,7 @@ async def _unwrapped(command: Coroutine[Any, Any, int]) -> int:
 
 async def _command(args: argparse.Namespace, config: AppConfig) -> int:
     out_dir = Path(args.out) if getattr(args, "out", None) else Path("out")
-    async with build_app(config) as app, running(app):
+    async with build_app(config, serve_http=False) as app, running(app):
         service = app.service
         if args.command == "imagine":
             job = await service.imagine(CLI_OWNER, args.prompt, provider=args.provider)
@@ -171,7 +177,7 @@ async def _command(args: argparse.Namespace, config: AppConfig) -> int:
 
 async def _admin(args: argparse.Namespace, config: AppConfig) -> int:
     """Admin commands work on the store (a running bot picks up bans, limits and pauses from it)."""
-    async with build_app(config) as app:
+    async with build_app(config, serve_http=False) as app:
         return await run_admin_cli(app.admin, args, CLI_OWNER)
 
 

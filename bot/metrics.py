@@ -105,6 +105,10 @@ class Metrics:
                               ["provider", "operation", "error"], registry=r)
         self.up = Gauge("imagine_provider_last_success_timestamp", "When a provider last answered well",
                         ["provider"], registry=r)
+        self.paused = Gauge("imagine_provider_rate_limited_until_timestamp",
+                            "Until when a provider's Retry-After holds all its requests", ["provider"],
+                            registry=r)
+        self.pauses: Callable[[], Mapping[str, float]] = dict
         self.deliveries: dict[str, HasDeliveryStats] = {}
         self.webhook_counts: Callable[[], Mapping[str, int] | None] = lambda: None
         r.register(_ReadAtScrape(self))
@@ -128,6 +132,8 @@ class Metrics:
                 self.queue.labels(provider).set(n)
         for provider, at in last_success.items():
             self.up.labels(provider).set(at)
+        for provider, until in self.pauses().items():
+            self.paused.labels(provider).set(until)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -66,6 +66,10 @@ class ProviderPool:
     def held(self, name: str) -> bool:
         return name in self._held
 
+    def pauses(self) -> dict[str, float]:
+        """Each provider's Retry-After pause: until when (past ones included, for the metrics)."""
+        return dict(self._paused_until)
+
     def resume_at(self, name: str) -> float | None:
         return self._paused_until.get(name)
 

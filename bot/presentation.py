@@ -6,6 +6,7 @@ the same buttons; each frontend's own render module only maps them onto its plat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bot.domain import PICK_PROMPT, ActionRef, Job, JobState, button_label
@@ -101,3 +102,12 @@ def title(job: Job) -> str:
 def shorten(text: str, limit: int) -> str:
     """`text` cut to `limit` characters with an ellipsis when it is longer."""
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def provider_state(held: bool, rate_limited_until: float | None, now: float) -> str:
+    """How /info describes a provider: available, held by an admin, or waiting out its Retry-After."""
+    if held:
+        return "paused by an admin"
+    if rate_limited_until is not None and rate_limited_until > now:
+        return f"rate-limited by the provider · resumes in {math.ceil(rate_limited_until - now)} s"
+    return "available"

@@ -64,8 +64,10 @@ class ProviderStatus:
     capabilities: Capabilities
     queued: int
     active: int
-    paused: bool
+    paused: bool  # nothing is sent to it now: held by an admin, or rate-limited
     last_success: float | None
+    held: bool = False  # paused by an admin until they resume it
+    rate_limited_until: float | None = None  # the provider's Retry-After holds every request until then
 
 
 class JobService:
@@ -294,6 +296,8 @@ class JobService:
                 active=sum(counts.get((name, state.value), 0) for state in _ACTIVE),
                 paused=self._pool.paused(name, now),
                 last_success=self._pool.last_success.get(name),
+                held=self._pool.held(name),
+                rate_limited_until=self._pool.resume_at(name) if self._pool.rate_limited(name, now) else None,
             )
             for name in self._pool.names
         ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import discord
 
 from bot.domain import Job, JobState
-from bot.presentation import Button, buttons, shorten, status_line, title
+from bot.presentation import Button, buttons, provider_state, shorten, status_line, title
 from bot.service import ProviderStatus
 from providers.base import Action
 
@@ -122,7 +122,7 @@ def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
     for status in statuses[:MAX_FIELDS]:
         actions = ", ".join(sorted(a.value for a in status.capabilities.actions))
         last = "never" if status.last_success is None else f"{max(0, int(now - status.last_success))} s ago"
-        state = "paused (backing off)" if status.paused else "available"
+        state = provider_state(status.held, status.rate_limited_until, now)
         value = (f"{state} · {status.queued} queued · {status.active} running\n"
                  f"last success: {last}\ncan: {actions}")
         result.add_field(name=shorten(f"{status.name} ({status.type})", TITLE_LIMIT),

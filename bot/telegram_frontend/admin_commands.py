@@ -6,6 +6,7 @@ do (act on their own chat) and what only operators may (pause/resume, "everywher
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
@@ -13,6 +14,7 @@ from telegram import Message, Update
 from bot.access import GLOBAL, Actor
 from bot.admin import AdminService, parse_period
 from bot.errors import UserError
+from bot.presentation import provider_state
 from bot.quota import LIMIT_KEYS
 from bot.service import JobService, ProviderStatus
 from bot.telegram_frontend import render
@@ -41,8 +43,8 @@ ADMIN_HELP = (
 )
 
 
-def provider_line(status: ProviderStatus) -> str:
-    state = "paused" if status.paused else "ready"
+def provider_line(status: ProviderStatus, now: float | None = None) -> str:
+    state = provider_state(status.held, status.rate_limited_until, time.time() if now is None else now)
     return f"• {status.name} ({status.type}): {state} · {status.queued} queued · {status.active} running"
 
 

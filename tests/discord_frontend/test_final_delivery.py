@@ -23,13 +23,20 @@ def job(job_id: str, state: JobState, message_id: str | None = "7") -> Job:
                created_at=now, updated_at=now, deadline=now + 100)
 
 
+DELIVERED_STATE = 4  # the migrations before the one that added `delivered_state`
+
+
 async def test_jobs_finished_before_the_upgrade_count_as_delivered(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = await aiosqlite.connect(path, isolation_level=None)  # the schema of the previous release
     try:
-        for number, script in enumerate(MIGRATIONS[:-1], start=1):
+        for number, script in enumerate(MIGRATIONS[:DELIVERED_STATE], start=1):
             await db.executescript(f"BEGIN; {script} PRAGMA user_version = {number}; COMMIT;")
-        await JobStore(db).insert(job("done", JobState.SUCCEEDED))  # JobStore(db) does not migrate
+        await db.execute(
+            "INSERT INTO jobs (id, kind, provider, request, state, owner_platform, owner_id, chat_platform,"
+            " chat_id, message_id, created_at, updated_at, deadline) VALUES ('done', 'imagine', 'local',"
+            " ?, 'succeeded', 'discord', '1', 'discord', '10', '20', 1, 1, 100)",
+            (GenerationRequest(prompt=PromptParams(text="a fox")).model_dump_json(),))
     finally:
         await db.close()
     store = await JobStore.open(path)  # upgrades

@@ -62,7 +62,7 @@ async def test_a_chat_administrator_is_exempt_from_limits_in_their_chat(make_bot
         for n in (1, 2):
             await grid(bot, GROUP, ANN, f"admin castle {n}")
         assert await say(bot, GROUP, ANN, "/info") == "\n".join([
-            "Providers:", "• local (local): ready · 0 queued · 0 running", "",
+            "Providers:", "• local (local): available · 0 queued · 0 running", "",
             "You are an admin here: no limits apply to you."])  # fmt: skip
         await grid(bot, GROUP, BOB, "member castle")
         assert (await say(bot, GROUP, BOB, "/imagine another")).startswith("⚠️ You have used 1 of 1 jobs")
@@ -80,7 +80,7 @@ async def test_info_shows_providers_and_the_users_usage(make_bot: BotFactory) ->
         await grid(bot, GROUP, ANN, "a lighthouse")
         assert await say(bot, GROUP, ANN, "/info") == "\n".join([
             "Providers:",
-            "• local (local): ready · 0 queued · 0 running",
+            "• local (local): available · 0 queued · 0 running",
             "",
             "Your usage: 1 of 5 jobs this hour (4 left); 1 of 20 jobs today (19 left); 0 running.",
             "This chat: 1 jobs this hour (no limit); 1 of 100 jobs today (99 left).",

@@ -1,0 +1,123 @@
+"""Several processes on one SQLite file: claims taken once, migrations run once, locks waited out.
+
+Each JobStore here is its own connection, as each process has; the migration test uses real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.domain import JobState, Placement
+from bot.migrations import MIGRATIONS
+from bot.store import JobStore
+from tests.core.test_store import make
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
+    yield opened
+    await opened.close()
+
+
+async def test_two_stores_claim_each_queued_job_once_and_share_the_capacity(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    first, second = await JobStore.open(path), await JobStore.open(path)
+    try:
+        for n in range(40):
+            await first.insert(make(f"q{n:02d}", created_at=100.0 + n))
+        takes = await asyncio.gather(*(store.claim_queued("local", 200.0, 30.0, capacity=25)
+                                       for store in (first, second, first, second)))  # fmt: skip
+        claimed = [job.id for take in takes for job in take]
+        assert len(claimed) == len(set(claimed)) == 25  # none twice, and the capacity holds for both
+        assert sorted(claimed) == [f"q{n:02d}" for n in range(25)]  # oldest first
+        keys = {job.submit_key for take in takes for job in take}
+        assert len(keys) == 25 and all(key and key.startswith("q") for key in keys)
+        assert await first.claim_queued("local", 200.0, 30.0, capacity=25) == []
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_only_the_attempt_holder_records_its_task(store: JobStore) -> None:
+    await store.insert(make("a1"))
+    [claimed] = await store.claim_queued("local", 200.0, 30.0, capacity=5)
+    assert claimed.state is JobState.SUBMITTING and claimed.claimed_until == 230.0
+    stale = claimed.model_copy(update={"submit_key": "a1-other"})
+    assert await store.record_submit(stale, "T9", 205.0, 201.0) is None
+    recorded = await store.record_submit(claimed, "T1", 205.0, 201.0)
+    assert recorded is not None and (recorded.state, recorded.provider_task_id) == (JobState.SUBMITTED, "T1")
+    assert await store.release_submit(claimed, None, 202.0) is None  # no longer its to hand back
+
+
+async def test_a_lapsed_submit_is_taken_by_one_reconciler(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    first, second = await JobStore.open(path), await JobStore.open(path)
+    try:
+        await first.insert(make("a1"))
+        await first.claim_queued("local", 200.0, 30.0, capacity=5)
+        assert await first.claim_stale_submits(220.0, 60.0) == []  # its lease still holds
+        takes = await asyncio.gather(*(s.claim_stale_submits(231.0, 60.0) for s in (first, second)))
+        assert sorted(len(take) for take in takes) == [0, 1]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_job_from_the_same_event_is_stored_once(store: JobStore) -> None:
+    where = Placement(platform="telegram", chat_id="-1", reply_to="5")
+    _, created = await store.insert(make("a1", origin="telegram:77", placement=where))
+    again, created_again = await store.insert(make("b2", origin="telegram:77", placement=where))
+    assert (created, created_again, again.id) == (True, False, "a1")
+    assert [j.id for j in await store.unreplied("telegram")] == ["a1"]
+    await store.place("a1", where.model_copy(update={"message_id": "9"}))
+    assert await store.unreplied("telegram") == []
+
+
+async def test_the_inbox_keeps_events_until_done_and_remembers_the_last(store: JobStore) -> None:
+    await store.inbox_add("telegram", [("10", 10, '{"a": 1}'), ("11", 11, '{"b": 2}')], 100.0)
+    await store.inbox_add("telegram", [("11", 11, '{"changed": true}')], 101.0)  # seen before: kept as is
+    assert await store.inbox_pending("telegram") == [("10", 10, '{"a": 1}'), ("11", 11, '{"b": 2}')]
+    await store.inbox_done("telegram", "10", 102.0)
+    assert [key for key, _, _ in await store.inbox_pending("telegram")] == ["11"]
+    await store.inbox_done("telegram", "11", 102.0)
+    await store.inbox_prune(1000.0)
+    assert await store.inbox_last("telegram") == 11  # the newest stays: it holds the offset
+
+
+async def test_four_processes_migrate_a_fresh_file_once(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.sqlite3"
+    script = ("import asyncio, sys; from bot.store import JobStore\n"
+              "async def main():\n    s = await JobStore.open(sys.argv[1]); await s.close()\n"
+              "asyncio.run(main())")  # fmt: skip
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(path), cwd=ROOT, stderr=asyncio.subprocess.PIPE) for _ in range(4)]
+    results = [await proc.communicate() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], [err.decode() for _, err in results]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(store: JobStore, tmp_path: Path
+                                                                          ) -> None:
+    path = tmp_path / "db" / "jobs.sqlite3"
+    await store.connection.execute("PRAGMA busy_timeout=50")  # so the wait outlasts it many times over
+    async with aiosqlite.connect(path, isolation_level=None) as other:
+        await other.execute("BEGIN IMMEDIATE")
+        await other.execute("INSERT INTO user_settings VALUES ('x', 'y', 'k', 'v')")
+        write = asyncio.create_task(store.put_setting("telegram", "42", "speed", "fast"))
+        await asyncio.sleep(0.6)
+        assert not write.done()  # held up by the other writer, not failed
+        await other.execute("COMMIT")
+        await write
+    assert await store.settings("telegram", "42") == {"speed": "fast"}

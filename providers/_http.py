@@ -105,14 +105,25 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 
 class ProviderHTTP:
-    """A provider's view of the shared client: its entry's base URL and timeout, auth headers, errors."""
+    """A provider's view of the shared client: its entry's base URL and timeout, auth headers, errors.
 
-    def __init__(self, client: httpx.AsyncClient, config: ProviderConfig, headers: Mapping[str, str]) -> None:
+    `error_codes` maps the `code` string of an error body to its kind where it says more than the HTTP
+    status does (a 429 that means "out of credits", not "slow down")."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        config: ProviderConfig,
+        headers: Mapping[str, str],
+        *,
+        error_codes: Mapping[str, ErrorKind] | None = None,
+    ) -> None:
         self._client = client
         self._name = config.name
         self._base = config.base_url.rstrip("/")
         self._headers = dict(headers)
         self._timeout = config.request_timeout
+        self._error_codes = dict(error_codes or {})
 
     async def request(
         self,
@@ -148,9 +159,8 @@ class ProviderHTTP:
             return body
         detail = _detail(body)
         log.info("%s %s %s -> HTTP %s", self._name, method, path, response.status_code)
-        raise error_for(
-            status_kind(response.status_code), detail, self._name, retry_after(response.headers, body)
-        )
+        kind = _code_kind(body, self._error_codes) or status_kind(response.status_code)
+        raise error_for(kind, detail, self._name, retry_after(response.headers, body))
 
 
 def _decode(response: httpx.Response) -> Any:
@@ -158,6 +168,11 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def _code_kind(body: Any, codes: Mapping[str, ErrorKind]) -> ErrorKind | None:
+    code = body.get("code") if isinstance(body, dict) else None
+    return codes.get(code) if isinstance(code, str) else None
 
 
 def _detail(body: Any) -> str | None:

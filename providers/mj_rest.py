@@ -34,7 +34,7 @@ from providers.base import (
     grid_offers,
     progress_from,
 )
-from providers.errors import CallbackSignatureError, ProviderProtocolError, ProviderRejected
+from providers.errors import CallbackSignatureError, ErrorKind, ProviderProtocolError, ProviderRejected
 
 SIGNATURE_HEADER = "x-midjourney-signature"
 
@@ -72,6 +72,9 @@ _RATIO = re.compile(r"^[0-9]+:[0-9]+$")
 _BLEND_RATIOS = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
 _GRID_TYPES = {"imagine", "variation", "blend"}
 _MAX_PROMPT = 4000
+#: Error codes that say more than their HTTP status: a 429 whose quota is spent is no rate limit (waiting
+#: `busy_wait` for it would not help; the user hears "out of credits" and failover can act at once).
+_ERROR_CODES = {"quota_exceeded": ErrorKind.QUOTA, "insufficient_credits": ErrorKind.QUOTA}
 
 
 class _Model(BaseModel):
@@ -240,7 +243,7 @@ class MjRestProvider(BaseProvider):
         self._settings = config
         if not config.batch_via_list:
             self.capabilities = _CAPABILITIES.model_copy(update={"batch_fetch": 1})
-        self._http = ProviderHTTP(client, config, bearer_headers(config))
+        self._http = ProviderHTTP(client, config, bearer_headers(config), error_codes=_ERROR_CODES)
 
     def _webhook(self, callback_url: str | None) -> dict[str, str]:
         if not callback_url:

@@ -151,6 +151,7 @@ class MjRestFake(FakeServer):
             "quota": (402, "insufficient_credits", "Your account has no generation credits left.", None),
             "busy": (429, "concurrency_limit", "Too many jobs are running.", {"Retry-After": "3"}),
             "rate_limited": (429, "rate_limited", "Rate limit exceeded.", {"Retry-After": "2"}),
+            "quota_429": (429, "quota_exceeded", "Monthly quota exceeded.", {"Retry-After": "3600"}),
             "unavailable": (503, "unavailable", "Service under maintenance.", None),
             "rejected": (400, "content_blocked", "The prompt contains blocked content: gore", None),
         }

@@ -422,6 +422,23 @@ async def test_errors_map_to_the_tree(
         assert isinstance(caught.value, ProviderBusy) and caught.value.retry_after == 3
 
 
+async def test_a_429_saying_the_quota_is_spent_is_out_of_credits(
+    fake: MjRestFake, client: httpx.AsyncClient
+) -> None:
+    """The status says "slow down", the body's code says the account is out of credits: the code wins,
+    so the user hears that instead of waiting out busy_wait (and failover can move on at once)."""
+    provider = MjRestProvider(make_config(fake.base_url), client)
+    fake.inject("quota_429")
+    with pytest.raises(ProviderError) as caught:
+        await provider.submit(imagine())
+    assert type(caught.value) is ProviderQuotaExceeded
+    assert caught.value.message == "The provider account is out of credits."
+    fake.inject("rate_limited")  # a 429 with any other code is still a rate limit
+    with pytest.raises(ProviderRateLimited):
+        await provider.submit(imagine())
+    assert len(fake.submitted("/v1/imagine")) == 2 and fake.jobs == {}
+
+
 async def test_a_wrong_key_is_an_auth_error(fake: MjRestFake, client: httpx.AsyncClient) -> None:
     provider = MjRestProvider(make_config(fake.base_url, api_key=SecretStr("wrong")), client)
     with pytest.raises(ProviderAuthError) as caught:

@@ -22,7 +22,7 @@ import telegram.error
 from PIL import Image, ImageDraw
 from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
 
-from bot import media
+from bot import faults, media
 from bot.config import RateLimit, TelegramConfig
 from bot.delivery import Delivery, Rate, RetryAfter
 from bot.domain import Job, JobState
@@ -256,6 +256,7 @@ class Outbox:
         except telegram.error.Forbidden as exc:  # the bot was removed from the chat or blocked
             self._gave_up(key, exc)
         if edit.view.final and edit.job is not None:  # shown (or unshowable): a restart need not resend
+            await faults.point("final_edited")
             await self._service.delivered(edit.job)
 
     def _gave_up(self, key: str, exc: telegram.error.TelegramError) -> None:

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
 import signal
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import aiohttp
 import pytest
 import yaml
+from aiohttp import web
+from telegram import Bot
 
 from bot.config import parse_config
 from bot.logs import REDACTED, configure_logging, secrets_of
+from tests.core.conftest import png
+from tests.fakes._server import FakeServer
 from tests.fakes.midjourney_api import MidjourneyApiFake
 from tests.fakes.telegram_api import FakeUser, TelegramFake
+
+with warnings.catch_warnings():  # discord.player imports the deprecated stdlib `audioop`
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    import discord.http
+    from discord.webhook.async_ import async_context
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "987654321:AAHsecretTelegramTokenValue_0123"
@@ -101,3 +116,140 @@ async def test_a_full_run_at_debug_logs_no_secret(tmp_path: Path) -> None:
     assert REDACTED in output  # ... including lines that carried the token (Bot API URLs)
     for secret in (TOKEN, TOKEN.split(":")[1], API_KEY):
         assert secret not in output
+
+
+# -- every encoding of every secret, and the tokens no config holds --------------------------------
+
+ODD_KEY = "k/9+Zq=Y:w pü~42"  # a key with characters that each encoding writes differently
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDpzZWNyZXRUb2tlbg"  # the shape of Discord's tokens
+LEVELS = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL]
+
+
+def _odd_config(fmt: str = "plain") -> dict[str, object]:
+    return {
+        "providers": [{"name": "mj", "type": "mj_rest", "base_url": "http://127.0.0.1:1",
+                       "api_key": ODD_KEY}],
+        "default_provider": "mj",
+        "telegram": {"token": TOKEN},
+        "logging": {"format": fmt, "level": "DEBUG"},
+    }  # fmt: skip
+
+
+def _forms(secret: str) -> dict[str, str]:
+    """`secret` as logged text may carry it."""
+    quoted = quote(secret, safe="")
+    return {
+        "plain": secret,
+        "percent-encoded": quoted,
+        "lower-case hex": quoted.replace("%3A", "%3a").replace("%2F", "%2f").replace("%C3%BC", "%c3%bc"),
+        "encoded twice": quote(quoted, safe=""),
+        "form-encoded": quote_plus(secret),
+        "JSON-escaped": json.dumps(secret)[1:-1],
+        "base64": base64.b64encode(secret.encode()).decode().rstrip("="),
+        "url-safe base64": base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+    }
+
+
+def _leaks() -> Iterator[str]:
+    """Every form of every secret, and the parts of them that alone would be enough."""
+    for secret in (TOKEN, ODD_KEY):
+        yield from _forms(secret).values()
+    yield TOKEN.split(":")[1]
+    yield INTERACTION_TOKEN
+
+
+def _lines() -> list[str]:
+    """What httpx, PTB, discord.py and its gateway write at DEBUG, carrying secrets in their forms."""
+    lines = [f"GET http://127.0.0.1:8081/file/bot{form}/photos/file_1.jpg ({name})"
+             for secret in (TOKEN, ODD_KEY) for name, form in _forms(secret).items()]  # fmt: skip
+    api = "https://discord.com/api/v10"
+    return [
+        *lines,
+        f"Webhook ID 99 with POST {api}/interactions/99/{INTERACTION_TOKEN}/callback has returned "
+        "status code 204",
+        f"PATCH {api}/webhooks/1234/{INTERACTION_TOKEN}/messages/@original with {{}} has returned 200",
+        f"GET {api.replace('/', '%2F')}%2Finteractions%2F99%2F{INTERACTION_TOKEN}%2Fcallback",
+        "For Shard ID None: WebSocket Event: {'t': 'INTERACTION_CREATE', 'd': "
+        f"{{'id': '99', 'token': '{INTERACTION_TOKEN}', 'type': 2}}}}",
+        f'received {{"id": "99", "token": "{INTERACTION_TOKEN}"}}',
+        f"GET https://cdn.example/img.png?size=2&token={INTERACTION_TOKEN}&x=1",
+    ]
+
+
+def _assert_clean(text: str) -> None:
+    for leak in _leaks():
+        assert leak not in text, f"{leak!r} reached the log"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+@pytest.mark.parametrize("level", LEVELS, ids=logging.getLevelName)
+def test_every_encoding_and_every_token_is_masked_at_every_level(
+    fmt: str, level: int, root_logging: None
+) -> None:
+    out = io.StringIO()
+    configure_logging(parse_config(_odd_config(fmt), {}), out)
+    log = logging.getLogger("some.library")
+    lines = _lines()
+    for line in lines:
+        log.log(level, "%s", line)
+    try:
+        raise RuntimeError("request failed: " + " | ".join(lines))
+    except RuntimeError:
+        log.log(level, "while sending %s", lines[-1], exc_info=True)
+    text = out.getvalue()
+    entries = [json.loads(line) for line in text.splitlines()] if fmt == "json" else []
+    shown = "\n".join(e["message"] + "\n" + e.get("exc", "") for e in entries) if entries else text
+    _assert_clean(text)
+    _assert_clean(shown)  # also once JSON's escaping is undone
+    assert shown.count(REDACTED) >= 2 * len(lines)  # each line once, and again in the exception
+    assert "/file/bot[REDACTED]/photos/file_1.jpg (percent-encoded)" in shown  # the rest stays readable
+    assert "/interactions/99/[REDACTED]/callback has returned status code 204" in shown
+    assert "/webhooks/1234/[REDACTED]/messages/@original" in shown
+    assert "'token': '[REDACTED]'" in shown and "&token=[REDACTED]&x=1" in shown
+
+
+async def test_a_real_telegram_file_download_at_debug(root_logging: None) -> None:
+    """httpx logs the file URL with the token percent-encoded (`bot123%3AAB...`)."""
+    out = io.StringIO()
+    configure_logging(parse_config(_odd_config(), {}), out)
+    async with TelegramFake(token=TOKEN) as telegram:
+        photo = telegram.send_photo(ANN.id, ANN, png(32, 32))
+        bot = Bot(TOKEN, base_url=f"{telegram.base_url}/bot", base_file_url=f"{telegram.base_url}/file/bot")
+        async with bot:
+            file = await bot.get_file(photo.photo[-1]["file_id"])
+            assert await file.download_as_bytearray() == telegram.file_bytes(photo.photo[-1]["file_id"])
+    text = out.getvalue()
+    _assert_clean(text)
+    assert f"/file/bot{REDACTED}/photos/" in text  # the download really was logged
+
+
+class _Gone(FakeServer):
+    """Discord answering every request with 404 Unknown interaction."""
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route("*", "/{tail:.*}", self._any)]
+
+    async def _any(self, request: web.Request) -> web.Response:
+        body = json.dumps({"message": "Unknown interaction", "code": 10062})
+        return web.Response(text=body, status=404, content_type="application/json")
+
+
+async def test_real_discord_interaction_requests_at_debug(
+    root_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discord.py logs each interaction callback and interaction-webhook edit with its token in the path."""
+    out = io.StringIO()
+    configure_logging(parse_config(_odd_config(), {}), out)
+    adapter = async_context.get()
+    async with _Gone() as gone, aiohttp.ClientSession() as session:
+        monkeypatch.setattr(discord.http.Route, "BASE", f"{gone.base_url}/api/v10")
+        defer = discord.http.MultipartParameters(payload={"type": 5}, multipart=None, files=None)
+        with pytest.raises(discord.NotFound):
+            await adapter.create_interaction_response(99, INTERACTION_TOKEN, session=session, params=defer)
+        with pytest.raises(discord.NotFound):
+            await adapter.edit_original_interaction_response(
+                1234, INTERACTION_TOKEN, session=session, payload={"content": "done"})  # fmt: skip
+    text = out.getvalue()
+    _assert_clean(text)
+    assert f"/interactions/99/{REDACTED}/callback has returned status code 404" in text
+    assert f"/webhooks/1234/{REDACTED}/messages/@original has returned status code 404" in text

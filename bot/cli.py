@@ -191,9 +191,22 @@ async def _jobs(app: App, limit: int) -> int:
     return 0
 
 
+_CONFIG_HELP = "config file (default: $IMAGINE_BOT_CONFIG or ./config.yaml)"
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept `--config PATH` after every subcommand too (`imagine-bot run --config PATH`, as people type
+    it); the later one wins. SUPPRESS as the default: a subcommand given no --config keeps the earlier one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+                _config_everywhere(child)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagine-bot", description=__doc__)
-    parser.add_argument("--config", help="config file (default: $IMAGINE_BOT_CONFIG or ./config.yaml)")
+    parser.add_argument("--config", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("imagine", help="generate a grid from a prompt")
     p.add_argument("prompt")
@@ -223,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start the configured chat frontends")
     p = sub.add_parser("check-config", help="validate a config file and list every problem")
     p.add_argument("path", nargs="?")
+    _config_everywhere(parser)
     return parser
 
 

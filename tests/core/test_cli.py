@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.cli import Progress
+from bot.cli import Progress, _parser
 from bot.domain import Job, JobState, Owner
 from bot.events import Listeners
 from providers.base import Action, GenerationRequest
@@ -122,6 +123,48 @@ def test_run_without_a_frontend(tmp_path: Path) -> None:
     run = cli(tmp_path, "run")
     assert run.returncode != 0
     assert "No chat frontend is configured" in run.stderr and "telegram.token" in run.stderr
+
+
+#: One valid command line per subcommand (and per admin operation).
+COMMANDS = [["imagine", "a fox"], ["act", "j1", "U1"], ["describe", "cat.png"], ["blend", "a.png", "b.png"],
+            ["wait", "j1"], ["cancel", "j1"], ["jobs"], ["run"], ["check-config"],
+            ["admin", "ban", "u1"], ["admin", "unban", "u1"], ["admin", "bans"], ["admin", "limits"],
+            ["admin", "set-limit", "user_per_day", "5"], ["admin", "pause", "mj"], ["admin", "resume", "mj"],
+            ["admin", "stats"]]  # fmt: skip
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    found: set[tuple[str, ...]] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found |= _subcommands(child, (*prefix, name)) or {(*prefix, name)}
+    return found
+
+
+def test_every_subcommand_takes_config_before_or_after_it() -> None:
+    covered = {tuple(argv[:2] if argv[0] == "admin" else argv[:1]) for argv in COMMANDS}
+    assert covered == _subcommands(_parser())  # a new subcommand needs a line in COMMANDS
+    for argv in COMMANDS:
+        assert _parser().parse_args(["--config", "before.yaml", *argv]).config == "before.yaml"
+        assert _parser().parse_args([*argv, "--config", "after.yaml"]).config == "after.yaml", argv
+        both = ["--config", "before.yaml", *argv[:1], "--config", "after.yaml", *argv[1:]]
+        assert _parser().parse_args(both).config == "after.yaml", argv  # the one after the subcommand
+        assert _parser().parse_args(argv).config is None
+
+
+def test_config_after_the_subcommand_is_the_one_used(tmp_path: Path) -> None:
+    good = write_config(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("colour: blue\n")
+    for argv in (["run", "--config", str(bad)], ["check-config", "--config", str(bad)],
+                 ["admin", "stats", "--config", str(bad)],
+                 ["--config", str(good), "jobs", "--config", str(bad)]):  # fmt: skip
+        refused = cli(tmp_path, *argv, config=good)  # $IMAGINE_BOT_CONFIG names the good one
+        assert refused.returncode == 2, (argv, refused.stderr)
+        assert f"{bad}: invalid configuration" in refused.stderr and "colour" in refused.stderr
+    started = cli(tmp_path, "--config", str(bad), "run", "--config", str(good), config=bad)
+    assert "No chat frontend is configured" in started.stderr  # it got as far as starting, on the good one
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 30.0) -> str:

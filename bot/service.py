@@ -325,7 +325,8 @@ class JobService:
         return self._pool.get(provider).capabilities.can(action)
 
     def checked(self, image: ImageInput, what: str = "The image") -> ImageInput:
-        mime = media.check_image(image.data, self._config.media.max_download_bytes, what)
+        mime = media.check_image(image.data, self._config.media.max_download_bytes, what,
+                                 max_pixels=self._config.media.max_pixels)
         return image.model_copy(update={"mime": mime})
 
     # -- internals --------------------------------------------------------------------------------

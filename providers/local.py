@@ -33,6 +33,7 @@ from providers.base import (
     GenerationRequest,
     ParentTask,
     ProviderConfig,
+    SubmitAttempt,
     TaskResult,
     TaskSnapshot,
     TaskStatus,
@@ -108,6 +109,7 @@ class LocalProvider(BaseProvider):
         progress=True,
         preview=True,
         max_images=1,
+        reconcile=True,
     )
 
     def __init__(
@@ -246,6 +248,12 @@ class LocalProvider(BaseProvider):
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
         raise ProviderProtocolError("The local provider sends no callbacks.")
+
+    async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
+        """Always None, truthfully: a task exists only as the id a submit returned, nothing is charged,
+        so a submit that never returned left nothing behind and sending it again is safe. (Rebuilding
+        the id from the attempt would not work for describe and blend, whose ids hold image data.)"""
+        return None
 
     def trusts_url(self, url: str) -> bool:
         return bool(self.config.base_url) and url.startswith(self.config.base_url + "/")

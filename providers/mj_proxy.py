@@ -4,6 +4,9 @@ Plus-API servers (litter-coder Plus, trueai-org, most hosted relays) answer with
 `buttons`; a button is pressed by posting its `customId` to /mj/submit/action, and a task that
 needs a confirmation (code 21, status MODAL) is finished through /mj/submit/modal. The open-source
 server (novicezk) has no buttons: U/V/reroll go through /mj/submit/change (or simple-change).
+
+Every submit carries the bot's attempt key in the documented `state` field, which each task echoes:
+`reconcile` finds the task of a submit whose answer was lost in GET /mj/task/list by that state.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers._http import ProviderHTTP, bearer_headers, error_for, parse_as
 from providers.base import (
+    COMMANDS,
     UPSCALE_FOLLOWUPS,
     Action,
     ActRequest,
@@ -27,6 +31,7 @@ from providers.base import (
     ParentTask,
     ProviderConfig,
     Speed,
+    SubmitAttempt,
     TaskResult,
     TaskSnapshot,
     TaskStatus,
@@ -34,7 +39,7 @@ from providers.base import (
     offer_key,
     progress_from,
 )
-from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected
+from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected, ProviderUnavailable
 
 
 class MjProxyConfig(ProviderConfig):
@@ -46,8 +51,11 @@ class MjProxyConfig(ProviderConfig):
     speed_paths: Literal["mj", "short", "none"] = "mj"  # /mj-fast/mj/..., /fast/mj/..., /mj/...
     batch_size: int = Field(default=50, ge=1)  # ids per list-by-condition; 1 = GET .../fetch per id
     animate_motion: Literal["high", "low"] = "high"  # which Animate button the video offer presses
-    # echoed back in every task: tells this bot's tasks apart on a shared proxy
+    # echoed back in every task: tells this bot's tasks apart on a shared proxy. A submit sends
+    # "<state>:<client_ref>" (just the client_ref when state is empty), which `reconcile` looks for.
     state: str = Field(default="", max_length=255)
+    task_list: bool = True  # GET /mj/task/list is served (novicezk, trueai); false: no reconcile
+    clock_slack: float = Field(default=60.0, ge=0)  # how far the proxy's clock may be from ours, s
 
 
 _COMMON = {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, Action.UPSCALE, Action.VARIATION, Action.REROLL}
@@ -111,6 +119,9 @@ _EMOJI = {
     "⬇": Action.PAN_DOWN,
 }
 _KEYCAP = re.compile(r"([1-9])\ufe0f?\u20e3")
+_STATE_MAX = 255
+#: trueai answers GET /mj/task/list with its newest 100 tasks (novicezk with all of them)
+LIST_LIMIT = 100
 
 
 class _Model(BaseModel):
@@ -138,6 +149,8 @@ class _Task(_Model):
     id: str
     action: str | None = None
     status: str | None = None
+    state: str | None = None
+    submitTime: float | str | None = None  # epoch milliseconds (read leniently: only reconcile needs it)
     progress: str | float | None = None
     prompt: str | None = None
     imageUrl: str | None = None
@@ -234,6 +247,35 @@ def _task(data: Any) -> _Task:
     return parse_as(_Task, data, "mj_proxy sent a task that is not in the documented shape.")
 
 
+def attempt_state(prefix: str, client_ref: str | None) -> str:
+    """The `state` a submit sends: the configured state and the attempt key, as ``prefix:client_ref``."""
+    if not client_ref:
+        return prefix
+    if not prefix:
+        return client_ref[:_STATE_MAX]
+    room = max(0, _STATE_MAX - len(client_ref) - 1)
+    return f"{prefix[:room]}:{client_ref}"[:_STATE_MAX]
+
+
+def _millis(task: _Task) -> float | None:
+    try:
+        return float(task.submitTime) if task.submitTime is not None else None
+    except ValueError:
+        return None
+
+
+def find_attempt(tasks: list[_Task], state: str, since_ms: float) -> _Task | None:
+    """The task whose echoed `state` is `state` (the earliest, should a proxy hold two), or None when
+    the list is known to cover every task submitted since `since_ms`; otherwise the answer is unknown."""
+    mine = sorted((t for t in tasks if t.state == state), key=lambda t: _millis(t) or 0)
+    if mine:
+        return mine[0]
+    times = [ms for ms in map(_millis, tasks) if ms is not None]
+    if len(tasks) < LIST_LIMIT or (times and min(times) <= since_ms):
+        return None
+    raise ProviderUnavailable("mj_proxy's task list does not reach back to that submit; it cannot tell.")
+
+
 def accepted(body: Any, provider: str) -> tuple[str, _Envelope]:
     """The task id of a submit answer (codes 1, 21, 22), or the error its code stands for."""
     envelope = parse_as(_Envelope, body, f"{provider} sent a submit answer without a code.")
@@ -260,6 +302,7 @@ class MjProxyProvider(BaseProvider):
         preview=True,
         cancel=True,
         max_images=5,
+        reconcile=True,
     )
 
     def __init__(self, config: MjProxyConfig, client: httpx.AsyncClient) -> None:
@@ -268,6 +311,7 @@ class MjProxyProvider(BaseProvider):
         plus = config.api_flavor == "plus"
         actions = _COMMON | _PLUS_ONLY if plus else _COMMON
         update = {"actions": frozenset(actions), "batch_fetch": config.batch_size, "cancel": plus}
+        update["reconcile"] = config.task_list
         self.capabilities = self.capabilities.model_copy(update=update)
         key = config.api_key.get_secret_value() if config.api_key else ""
         headers = bearer_headers(config) if config.auth == "bearer" else {"mj-api-secret": key} if key else {}
@@ -279,8 +323,9 @@ class MjProxyProvider(BaseProvider):
             return f"/mj/submit/{endpoint}"
         return f"/mj-{speed}/mj/submit/{endpoint}" if style == "mj" else f"/{speed}/mj/submit/{endpoint}"
 
-    def _common(self, callback_url: str | None) -> dict[str, str]:
-        fields = {"notifyHook": callback_url or "", "state": self._settings.state}
+    def _common(self, callback_url: str | None, client_ref: str | None) -> dict[str, str]:
+        state = attempt_state(self._settings.state, client_ref)
+        fields = {"notifyHook": callback_url or "", "state": state}
         return {k: v for k, v in fields.items() if v}
 
     async def _post(self, endpoint: str, body: dict[str, Any], speed: Speed | None) -> tuple[str, _Envelope]:
@@ -290,7 +335,7 @@ class MjProxyProvider(BaseProvider):
     def _command(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         plus = self._settings.api_flavor == "plus"
         prompt = request.prompt.full() if request.prompt else ""
-        body: dict[str, Any] = self._common(request.callback_url)
+        body: dict[str, Any] = self._common(request.callback_url, request.client_ref)
         if plus and request.prompt and request.kind is not Action.SHORTEN:
             body["botType"] = "NIJI_JOURNEY" if request.prompt.niji else "MID_JOURNEY"
         if request.kind is Action.IMAGINE and prompt:
@@ -323,14 +368,19 @@ class MjProxyProvider(BaseProvider):
     async def _press(
         self, parent: ParentTask, task_id: str, custom_id: str, request: ActRequest
     ) -> TaskSnapshot:
-        body = {"taskId": task_id, "customId": custom_id} | self._common(request.callback_url)
+        common = self._common(request.callback_url, request.client_ref)
+        body = {"taskId": task_id, "customId": custom_id} | common
         new_id, envelope = await self._post("action", body, request.speed)
         status = (envelope.properties or {}).get("status")
         if envelope.code == 21 and status in (None, "MODAL"):  # remix / custom input: confirm it
             prompt = request.prompt or (parent.request.prompt.full() if parent.request.prompt else "")
-            modal = {"taskId": new_id, "prompt": prompt} | self._common(request.callback_url)
-            new_id, _ = await self._post("modal", modal, request.speed)
+            new_id = await self._confirm(new_id, prompt, common, request.speed)
         return TaskSnapshot(task_id=new_id, status=TaskStatus.SUBMITTED)
+
+    async def _confirm(self, task_id: str, prompt: str, common: dict[str, str], speed: Speed | None) -> str:
+        """Finish a task waiting in MODAL (code 21) through /mj/submit/modal."""
+        new_id, _ = await self._post("modal", {"taskId": task_id, "prompt": prompt} | common, speed)
+        return new_id
 
     async def _change(self, task_id: str, request: ActRequest) -> TaskSnapshot:
         name, letter = _CHANGE[request.action]
@@ -341,7 +391,8 @@ class MjProxyProvider(BaseProvider):
         else:
             index = {} if request.action is Action.REROLL else {"index": request.index}
             endpoint, body = "change", {"taskId": task_id, "action": name} | index
-        new_id, _ = await self._post(endpoint, body | self._common(request.callback_url), request.speed)
+        common = self._common(request.callback_url, request.client_ref)
+        new_id, _ = await self._post(endpoint, body | common, request.speed)
         return TaskSnapshot(task_id=new_id, status=TaskStatus.SUBMITTED)
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
@@ -364,6 +415,23 @@ class MjProxyProvider(BaseProvider):
         except ProviderProtocolError:  # the open-source server answers an unknown id with an empty 200
             return []
         return [self._snap(_task(body))]
+
+    async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
+        """The task whose `state` carries `attempt.client_ref`, from GET /mj/task/list; a task still
+        waiting in MODAL lost its confirmation with the answer, so it is confirmed here."""
+        if not self.capabilities.reconcile or not attempt.client_ref:  # nothing to look for
+            return await super().reconcile(attempt)
+        body = await self._http.request("GET", "/mj/task/list")
+        if not isinstance(body, list):
+            raise ProviderProtocolError("mj_proxy sent a task list that is not a list.")
+        state = attempt_state(self._settings.state, attempt.client_ref)
+        since_ms = (attempt.started_at - self._settings.clock_slack) * 1000
+        task = find_attempt([_task(item) for item in body], state, since_ms)
+        if task is not None and (task.status or "").upper() == "MODAL" and attempt.kind not in COMMANDS:
+            common = self._common(None, attempt.client_ref)
+            await self._confirm(task.id, attempt.prompt or "", common, None)
+            return TaskSnapshot(task_id=task.id, status=TaskStatus.SUBMITTED)
+        return self._snap(task) if task is not None else None
 
     def _snap(self, task: _Task) -> TaskSnapshot:
         return _snapshot(task, self.capabilities, self._settings.animate_motion)

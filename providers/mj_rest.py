@@ -3,6 +3,11 @@
 Jobs are uuids. U/V are dedicated endpoints taking index 1-4; reroll has no endpoint, so it replays
 the parent's request. `GET /v1/jobs` (the account's newest jobs) serves batched status, with one
 `GET /v1/jobs/{id}` per id the page did not hold. Webhooks may be signed (`X-Midjourney-Signature`).
+
+A job carries no client reference (nor its webhook_url), so `reconcile` searches GET /v1/jobs for a
+job of the right type created around the attempt: an imagine is told apart by its `seed`, which a
+submit with a client_ref sets (from that key) unless the prompt has one, and which the job echoes in
+`parameters`; other jobs only by prompt and time, and two such candidates are an error, not a guess.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -28,13 +35,20 @@ from providers.base import (
     ParentTask,
     PromptParams,
     ProviderConfig,
+    SubmitAttempt,
     TaskResult,
     TaskSnapshot,
     TaskStatus,
     grid_offers,
     progress_from,
 )
-from providers.errors import CallbackSignatureError, ErrorKind, ProviderProtocolError, ProviderRejected
+from providers.errors import (
+    CallbackSignatureError,
+    ErrorKind,
+    ProviderProtocolError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 
 SIGNATURE_HEADER = "x-midjourney-signature"
 
@@ -46,6 +60,8 @@ class MjRestConfig(ProviderConfig):
     webhook_secret: SecretStr | None = None  # set -> callbacks must carry a valid signature
     batch_via_list: bool = True  # batched status through GET /v1/jobs (else one GET per id)
     list_limit: int = Field(default=100, ge=1, le=100)
+    seed_tag: bool = True  # an imagine without --seed gets one derived from its client_ref (reconcile)
+    clock_slack: float = Field(default=60.0, ge=0)  # how far the API's clock may be from ours, s
 
 
 _CAPABILITIES = Capabilities(
@@ -57,6 +73,7 @@ _CAPABILITIES = Capabilities(
     progress=True,
     cancel=True,
     max_images=1,
+    reconcile=True,
 )
 
 _STATUS = {
@@ -75,6 +92,10 @@ _MAX_PROMPT = 4000
 #: Error codes that say more than their HTTP status: a 429 whose quota is spent is no rate limit (waiting
 #: `busy_wait` for it would not help; the user hears "out of credits" and failover can act at once).
 _ERROR_CODES = {"quota_exceeded": ErrorKind.QUOTA, "insufficient_credits": ErrorKind.QUOTA}
+_RECONCILE_PAGES = 10  # pages of `list_limit` jobs reconcile reads before it gives up
+_SEED_FLAG = re.compile(r"(?:^|\s)--seed\s+(\d+)")
+_COMMAND_TYPES = {Action.IMAGINE: "imagine", Action.DESCRIBE: "describe", Action.BLEND: "blend"}
+_PRESS_TYPES = {Action.UPSCALE: "upscale", Action.VARIATION: "variation"}
 
 
 class _Model(BaseModel):
@@ -107,6 +128,20 @@ class _Job(_Model):
     progress: float | str | None = None
     result: _Result | None = None
     error: _Error | None = None
+    prompt: str | None = None
+    parameters: dict[str, Any] | None = None
+    created_at: Any = None  # ISO 8601; read leniently, as only reconcile needs it
+
+    def created(self) -> float | None:
+        """`created_at` as Unix time (None when absent or unreadable: such a job is never ruled out)."""
+        try:
+            return datetime.fromisoformat(str(self.created_at)).timestamp() if self.created_at else None
+        except ValueError:
+            return None
+
+    def seed(self) -> int | None:
+        value = (self.parameters or {}).get("seed")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class _Created(_Model):
@@ -213,6 +248,13 @@ def _job(data: Any) -> _Job:
     return parse_as(_Job, data, "mj_rest sent a job that is not in the documented shape.")
 
 
+def _page(body: Any) -> list[_Job]:
+    jobs = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(jobs, list):
+        raise ProviderProtocolError("mj_rest sent a job list that is not in the documented shape.")
+    return [_job(job) for job in jobs]
+
+
 def _job_id(body: Any) -> str:
     return parse_as(_Created, body, "mj_rest accepted the job but sent no job_id.").data.job_id
 
@@ -232,6 +274,60 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     given = header.strip().removeprefix("sha256=").lower()
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(given, expected)
+
+
+def ref_seed(client_ref: str) -> int:
+    """The seed an imagine with this attempt key carries (in the spec's 0..2**32-1)."""
+    return int.from_bytes(hashlib.sha256(client_ref.encode()).digest()[:4], "big")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the job of one attempt looks like, as far as the request it sent tells."""
+
+    types: frozenset[str]
+    window: tuple[float, float]  # created_at bounds, Unix time: the attempt's start, widened by slack
+    seed: int | None = None
+    own_seed: bool = False  # `seed` came from the attempt's key: a job with it is this attempt's
+    seed_known: bool = False  # the request surely carried `seed`: a job with another one is not ours
+    prompt: str | None = None  # the prompt sent (the job echoes it, maybe minus the flags it split out)
+    parent: str | None = None  # a button's parent job, never a candidate itself
+
+
+def _words_within(short: str, full: str) -> bool:
+    """`short`'s words appear in `full` in order: an imagine's echoed prompt is the one sent minus the
+    flags (and first image URL) that went into their own fields."""
+    words = iter(full.split())
+    return all(word in words for word in short.split())
+
+
+def _verdict(job: _Job, expected: Expected) -> tuple[bool, bool]:
+    """(may be the attempt's job, surely is)."""
+    created = job.created()
+    if job.id == expected.parent or (job.type is not None and job.type not in expected.types):
+        return False, False
+    if created is not None and not expected.window[0] <= created <= expected.window[1]:
+        return False, False
+    seed = job.seed()
+    if expected.seed is not None and seed is not None:
+        if seed == expected.seed and expected.own_seed:
+            return True, True
+        if seed != expected.seed and expected.seed_known:
+            return False, False
+    if expected.prompt and job.prompt:
+        return _words_within(job.prompt, expected.prompt), False
+    return True, False
+
+
+def pick_job(jobs: Sequence[_Job], expected: Expected) -> _Job | None:
+    """The job surely the attempt's, else the only one that may be; None when none may be. Several
+    candidates raise ProviderUnavailable: the bot asks again later rather than adopt a stranger's job."""
+    verdicts = [(job, _verdict(job, expected)) for job in jobs]
+    sure = [job for job, (_, surely) in verdicts if surely]
+    found = sure or [job for job, (maybe, _) in verdicts if maybe]
+    if len(found) > 1:
+        raise ProviderUnavailable("mj_rest holds several jobs that may be that submit; it cannot tell which.")
+    return found[0] if found else None
 
 
 class MjRestProvider(BaseProvider):
@@ -260,6 +356,8 @@ class MjRestProvider(BaseProvider):
         if request.kind not in builders:
             raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.kind.value}.")
         body = builders[request.kind](request) | self._webhook(request.callback_url)
+        if request.kind is Action.IMAGINE and request.client_ref and self._settings.seed_tag:
+            body.setdefault("seed", ref_seed(request.client_ref))  # what reconcile recognises it by
         return await self._create(f"/v1/{request.kind.value}", body, {"type": request.kind.value})
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
@@ -284,7 +382,7 @@ class MjRestProvider(BaseProvider):
         if parent.extra.get("type") == "variation" and _is_uuid(source) and isinstance(index, int):
             body = {"job_id": source, "index": index} | self._webhook(request.callback_url)
             return await self._create("/v1/variations", body, dict(parent.extra))
-        update: dict[str, Any] = {"callback_url": request.callback_url}
+        update: dict[str, Any] = {"callback_url": request.callback_url, "client_ref": request.client_ref}
         if request.speed:
             update["speed"] = request.speed
         return await self.submit(parent.request.model_copy(update=update))
@@ -293,21 +391,65 @@ class MjRestProvider(BaseProvider):
         wanted = [i for i in dict.fromkeys(task_ids) if _is_uuid(i)]  # others cannot exist here
         found: dict[str, TaskSnapshot] = {}
         if len(wanted) > 1 and self._settings.batch_via_list:
-            params = {"limit": self._settings.list_limit, "sort": "created_at_desc"}
-            page = await self._http.request("GET", "/v1/jobs", params=params)
-            jobs = page.get("data") if isinstance(page, dict) else None
-            if not isinstance(jobs, list):
-                raise ProviderProtocolError("mj_rest sent a job list that is not in the documented shape.")
-            for job in map(_job, jobs):
+            for job in await self._list_page(0):
                 if job.id in wanted:
                     found[job.id] = _snapshot(job, self.capabilities)
         for task_id in (i for i in wanted if i not in found):
-            try:
-                body = await self._http.request("GET", f"/v1/jobs/{task_id}")
-            except ProviderRejected:  # 404 (or 400): not a job of ours
-                continue
-            found[task_id] = _snapshot(_job(body), self.capabilities)
+            one = await self._get(task_id)
+            if one is not None:
+                found[task_id] = _snapshot(one, self.capabilities)
         return [found[i] for i in wanted if i in found]
+
+    async def _list_page(self, page: int) -> list[_Job]:
+        limit = self._settings.list_limit
+        params = {"limit": limit, "sort": "created_at_desc"} | ({"offset": page * limit} if page else {})
+        return _page(await self._http.request("GET", "/v1/jobs", params=params))
+
+    async def _get(self, job_id: str | None) -> _Job | None:
+        if not _is_uuid(job_id):
+            return None
+        try:
+            return _job(await self._http.request("GET", f"/v1/jobs/{job_id}"))
+        except ProviderRejected:  # 404 (or 400): not a job of ours
+            return None
+
+    async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
+        expected = await self._expected(attempt)
+        if expected is None:  # a request this adapter refuses before sending it created nothing
+            return None
+        job = pick_job(await self._jobs_since(expected.window[0]), expected)
+        return _snapshot(job, self.capabilities) if job is not None else None
+
+    async def _expected(self, attempt: SubmitAttempt) -> Expected | None:
+        slack, tagged = self._settings.clock_slack, self._settings.seed_tag and attempt.client_ref
+        window = (attempt.started_at - slack, attempt.started_at + self._settings.request_timeout + slack)
+        own = ref_seed(attempt.client_ref) if tagged else None  # what the submit sent, if it sent one
+        if attempt.kind in _COMMAND_TYPES:
+            given = _SEED_FLAG.search(attempt.prompt or "")
+            seed = int(given[1]) if given else own if attempt.kind is Action.IMAGINE else None
+            types = frozenset({_COMMAND_TYPES[attempt.kind]})
+            known = attempt.prompt is not None  # then the prompt tells whether it carried its own seed
+            return Expected(types, window, seed, own_seed=not given, seed_known=known, prompt=attempt.prompt)
+        if attempt.kind not in (*_PRESS_TYPES, Action.REROLL):
+            return None
+        parent = await self._get(attempt.parent_task_id)
+        if parent is None:  # the API refuses a press on a job it does not know
+            return None
+        if attempt.kind is Action.REROLL:  # the parent's request again, with this attempt's seed
+            types = frozenset({parent.type or "imagine"})
+            return Expected(types, window, own, own_seed=True, prompt=parent.prompt, parent=parent.id)
+        types = frozenset({_PRESS_TYPES[attempt.kind]})
+        return Expected(types, window, prompt=parent.prompt, parent=parent.id)
+
+    async def _jobs_since(self, since: float) -> list[_Job]:
+        """The account's jobs created since `since` (and some older), newest pages first."""
+        jobs: dict[str, _Job] = {}
+        for page in range(_RECONCILE_PAGES):
+            batch = await self._list_page(page)
+            jobs |= {job.id: job for job in batch if job.id not in jobs}
+            if len(batch) < self._settings.list_limit or any((j.created() or since) < since for j in batch):
+                return list(jobs.values())
+        raise ProviderUnavailable("mj_rest holds too many recent jobs to look that submit up.")
 
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> TaskSnapshot:
         if self._settings.webhook_secret is not None:

@@ -4,6 +4,10 @@ A fake subclasses `FakeServer`, registers its routes in `routes()`, and keeps it
 Tests use `async with Fake() as fake:` and read `fake.base_url`; `python -m tests.fakes.<name> --port P`
 serves the same fake until interrupted. Also here: what the provider fakes share (the recorded
 request, injected faults, one client session for callbacks, images, Midjourney's Discord buttons).
+
+The provider fakes take the contract's faults (tests/providers/contract.py) and one more,
+`HANG_AFTER_CREATE`: the request is served (the task is created) but its answer never comes, so the
+client times out not knowing the task exists, the "unknown outcome" that reconcile resolves.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from typing import Any, Self
 import aiohttp
 from aiohttp import web
 from PIL import Image
+
+#: fault: serve the submit (create the task), then hold the answer back until the fake stops
+HANG_AFTER_CREATE = "hang_after_create"
+_HANG = web.RequestKey(HANG_AFTER_CREATE, bool)
 
 
 @dataclass
@@ -45,11 +53,14 @@ class FakeServer:
         self._faults: list[str] = []  # what the next submit-type requests fail with, in order
         self._session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
 
         @web.middleware
         async def record(request: web.Request, handler: Any) -> web.StreamResponse:
             self.requests.append((request.method, request.path))
             response: web.StreamResponse = await handler(request)
+            if request.get(_HANG):
+                await self._stopping.wait()  # the client gives up first; the task exists regardless
             return response
 
         self.app.middlewares.append(record)
@@ -64,6 +75,15 @@ class FakeServer:
     def inject(self, fault: str, times: int = 1) -> None:
         """The next `times` submit-type requests fail with `fault` (see tests/providers/contract.py)."""
         self._faults.extend([fault] * times)
+
+    @staticmethod
+    def hang_after(request: web.Request) -> None:
+        """Serve `request` as usual, then never send its answer (the HANG_AFTER_CREATE fault)."""
+        request[_HANG] = True
+
+    def created_ids(self) -> list[str]:
+        """The ids of the tasks this fake created, oldest first."""
+        raise NotImplementedError("each provider fake lists its tasks")
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run `coro` in the background (a job's progress, a callback); `stop` cancels what still runs."""
@@ -88,6 +108,7 @@ class FakeServer:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping.set()  # answer what hangs, so the server can shut down
         running = list(self._background)
         for task in running:
             task.cancel()

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes._server import FakeServer, serve_forever
+from tests.fakes._server import HANG_AFTER_CREATE, FakeServer, serve_forever
 
 TASK_TYPES = {
     "mj_txt2img",
@@ -92,6 +92,9 @@ class MidapiFake(FakeServer):
 
     # --- test controls ---------------------------------------------------------------------
 
+    def created_ids(self) -> list[str]:
+        return list(self.jobs)
+
     def inject_code(
         self, code: int, msg: str = "error", times: int = 1, data: dict[str, Any] | None = None
     ) -> None:
@@ -126,7 +129,10 @@ class MidapiFake(FakeServer):
             code, msg, data = self._codes.pop(0)
             return self._envelope(code, msg, data)
         if submit and self._faults:
-            return await self._fault(self._faults.pop(0))
+            fault = self._faults.pop(0)
+            if fault != HANG_AFTER_CREATE:
+                return await self._fault(fault)
+            self.hang_after(request)
         return body
 
     async def _fault(self, fault: str) -> web.Response:

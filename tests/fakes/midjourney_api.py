@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes._server import FakeServer, Received, serve_forever
+from tests.fakes._server import HANG_AFTER_CREATE, FakeServer, Received, serve_forever
 
 SUBMIT = "/midjourney/v1/submit-jobs"
 STATUS = "/midjourney/v1/job-status"
@@ -94,6 +94,9 @@ class MidjourneyApiFake(FakeServer):
     def submits(self) -> list[Received]:
         return [r for r in self.received if r.path in (SUBMIT, GPT)]
 
+    def created_ids(self) -> list[str]:
+        return list(self.jobs)
+
     async def stop(self) -> None:
         self._closing.set()
         await super().stop()
@@ -110,8 +113,11 @@ class MidjourneyApiFake(FakeServer):
         body = await self._record(request)
         if request.headers.get("API-KEY") != self.api_key:
             return web.json_response({"message": "Invalid API-KEY"}, status=401)
-        if self._faults:
-            answer = await self._fault(self._faults.pop(0))
+        fault = self._faults.pop(0) if self._faults else None
+        if fault == HANG_AFTER_CREATE:
+            self.hang_after(request)
+        elif fault is not None:
+            answer = await self._fault(fault)
             if answer is not None:
                 return answer
         problem = check(body)

@@ -5,8 +5,10 @@ Plus: finished tasks carry Discord-like `buttons` (pressed through /mj/submit/ac
 buttons answer code 21 and wait in MODAL for it), /mj/submit/shorten and task cancel. Open source:
 no buttons or imageUrls; U/V/reroll through /mj/submit/change and /mj/submit/simple-change, and code
 21 means "that change already exists". Both: speed path prefixes (/mj-fast/mj/..., /fast/mj/...),
-list-by-condition, progress "45%" with a preview imageUrl while IN_PROGRESS, and the full Task POSTed
-to `notifyHook` on every status or progress change. A prompt containing FAIL_WORD fails.
+list-by-condition, /mj/task/list (trueai: the newest `list_limit` tasks by submitTime; novicezk: every
+task, `list_limit=None`), the submit's `state` echoed in its task, progress "45%" with a preview
+imageUrl while IN_PROGRESS, and the full Task POSTed to `notifyHook` on every status or progress
+change. A prompt containing FAIL_WORD fails.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes._server import FakeServer, Received, grid_buttons, png, serve_forever, upscale_buttons
+from tests.fakes._server import (
+    HANG_AFTER_CREATE,
+    FakeServer,
+    Received,
+    grid_buttons,
+    png,
+    serve_forever,
+    upscale_buttons,
+)
 
 FAIL_WORD = "fail-this"
 BANNED_WORD = "gore"
@@ -82,6 +92,7 @@ class MjProxyFake(FakeServer):
         self.step = step  # seconds between status/progress changes
         self.queue_next = 0  # answer the next N submits with code 22 (queued)
         self.timeout_delay = 0.7  # longer than the tests' request_timeout
+        self.list_limit: int | None = None if opensource else 100  # what GET /mj/task/list holds at most
         self.tasks: dict[str, _Task] = {}
         self.finished_at: dict[str, float] = {}  # task id -> time.monotonic() it finished (benchmarks)
         self.received: list[Received] = []
@@ -95,12 +106,16 @@ class MjProxyFake(FakeServer):
             *routes,
             web.get("/mj/task/{id}/fetch", self._fetch),
             web.post("/mj/task/list-by-condition", self._list),
+            web.get("/mj/task/list", self._newest),
             web.post("/mj/task/{id}/cancel", self._cancel),
             web.get("/cdn/{id}/{name}", self._cdn),
         ]
 
     def submitted(self, name: str) -> list[Received]:
         return [r for r in self.received if r.path.endswith(f"/mj/submit/{name}")]
+
+    def created_ids(self) -> list[str]:
+        return list(self.tasks)
 
     # -- auth, faults, dispatch -------------------------------------------------------------
 
@@ -125,9 +140,12 @@ class MjProxyFake(FakeServer):
             return web.json_response({"status": 404, "error": "Not Found", "path": request.path}, status=404)
         if self._faults:
             fault = self._faults.pop(0)
-            if fault != "timeout":
+            if fault == HANG_AFTER_CREATE:
+                self.hang_after(request)
+            elif fault != "timeout":
                 return self._fault(fault)
-            await asyncio.sleep(self.timeout_delay)
+            else:
+                await asyncio.sleep(self.timeout_delay)
         if not isinstance(body, dict):
             return self._invalid(request.path, "body is not a JSON object")
         handler = getattr(self, f"_{name.replace('-', '_')}")
@@ -285,6 +303,15 @@ class MjProxyFake(FakeServer):
         if not isinstance(ids, list):
             return self._invalid("list-by-condition", "ids must be a list")
         return web.json_response([self.tasks[str(i)].data for i in ids if str(i) in self.tasks])
+
+    async def _newest(self, request: web.Request) -> web.Response:
+        _, denied = await self._record(request)
+        if denied is not None:
+            return denied
+        tasks = [task.data for task in self.tasks.values()]
+        if self.list_limit is not None:  # trueai: OrderByDescending(SubmitTime).Take(100)
+            tasks = sorted(tasks, key=lambda t: t["submitTime"], reverse=True)[: self.list_limit]
+        return web.json_response(tasks)
 
     async def _cancel(self, request: web.Request) -> web.Response:
         _, denied = await self._record(request)

@@ -6,7 +6,8 @@ server would. Every response the fake sends is validated too (`response_violatio
 pending -> in_progress (25/50/75 %) -> completed over `job_duration` seconds and POST the AsyncAPI
 `JobWebhookPayload` to the job's `webhook_url` (every change for webhook_type=progress, else only the
 end), signed with `X-Midjourney-Signature` when `webhook_secret` is set. A prompt containing
-`FAIL_WORD` makes the job fail.
+`FAIL_WORD` makes the job fail. A job keeps what listJobs documents: its prompt, the imagine
+`parameters` it was sent (seed included) and `created_at`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from openapi_core import OpenAPI
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
-from tests.fakes._server import FakeServer, Received, png, serve_forever
+from tests.fakes._server import HANG_AFTER_CREATE, FakeServer, Received, png, serve_forever
 
 SPEC_PATH = Path(__file__).parent / "specs" / "mj-rest.openapi.yml"
 SPEC_HOST = "https://api.midjourney.com"  # the spec's server; requests are matched as if sent there
@@ -99,6 +100,9 @@ class MjRestFake(FakeServer):
     def submitted(self, path: str) -> list[Received]:
         return [r for r in self.received if r.method == "POST" and r.path == path]
 
+    def created_ids(self) -> list[str]:
+        return list(self.jobs)
+
     # -- validation -------------------------------------------------------------------------
 
     @web.middleware
@@ -137,9 +141,12 @@ class MjRestFake(FakeServer):
             return _error(401, "unauthorized", "The API key is invalid.")
         if request.method == "POST" and request.path in _SUBMIT_PATHS and self._faults:
             fault = self._faults.pop(0)
-            if fault != "timeout":
+            if fault == HANG_AFTER_CREATE:
+                self.hang_after(request)
+            elif fault != "timeout":
                 return self._fault(fault)
-            await asyncio.sleep(self.timeout_delay)
+            else:
+                await asyncio.sleep(self.timeout_delay)
         response: web.Response = await handler(request)
         return response
 

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from tests.fakes._server import FakeServer, grid_buttons, serve_forever, upscale_buttons
+from tests.fakes._server import HANG_AFTER_CREATE, FakeServer, grid_buttons, serve_forever, upscale_buttons
 
 API = "/api/v1/ai/draw/mj"
 DESCRIBED = "1️⃣ a red fox in snow --ar 3:2\n\n2️⃣ fox, winter, painterly\n\n3️⃣ a small fox\n\n4️⃣ snowy forest"
@@ -99,6 +99,9 @@ class OhmygptFake(FakeServer):
 
     # --- test controls ---------------------------------------------------------------------
 
+    def created_ids(self) -> list[str]:
+        return [str(task_id) for task_id in self.tasks]
+
     def inject_code(self, status_code: int, message: str, times: int = 1, http_status: int = 200) -> None:
         """The next `times` requests of any kind answer `{statusCode, message}` with `http_status`."""
         self._codes += [(http_status, status_code, message)] * times
@@ -131,7 +134,10 @@ class OhmygptFake(FakeServer):
             http, status_code, message = self._codes.pop(0)
             return self._answer(status_code, message, http=http)
         if submit and self._faults:
-            return await self._fault(self._faults.pop(0))
+            fault = self._faults.pop(0)
+            if fault != HANG_AFTER_CREATE:
+                return await self._fault(fault)
+            self.hang_after(request)
         if body.get("model") != "midjourney":
             return self._answer(400, "model must be midjourney")
         if body.get("type", "FAST") not in ("NORMAL", "FAST"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from providers.base import (
     ImageInput,
     ParentTask,
     PromptParams,
+    SubmitAttempt,
     TaskSnapshot,
     TaskStatus,
     offer_key,
@@ -26,14 +28,26 @@ from providers.errors import (
     ProviderAuthError,
     ProviderBusy,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderProtocolError,
     ProviderQuotaExceeded,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
 )
-from providers.mj_proxy import MjProxyConfig, MjProxyProvider, _Button, accepted, button_action, parse_prompts
-from tests.fakes._server import HookReceiver
+from providers.mj_proxy import (
+    LIST_LIMIT,
+    MjProxyConfig,
+    MjProxyProvider,
+    _Button,
+    _Task,
+    accepted,
+    attempt_state,
+    button_action,
+    find_attempt,
+    parse_prompts,
+)
+from tests.fakes._server import HANG_AFTER_CREATE, HookReceiver
 from tests.fakes.mj_proxy import BANNED_WORD, FAIL_WORD, MjProxyFake, png
 from tests.providers.contract import (
     GRID_OFFERS,
@@ -518,3 +532,115 @@ def test_parse_prompts() -> None:
     assert parse_prompts(text) == ["a cat --ar 1:1", "a dog", "a fox", "an owl"]
     assert parse_prompts("one\n\ntwo") == ["one", "two"]
     assert parse_prompts("") == []
+
+
+# -- reconcile: the attempt key in `state`, found again through GET /mj/task/list ----------------
+
+
+def test_attempt_state_keeps_the_configured_state_as_a_prefix() -> None:
+    assert attempt_state("", None) == "" and attempt_state("bot-7", None) == "bot-7"
+    assert attempt_state("", "ref-1") == "ref-1"
+    assert attempt_state("bot-7", "ref-1") == "bot-7:ref-1"
+    long = attempt_state("s" * 255, "ref-1")  # the documented limit is 255: the prefix gives way
+    assert len(long) == 255 and long.endswith(":ref-1")
+
+
+async def test_every_request_carries_the_attempt_key(fake: MjProxyFake, client: httpx.AsyncClient) -> None:
+    provider = MjProxyProvider(make_config(fake.base_url, state="bot-7"), client)
+    request = imagine().model_copy(update={"client_ref": "a1"})
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    press = ActRequest(action=Action.UPSCALE, index=2, client_ref="a2")
+    up = await provider.act(parent_of(grid, request), press)
+    sent = fake.submitted("imagine") + fake.submitted("action")
+    assert [r.body["state"] for r in sent] == ["bot-7:a1", "bot-7:a2"]
+    assert [fake.tasks[t].data["state"] for t in (grid.task_id, up.task_id)] == ["bot-7:a1", "bot-7:a2"]
+
+
+async def _lost(
+    client: httpx.AsyncClient, fake: MjProxyFake, parent: ParentTask, request: ActRequest, **config: Any
+) -> str:
+    """Press a button whose answer never comes; the id of the task the proxy created for it. (Only
+    this request gets the short timeout: on a loaded machine any other might miss it too.)"""
+    impatient = MjProxyProvider(make_config(fake.base_url, **PROBE_TIMEOUT, **config), client)
+    fake.inject(HANG_AFTER_CREATE)
+    with pytest.raises(ProviderOutcomeUnknown):
+        await impatient.act(parent, request)
+    return fake.created_ids()[-1]
+
+
+@pytest.mark.parametrize("flavour", ["plus", "opensource"])
+async def test_reconcile_finds_a_button_press_whose_answer_was_lost(
+    client: httpx.AsyncClient, flavour: str
+) -> None:
+    async with MjProxyFake(opensource=flavour == "opensource") as fake:
+        provider = MjProxyProvider(make_config(fake.base_url, api_flavor=flavour), client)
+        request = imagine()
+        grid = await finish(provider, (await provider.submit(request)).task_id)
+        started = time.time()
+        press = ActRequest(action=Action.UPSCALE, index=3, client_ref="u3")
+        created = await _lost(client, fake, parent_of(grid, request), press, api_flavor=flavour)
+        lost = SubmitAttempt(
+            client_ref="u3", kind=Action.UPSCALE, parent_task_id=grid.task_id, index=3, started_at=started
+        )
+        found = await provider.reconcile(lost)
+        assert found is not None and found.task_id == created
+        assert fake.tasks[created].data["action"] == "UPSCALE"
+        assert (await finish(provider, created)).status is TaskStatus.SUCCEEDED
+        assert fake.invalid == []
+
+
+async def test_reconcile_confirms_a_remix_left_waiting(client: httpx.AsyncClient) -> None:
+    async with MjProxyFake(remix=True) as fake:
+        provider = MjProxyProvider(make_config(fake.base_url), client)
+        request = imagine("a red barn")
+        grid = await finish(provider, (await provider.submit(request)).task_id)
+        started = time.time()
+        press = ActRequest(action=Action.VARIATION, index=1, prompt="a blue barn", client_ref="v1")
+        created = await _lost(client, fake, parent_of(grid, request), press)
+        assert fake.tasks[created].data["status"] == "MODAL"  # the confirmation never went out
+        lost = SubmitAttempt(
+            client_ref="v1", kind=Action.VARIATION, prompt="a blue barn", parent_task_id=grid.task_id,
+            index=1, started_at=started,
+        )  # fmt: skip
+        found = await provider.reconcile(lost)
+        assert found is not None and found.task_id == created
+        [modal] = fake.submitted("modal")
+        assert modal.body == {"taskId": created, "prompt": "a blue barn", "state": "v1"}
+        assert (await finish(provider, created)).status is TaskStatus.SUCCEEDED
+        assert fake.tasks[created].data["prompt"] == "a blue barn"
+
+
+def test_a_task_list_that_may_be_cut_off_cannot_prove_absence() -> None:
+    started_ms = 1_760_000_000_000
+    newer = [_Task(id=str(n), state=f"r{n}", submitTime=started_ms + 1 + n) for n in range(LIST_LIMIT)]
+    assert find_attempt(newer, "r7", started_ms) == newer[7]
+    assert find_attempt(newer[:-1], "gone", started_ms) is None  # shorter than trueai's cut: complete
+    with pytest.raises(ProviderUnavailable, match="cannot tell"):  # 100 newer tasks: ours may be older
+        find_attempt(newer, "gone", started_ms)
+    older = [*newer, _Task(id="old", state="", submitTime=started_ms - 1)]  # novicezk: every task
+    assert find_attempt(older, "gone", started_ms) is None
+
+
+async def test_reconcile_reads_the_newest_tasks(fake: MjProxyFake, client: httpx.AsyncClient) -> None:
+    provider = MjProxyProvider(make_config(fake.base_url, state="bot-7"), client)
+    started = time.time()
+    for n in range(3):
+        await provider.submit(imagine().model_copy(update={"client_ref": f"r{n}"}))
+    lost = SubmitAttempt(client_ref="r1", kind=Action.IMAGINE, started_at=started)
+    found = await provider.reconcile(lost)
+    assert found is not None and found.task_id == fake.created_ids()[1]
+    other_bot = MjProxyProvider(make_config(fake.base_url, state="bot-8"), client)  # same key, other state
+    assert await other_bot.reconcile(lost) is None
+    with pytest.raises(ProviderRejected):  # a submit sent without a key cannot be told from the others
+        await provider.reconcile(lost.model_copy(update={"client_ref": ""}))
+    assert [r.path for r in fake.received if r.method == "GET"] == ["/mj/task/list"] * 2
+
+
+async def test_without_a_task_list_there_is_no_reconcile(
+    fake: MjProxyFake, client: httpx.AsyncClient
+) -> None:
+    provider = MjProxyProvider(make_config(fake.base_url, task_list=False), client)
+    assert not provider.capabilities.reconcile
+    with pytest.raises(ProviderRejected):
+        await provider.reconcile(SubmitAttempt(client_ref="x", kind=Action.IMAGINE, started_at=time.time()))
+    assert fake.received == []

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from providers.base import (
     ImageInput,
     ParentTask,
     PromptParams,
+    SubmitAttempt,
     TaskSnapshot,
     TaskStatus,
 )
@@ -27,14 +29,15 @@ from providers.errors import (
     ProviderAuthError,
     ProviderBusy,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderProtocolError,
     ProviderQuotaExceeded,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
 )
-from providers.mj_rest import MjRestConfig, MjRestProvider
-from tests.fakes._server import HookReceiver
+from providers.mj_rest import Expected, MjRestConfig, MjRestProvider, _Job, pick_job, ref_seed
+from tests.fakes._server import HANG_AFTER_CREATE, HookReceiver
 from tests.fakes.mj_rest import FAIL_WORD, MjRestFake, png
 from tests.providers.contract import (
     GRID_OFFERS,
@@ -456,3 +459,161 @@ async def test_the_fake_really_validates(fake: MjRestFake, client: httpx.AsyncCl
     assert bad.status_code == 400
     assert len(fake.violations) == 1 and "uuid" in fake.violations[0]
     fake.violations.clear()
+
+
+# -- reconcile: a job found again in GET /v1/jobs ------------------------------------------------
+
+
+def _lost_at(fake: MjRestFake, client: httpx.AsyncClient, **config: Any) -> MjRestProvider:
+    """The adapter whose next request `fake` holds the answer of (HANG_AFTER_CREATE) and that gives
+    up on it; only that request gets the short timeout, as any other might miss it on a busy machine."""
+    fake.inject(HANG_AFTER_CREATE)
+    return MjRestProvider(make_config(fake.base_url, **PROBE_TIMEOUT, **config), client)
+
+
+def _attempt(ref: str, started: float, kind: Action = Action.IMAGINE, **fields: Any) -> SubmitAttempt:
+    return SubmitAttempt(client_ref=ref, kind=kind, started_at=started, **fields)
+
+
+async def test_an_imagine_with_a_client_ref_carries_a_seed_of_its_own(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    request = imagine()
+    grid = await finish(
+        provider, (await provider.submit(request.model_copy(update={"client_ref": "a"}))).task_id
+    )
+    await provider.submit(imagine(seed=7).model_copy(update={"client_ref": "b"}))  # the user's seed wins
+    await provider.act(parent_of(grid, request), ActRequest(action=Action.REROLL, client_ref="c"))
+    untagged = MjRestProvider(make_config(fake.base_url, seed_tag=False), client)
+    await untagged.submit(request.model_copy(update={"client_ref": "d"}))
+    seeds = [r.body.get("seed") for r in fake.submitted("/v1/imagine")]
+    assert seeds == [ref_seed("a"), 7, ref_seed("c"), None]  # a reroll is a new picture, not a copy
+    assert [fake.jobs[i].data["parameters"].get("seed") for i in fake.created_ids()] == seeds
+
+
+async def test_a_lost_imagine_is_told_apart_by_its_seed(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    started = time.time()
+    await provider.submit(imagine().model_copy(update={"client_ref": "answered"}))
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).submit(imagine().model_copy(update={"client_ref": "lost"}))
+    prompt = imagine().prompt.full()  # type: ignore[union-attr]
+    found = await provider.reconcile(_attempt("lost", started, prompt=prompt))
+    assert found is not None and found.task_id == fake.created_ids()[1]
+    assert await provider.reconcile(_attempt("never-sent", started, prompt=prompt)) is None
+    # with a --seed of the user's, the prompt and the time tell (and the same twice cannot)
+    user = imagine(seed=9).model_copy(update={"client_ref": "s1"})
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).submit(user)
+    seeded = _attempt("s1", started, prompt=user.prompt.full())  # type: ignore[union-attr]
+    assert (await provider.reconcile(seeded)).task_id == fake.created_ids()[2]  # type: ignore[union-attr]
+    await provider.submit(user.model_copy(update={"client_ref": "s2"}))
+    with pytest.raises(ProviderUnavailable, match="several"):
+        await provider.reconcile(seeded)
+
+
+async def test_without_seed_tags_the_prompt_and_time_decide(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    untagged = MjRestProvider(make_config(fake.base_url, seed_tag=False), client)
+    started = time.time()
+    request = imagine("a red fox", aspect_ratio="3:2", version="7", weird=5)
+    await untagged.submit(imagine("a blue whale").model_copy(update={"client_ref": "other"}))
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client, seed_tag=False).submit(request.model_copy(update={"client_ref": "fox"}))
+    assert fake.jobs[fake.created_ids()[1]].data["prompt"] == "a red fox --weird 5"  # flags went to fields
+    lost = _attempt("fox", started, prompt=request.prompt.full())  # type: ignore[union-attr]
+    found = await untagged.reconcile(lost)
+    assert found is not None and found.task_id == fake.created_ids()[1]
+    assert await untagged.reconcile(lost.model_copy(update={"started_at": started + 3600})) is None
+    await untagged.submit(request.model_copy(update={"client_ref": "fox-again"}))
+    with pytest.raises(ProviderUnavailable, match="several"):  # two alike: never a guess
+        await untagged.reconcile(lost)
+
+
+async def test_a_submit_sent_without_a_key_is_matched_by_prompt_and_time(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    started = time.time()
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).submit(imagine())  # no client_ref: no seed either
+    assert "seed" not in fake.submitted("/v1/imagine")[0].body
+    keyless = _attempt("", started, prompt=imagine().prompt.full())  # type: ignore[union-attr]
+    found = await provider.reconcile(keyless)
+    assert found is not None and found.task_id == fake.created_ids()[0]
+
+
+async def test_a_lost_button_press_is_found_by_its_parent(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    fox, whale = imagine("a red fox"), imagine("a blue whale")
+    grids = [await finish(provider, (await provider.submit(r)).task_id) for r in (fox, whale)]
+    started = time.time()
+    await provider.act(parent_of(grids[1], whale), ActRequest(action=Action.UPSCALE, index=1))
+    lost_press = ActRequest(action=Action.UPSCALE, index=2, client_ref="u2")
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).act(parent_of(grids[0], fox), lost_press)
+    lost = _attempt("u2", started, Action.UPSCALE, parent_task_id=grids[0].task_id, index=2)
+    found = await provider.reconcile(lost)
+    assert found is not None and found.task_id == fake.created_ids()[3]
+    variation = lost.model_copy(update={"kind": Action.VARIATION})
+    assert await provider.reconcile(variation) is None  # no variation of the fox was made
+    unknown_parent = lost.model_copy(update={"parent_task_id": str(uuid.uuid4())})
+    assert await provider.reconcile(unknown_parent) is None  # the API refuses such a press
+    await provider.act(parent_of(grids[0], fox), ActRequest(action=Action.UPSCALE, index=4))
+    with pytest.raises(ProviderUnavailable, match="several"):  # which of the fox's upscales?
+        await provider.reconcile(lost)
+
+
+async def test_a_lost_reroll_is_found_by_its_seed(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    request = imagine()
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    started = time.time()
+    await provider.act(parent_of(grid, request), ActRequest(action=Action.REROLL, client_ref="r1"))
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).act(
+            parent_of(grid, request), ActRequest(action=Action.REROLL, client_ref="r2")
+        )
+    lost = _attempt("r2", started, Action.REROLL, parent_task_id=grid.task_id)
+    found = await provider.reconcile(lost)
+    assert found is not None and found.task_id == fake.created_ids()[2]
+
+
+async def test_reconcile_pages_back_to_the_attempt(fake: MjRestFake, client: httpx.AsyncClient) -> None:
+    provider = MjRestProvider(make_config(fake.base_url, list_limit=2), client)
+    started = time.time()
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).submit(GenerationRequest(kind=Action.DESCRIBE, images=(IMAGE,)))
+    for n in range(4):
+        await provider.submit(imagine(f"later {n}").model_copy(update={"client_ref": f"later-{n}"}))
+    found = await provider.reconcile(_attempt("describe", started, Action.DESCRIBE))
+    assert found is not None and found.task_id == fake.created_ids()[0]
+    pages = [r.query.get("offset") for r in fake.received if r.method == "GET" and r.path == "/v1/jobs"]
+    assert pages == [None, "2", "4"]
+
+
+def _job(seed: int | None, prompt: str, created: str, kind: str = "imagine") -> _Job:
+    data = {"id": str(uuid.uuid4()), "status": "pending", "type": kind, "prompt": prompt}
+    return _Job.model_validate(data | {"parameters": {"seed": seed}, "created_at": created})
+
+
+def test_pick_job_rules() -> None:
+    at = 1_760_000_000.0  # 2025-10-09T08:53:20Z
+    window = (at - 60, at + 65)
+    ours = _job(ref_seed("k"), "a fox", "2025-10-09T08:53:21Z")
+    alike = _job(12, "a fox", "2025-10-09T08:53:22Z")
+    expected = Expected(
+        frozenset({"imagine"}), window, ref_seed("k"), own_seed=True, seed_known=True, prompt="a fox --v 7"
+    )
+    assert pick_job([alike, ours], expected) == ours
+    assert pick_job([alike], expected) is None  # another seed: not ours
+    weak = Expected(frozenset({"imagine"}), window, prompt="https://x/y.png a fox --ar 3:2")
+    assert pick_job([alike], weak) == alike  # the echoed prompt lost its image URL and --ar
+    assert pick_job([_job(None, "a wolf", "2025-10-09T08:53:22Z")], weak) is None
+    assert pick_job([_job(None, "a fox", "2025-10-09T07:00:00Z")], weak) is None  # long before
+    assert pick_job([_job(None, "a fox", "2025-10-09T08:53:22Z", "upscale")], weak) is None
+    with pytest.raises(ProviderUnavailable):
+        pick_job([alike, _job(None, "a fox", "2025-10-09T08:54:00Z")], weak)

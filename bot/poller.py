@@ -288,6 +288,11 @@ class Poller:
                 log.info("job %s: reconcile on %s failed (%s); retrying", job.id, job.provider, exc.message)
                 await self._store.extend_claim(job, now + self._backoff(job.poll_failures))
                 return
+            if found is not None and (owner := await self._store.by_task(job.provider, found.task_id)):
+                log.info("job %s: the task found, %s, is job %s's; asking again later", job.id, found.task_id,
+                         owner.id)  # a match by prompt and time can't tell two of our own jobs apart
+                await self._store.extend_claim(job, now + self._backoff(job.poll_failures))
+                return
             if found is not None:
                 log.info("job %s: its unanswered submit created task %s", job.id, found.task_id)
                 await self._submitted(job, found, now)

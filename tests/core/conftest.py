@@ -16,6 +16,7 @@ from PIL import Image
 
 from bot.config import AppConfig, MediaConfig, PollingConfig
 from bot.domain import Job, Owner
+from bot.store import JobStore
 from providers.base import ImageInput
 from providers.local import LocalConfig
 from tests.harness import FakeClock, Wired, wire
@@ -111,3 +112,11 @@ def image_input(data: bytes | None = None, name: str = "in.png") -> ImageInput:
 def size_of(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    """A store on a fresh SQLite file."""
+    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
+    yield opened
+    await opened.close()

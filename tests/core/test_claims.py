@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
-import pytest
 
 from bot.domain import JobState, Placement
 from bot.migrations import MIGRATIONS
@@ -20,13 +18,6 @@ from bot.store import JobStore
 from tests.core.test_store import make
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
-    yield opened
-    await opened.close()
 
 
 async def test_two_stores_claim_each_queued_job_once_and_share_the_capacity(tmp_path: Path) -> None:

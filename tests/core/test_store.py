@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.domain import Job, JobState, Owner, Placement
 from bot.migrations import MIGRATIONS
@@ -24,13 +21,6 @@ def make(job_id: str, **kw: Any) -> Job:
         "owner": OWNER, "created_at": 100.0, "updated_at": 100.0, "deadline": 1000.0,
     }  # fmt: skip
     return Job(**{**fields, **kw})
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
-    yield opened
-    await opened.close()
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:

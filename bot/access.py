@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.config import AccessConfig, AdminsConfig
-from bot.domain import Owner
+from bot.domain import CLI_PLATFORM, Owner
 from bot.errors import NotAllowed, UserError
 
 GLOBAL = "*"  # the scope of a ban or setting that applies everywhere
@@ -122,7 +122,7 @@ class AccessPolicy:
         self._clock = clock
 
     def is_operator(self, owner: Owner) -> bool:
-        return owner.platform == "cli" or matches(self._admins.users, owner.platform, owner.user_id)
+        return owner.platform == CLI_PLATFORM or matches(self._admins.users, owner.platform, owner.user_id)
 
     def is_admin(self, actor: Actor) -> bool:
         return actor.operator or actor.chat_admin or self.is_operator(actor.owner)

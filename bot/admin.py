@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.access import GLOBAL, AccessPolicy, Actor, Ban, parse_user
-from bot.domain import Owner
+from bot.domain import CLI_PLATFORM, Owner
 from bot.errors import NotAllowed, UserError
 from bot.pool import ProviderPool
 from bot.quota import LIMIT_KEYS, OpsSettings, Quotas
@@ -108,7 +108,7 @@ class AdminService:
     # -- bans ---------------------------------------------------------------------------------------
 
     def _target(self, actor: Actor, user: str) -> tuple[str, str]:
-        default = GLOBAL if actor.owner.platform == "cli" else actor.owner.platform
+        default = GLOBAL if actor.owner.platform == CLI_PLATFORM else actor.owner.platform
         return parse_user(user, default)
 
     async def ban(self, actor: Actor, user: str, reason: str = "", *, everywhere: bool = False) -> Ban:

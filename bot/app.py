@@ -13,6 +13,7 @@ import httpx
 
 from bot.admin import AdminService
 from bot.config import AppConfig
+from bot.domain import CLI_PLATFORM
 from bot.events import Listeners
 from bot.media import Downloader, MediaCache
 from bot.metrics import Health, Metrics, MetricsServer, add_routes
@@ -48,7 +49,8 @@ async def build_app(
 ) -> AsyncIterator[App]:
     """Everything but the background tasks: open on enter, close on exit (in reverse order).
     `serve_http=False` (one-shot CLI commands) leaves out the webhook and metrics server: the port
-    belongs to `run`, and jobs of a process without it are polled, not called back."""
+    belongs to `run`, and jobs of a process without it are polled, not called back. Such a process
+    also works only on CLI jobs: a chat job changes in the process that edits its message."""
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as http:
         store = await JobStore.open(config.database)
         pool = ProviderPool.from_config(config, http)
@@ -58,7 +60,8 @@ async def build_app(
             hooks = None
             if config.webhooks is not None and serve_http:
                 hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
-            poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks)
+            poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks,
+                            only_platform=None if serve_http else CLI_PLATFORM)
             cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
             service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
             admin, metrics, health = await _operations(store, pool, listeners, service, clock)

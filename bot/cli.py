@@ -17,7 +17,7 @@ from bot.admin import add_cli as add_admin_cli
 from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
 from bot.config import AppConfig, load_config
-from bot.domain import Job, JobState, Owner, action_name, parse_action_name
+from bot.domain import CLI_PLATFORM, Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, UserError
 from bot.logs import configure_logging
 from bot.media import sniff
@@ -26,7 +26,7 @@ from providers.errors import ProviderError
 
 _USER = os.environ.get("USER", "admin")
 WATCH_REREAD = 1.0  # seconds between looks at the store while watching a job
-CLI_OWNER = Owner(platform="cli", user_id=_USER, name=_USER)
+CLI_OWNER = Owner(platform=CLI_PLATFORM, user_id=_USER, name=_USER)
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
                "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
 

@@ -21,6 +21,7 @@ from providers.base import (
 )
 
 __all__ = [
+    "CLI_PLATFORM",
     "LIVE_AT_PROVIDER",
     "TERMINAL",
     "Action",
@@ -82,6 +83,9 @@ JOB_ID_LENGTH = 10
 
 def new_job_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(JOB_ID_LENGTH))
+
+
+CLI_PLATFORM = "cli"  # the owner platform of jobs asked for from the terminal
 
 
 class Owner(BaseModel):

@@ -63,8 +63,12 @@ class Poller:
         clock: Clock = time.time,
         jitter: Callable[[], float] = random.random,
         callbacks: Callbacks | None = None,
+        only_platform: str | None = None,
     ) -> None:
+        """`only_platform` limits the work to jobs asked for on that platform: a one-shot CLI beside
+        `run` works on its own ("cli") jobs, so a chat job's changes happen where its message is edited."""
         self._store = store
+        self._only = only_platform
         self._callbacks = callbacks
         self._pool = pool
         self._listener = listener
@@ -116,7 +120,7 @@ class Poller:
     # -- deadlines --------------------------------------------------------------------------------
 
     async def _expire(self, now: float) -> None:
-        for job in await self._store.expired(now):
+        for job in await self._store.expired(now, self._only):
             minutes = max(1, round((job.deadline - job.created_at) / 60))
             ended = await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and "
                                                                "was stopped.")  # fmt: skip
@@ -162,7 +166,7 @@ class Poller:
             if self._pool.paused(name, now):
                 continue
             capacity = self._pool.config(name).max_concurrency
-            jobs = await self._store.claim_queued(name, now, self._lease(name), capacity)
+            jobs = await self._store.claim_queued(name, now, self._lease(name), capacity, self._only)
             async with asyncio.TaskGroup() as group:
                 for job in jobs:
                     group.create_task(self._submit(job, now))
@@ -271,7 +275,7 @@ class Poller:
 
     async def _reconcile_stale(self, now: float) -> None:
         """Submits whose lease ran out: answered by nobody (a timeout) or left by a process that died."""
-        stale = await self._store.claim_stale_submits(now, self._config.backoff_max)
+        stale = await self._store.claim_stale_submits(now, self._config.backoff_max, self._only)
         async with asyncio.TaskGroup() as group:
             for job in stale:
                 group.create_task(self._reconcile(job, now))
@@ -324,7 +328,7 @@ class Poller:
     async def _poll(self, now: float) -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
         slack = self._batch_slack()
-        for job in await self._store.due(now + slack):
+        for job in await self._store.due(now + slack, self._only):
             groups[job.provider].append(job)
         async with asyncio.TaskGroup() as group:
             for name, candidates in groups.items():

@@ -5,7 +5,10 @@ database's write lock, so two processes starting on a fresh file migrate it once
 may share the file (a CLI beside `run`): taking work (a queued job, a due poll, a stale submit) is one
 conditional UPDATE that only one of them wins, and "database is locked" is waited out, never raised.
 Read-modify-write operations inside one process hold one lock, so a webhook and the poller applying
-snapshots to the same job cannot interleave.
+snapshots to the same job cannot interleave. The process has one connection, so every statement takes
+that lock too (unless its task is the one holding it): a statement of another task run while a
+transaction is open would be part of it, committed with it or rolled back with it (a claim undone
+after its submit went out would be sent again).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ INSERT_NEW = INSERT_JOB + " ON CONFLICT DO NOTHING"
 _TERMINAL_SQL = f"({', '.join(repr(s.value) for s in JobState if s in TERMINAL)})"
 _RETURNING = f" RETURNING {', '.join(_COLUMNS)}"
 _AT_PROVIDER = "('submitting', 'submitted', 'running')"
+#: Work limited to jobs asked for on one platform (the two parameters: that platform, twice), or all.
+_ONLY = "(? IS NULL OR owner_platform = ?)"
 # A write from a stale copy must not undo a newer one: a terminal row is final, a state only moves
 # forwards and progress never drops (the poller, webhooks and commands all write the same rows).
 _SETS = ", ".join("progress = MAX(progress, ?)" if c == "progress" else f"{c} = ?" for c in _MUTABLE)
@@ -82,14 +87,15 @@ CLAIM_QUEUED = (
     "UPDATE jobs SET state = 'submitting', submit_key = id || '-' || lower(hex(randomblob(4))),"
     " submit_started = ?, claimed_until = ?, updated_at = ?"
     " WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND provider = ?"
-    " AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY created_at, rowid"
+    f" AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {_ONLY} ORDER BY created_at, rowid"
     f" LIMIT max(0, ? - (SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {_AT_PROVIDER})))"
     " AND state = 'queued'" + _RETURNING
 )
 #: A submit whose lease ran out (its process died, or its outcome is unknown): one process reconciles.
 CLAIM_STALE_SUBMITS = (
     "UPDATE jobs SET claimed_until = ? WHERE id IN (SELECT id FROM jobs WHERE state = 'submitting'"
-    " AND claimed_until <= ? ORDER BY claimed_until LIMIT ?) AND state = 'submitting' AND claimed_until <= ?"
+    f" AND claimed_until <= ? AND {_ONLY} ORDER BY claimed_until LIMIT ?)"
+    " AND state = 'submitting' AND claimed_until <= ?"
     + _RETURNING
 )
 #: Only the holder of the attempt records its task (a cancel or a reconcile elsewhere may have won).
@@ -139,7 +145,10 @@ GET_ACTIVE_CHILD = (
     SELECT + " WHERE parent_id = ? AND kind = ? AND action_index = ?"
     " AND state NOT IN ('failed', 'cancelled', 'timed_out')"
 )
-DUE = SELECT + " WHERE state IN ('submitted', 'running') AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?"
+DUE = (
+    SELECT + f" WHERE state IN ('submitted', 'running') AND next_poll_at <= ? AND {_ONLY}"
+    " ORDER BY next_poll_at LIMIT ?"
+)
 QUEUED = (
     SELECT + " WHERE state = 'queued' AND provider = ? AND (next_poll_at IS NULL OR next_poll_at <= ?)"
     " ORDER BY created_at, rowid LIMIT ?"
@@ -151,7 +160,7 @@ QUEUE_POSITION = (
 )
 ACTIVE_COUNT = f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {_AT_PROVIDER}"
 COUNT_BY_STATE = "SELECT provider, state, COUNT(*) FROM jobs GROUP BY provider, state"
-EXPIRED = SELECT + " WHERE state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out') AND deadline <= ?"
+EXPIRED = SELECT + f" WHERE state NOT IN {_TERMINAL_SQL} AND deadline <= ? AND {_ONLY}"
 LIVE_ELSEWHERE = (
     SELECT + " WHERE state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out')"
     " AND provider NOT IN (SELECT value FROM json_each(?))"
@@ -271,6 +280,7 @@ class JobStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None  # the task inside `_exclusive`, if any
 
     @classmethod
     async def open(cls, path: Path | str) -> JobStore:
@@ -315,9 +325,24 @@ class JobStore:
                 await self._db.execute(f"PRAGMA user_version = {number}")
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """One write transaction, taken at once (so it never fails half-way on a lock)."""
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """The connection to this task alone for the block; re-entrant within the task holding it."""
+        task = asyncio.current_task()
+        if task is not None and self._holder is task:
+            yield
+            return
         async with self._lock:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction, taken at once (so it never fails half-way on a lock). Other tasks'
+        statements wait for it to end instead of joining it."""
+        async with self._exclusive():
             await self._retrying(self._db.execute, "BEGIN IMMEDIATE")
             try:
                 yield
@@ -341,12 +366,14 @@ class JobStore:
 
     # execute_fetchall is one trip to aiosqlite's thread; execute + fetchone + close would be three
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        return list(await self._retrying(self._db.execute_fetchall, sql, tuple(params)))
+        async with self._exclusive():
+            return list(await self._retrying(self._db.execute_fetchall, sql, tuple(params)))
 
     async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one write; returns the number of rows it changed."""
-        cursor = await self._retrying(self._db.execute, sql, tuple(params))
-        return int(cursor.rowcount)
+        async with self._exclusive():
+            cursor = await self._retrying(self._db.execute, sql, tuple(params))
+            return int(cursor.rowcount)
 
     async def _one(self, sql: str, params: Iterable[Any]) -> Job | None:
         rows = await self._rows(sql, params)
@@ -409,15 +436,18 @@ class JobStore:
 
     # -- claims ----------------------------------------------------------------------------------
 
-    async def claim_queued(self, provider: str, now: float, lease: float, capacity: int) -> list[Job]:
-        """Take the provider's oldest queued jobs that fit its `capacity` (counting every job live at
-        it, in any process) for submitting: each comes back `submitting`, with a fresh attempt key."""
-        params = (now, now + lease, now, provider, now, capacity, provider)
+    async def claim_queued(self, provider: str, now: float, lease: float, capacity: int,
+                           platform: str | None = None) -> list[Job]:
+        """Take the provider's oldest queued jobs (of `platform`'s owners, if given) that fit its
+        `capacity` (counting every job live at it, in any process) for submitting: each comes back
+        `submitting`, with a fresh attempt key."""
+        params = (now, now + lease, now, provider, now, platform, platform, capacity, provider)
         return sorted(await self._many(CLAIM_QUEUED, params), key=lambda job: job.created_at)
 
-    async def claim_stale_submits(self, now: float, lease: float, limit: int = 100) -> list[Job]:
+    async def claim_stale_submits(self, now: float, lease: float, platform: str | None = None,
+                                  limit: int = 100) -> list[Job]:
         """Take submits whose lease ran out (their process died, or their outcome is unknown)."""
-        return await self._many(CLAIM_STALE_SUBMITS, (now + lease, now, limit, now))
+        return await self._many(CLAIM_STALE_SUBMITS, (now + lease, now, platform, platform, limit, now))
 
     async def record_submit(self, job: Job, task_id: str, next_poll_at: float, now: float) -> Job | None:
         """The attempt `job.submit_key` created `task_id`: `submitted`. None if the attempt lost its
@@ -474,7 +504,7 @@ class JobStore:
         """Merge a provider report into its job. Returns the updated job, or None if nothing changed
         (unknown task, duplicate, out-of-order or regressing report). `next_poll_at`, when given,
         is stored for a job that is still running either way."""
-        async with self._lock:
+        async with self._exclusive():
             job = await self._one(GET_BY_TASK, (provider, snapshot.task_id))
             if job is None:
                 return None
@@ -518,8 +548,8 @@ class JobStore:
     async def by_message(self, platform: str, chat_id: str, message_id: str) -> Job | None:
         return await self._one(GET_BY_MESSAGE, (platform, chat_id, message_id))
 
-    async def due(self, now: float, limit: int = 500) -> list[Job]:
-        return await self._many(DUE, (now, limit))
+    async def due(self, now: float, platform: str | None = None, limit: int = 500) -> list[Job]:
+        return await self._many(DUE, (now, platform, platform, limit))
 
     async def queued(self, provider: str, now: float, limit: int) -> list[Job]:
         """The provider's queued jobs that may be submitted now, oldest first."""
@@ -544,8 +574,8 @@ class JobStore:
         """Unfinished jobs whose provider is not one of `providers` (e.g. removed from the config)."""
         return await self._many(LIVE_ELSEWHERE, (json.dumps(list(providers)),))
 
-    async def expired(self, now: float) -> list[Job]:
-        return await self._many(EXPIRED, (now,))
+    async def expired(self, now: float, platform: str | None = None) -> list[Job]:
+        return await self._many(EXPIRED, (now, platform, platform))
 
     async def next_due(self) -> float | None:
         value = await self._scalar(NEXT_DUE)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.domain import JobState, Placement
+from bot.domain import JobState, Owner, Placement
 from bot.migrations import MIGRATIONS
 from bot.store import JobStore
 from tests.core.test_store import make
@@ -112,3 +112,15 @@ async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(store:
         await other.execute("COMMIT")
         await write
     assert await store.settings("telegram", "42") == {"speed": "fast"}
+
+
+async def test_a_one_shot_cli_takes_only_cli_jobs(store: JobStore) -> None:
+    """A chat job's changes must happen in `run`, the process that edits its message."""
+    cli = Owner(platform="cli", user_id="ops")
+    await store.insert(make("chat1", created_at=100.0))
+    await store.insert(make("cli01", created_at=101.0, owner=cli))
+    assert [j.id for j in await store.claim_queued("local", 200.0, 30.0, 5, platform="cli")] == ["cli01"]
+    assert [j.id for j in await store.claim_queued("local", 200.0, 30.0, 5)] == ["chat1"]
+    assert await store.claim_stale_submits(300.0, 30.0, platform="cli") == [
+        await store.get("cli01")]  # fmt: skip
+    assert [j.id for j in await store.expired(2000.0, platform="cli")] == ["cli01"]

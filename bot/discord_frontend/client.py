@@ -3,6 +3,8 @@
 `DiscordFrontend(app).serve()` logs in with `client.start(token)` (never `client.run`), syncs the
 slash commands (to `discord.guild_ids` at once, else globally), registers the Outbox as a job
 listener, and runs until cancelled; on the way out it gives pending edits a moment, then closes.
+Once connected it finishes what the last run left: the interactions it had committed but not
+handled (the inbox), the first messages of jobs that never got one, the final edits not delivered.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import discord
 import yarl
@@ -21,6 +24,7 @@ from bot.config import DiscordConfig
 from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.commands import install
 from bot.discord_frontend.handlers import Handlers
+from bot.discord_frontend.inbox import Entry, InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
@@ -56,6 +60,7 @@ class _Tree(app_commands.CommandTree["ImagineClient"]):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         if isinstance(error, app_commands.CheckFailure):
             return
+        await self.client.handlers.inbox.skipped(interaction)  # e.g. an option it could not convert
         log.error("command %s failed", interaction.command and interaction.command.name, exc_info=error)
         with contextlib.suppress(discord.HTTPException):
             await tell(interaction, GENERIC)
@@ -105,13 +110,15 @@ class ImagineClient(ActionClient):
 class DiscordFrontend:
     name = "discord"
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, clock: Callable[[], float] = time.time) -> None:
         assert app.config.discord is not None, "the discord section is not configured"
         self.app = app
         self.config = app.config.discord
+        self.clock = clock
         self.client = ImagineClient(self.config)
         self.outbox = Outbox(self.client, app.service, self.config)
-        self.client.attach(Handlers(self.client, app.service, self.outbox, app.config),
+        self.inbox = InteractionInbox(self.client, app.store, clock)
+        self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
         self.drain_timeout = DRAIN_ON_EXIT
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
@@ -124,12 +131,13 @@ class DiscordFrontend:
 
     async def serve(self) -> None:
         token = self.config.token.get_secret_value()
+        left = await self.inbox.left()  # before any interaction of this run can arrive
         with pointed_at(self.config.api_base, self.config.gateway_url):
             self.app.listeners.add(self.outbox)
             try:
                 async with asyncio.TaskGroup() as group:
                     delivery = group.create_task(self.outbox.run(), name="discord-delivery")
-                    resume = group.create_task(self._redeliver(), name="discord-redeliver")
+                    resume = group.create_task(self._resume(left, self.clock()), name="discord-resume")
                     try:
                         await self.client.start(token)
                     except discord.LoginFailure:
@@ -144,15 +152,22 @@ class DiscordFrontend:
             finally:
                 self.app.listeners.remove(self.outbox)
 
-    async def _redeliver(self) -> None:
-        """Once connected, send the final edits the last run could not (a restart loses nothing)."""
+    async def _resume(self, left: list[Entry], started: float) -> None:
+        """Once connected, finish what the last run could not (a restart loses nothing): handle the
+        interactions it committed (`left`), send the first messages still missing (of jobs created
+        before `started`: later ones are their handlers' own), then the final edits."""
         await self.client.ready.wait()
+        await self.inbox.replay(left)
+        await self.client.handlers.send_unreplied(started)
         if count := await self.outbox.redeliver():
             log.info("discord: re-sending the final state of %d job(s) from before the restart", count)
 
     async def _drain(self) -> None:
-        """Let pending edits (a final grid, most of all) go out before the connection closes; what
-        does not make it in time is not recorded as delivered and goes out after the next start."""
+        """Let the interactions being handled finish, then pending edits (a final grid, most of all)
+        go out before the connection closes; what does not make it in time is handled after the next
+        start (an interaction left pending in the inbox, an edit not recorded as delivered)."""
         if not self.client.is_closed():  # flush() also waits for a send already in flight
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.outbox.delivery.flush(), self.drain_timeout)
+                async with asyncio.timeout(self.drain_timeout):
+                    await self.inbox.idle()
+                    await self.outbox.delivery.flush()

@@ -1,27 +1,37 @@
 """What each slash command and button press does, on top of JobService (no command declarations here).
 
-A job-starting command defers publicly within 3 s, creates the job, turns the "thinking…" message
+A job-starting command is committed to the inbox, defers publicly within 3 s, creates the job (keyed
+by the interaction: handled again after a restart, it finds that job), turns the "thinking…" message
 into the progress card and records `(channel, message)` with `service.place`; from then on the Outbox
-edits that message with the bot token. A press defers, asks the service for the child job and posts
-it as a new message replying to its parent.
+edits that message with the bot token. A press is committed, defers, asks the service for the child
+job and posts it as a new message replying to its parent, with the job id as the message's nonce:
+Discord returns the message already sent for a repeated nonce, so a press handled again after a
+restart posts one message. Jobs whose first message never went out (their interaction expired before
+a restart) are posted the same way at start.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import discord
 
+from bot import faults
 from bot.config import AdminsConfig, AppConfig
 from bot.discord_frontend import render
-from bot.discord_frontend.outbox import PLATFORM, Outbox
-from bot.discord_frontend.replies import answering, tell
+from bot.discord_frontend.inbox import InteractionInbox, origin
+from bot.discord_frontend.outbox import PLATFORM, Outbox, Rendered
+from bot.discord_frontend.replies import acknowledge, answering, tell
 from bot.domain import ActionRef, Job, Owner, Placement
 from bot.errors import BadImage, UnknownJob, UserError
 from bot.presentation import toast
 from bot.service import JobService
 from providers.base import BlendDimensions, ImageInput, Speed
+from providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
 
 StartJob = Callable[[Placement], Awaitable[Job]]
 
@@ -58,11 +68,12 @@ def check_attachment(attachment: discord.Attachment, what: str, max_bytes: int) 
 
 
 class Handlers:
-    def __init__(self, client: discord.Client, service: JobService, outbox: Outbox,
+    def __init__(self, client: discord.Client, service: JobService, outbox: Outbox, inbox: InteractionInbox,
                  config: AppConfig) -> None:
         self._client = client
         self._service = service
         self._outbox = outbox
+        self._inbox = inbox
         self._config = config
         self._discord = config.discord
         assert self._discord is not None
@@ -71,6 +82,10 @@ class Handlers:
     @property
     def service(self) -> JobService:
         return self._service
+
+    @property
+    def inbox(self) -> InteractionInbox:
+        return self._inbox
 
     # ------------------------------------------------------------------------------ access and input
     def admin(self, interaction: discord.Interaction) -> bool:
@@ -82,6 +97,8 @@ class Handlers:
         refusal = await self._refusal(interaction)
         if refusal is None:
             return True
+        if not self.stopping:  # refused for good (a stop leaves a re-processed one for the next start)
+            await self._inbox.skipped(interaction)
         if interaction.type is not discord.InteractionType.autocomplete:
             await tell(interaction, refusal)
         return False
@@ -111,26 +128,73 @@ class Handlers:
     # ------------------------------------------------------------------------- job-starting commands
     async def _start(self, interaction: discord.Interaction, create: StartJob,
                      attachments: Sequence[tuple[discord.Attachment, str]] = ()) -> None:
-        async with answering(interaction):
+        async with answering(interaction), self._inbox.processing(interaction):
             for attachment, what in attachments:  # cheap checks first, while an ephemeral answer is easy
                 check_attachment(attachment, what, self._config.media.max_download_bytes)
-            await interaction.response.defer(thinking=True)
+            answerable = await acknowledge(interaction, thinking=True)
             channel_id = interaction.channel_id
             assert channel_id is not None
             self._outbox.remember_upload_limit(channel_id, interaction.filesize_limit)
             job = await create(Placement(platform=PLATFORM, chat_id=str(channel_id)))
-            card = await self._outbox.card(job)
-            content = await self._outbox.rendered(job, card, channel_id)
-            extra: dict[str, Any] = {"attachments": content.files} if content.files else {}
-            message = await interaction.edit_original_response(embed=content.embed, view=content.view,
-                                                               **extra)
-            await self._placed(job, card, channel_id, message.id)
+            await self._show(job, interaction if answerable else None)
 
-    async def _placed(self, job: Job, card: render.Card, channel_id: int, message_id: int) -> None:
-        placement = Placement(platform=PLATFORM, chat_id=str(channel_id), message_id=str(message_id))
-        self._outbox.shown(placement, card)
-        await self._service.place(job, placement)
-        await self._service.delivered(job)  # only when `job` (as just shown) is finished
+    async def _show(self, job: Job, interaction: discord.Interaction | None = None, *,
+                    new: bool = False) -> None:
+        """The job's first message, then where it is, in the store: the "thinking…" response of
+        `interaction` (an edit: the same again after a restart changes nothing), or else a new channel
+        message. A job shown before (handled before a restart) or meant for no chat is left alone.
+
+        A channel message for a job that is not `new` (just created) may have been sent before a
+        restart: Discord then returns that message as it was, so the Outbox edits it to the job's
+        state instead of taking it as shown."""
+        where = job.placement
+        if where is None or where.platform != PLATFORM or where.message_id is not None:
+            return
+        channel_id = int(where.chat_id)
+        card = await self._outbox.card(job)
+        content = await self._outbox.rendered(job, card, channel_id)
+        if interaction is not None:
+            extra: dict[str, Any] = {"attachments": content.files} if content.files else {}
+            message: discord.Message = await interaction.edit_original_response(
+                embed=content.embed, view=content.view, **extra)
+        else:
+            message = await self._post(job, channel_id, content)
+        await faults.point("reply_sent")
+        placement = where.model_copy(update={"message_id": str(message.id)})
+        shown = interaction is not None or new
+        if shown:
+            self._outbox.shown(placement, card)
+        await self._service.place(job, placement)  # the Outbox edits a message not known to be current
+        if shown:
+            await self._service.delivered(job)  # only when `job` (as just shown) is finished
+
+    async def _post(self, job: Job, channel_id: int, content: Rendered) -> discord.Message:
+        """A job's message in its channel, replying to `reply_to` (a pressed button's message). The job
+        id is the nonce, enforced: a second send (after a restart) returns the first message."""
+        assert job.placement is not None
+        extra: dict[str, Any] = {"view": content.view} if content.view else {}
+        if job.placement.reply_to:
+            extra["reference"] = discord.MessageReference(
+                message_id=int(job.placement.reply_to), channel_id=channel_id, fail_if_not_exists=False)
+        return await self._client.get_partial_messageable(channel_id).send(
+            embed=content.embed, files=content.files, nonce=job.id,
+            allowed_mentions=discord.AllowedMentions.none(), **extra)
+
+    async def send_unreplied(self, before: float) -> None:
+        """At start, after the interactions from before the restart were handled again: the first
+        message of every job created before `before` that still has none (its interaction expired)."""
+        jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before]
+        if jobs:
+            log.info("discord: sending the first message of %d job(s) from before the restart", len(jobs))
+        for job in jobs:
+            try:
+                await self._show(await self._service.get(job.id))
+            except (discord.NotFound, discord.Forbidden) as exc:  # the channel is gone, or closed to us
+                log.warning("job %s: its message can't be sent to channel %s: %s", job.id,
+                            job.placement and job.placement.chat_id, exc)
+                await self._service.unplace(job)
+            except (discord.HTTPException, UserError, ProviderError) as exc:  # the next start tries again
+                log.warning("job %s: its message could not be sent: %s", job.id, exc)
 
     async def imagine(self, interaction: discord.Interaction, prompt: str, *, provider: str | None,
                       speed: Speed | None, image: discord.Attachment | None) -> None:
@@ -138,7 +202,8 @@ class Handlers:
             images = [await self._image(image, "The reference image")] if image else []
             return await self._service.imagine(owner_of(interaction), prompt, provider=provider,
                                                images=images, speed=speed, placement=placement,
-                                               scope=scope_of(interaction), admin=self.admin(interaction))
+                                               scope=scope_of(interaction), admin=self.admin(interaction),
+                                               origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The reference image")] if image else [])
 
@@ -148,7 +213,7 @@ class Handlers:
             checked = await self._image(image, "The image")
             return await self._service.describe(owner_of(interaction), checked, provider=provider,
                                                 placement=placement, scope=scope_of(interaction),
-                                                admin=self.admin(interaction))
+                                                admin=self.admin(interaction), origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The image")])
 
@@ -160,7 +225,8 @@ class Handlers:
             inputs = [await self._image(attachment, what) for attachment, what in named]
             return await self._service.blend(owner_of(interaction), inputs, dimensions=dimensions,
                                              provider=provider, placement=placement,
-                                             scope=scope_of(interaction), admin=self.admin(interaction))
+                                             scope=scope_of(interaction), admin=self.admin(interaction),
+                                             origin=origin(interaction))
 
         await self._start(interaction, create, named)
 
@@ -168,35 +234,25 @@ class Handlers:
     async def press(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
         if not await self.allowed(interaction):
             return
-        async with answering(interaction):
+        async with answering(interaction), self._inbox.processing(interaction):
             if ref is None:
                 raise UnknownJob("This button comes from another version of the bot and no longer works.")
-            await interaction.response.defer()
+            answerable = await acknowledge(interaction, thinking=False)
             channel_id, parent = interaction.channel_id, interaction.message
             assert channel_id is not None and parent is not None
             assert self._discord is not None
             job, created = await self._service.act(
                 owner_of(interaction), ref.job_id, ref.action, ref.index,
-                placement=Placement(platform=PLATFORM, chat_id=str(channel_id)),
+                placement=Placement(platform=PLATFORM, chat_id=str(channel_id), reply_to=str(parent.id)),
                 anyone=not self._discord.owner_only_buttons, scope=scope_of(interaction),
                 admin=self.admin(interaction))
-            if not created:
+            unshown = job.placement is not None and job.placement.message_id is None
+            if created or unshown:  # the same press handled again after a restart: its message, once
+                await self._show(job, new=created)
+            elif answerable:
                 await interaction.followup.send(
                     f"{toast(ref.action, ref.index)} already requested: job `{job.id}` is {job.state.value}.",
                     ephemeral=True)
-                return
-            await self._post_child(job, channel_id, parent.id)
-
-    async def _post_child(self, job: Job, channel_id: int, parent_id: int) -> None:
-        card = await self._outbox.card(job)
-        content = await self._outbox.rendered(job, card, channel_id)
-        channel = self._client.get_partial_messageable(channel_id)
-        reference = discord.MessageReference(message_id=parent_id, channel_id=channel_id,
-                                             fail_if_not_exists=False)
-        extra: dict[str, Any] = {"view": content.view} if content.view else {}
-        message = await channel.send(embed=content.embed, files=content.files, reference=reference,
-                                     allowed_mentions=discord.AllowedMentions.none(), **extra)
-        await self._placed(job, card, channel_id, message.id)
 
     # --------------------------------------------------------------------------- the other commands
     async def jobs(self, interaction: discord.Interaction) -> None:

@@ -14,6 +14,32 @@ from providers.errors import ProviderError
 log = logging.getLogger(__name__)
 
 GENERIC = "Something went wrong on our side; please try again. (The details are in the bot's log.)"
+UNKNOWN_INTERACTION = 10062  # JSON error code: not acknowledged within 3 s (or its token expired)
+ALREADY_ACKNOWLEDGED = 40060  # JSON error code: acknowledged before (by the run before a restart)
+
+
+async def acknowledge(interaction: discord.Interaction, *, thinking: bool) -> bool:
+    """Defer (within Discord's 3 s); returns whether the interaction can still be answered.
+
+    An interaction handled again after a restart may have been deferred by the run before: that is
+    as good as deferring now (its webhook answers either way), so the response is marked deferred
+    and `tell` answers privately through follow-ups. One that was never acknowledged in time can't
+    be answered at all (False): its work goes on, its job is posted as a channel message.
+    """
+    try:
+        await interaction.response.defer(thinking=thinking)
+    except discord.NotFound as exc:
+        if exc.code != UNKNOWN_INTERACTION:
+            raise
+        return False
+    except discord.HTTPException as exc:
+        if exc.code != ALREADY_ACKNOWLEDGED:
+            raise
+        pressed = interaction.type is discord.InteractionType.component and not thinking
+        interaction.response._response_type = (  # what defer() records after its own callback
+            discord.InteractionResponseType.deferred_message_update if pressed
+            else discord.InteractionResponseType.deferred_channel_message)  # fmt: skip
+    return True
 
 
 async def tell(interaction: discord.Interaction, text: str) -> None:

@@ -57,10 +57,11 @@ class Bot:
 
 
 @contextlib.asynccontextmanager
-async def run_bot(config: AppConfig) -> AsyncIterator[Bot]:
-    """build_app + poller + the Discord frontend, until the block ends (then a clean stop)."""
+async def run_bot(config: AppConfig, clock: Callable[[], float] | None = None) -> AsyncIterator[Bot]:
+    """build_app + poller + the Discord frontend (on `clock`, if given), until the block ends (then a
+    clean stop)."""
     async with build_app(config) as app, running(app):
-        frontend = DiscordFrontend(app)
+        frontend = DiscordFrontend(app, clock) if clock else DiscordFrontend(app)
         task = asyncio.create_task(frontend.serve())
         try:
             await asyncio.wait_for(frontend.client.ready.wait(), 10)

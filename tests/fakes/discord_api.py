@@ -16,6 +16,9 @@ Besides guild text channels it has DMs (`dm_channel(user)`, `slash_command(None,
 edits there answer 400 50083 until a new message unarchives it; a locked one refuses that too).
 Clients should pass `guild_ready_timeout=0.05` or so: discord.py waits that long after the last
 GUILD_CREATE before `on_ready` (2 s by default).
+Creating a message with `enforce_nonce` (discord.py always sends one) returns the message the same
+author created with the same nonce within `nonce_window` seconds instead of creating another, as
+Discord documents; an interaction acknowledged twice answers 400 40060 (a restarted bot does that).
 """
 
 from __future__ import annotations
@@ -161,6 +164,7 @@ class FakeMessage:
     interaction: dict[str, Any] | None = None  # interaction_metadata
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     edited_at: datetime | None = None
+    nonce: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # a snapshot before each edit
     deleted: bool = False
 
@@ -333,7 +337,8 @@ class DiscordFake(FakeServer):
     def __init__(self, *, token: str = "fake-bot-token", time_scale: float = 1.0,
                  token_lifetime: float = 15 * 60, ack_deadline: float = 3.0,
                  edit_limit: tuple[int, float] = (5, 5.0), max_file_size: int = 10 * MiB,
-                 max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250) -> None:
+                 max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250,
+                 nonce_window: float = 300.0) -> None:
         self.token = token
         self.time_scale = time_scale  # multiplies every duration below; all of them may change mid-test
         self.token_lifetime = token_lifetime  # seconds an interaction token works for webhooks
@@ -341,6 +346,7 @@ class DiscordFake(FakeServer):
         self.edit_limit = edit_limit  # (edits, per seconds) per channel
         self.max_file_size, self.max_request_size = max_file_size, max_request_size
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.nonce_window = nonce_window  # seconds an enforced nonce keeps returning its message
         self.clock: Callable[[], float] = time.monotonic
         self.spec = load_spec()
         self._last_id = 0
@@ -357,6 +363,7 @@ class DiscordFake(FakeServer):
         self.cdn: dict[str, tuple[bytes, str | None]] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None = global) -> commands
         self.interactions: dict[int, FakeInteraction] = {}
+        self._nonces: dict[tuple[int, str], tuple[float, int, int]] = {}  # (author, nonce) -> (at, chan, msg)
         self.violations: list[Violation] = []
         self.sent_429 = 0
         self.sessions: list[_Session] = []
@@ -637,6 +644,8 @@ class DiscordFake(FakeServer):
             "attachments": [a.payload() for a in m.attachments], "type": m.type, "flags": m.flags}
         if m.webhook_id:
             data["webhook_id"] = str(m.webhook_id)
+        if m.nonce is not None:
+            data["nonce"] = m.nonce
         if m.interaction:
             data["interaction_metadata"] = m.interaction
         if m.reference:
@@ -846,14 +855,27 @@ class DiscordFake(FakeServer):
 
     async def _create_message(self, r: _Req) -> web.Response:
         channel_id, body = int(self._channel(r.p["channel_id"])["id"]), r.body or {}
+        nonce = str(body["nonce"]) if body.get("nonce") is not None else None
+        if nonce is not None and body.get("enforce_nonce") and (earlier := self._by_nonce(nonce)):
+            return _json(self._message_payload(earlier))
         reference, kind = None, 0
         if ref := body.get("message_reference"):
             target = self.msgs[channel_id].get(int(ref.get("message_id") or 0))
             if target is None and ref.get("fail_if_not_exists", True):
                 raise _form_error([(("message_reference",), "REPLIES_UNKNOWN_MESSAGE", "Unknown message")])
             reference, kind = (target.id, 19) if target else (None, 0)
-        m = await self._new_message(channel_id, body, r.uploads, reference=reference, type=kind)
+        m = await self._new_message(channel_id, body, r.uploads, reference=reference, type=kind, nonce=nonce)
+        if nonce is not None:
+            self._nonces[self.bot_user.id, nonce] = (self.clock(), channel_id, m.id)
         return _json(self._message_payload(m))
+
+    def _by_nonce(self, nonce: str) -> FakeMessage | None:
+        """The bot's live message created with `nonce` within the nonce window, if any."""
+        seen = self._nonces.get((self.bot_user.id, nonce))
+        if seen is None or self.clock() - seen[0] > self.nonce_window * self.time_scale:
+            return None
+        earlier = self.msgs[seen[1]].get(seen[2])
+        return earlier if earlier is not None and not earlier.deleted else None
 
     def _open_dm(self, r: _Req) -> web.Response:
         """Create DM: the one DM channel with that user (discord.py's `User.create_dm`)."""

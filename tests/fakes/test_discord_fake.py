@@ -189,6 +189,22 @@ async def test_button_press_reaches_the_dynamic_item(fake: DiscordFake, bot: Bot
     assert fake.violations == []
 
 
+async def test_an_enforced_nonce_returns_the_message_it_created(fake: DiscordFake, bot: Bot) -> None:
+    channel = bot.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    first = await channel.send("job abc", nonce="abc", file=discord.File(io.BytesIO(PNG), "grid.png"))
+    again = await channel.send("job abc, sent again", nonce="abc")
+    assert again.id == first.id and again.content == "job abc" and again.nonce == "abc"
+    other = await channel.send("job xyz", nonce="xyz")
+    unnamed = [await channel.send("no nonce given"), await channel.send("no nonce given")]
+    assert len({other.id, first.id, *(m.id for m in unnamed)}) == 4  # discord.py's random nonces differ
+    assert [m.content for m in fake.messages(fake.channel_id)] == [
+        "job abc", "job xyz", "no nonce given", "no nonce given"]
+    fake.nonce_window = -1  # a nonce is unique for a few minutes only
+    later = await channel.send("job abc, much later", nonce="abc")
+    assert later.id != first.id and fake.violations == []
+
+
 async def test_a_429_on_edit_is_retried_and_the_edit_lands(fake: DiscordFake, bot: Bot) -> None:
     channel = bot.get_channel(fake.channel_id)
     assert isinstance(channel, discord.TextChannel)

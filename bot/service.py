@@ -369,6 +369,8 @@ class JobService:
                       origin: str | None = None) -> Job:
         """Check, store and charge a new job in one transaction. The same `origin` (a platform event
         processed again after a restart) returns the job it created the first time, charged once."""
+        if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
+            return earlier  # admitted when it was made: a ban or pause since doesn't undo it
         job = self._new_job(owner, provider, request, placement, request.kind).model_copy(
             update={"origin": origin})
         where = await self._admit(owner, job, scope)

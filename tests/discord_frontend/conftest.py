@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # discord.player imports the deprecated stdlib 
 from bot.app import App, build_app, running
 from bot.config import AppConfig, DiscordConfig, MediaConfig, PollingConfig
 from bot.discord_frontend.client import DiscordFrontend
+from bot.domain import Job
 from providers.local import LocalConfig
 from tests.fakes.discord_api import DiscordFake, FakeInteraction, FakeMessage, FakeUser, find_buttons
 
@@ -95,6 +96,16 @@ class Discord:
                       user: FakeUser | None = None, channel: int | None = None) -> FakeInteraction:
         return await self.fake.slash_command(self.fake.guild_id, channel or self.channel, user or self.alice,
                                              name, options, files)
+
+    async def job_of(self, message: FakeMessage, channel: int | None = None) -> Job:
+        """The job a message shows, once the bot has recorded it (just after the message appears)."""
+        where = str(channel or self.channel)
+        for _ in range(250):
+            job = await self.bot.app.service.by_message("discord", where, str(message.id))
+            if job is not None:
+                return job
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"message {message.id} never became a job's message")
 
     def public(self, channel: int | None = None) -> list[FakeMessage]:
         return [m for m in self.fake.messages(channel or self.channel) if not m.ephemeral]

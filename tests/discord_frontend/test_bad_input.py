@@ -48,7 +48,7 @@ async def test_cancel_refusals(discord_env: Discord) -> None:
 async def test_someone_elses_job_cannot_be_cancelled(discord_env: Discord) -> None:
     d = discord_env
     message = await d.response(await d.command("imagine", {"prompt": "alice's castle"}))
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None
     await d.command("cancel", {"job": job.id}, user=d.bob)
     (told,) = await d.told(lambda text: "belongs to" in text)

@@ -40,7 +40,7 @@ async def test_imagine_options_become_flags(discord_env: Discord) -> None:
     options = {"prompt": "a harbour", "aspect_ratio": "3:2", "version": "niji 6", "stylize": 250, "chaos": 10,
                "no": "boats, people", "seed": 42, "speed": "fast"}
     message = await d.response(await d.command("imagine", options))
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None and job.request.prompt is not None
     expected = "a harbour --ar 3:2 --niji 6 --s 250 --c 10 --seed 42 --no boats, people"
     assert job.request.prompt.full() == expected
@@ -54,7 +54,7 @@ async def test_settings_are_stored_and_used_by_imagine(discord_env: Discord) -> 
     (told,) = await d.told(lambda text: text.startswith("**Your settings**"))
     assert "aspect ratio: 9:16" in told and "speed: relax" in told and "provider: local (default)" in told
     message = await d.response(await d.command("imagine", {"prompt": "a tall tower"}))
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None and job.request.prompt is not None
     assert job.request.prompt.aspect_ratio == "9:16" and job.request.speed == "relax"
 
@@ -63,8 +63,7 @@ async def test_jobs_queue_position_and_cancel(discord_env: Discord) -> None:
     d = discord_env
     running = await d.response(await d.command("imagine", {"prompt": "first in line"}))
     queued = await d.response(await d.command("imagine", {"prompt": "second in line"}))
-    service = d.bot.app.service
-    queued_job = await service.by_message("discord", str(d.channel), str(queued.id))
+    queued_job = await d.job_of(queued)
     assert queued_job is not None and queued_job.state is JobState.QUEUED  # max_concurrency 1
     await d.command("jobs")
     (listing,) = await d.told(lambda text: text.startswith("**Your recent jobs**"))
@@ -99,7 +98,7 @@ async def test_only_the_owner_or_an_admin_cancels_a_job(discord_env: Discord) ->
     d = discord_env
     await d.response(await d.command("imagine", {"prompt": "running"}))
     queued = await d.response(await d.command("imagine", {"prompt": "alice's queued job"}))
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(queued.id))
+    job = await d.job_of(queued)
     assert job is not None and job.state is JobState.QUEUED
     await d.command("cancel", {"job": job.id}, user=d.bob)
     (refused,) = await d.told(lambda text: "belongs to" in text)

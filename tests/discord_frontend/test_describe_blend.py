@@ -14,12 +14,12 @@ async def test_describe_then_imagine_prompt_two(discord_env: Discord) -> None:
     embed = described.embeds[0]
     assert embed["title"] == "Describe" and "**2.**" in embed["description"]
     assert embed["thumbnail"]["url"] == described.attachments[0].url  # the described image, re-shown
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(described.id))
+    job = await d.job_of(described)
     assert job is not None and job.result is not None and len(job.result.prompts) == 4
     await d.press(described, "2")
     (imagined,) = await d.reply_to(described)
     await d.finished(imagined)
-    child = await d.bot.app.service.by_message("discord", str(d.channel), str(imagined.id))
+    child = await d.job_of(imagined)
     assert child is not None and child.kind.value == "imagine" and child.state is JobState.SUCCEEDED
     assert child.request.prompt is not None
     assert child.request.prompt.text == job.result.prompts[1].split(" --")[0]
@@ -33,7 +33,7 @@ async def test_blend_of_two(discord_env: Discord) -> None:
     message = await d.finished(await d.response(await d.command("blend", {"dimensions": "landscape"}, files)))
     assert message.embeds[0]["title"] == "Blend of 2 images"
     assert labels(message)[0] == ["U1", "U2", "U3", "U4"]
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None and job.request.dimensions == "landscape" and len(job.request.images) == 2
     assert [i.data for i in job.request.images] == [files["image1"][1], files["image2"][1]]
 
@@ -44,5 +44,5 @@ async def test_blend_of_five(discord_env: Discord) -> None:
     files = {f"image{i}": (f"{i}.png", png(c), "image/png") for i, c in enumerate(colors, start=1)}
     message = await d.finished(await d.response(await d.command("blend", files=files)))
     assert message.embeds[0]["title"] == "Blend of 5 images" and message.attachments
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None and len(job.request.images) == 5 and job.state is JobState.SUCCEEDED

@@ -107,7 +107,7 @@ async def test_imagine_in_a_dm_ends_with_the_grid_and_its_buttons_in_the_dm(dm: 
     (grid,) = message.attachments
     assert message.embeds[0]["image"]["url"] == grid.url
     assert labels(message) == GRID_BUTTONS
-    job = await dm.bot.app.service.by_message("discord", str(dm.channel), str(message.id))
+    job = await dm.job_of(message)
     assert job is not None and job.state is JobState.SUCCEEDED and job.owner.user_id == str(dm.alice.id)
     assert dm.fake.messages(dm.fake.channel_id) == []  # nothing leaked into the guild channel
     _nothing_generic(dm)
@@ -121,16 +121,16 @@ async def test_u1_in_a_dm_replies_there_with_the_upscale(dm: Elsewhere) -> None:
     assert pressed.guild_id is None and pressed.response_type == 6
     assert upscale.channel_id == dm.channel and upscale.embeds[0]["title"].startswith("U1 · a paper crane")
     assert [a.filename.split(".")[0] for a in upscale.attachments] == ["image"]
-    child = await dm.bot.app.service.by_message("discord", str(dm.channel), str(upscale.id))
+    child = await dm.job_of(upscale)
     assert child is not None and child.kind.value == "upscale" and child.state is JobState.SUCCEEDED
-    parent = await dm.bot.app.service.by_message("discord", str(dm.channel), str(grid.id))
+    parent = await dm.job_of(grid)
     assert parent is not None and child.parent_id == parent.id
     _nothing_generic(dm)
 
 
 async def test_jobs_and_info_answer_in_a_dm(dm: Elsewhere) -> None:
     grid = await _grid(dm, "a tin robot")
-    job = await dm.bot.app.service.by_message("discord", str(dm.channel), str(grid.id))
+    job = await dm.job_of(grid)
     assert job is not None
     await dm.command("jobs")
     (listing,) = await dm.told(lambda text: text.startswith("**Your recent jobs**"))
@@ -247,6 +247,6 @@ async def test_a_job_whose_thread_was_locked_ends_quietly(slow_thread: Elsewhere
     await asyncio.sleep(1.0)  # long enough for several Delivery retries, were there any
     assert _requests_to(thread) == settled
     assert [m.id for m in thread.public()] == [first.id]  # nothing new could be said there
-    job = await thread.bot.app.service.by_message("discord", str(thread.channel), str(first.id))
+    job = await thread.job_of(first)
     assert job is not None and job.state is JobState.SUCCEEDED
     assert job.id not in {j.id for j in await thread.bot.app.service.undelivered("discord")}

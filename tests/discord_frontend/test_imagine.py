@@ -28,7 +28,7 @@ async def test_imagine_shows_progress_then_the_grid_with_its_buttons(discord_env
     descriptions = [h["embeds"][0]["description"] for h in message.history if h["embeds"]]
     assert any(text.startswith(("Starting", "Submitted", "Queued", "Running")) for text in descriptions)
     # the store knows where the job is shown
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(message.id))
+    job = await d.job_of(message)
     assert job is not None and job.state is JobState.SUCCEEDED and job.owner.user_id == str(d.alice.id)
     assert len(d.public()) == 1
 
@@ -50,7 +50,7 @@ async def test_u1_then_upscale_creative_each_reply_to_their_parent(discord_env: 
     await d.finished(creative)
     assert creative.embeds[0]["title"].startswith("Upscale (Creative) · a red fox")
     service = d.bot.app.service
-    child = await service.by_message("discord", str(d.channel), str(creative.id))
+    child = await d.job_of(creative)
     assert child is not None and child.kind.value == "upscale_creative" and child.state is JobState.SUCCEEDED
     parent = await service.get(child.parent_id or "")
     assert parent.kind.value == "upscale" and parent.index == 1
@@ -66,7 +66,7 @@ async def test_v4_and_reroll_make_new_grids(discord_env: Discord) -> None:
         await d.finished(reply)
         assert labels(reply)[0] == ["U1", "U2", "U3", "U4"]
         assert reply.attachments[0].filename.startswith("grid")
-    jobs = [await d.bot.app.service.by_message("discord", str(d.channel), str(r.id)) for r in replies]
+    jobs = [await d.job_of(r) for r in replies]
     assert {job.kind.value for job in jobs if job} == {"variation", "reroll"}
 
 
@@ -77,7 +77,7 @@ async def test_the_same_button_twice_makes_one_job(discord_env: Discord) -> None
     (first,) = await d.reply_to(grid)
     await d.press(grid, "U2")
     (told,) = await d.told(lambda text: "already requested" in text)
-    job = await d.bot.app.service.by_message("discord", str(d.channel), str(first.id))
+    job = await d.job_of(first)
     assert job is not None and f"`{job.id}`" in told
     await d.finished(first)
     assert [m.id for m in d.public() if m.reference == grid.id] == [first.id]

@@ -114,8 +114,7 @@ async def test_twenty_jobs_at_once_in_one_channel_all_end_with_their_grid(discor
         await d.finished(message, within=30)
     assert all(m.attachments and len(labels(m)) == 2 for m in messages)
     assert sorted(m.embeds[0]["title"] for m in messages) == sorted(f"burst {i}" for i in range(20))
-    service = d.bot.app.service
-    jobs = [await service.by_message("discord", str(d.channel), str(m.id)) for m in messages]
+    jobs = [await d.job_of(m) for m in messages]
     assert all(j is not None and j.state is JobState.SUCCEEDED for j in jobs)
     assert d.fake.sent_429 == 0  # paced below the channel's edit limit
     stats = d.bot.frontend.outbox.delivery.stats

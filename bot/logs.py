@@ -157,8 +157,7 @@ def configure_logging(
     if quiet and level != "DEBUG":
         level = "WARNING"
     root.setLevel(level)
-    if level != "DEBUG":  # libraries' INFO chatter (one line per HTTP request) only when debugging
-        for name in _NOISY:
-            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _NOISY:  # libraries' INFO chatter (one line per HTTP request) only when debugging
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
     logging.captureWarnings(True)
     return handler

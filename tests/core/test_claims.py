@@ -13,8 +13,8 @@ from pathlib import Path
 import aiosqlite
 
 from bot.domain import JobState, Owner, Placement
-from bot.migrations import MIGRATIONS
 from bot.store import JobStore
+from bot.store.migrations import MIGRATIONS
 from tests.core.test_store import make
 
 ROOT = Path(__file__).resolve().parents[2]

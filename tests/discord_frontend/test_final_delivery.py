@@ -8,8 +8,8 @@ from pathlib import Path
 import aiosqlite
 
 from bot.domain import Job, JobState, Owner, Placement
-from bot.migrations import MIGRATIONS
 from bot.store import JobStore
+from bot.store.migrations import MIGRATIONS
 from providers.base import Action, GenerationRequest, PromptParams
 from tests.discord_frontend.conftest import Discord
 

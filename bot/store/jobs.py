@@ -1,0 +1,373 @@
+"""JobStore: a thin typed repository over aiosqlite (WAL). Its SQL is in `bot.store.sql`.
+
+The schema's migrations (bot/store/migrations.py) are keyed by `PRAGMA user_version` and applied under the
+database's write lock, so two processes starting on a fresh file migrate it once. Several processes
+may share the file (a CLI beside `run`): taking work (a queued job, a due poll, a stale submit) is one
+conditional UPDATE that only one of them wins, and "database is locked" is waited out, never raised.
+Read-modify-write operations inside one process hold one lock, so a webhook and the poller applying
+snapshots to the same job cannot interleave. The process has one connection, so every statement takes
+that lock too (unless its task is the one holding it): a statement of another task run while a
+transaction is open would be part of it, committed with it or rolled back with it (a claim undone
+after its submit went out would be sent again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from bot.domain import Job, JobState, Owner, Placement, can_transition, merge_snapshot
+from bot.store import sql
+from bot.store.migrations import MIGRATIONS
+from bot.store.rows import from_row, placement_of, row_values
+from providers.base import Action, TaskSnapshot
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+_LOCK_RETRIES = 12  # on top of busy_timeout (5 s) each: a minute of another process's write lock
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script, one by one."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+
+class JobStore:
+    """All job persistence. Methods take and return domain objects."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None  # the task inside `_exclusive`, if any
+
+    @classmethod
+    async def open(cls, path: Path | str) -> JobStore:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        store = cls(db)
+        await store._retrying(db.execute, "PRAGMA busy_timeout=5000")
+        await store._retrying(db.execute, "PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")  # durable across process kills in WAL mode
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The shared connection, for the small repositories beside this one (ledger, bans)."""
+        return self._db
+
+    async def ping(self) -> bool:
+        """True when the database answers (for /healthz)."""
+        return bool(await self._scalar("SELECT 1") == 1)
+
+    async def active_child(self, parent_id: str, kind: Action, index: int) -> Job | None:
+        """The live job of an earlier press of the same button, if there is one."""
+        return await self._one(sql.GET_ACTIVE_CHILD, (parent_id, kind.value, index))
+
+    async def _migrate(self) -> None:
+        """Bring the schema up to date under the write lock (BEGIN IMMEDIATE): a second process
+        starting at the same moment waits, then finds the work done."""
+        async with self.transaction():
+            version = int(await self._scalar("PRAGMA user_version") or 0)
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"The database is at schema version {version}, newer than this version "
+                                   f"of imagine-bot knows ({len(MIGRATIONS)}); upgrade imagine-bot.")
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                # statement by statement: executescript would commit the open transaction first
+                for statement in _statements(script):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {number}")
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """The connection to this task alone for the block; re-entrant within the task holding it."""
+        task = asyncio.current_task()
+        if task is not None and self._holder is task:
+            yield
+            return
+        async with self._lock:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction, taken at once (so it never fails half-way on a lock). Other tasks'
+        statements wait for it to end instead of joining it."""
+        async with self._exclusive():
+            await self._retrying(self._db.execute, "BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @staticmethod
+    async def _retrying(call: Callable[..., Awaitable[R]], *args: Any) -> R:
+        """`call(*args)`, waiting out another process's write lock beyond busy_timeout, with backoff."""
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                return await call(*args)
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
+                    raise
+                log.info("database busy (%s); retrying", exc)
+                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    # execute_fetchall is one trip to aiosqlite's thread; execute + fetchone + close would be three
+    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self._exclusive():
+            return list(await self._retrying(self._db.execute_fetchall, sql, tuple(params)))
+
+    async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one write; returns the number of rows it changed."""
+        async with self._exclusive():
+            cursor = await self._retrying(self._db.execute, sql, tuple(params))
+            return int(cursor.rowcount)
+
+    async def _one(self, sql: str, params: Iterable[Any]) -> Job | None:
+        rows = await self._rows(sql, params)
+        return from_row(rows[0]) if rows else None
+
+    async def _many(self, sql: str, params: Iterable[Any]) -> list[Job]:
+        return [from_row(row) for row in await self._rows(sql, params)]
+
+    async def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def insert(self, job: Job) -> tuple[Job, bool]:
+        """Store a new job. A job with the `origin` of one already stored (the same platform event,
+        processed again after a restart) is not stored twice: returns the stored one and False."""
+        if await self._execute(sql.INSERT_NEW, row_values(job).values()) == 1:
+            return job, True
+        existing = await self._one(sql.GET_BY_ORIGIN, (job.origin,)) if job.origin else None
+        assert existing is not None, "a conflicting job must share the origin"
+        return existing, False
+
+    async def insert_child(self, job: Job) -> tuple[Job, bool]:
+        """Insert an action's job unless the same (parent, action, index) is already live.
+
+        Returns the job that represents the press and whether it is the new one.
+        """
+        if await self._execute(sql.INSERT_NEW, row_values(job).values()) == 1:
+            return job, True
+        existing = await self._one(sql.GET_ACTIVE_CHILD, (job.parent_id, job.kind.value, job.index))
+        assert existing is not None, "a conflicting live child must exist"
+        return existing, False
+
+    async def save(self, job: Job) -> Job | None:
+        """Write a job's changes. Returns it as stored (with the stored placement and progress), or
+        None when the write was refused because the stored job is terminal or further along."""
+        values = row_values(job)
+        sources = json.dumps([s.value for s in JobState if s is job.state or can_transition(s, job.state)])
+        rows = await self._rows(sql.UPDATE_JOB, (*(values[c] for c in sql.MUTABLE), job.id, sources))
+        if not rows:
+            return None
+        row = rows[0]
+        return job.model_copy(update={"placement": placement_of(*row[:5]), "progress": row[5]})
+
+    async def place(self, job_id: str, placement: Placement) -> Job | None:
+        """Record where a job is shown; returns the job as stored."""
+        values = (placement.platform, placement.chat_id, placement.message_id, placement.thread_id,
+                  placement.reply_to, job_id)
+        await self._execute(sql.SET_PLACEMENT, values)
+        return await self.get(job_id)
+
+    async def unplace(self, job_id: str) -> None:
+        """The job's first reply can't be sent (the chat is gone): it is shown nowhere."""
+        await self._execute(sql.UNPLACE, (job_id,))
+
+    async def unreplied(self, platform: str, limit: int = 500) -> list[Job]:
+        """Jobs shown on `platform` whose first reply has no message yet (the reply outbox)."""
+        return await self._many(sql.UNREPLIED, (platform, limit))
+
+    # -- claims ----------------------------------------------------------------------------------
+
+    async def claim_queued(self, provider: str, now: float, lease: float, capacity: int,
+                           platform: str | None = None) -> list[Job]:
+        """Take the provider's oldest queued jobs (of `platform`'s owners, if given) that fit its
+        `capacity` (counting every job live at it, in any process) for submitting: each comes back
+        `submitting`, with a fresh attempt key."""
+        params = (now, now + lease, now, provider, now, platform, platform, capacity, provider)
+        return sorted(await self._many(sql.CLAIM_QUEUED, params), key=lambda job: job.created_at)
+
+    async def claim_stale_submits(self, now: float, lease: float, platform: str | None = None,
+                                  limit: int = 100) -> list[Job]:
+        """Take submits whose lease ran out (their process died, or their outcome is unknown)."""
+        return await self._many(sql.CLAIM_STALE_SUBMITS, (now + lease, now, platform, platform, limit, now))
+
+    async def record_submit(self, job: Job, task_id: str, next_poll_at: float, now: float) -> Job | None:
+        """The attempt `job.submit_key` created `task_id`: `submitted`. None if the attempt lost its
+        claim meanwhile (the job was cancelled, or another process reconciled it)."""
+        return await self._one(sql.RECORD_SUBMIT, (task_id, next_poll_at, now, job.id, job.submit_key))
+
+    async def release_submit(self, job: Job, retry_at: float | None, now: float) -> Job | None:
+        """Back to `queued` (with `job`'s provider, tried list and attempts): its submit is known not to
+        have reached the provider. None if the attempt lost its claim meanwhile."""
+        params = (job.provider, json.dumps(job.tried_providers), job.submit_attempts, retry_at, now,
+                  job.id, job.submit_key)  # fmt: skip
+        return await self._one(sql.RELEASE_SUBMIT, params)
+
+    async def extend_claim(self, job: Job, until: float) -> None:
+        await self._execute(sql.EXTEND_CLAIM, (until, job.id, job.submit_key))
+
+    async def claim_polls(self, jobs: Sequence[Job], horizon: float, lease_end: float) -> set[str]:
+        """Take the polls of `jobs` still due by `horizon` (another process may have taken some)."""
+        if not jobs:
+            return set()
+        rows = await self._rows(sql.CLAIM_POLLS, (lease_end, json.dumps([job.id for job in jobs]), horizon))
+        return {str(row[0]) for row in rows}
+
+    # -- the inbox -------------------------------------------------------------------------------
+
+    async def inbox_add(self, source: str, entries: Sequence[tuple[str, int, str]], now: float) -> None:
+        """Commit platform events `(key, seq, payload)` before they are acknowledged (one transaction;
+        an event seen before is kept as it was)."""
+        async with self.transaction():
+            for key, seq, payload in entries:
+                await self._db.execute(sql.INBOX_ADD, (source, key, seq, payload, now))
+
+    async def inbox_pending(self, source: str, limit: int = 1000) -> list[tuple[str, int, str]]:
+        """Events of `source` not yet processed, oldest first."""
+        return [(str(k), int(q), str(p)) for k, q, p in await self._rows(sql.INBOX_PENDING, (source, limit))]
+
+    async def inbox_done(self, source: str, key: str, now: float) -> None:
+        await self._execute(sql.INBOX_DONE, (now, source, key))
+
+    async def inbox_last(self, source: str) -> int | None:
+        """The highest sequence number seen from `source` (Telegram: the last update id committed)."""
+        value = await self._scalar(sql.INBOX_LAST, (source,))
+        return int(value) if value is not None else None
+
+    async def inbox_prune(self, before: float) -> None:
+        """Forget events processed before `before` (the newest of each source stays: its seq)."""
+        await self._execute(sql.INBOX_PRUNE, (before,))
+
+
+
+    async def apply_snapshot(
+        self, provider: str, snapshot: TaskSnapshot, now: float, next_poll_at: float | None = None
+    ) -> Job | None:
+        """Merge a provider report into its job. Returns the updated job, or None if nothing changed
+        (unknown task, duplicate, out-of-order or regressing report). `next_poll_at`, when given,
+        is stored for a job that is still running either way."""
+        async with self._exclusive():
+            job = await self._one(sql.GET_BY_TASK, (provider, snapshot.task_id))
+            if job is None:
+                return None
+            updated = merge_snapshot(job, snapshot, now)
+            current = updated or job
+            if next_poll_at is not None and not current.terminal and current.next_poll_at != next_poll_at:
+                current = current.model_copy(update={"next_poll_at": next_poll_at})
+            if current is not job:
+                stored = await self.save(current)
+                current = stored or current
+            return current if updated is not None else None
+
+    async def callback_secret(self, job_id: str, candidate: str) -> str:
+        """The job's webhook secret: `candidate` the first time, the stored one ever after."""
+        await self._execute(sql.PUT_CALLBACK_SECRET, (job_id, candidate))
+        return str(await self._scalar(sql.GET_CALLBACK_SECRET, (job_id,)))
+
+    async def callback_target(self, job_id: str) -> tuple[str, Job] | None:
+        """The webhook secret handed out for a job, with the job (one query: this is per delivery)."""
+        rows = await self._rows(sql.GET_CALLBACK_TARGET, (job_id,))
+        return (str(rows[0][0]), from_row(rows[0][1:])) if rows else None
+
+    async def put_setting(self, platform: str, user_id: str, key: str, value: str) -> None:
+        await self._execute(sql.PUT_SETTING, (platform, user_id, key, value))
+
+    async def mark_delivered(self, job_id: str, state: JobState) -> None:
+        """Record that the job's message now shows `state` (a terminal one)."""
+        await self._execute(sql.MARK_DELIVERED, (state.value, job_id))
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._one(sql.GET_JOB, (job_id,))
+
+    async def by_task(self, provider: str, task_id: str) -> Job | None:
+        return await self._one(sql.GET_BY_TASK, (provider, task_id))
+
+    async def by_origin(self, origin: str) -> Job | None:
+        return await self._one(sql.GET_BY_ORIGIN, (origin,))
+
+    async def by_message(self, platform: str, chat_id: str, message_id: str) -> Job | None:
+        return await self._one(sql.GET_BY_MESSAGE, (platform, chat_id, message_id))
+
+    async def due(self, now: float, platform: str | None = None, limit: int = 500) -> list[Job]:
+        return await self._many(sql.DUE, (now, platform, platform, limit))
+
+    async def queued(self, provider: str, now: float, limit: int) -> list[Job]:
+        """The provider's queued jobs that may be submitted now, oldest first."""
+        return await self._many(sql.QUEUED, (provider, now, limit))
+
+    async def queued_providers(self) -> list[str]:
+        return [str(row[0]) for row in await self._rows(sql.QUEUED_PROVIDERS)]
+
+    async def queue_position(self, job: Job) -> int:
+        """1-based position among the provider's queued jobs (0 if not queued)."""
+        if job.state is not JobState.QUEUED:
+            return 0
+        params = (job.provider, job.created_at, job.created_at, job.id)
+        return int(await self._scalar(sql.QUEUE_POSITION, params))
+
+    async def active_count(self, provider: str) -> int:
+        return int(await self._scalar(sql.ACTIVE_COUNT, (provider,)))
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        return {(str(p), str(s)): int(n) for p, s, n in await self._rows(sql.COUNT_BY_STATE)}
+
+    async def live_elsewhere(self, providers: Sequence[str]) -> list[Job]:
+        """Unfinished jobs whose provider is not one of `providers` (e.g. removed from the config)."""
+        return await self._many(sql.LIVE_ELSEWHERE, (json.dumps(list(providers)),))
+
+    async def expired(self, now: float, platform: str | None = None) -> list[Job]:
+        return await self._many(sql.EXPIRED, (now, platform, platform))
+
+    async def next_due(self) -> float | None:
+        value = await self._scalar(sql.NEXT_DUE)
+        return float(value) if value is not None else None
+
+    async def recent(self, limit: int = 20, owner: Owner | None = None) -> list[Job]:
+        if owner is None:
+            return await self._many(sql.RECENT, (limit,))
+        return await self._many(sql.RECENT_BY_OWNER, (owner.platform, owner.user_id, limit))
+
+    async def undelivered(self, platform: str, since: float, limit: int = 200) -> list[Job]:
+        """Finished jobs shown on `platform` whose final state was never recorded as delivered."""
+        return await self._many(sql.UNDELIVERED, (platform, since, limit))
+
+    async def settings(self, platform: str, user_id: str) -> dict[str, str]:
+        return {str(k): str(v) for k, v in await self._rows(sql.GET_SETTINGS, (platform, user_id))}

@@ -1,0 +1,153 @@
+"""The jobs store's SQL, as module constants: every statement the repository runs, in one place.
+
+Terminal-state lists come from `bot.domain.TERMINAL`; the work limited to one platform's jobs takes
+that platform twice (see `ONLY`).
+"""
+
+from __future__ import annotations
+
+from bot.domain import TERMINAL, JobState
+
+COLUMNS = (
+    "id", "kind", "parent_id", "action_index", "provider", "provider_task_id", "request", "state",
+    "progress", "preview_url", "result", "actions", "provider_data", "error", "owner_platform",
+    "owner_id", "owner_name", "chat_platform", "chat_id", "message_id", "thread_id", "created_at",
+    "updated_at", "deadline", "next_poll_at", "poll_failures", "submit_attempts", "tried_providers",
+    "submit_key", "submit_started", "claimed_until", "origin", "reply_to",
+)  # fmt: skip
+PLACEMENT = ("chat_platform", "chat_id", "message_id", "thread_id", "reply_to")
+#: What `save` writes: never the identity, never the placement (only `place` sets where a job is shown),
+#: never the claim (only the claim statements take and hand over a submit).
+MUTABLE = tuple(
+    c for c in COLUMNS
+    if c not in ("id", "kind", "parent_id", "action_index", "created_at", "origin", "submit_key", *PLACEMENT)
+)  # fmt: skip
+
+INSERT_JOB = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT_NEW = INSERT_JOB + " ON CONFLICT DO NOTHING"
+TERMINAL_SQL = f"({', '.join(repr(s.value) for s in JobState if s in TERMINAL)})"
+RETURNING = f" RETURNING {', '.join(COLUMNS)}"
+AT_PROVIDER = "('submitting', 'submitted', 'running')"
+#: Work limited to jobs asked for on one platform (the two parameters: that platform, twice), or all.
+ONLY = "(? IS NULL OR owner_platform = ?)"
+# A write from a stale copy must not undo a newer one: a terminal row is final, a state only moves
+# forwards and progress never drops (the poller, webhooks and commands all write the same rows).
+SETS = ", ".join("progress = MAX(progress, ?)" if c == "progress" else f"{c} = ?" for c in MUTABLE)
+UPDATE_JOB = (
+    f"UPDATE jobs SET {SETS}"
+    f" WHERE id = ? AND state NOT IN {TERMINAL_SQL} AND state IN (SELECT value FROM json_each(?))"
+    f" RETURNING {', '.join(PLACEMENT)}, progress"
+)
+SET_PLACEMENT = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in PLACEMENT)} WHERE id = ?"
+GET_BY_ORIGIN = f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE origin = ?"
+# Claims: one statement each, so of several processes only one takes a job. A queued job is claimed
+# with a fresh attempt key and a lease, and only while the provider has room (counted in the same
+# statement, so two processes can't both fill the last slot).
+CLAIM_QUEUED = (
+    "UPDATE jobs SET state = 'submitting', submit_key = id || '-' || lower(hex(randomblob(4))),"
+    " submit_started = ?, claimed_until = ?, updated_at = ?"
+    " WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND provider = ?"
+    f" AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {ONLY} ORDER BY created_at, rowid"
+    f" LIMIT max(0, ? - (SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {AT_PROVIDER})))"
+    " AND state = 'queued'" + RETURNING
+)
+#: A submit whose lease ran out (its process died, or its outcome is unknown): one process reconciles.
+CLAIM_STALE_SUBMITS = (
+    "UPDATE jobs SET claimed_until = ? WHERE id IN (SELECT id FROM jobs WHERE state = 'submitting'"
+    f" AND claimed_until <= ? AND {ONLY} ORDER BY claimed_until LIMIT ?)"
+    " AND state = 'submitting' AND claimed_until <= ?"
+    + RETURNING
+)
+#: Only the holder of the attempt records its task (a cancel or a reconcile elsewhere may have won).
+RECORD_SUBMIT = (
+    "UPDATE jobs SET state = 'submitted', provider_task_id = ?, next_poll_at = ?, poll_failures = 0,"
+    " claimed_until = NULL, updated_at = ? WHERE id = ? AND state = 'submitting' AND submit_key = ?"
+    + RETURNING
+)
+#: Hand a claimed submit back to the queue (it is known not to have reached the provider).
+RELEASE_SUBMIT = (
+    "UPDATE jobs SET state = 'queued', provider = ?, tried_providers = ?, submit_attempts = ?,"
+    " next_poll_at = ?, claimed_until = NULL, updated_at = ?"
+    " WHERE id = ? AND state = 'submitting' AND submit_key = ?" + RETURNING
+)
+#: Keep the claim but look again at `claimed_until` (an unknown outcome, to be reconciled then).
+EXTEND_CLAIM = "UPDATE jobs SET claimed_until = ? WHERE id = ? AND state = 'submitting' AND submit_key = ?"
+#: Due polls are taken by pushing their next poll past a lease; the poll sets the real next time.
+CLAIM_POLLS = (
+    "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+    " AND state IN ('submitted', 'running') AND next_poll_at <= ? RETURNING id"
+)
+UNREPLIED = (
+    f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE chat_platform = ? AND message_id IS NULL"
+    " ORDER BY created_at LIMIT ?"
+)
+UNPLACE = (
+    "UPDATE jobs SET chat_platform = NULL, chat_id = NULL, thread_id = NULL, reply_to = NULL WHERE id = ?"
+)
+INBOX_ADD = (
+    "INSERT INTO inbox (source, key, seq, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+INBOX_PENDING = (
+    "SELECT key, seq, payload FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY seq LIMIT ?"
+)
+INBOX_DONE = "UPDATE inbox SET done_at = ? WHERE source = ? AND key = ?"
+INBOX_LAST = "SELECT MAX(seq) FROM inbox WHERE source = ?"
+INBOX_PRUNE = (
+    "DELETE FROM inbox WHERE done_at < ?"
+    " AND seq < (SELECT MAX(seq) FROM inbox AS newest WHERE newest.source = inbox.source)"
+)
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM jobs"
+GET_JOB = SELECT + " WHERE id = ?"
+GET_BY_TASK = SELECT + " WHERE provider = ? AND provider_task_id = ?"
+GET_BY_MESSAGE = SELECT + " WHERE chat_platform = ? AND chat_id = ? AND message_id = ?"
+GET_ACTIVE_CHILD = (
+    SELECT + " WHERE parent_id = ? AND kind = ? AND action_index = ?"
+    " AND state NOT IN ('failed', 'cancelled', 'timed_out')"
+)
+DUE = (
+    SELECT + f" WHERE state IN ('submitted', 'running') AND next_poll_at <= ? AND {ONLY}"
+    " ORDER BY next_poll_at LIMIT ?"
+)
+QUEUED = (
+    SELECT + " WHERE state = 'queued' AND provider = ? AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+    " ORDER BY created_at, rowid LIMIT ?"
+)
+QUEUED_PROVIDERS = "SELECT DISTINCT provider FROM jobs WHERE state = 'queued'"
+QUEUE_POSITION = (
+    "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND provider = ?"
+    " AND (created_at < ? OR (created_at = ? AND rowid <= (SELECT rowid FROM jobs WHERE id = ?)))"
+)
+ACTIVE_COUNT = f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {AT_PROVIDER}"
+COUNT_BY_STATE = "SELECT provider, state, COUNT(*) FROM jobs GROUP BY provider, state"
+EXPIRED = SELECT + f" WHERE state NOT IN {TERMINAL_SQL} AND deadline <= ? AND {ONLY}"
+LIVE_ELSEWHERE = (
+    SELECT + f" WHERE state NOT IN {TERMINAL_SQL}"
+    " AND provider NOT IN (SELECT value FROM json_each(?))"
+)
+NEXT_DUE = (
+    "SELECT MIN(t) FROM (SELECT MIN(next_poll_at) AS t FROM jobs WHERE state IN ('submitted', 'running')"
+    " UNION ALL SELECT MIN(claimed_until) FROM jobs WHERE state = 'submitting'"
+    " UNION ALL SELECT MIN(deadline) FROM jobs"
+    f" WHERE state NOT IN {TERMINAL_SQL})"
+)
+RECENT = SELECT + " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+RECENT_BY_OWNER = (
+    SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+)
+PUT_CALLBACK_SECRET = "INSERT INTO callback_secrets (job_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING"
+GET_CALLBACK_SECRET = "SELECT secret FROM callback_secrets WHERE job_id = ?"
+GET_CALLBACK_TARGET = (
+    f"SELECT c.secret, {', '.join(f'j.{c}' for c in COLUMNS)} FROM callback_secrets c"
+    " JOIN jobs j ON j.id = c.job_id WHERE c.job_id = ?"
+)
+UNDELIVERED = (
+    SELECT + " WHERE chat_platform = ? AND message_id IS NOT NULL AND delivered_state IS NULL"
+    f" AND state IN {TERMINAL_SQL} AND updated_at >= ? ORDER BY updated_at LIMIT ?"
+)
+MARK_DELIVERED = "UPDATE jobs SET delivered_state = ? WHERE id = ?"
+GET_SETTINGS = "SELECT key, value FROM user_settings WHERE platform = ? AND user_id = ?"
+PUT_SETTING = (
+    "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (platform, user_id, key) DO UPDATE SET value = excluded.value"
+)

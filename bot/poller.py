@@ -213,15 +213,20 @@ class Poller:
             callback_url=job.request.callback_url,
         )
 
-    def _interval(self, provider: str) -> float:
-        """Seconds between polls: the provider's own, or the slower fallback when a callback is due."""
+    def _interval(self, provider: str, hooked: bool = True) -> float:
+        """Seconds between polls: the provider's own, or the slower fallback when a callback is due
+        (`hooked`: the job was given a callback URL; a job another process submitted may have none)."""
         interval = self._pool.config(provider).poll_interval
-        fallback = self._callbacks.poll_interval(provider) if self._callbacks else None
+        fallback = self._callbacks.poll_interval(provider) if self._callbacks and hooked else None
         return max(interval, fallback) if fallback is not None else interval
 
+    async def _next_polls(self, name: str, jobs: list[Job], now: float) -> dict[str, float]:
+        hooked = await self._store.with_callbacks([job.id for job in jobs]) if self._callbacks else set()
+        return {job.id: now + self._interval(name, job.id in hooked) for job in jobs}
+
     async def _submitted(self, job: Job, snapshot: TaskSnapshot, now: float) -> None:
-        stored = await self._store.record_submit(job, snapshot.task_id, now + self._interval(job.provider),
-                                                 self._clock())  # fmt: skip
+        next_poll = (await self._next_polls(job.provider, [job], now))[job.id]
+        stored = await self._store.record_submit(job, snapshot.task_id, next_poll, self._clock())
         if stored is None:  # the claim was lost: cancelled or timed out while the submit was in flight
             current = await self._store.get(job.id)
             if current is None or current.provider_task_id != snapshot.task_id:
@@ -377,15 +382,17 @@ class Poller:
             return
         self._pool.last_success[name] = now
         seen = set()
-        next_poll = now + self._interval(name)
+        next_polls = await self._next_polls(name, jobs, now)
+        by_task = {job.provider_task_id: job.id for job in jobs}
         for snapshot in snapshots:
             seen.add(snapshot.task_id)
+            next_poll = next_polls.get(by_task.get(snapshot.task_id, ""), now + self._interval(name))
             changed = await self._store.apply_snapshot(name, snapshot, now, next_poll)
             if changed is not None:
                 await self._changed(changed)
         for job in jobs:
             if job.provider_task_id not in seen:  # the provider does not know it (yet): ask later
-                await self._store.save(job.model_copy(update={"next_poll_at": next_poll}))
+                await self._store.save(job.model_copy(update={"next_poll_at": next_polls[job.id]}))
 
     async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
         log.info("fetch of %d job(s) failed: %s", len(jobs), type(exc).__name__)

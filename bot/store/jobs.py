@@ -300,6 +300,11 @@ class JobStore:
         await self._execute(sql.PUT_CALLBACK_SECRET, (job_id, candidate))
         return str(await self._scalar(sql.GET_CALLBACK_SECRET, (job_id,)))
 
+    async def with_callbacks(self, job_ids: Sequence[str]) -> set[str]:
+        """Those of `job_ids` that were given a callback URL (their polls are only a fallback)."""
+        rows = await self._rows(sql.WITH_CALLBACKS, (json.dumps(list(job_ids)),))
+        return {str(row[0]) for row in rows}
+
     async def callback_target(self, job_id: str) -> tuple[str, Job] | None:
         """The webhook secret handed out for a job, with the job (one query: this is per delivery)."""
         rows = await self._rows(sql.GET_CALLBACK_TARGET, (job_id,))

@@ -136,6 +136,7 @@ RECENT_BY_OWNER = (
     SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
 )
 PUT_CALLBACK_SECRET = "INSERT INTO callback_secrets (job_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING"
+WITH_CALLBACKS = "SELECT job_id FROM callback_secrets WHERE job_id IN (SELECT value FROM json_each(?))"
 GET_CALLBACK_SECRET = "SELECT secret FROM callback_secrets WHERE job_id = ?"
 GET_CALLBACK_TARGET = (
     f"SELECT c.secret, {', '.join(f'j.{c}' for c in COLUMNS)} FROM callback_secrets c"

@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/telegram.py
 	$(BIN)/python bench/discord.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/crash.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

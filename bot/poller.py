@@ -295,12 +295,12 @@ class Poller:
                 found = await provider.reconcile(await self._attempt(job))
             except ProviderError as exc:  # can't tell now: ask again later (the deadline still holds)
                 log.info("job %s: reconcile on %s failed (%s); retrying", job.id, job.provider, exc.message)
-                await self._store.extend_claim(job, now + self._backoff(job.poll_failures))
+                await self._ask_later(job, now)
                 return
             if found is not None and (owner := await self._store.by_task(job.provider, found.task_id)):
                 log.info("job %s: the task found, %s, is job %s's; asking again later", job.id, found.task_id,
                          owner.id)  # a match by prompt and time can't tell two of our own jobs apart
-                await self._store.extend_claim(job, now + self._backoff(job.poll_failures))
+                await self._ask_later(job, now)
                 return
             if found is not None:
                 log.info("job %s: its unanswered submit created task %s", job.id, found.task_id)
@@ -314,6 +314,10 @@ class Poller:
             return
         if await self._store.release_submit(job, now, now) is not None:
             self.wake()
+
+    async def _ask_later(self, job: Job, now: float) -> None:
+        """Reconcile again after a backoff that grows with each lookup that could not tell."""
+        await self._store.extend_claim(job, now + self._backoff(job.poll_failures), job.poll_failures + 1)
 
     async def _attempt(self, job: Job) -> SubmitAttempt:
         parent = await self._parent(job) if job.kind not in COMMANDS else None

@@ -239,8 +239,9 @@ class JobStore:
                   job.id, job.submit_key)  # fmt: skip
         return await self._one(sql.RELEASE_SUBMIT, params)
 
-    async def extend_claim(self, job: Job, until: float) -> None:
-        await self._execute(sql.EXTEND_CLAIM, (until, job.id, job.submit_key))
+    async def extend_claim(self, job: Job, until: float, failures: int = 0) -> None:
+        """Keep the claim, to look again at `until`; `failures` counts the lookups that failed (backoff)."""
+        await self._execute(sql.EXTEND_CLAIM, (until, failures, job.id, job.submit_key))
 
     async def claim_polls(self, jobs: Sequence[Job], horizon: float, lease_end: float) -> set[str]:
         """Take the polls of `jobs` still due by `horizon` (another process may have taken some)."""

@@ -71,7 +71,10 @@ RELEASE_SUBMIT = (
     " WHERE id = ? AND state = 'submitting' AND submit_key = ?" + RETURNING
 )
 #: Keep the claim but look again at `claimed_until` (an unknown outcome, to be reconciled then).
-EXTEND_CLAIM = "UPDATE jobs SET claimed_until = ? WHERE id = ? AND state = 'submitting' AND submit_key = ?"
+EXTEND_CLAIM = (
+    "UPDATE jobs SET claimed_until = ?, poll_failures = ? WHERE id = ? AND state = 'submitting'"
+    " AND submit_key = ?"
+)
 #: Due polls are taken by pushing their next poll past a lease; the poll sets the real next time.
 CLAIM_POLLS = (
     "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM json_each(?))"

@@ -124,3 +124,11 @@ async def test_a_one_shot_cli_takes_only_cli_jobs(store: JobStore) -> None:
     assert await store.claim_stale_submits(300.0, 30.0, platform="cli") == [
         await store.get("cli01")]  # fmt: skip
     assert [j.id for j in await store.expired(2000.0, platform="cli")] == ["cli01"]
+
+
+async def test_a_lookup_that_could_not_tell_counts_towards_its_backoff(store: JobStore) -> None:
+    await store.insert(make("a1"))
+    [claimed] = await store.claim_queued("local", 200.0, 30.0, capacity=5)
+    await store.extend_claim(claimed, 240.0, claimed.poll_failures + 1)
+    [again] = await store.claim_stale_submits(250.0, 30.0)
+    assert (again.poll_failures, again.submit_key) == (1, claimed.submit_key)

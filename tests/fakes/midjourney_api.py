@@ -67,6 +67,7 @@ class MidjourneyApiFake(FakeServer):
         duration: float | None = None,  # set: every job finishes this long after submit (not by polls)
     ) -> None:
         self.api_key = api_key
+        self.status_faults: list[str] = []
         self.polls_to_finish = polls_to_finish
         self.hook_delay = hook_delay
         self.status_as_string = status_as_string
@@ -133,6 +134,10 @@ class MidjourneyApiFake(FakeServer):
         body = await self._record(request)
         if request.headers.get("API-KEY") != self.api_key:
             return web.json_response({"message": "Invalid API-KEY"}, status=401)
+        if self.status_faults:  # what the next status calls fail with (e.g. "rate_limited")
+            answer = await self._fault(self.status_faults.pop(0))
+            if answer is not None:
+                return answer
         ids = body.get("taskIds") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             return web.json_response({"status": 400, "message": "taskIds must be a list"}, status=400)

@@ -119,3 +119,24 @@ async def test_a_retry_after_on_a_submit_holds_the_polls_too(app_for: Any) -> No
 
 def _polls(fake: MidjourneyApiFake) -> int:
     return sum(1 for method, path in fake.requests if method == "POST" and path == STATUS)
+
+
+async def test_a_retry_after_on_a_poll_holds_the_submits_too(app_for: Any) -> None:
+    async with MidjourneyApiFake(polls_to_finish=10_000) as fake:
+        app, _ = await app_for({"name": "mj", "type": "midjourney_api", "base_url": fake.base_url,
+                                "max_concurrency": 5})  # fmt: skip
+        first = await app.service.imagine(OWNER, "a lighthouse polled too often")
+        for _ in range(100):
+            if (await app.service.get(first.id)).state is JobState.SUBMITTED:
+                break
+            await asyncio.sleep(0.02)
+        fake.status_faults.append("rate_limited")  # the next status call: 429 with Retry-After: 2
+        for _ in range(150):
+            if app.pool.resume_at("mj") is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert app.pool.resume_at("mj") is not None
+        second = await app.service.imagine(OWNER, "a lighthouse that must wait its turn")
+        await asyncio.sleep(1.0)  # inside the provider's 2 s window: its submit waits
+        assert len(fake.submits()) == 1
+        assert (await app.service.get(second.id)).state is JobState.QUEUED

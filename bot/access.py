@@ -13,28 +13,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.config import AccessConfig, AdminsConfig
 from bot.domain import CLI_PLATFORM, Owner
 from bot.errors import NotAllowed, UserError
+from bot.store.ops import BanList
 
 GLOBAL = "*"  # the scope of a ban or setting that applies everywhere
-
-BAN = (
-    "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (platform, user_id, scope) DO UPDATE SET reason = excluded.reason,"
-    " banned_by = excluded.banned_by, banned_at = excluded.banned_at"
-)
-UNBAN = "DELETE FROM bans WHERE platform = ? AND user_id = ? AND scope = ?"
-IS_BANNED = (
-    "SELECT scope, reason FROM bans WHERE platform IN (?, '*') AND user_id = ? AND scope IN ('*', ?) LIMIT 1"
-)
-LIST_BANS = (
-    "SELECT platform, user_id, scope, reason, banned_by, banned_at FROM bans"
-    " WHERE ? IS NULL OR scope = ? ORDER BY banned_at"
-)
-
 
 def scope_key(platform: str, scope: str | None) -> str | None:
     """A chat/server id as stored: "discord:<guild id>", "telegram:<chat id>" (None: no chat, e.g. CLI)."""
@@ -76,41 +60,6 @@ class Actor:
         return scope_key(self.scope_platform or self.owner.platform, self.scope)
 
 
-@dataclass(frozen=True)
-class Ban:
-    platform: str
-    user_id: str
-    scope: str
-    reason: str
-    banned_by: str
-    banned_at: float
-
-
-class BanList:
-    """The `bans` table: a ban is global (scope "*") or for one chat/server (a scope key)."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def ban(self, platform: str, user_id: str, scope: str, reason: str, by: str, now: float) -> None:
-        await self._db.execute(BAN, (platform, user_id, scope, reason, by, now))
-
-    async def unban(self, platform: str, user_id: str, scope: str) -> bool:
-        cursor = await self._db.execute(UNBAN, (platform, user_id, scope))
-        return cursor.rowcount > 0
-
-    async def banned(self, platform: str, user_id: str, scope: str | None) -> tuple[str, str] | None:
-        """(scope, reason) of a ban that applies to the user here, or None."""
-        async with self._db.execute(IS_BANNED, (platform, user_id, scope or GLOBAL)) as cursor:
-            row = await cursor.fetchone()
-        return (str(row[0]), str(row[1])) if row else None
-
-    async def list(self, scope: str | None = None) -> list[Ban]:
-        async with self._db.execute(LIST_BANS, (scope, scope)) as cursor:
-            rows = await cursor.fetchall()
-        return [Ban(str(p), str(u), str(s), str(r), str(b), float(t)) for p, u, s, r, b, t in rows]
-
-
 class AccessPolicy:
     """Decides whether a user may use the bot in a chat, and whether they are an operator."""
 
@@ -143,7 +92,7 @@ class AccessPolicy:
             cfg.allow_chats and not any(matches(cfg.allow_chats, platform, c) for c in chats)
         ):
             raise NotAllowed("This bot is not enabled in this chat. Ask an admin to allow it.")
-        ban = await self.bans.banned(platform, owner.user_id, scope_key(platform, scope))
+        ban = await self.bans.banned(platform, owner.user_id, scope_key(platform, scope) or GLOBAL)
         if ban is not None:
             where = "here" if ban[0] != GLOBAL else "from this bot"
             reason = f" ({ban[1]})" if ban[1] else ""

@@ -15,21 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
-from bot.access import GLOBAL, AccessPolicy, Actor, Ban, parse_user
+from bot.access import GLOBAL, AccessPolicy, Actor, parse_user
 from bot.domain import CLI_PLATFORM, Owner
 from bot.errors import NotAllowed, UserError
 from bot.pool import ProviderPool
-from bot.quota import LIMIT_KEYS, OpsSettings, Quotas
+from bot.quota import LIMIT_KEYS, Quotas
+from bot.store.ops import Ban, OpsSettings, ProviderStats
 
-STATS = (
-    "SELECT j.provider, COUNT(*), SUM(j.state = 'succeeded'), SUM(j.state IN ('failed', 'timed_out')),"
-    " SUM(j.state IN ('queued', 'submitting', 'submitted', 'running')), SUM(l.refunded_at IS NOT NULL),"
-    " COALESCE(SUM(CASE WHEN l.refunded_at IS NULL THEN l.cost END), 0)"
-    " FROM jobs j LEFT JOIN quota_ledger l ON l.job_id = j.id"
-    " WHERE j.created_at >= ? AND (? IS NULL OR l.scope = ?) GROUP BY j.provider ORDER BY j.provider"
-)
 _HOLD = "hold:"
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -41,17 +33,6 @@ def parse_period(text: str) -> float:
     if match is None:
         raise UserError(f"'{text}' is not a period; write e.g. 30m, 24h, 7d or 2w.")
     return float(match[1]) * _UNITS[match[2].lower()]
-
-
-@dataclass(frozen=True)
-class ProviderStats:
-    provider: str
-    jobs: int
-    succeeded: int
-    failed: int  # failed or timed out
-    active: int
-    refunded: int
-    spend: float  # credits charged and not refunded
 
 
 @dataclass(frozen=True)
@@ -72,9 +53,8 @@ class Stats:
 
 
 class AdminService:
-    def __init__(self, db: aiosqlite.Connection, pool: ProviderPool, access: AccessPolicy, quotas: Quotas,
-                 settings: OpsSettings, clock: Callable[[], float] = time.time) -> None:
-        self._db = db
+    def __init__(self, pool: ProviderPool, access: AccessPolicy, quotas: Quotas, settings: OpsSettings,
+                 clock: Callable[[], float] = time.time) -> None:
         self._pool = pool
         self._access = access
         self._quotas = quotas
@@ -187,11 +167,7 @@ class AdminService:
         scope = self._scope(actor, False)
         where = None if scope == GLOBAL else scope
         since = self._clock() - period
-        async with self._db.execute(STATS, (since, where, where)) as cursor:
-            rows = await cursor.fetchall()
-        providers = [ProviderStats(str(p), int(n), int(ok or 0), int(bad or 0), int(live or 0), int(ref or 0),
-                                   float(spend or 0)) for p, n, ok, bad, live, ref, spend in rows]
-        return Stats(since, where, providers)
+        return Stats(since, where, await self._quotas.ledger.stats(since, where))
 
 
 # -- the CLI: `imagine-bot admin ...` (the CLI is an operator) -----------------------------------------

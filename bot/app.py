@@ -19,7 +19,6 @@ from bot.media import Downloader, MediaCache
 from bot.metrics import Health, Metrics, MetricsServer, add_routes
 from bot.poller import Poller
 from bot.pool import ProviderPool
-from bot.quota import OpsSettings
 from bot.service import JobService
 from bot.store import JobStore
 from bot.webhooks import WebhookReceiver
@@ -83,8 +82,7 @@ async def _operations(
     """Refunds, admin pauses, metrics and health: wired once, state restored from the store."""
     listeners.add(service.quotas)  # failed and timed-out jobs are refunded however they end
     await service.quotas.ledger.reconcile(clock())  # ... including any that ended during a crash
-    db = store.connection
-    admin = AdminService(db, pool, service.access, service.quotas, OpsSettings(db), clock)
+    admin = AdminService(pool, service.access, service.quotas, store.ops, clock)
     held = await admin.restore()
     if held:
         log.info("providers paused by an admin: %s", ", ".join(held))

@@ -205,13 +205,31 @@ class MetricsConfig(_Section):
     listen: str | None = None  # host:port for /metrics and /healthz when there is no webhooks server
 
 
+def is_database_url(database: Path | str) -> bool:
+    """`database:` names a PostgreSQL server (a URL) rather than a SQLite file (a path)."""
+    return str(database).startswith(("postgresql://", "postgres://"))
+
+
+def database_location(database: Path | str) -> str:
+    """Where the database is, without credentials: a path, or `postgresql://host:port/name`."""
+    if not is_database_url(database):
+        return str(database)
+    parts = urlsplit(str(database))
+    return f"postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+def database_password(database: Path | str) -> str | None:
+    """The password in a database URL (a secret: never logged), if any."""
+    return urlsplit(str(database)).password if is_database_url(database) else None
+
+
 def _default_providers() -> list[ProviderConfig]:
     """With no config at all the built-in simulator is the one provider."""
     return [LocalConfig(name="local")]
 
 
 class AppConfig(_Section):
-    database: Path = Path("imagine-bot.sqlite3")
+    database: Path | str = Path("imagine-bot.sqlite3")  # a SQLite file, or a postgresql:// URL
     default_provider: str = "local"
     providers: list[ProviderConfig] = Field(default_factory=_default_providers)
     telegram: TelegramConfig | None = None
@@ -226,6 +244,11 @@ class AppConfig(_Section):
     admins: AdminsConfig = Field(default_factory=AdminsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database(cls, value: Any) -> Any:
+        return value if isinstance(value, str) and is_database_url(value) else Path(value)
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -260,7 +283,11 @@ class AppConfig(_Section):
 
     @property
     def media_cache_dir(self) -> Path:
-        return self.media.cache_dir or self.database.with_name(self.database.name + ".media")
+        if self.media.cache_dir is not None:
+            return self.media.cache_dir
+        if isinstance(self.database, str):  # a server: the cache is this machine's own
+            return Path("imagine-bot.media")
+        return self.database.with_name(self.database.name + ".media")
 
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

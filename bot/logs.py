@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, SecretStr
 
-from bot.config import AppConfig
+from bot.config import AppConfig, database_password
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET = 4  # shorter values would redact ordinary words; such a secret is no secret anyway
@@ -148,7 +148,7 @@ def configure_logging(
     commands) logs only warnings unless the config asks for DEBUG."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if config.logging.format == "json" else logging.Formatter(PLAIN))
-    handler.addFilter(RedactSecrets(secrets_of(config)))
+    handler.addFilter(RedactSecrets([*secrets_of(config), database_password(config.database) or ""]))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -18,6 +18,7 @@ from typing import Protocol
 from bot import faults
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
+from bot.errors import UserError
 from bot.events import JobListener
 from bot.moderation import refusal_message
 from bot.pool import ProviderPool
@@ -149,7 +150,7 @@ class Poller:
             update={"state": state, "error": error, "next_poll_at": None, "claimed_until": None,
                     "updated_at": self._clock()}
         )  # fmt: skip
-        stored = await self._store.save(ended)
+        stored = await self._store.save(ended, job)
         if stored is not None:
             await self._changed(stored)
         return stored
@@ -185,6 +186,9 @@ class Poller:
         except ProviderError as exc:
             await self._submit_failed(job, exc, now)
             return
+        except UserError as exc:  # its input can't be sent (no longer stored)
+            await self.finish(job, JobState.FAILED, exc.message)
+            return
         await faults.point("submit_sent")
         self._pool.last_success[job.provider] = now
         await self._submitted(job, snapshot, now)
@@ -193,8 +197,9 @@ class Poller:
         provider = self._pool.get(job.provider)
         update = {"callback_url": await self._callbacks.url_for(job) if self._callbacks else None,
                   "client_ref": job.submit_key}  # fmt: skip
-        if job.kind in COMMANDS:
-            return await provider.submit(job.request.model_copy(update=update))
+        if job.kind in COMMANDS:  # its stored inputs are loaded here, for the request that goes out
+            request = await self._store.inputs.load(job.request)
+            return await provider.submit(request.model_copy(update=update))
         act = self._act_request(job).model_copy(update=update)
         return await provider.act((await self._parent(job)).as_parent(), act)
 
@@ -358,7 +363,7 @@ class Poller:
     async def _defer(self, jobs: list[Job], until: float) -> None:
         for job in jobs:
             if (job.next_poll_at or 0.0) < until:
-                await self._store.save(job.model_copy(update={"next_poll_at": until}))
+                await self._store.save(job.model_copy(update={"next_poll_at": until}), job)
 
     def _batch_slack(self) -> float:
         """How far ahead to look for jobs that may ride along in a batched status call."""
@@ -396,7 +401,7 @@ class Poller:
                 await self._changed(changed)
         for job in jobs:
             if job.provider_task_id not in seen:  # the provider does not know it (yet): ask later
-                await self._store.save(job.model_copy(update={"next_poll_at": next_polls[job.id]}))
+                await self._store.save(job.model_copy(update={"next_poll_at": next_polls[job.id]}), job)
 
     async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
         log.info("fetch of %d job(s) failed: %s", len(jobs), type(exc).__name__)
@@ -406,6 +411,5 @@ class Poller:
             wait = self._backoff(job.poll_failures)
             if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
                 wait = max(wait, exc.retry_after)
-            await self._store.save(
-                job.model_copy(update={"poll_failures": job.poll_failures + 1, "next_poll_at": now + wait})
-            )
+            update = {"poll_failures": job.poll_failures + 1, "next_poll_at": now + wait}
+            await self._store.save(job.model_copy(update=update), job)

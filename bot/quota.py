@@ -1,4 +1,4 @@
-"""Quotas and credits: a SQLite ledger with one row per created job (keyed on the job id, so a retried
+"""Quotas and credits: a ledger (in the store) with one row per created job (keyed on the job id, so a retried
 or duplicated press is never charged twice), rolling hour/day windows per user and per chat/server,
 a concurrent-jobs cap, and automatic refunds when the provider fails or the job times out.
 
@@ -15,117 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from bot.config import LimitsConfig
 from bot.domain import Job, JobState, Owner
 from bot.errors import QuotaExceeded, UserError
+from bot.store.ops import Ledger, OpsSettings
 from providers.base import Action
 
 HOUR, DAY = 3600.0, 86400.0
 
-CHARGE = (
-    "INSERT INTO quota_ledger (job_id, platform, user_id, scope, provider, kind, cost, exempt, charged_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING"
-)
-REFUND = (
-    "UPDATE quota_ledger SET refunded_at = ?, refund_reason = ? WHERE job_id = ? AND refunded_at IS NULL"
-)
-_REFUNDABLE = "state IN ('failed', 'timed_out') OR (state = 'cancelled' AND provider_task_id IS NULL)"
-RECONCILE = (
-    "UPDATE quota_ledger SET refunded_at = ?, refund_reason = (SELECT state FROM jobs WHERE id = job_id)"
-    f" WHERE refunded_at IS NULL AND job_id IN (SELECT id FROM jobs WHERE {_REFUNDABLE})"
-)
-USER_CHARGES = (
-    "SELECT charged_at, cost FROM quota_ledger WHERE platform = ? AND user_id = ? AND charged_at > ?"
-    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
-)
-SCOPE_CHARGES = (
-    "SELECT charged_at, cost FROM quota_ledger WHERE scope = ? AND charged_at > ?"
-    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
-)
-LIVE_JOBS = (
-    "SELECT COUNT(*) FROM jobs WHERE owner_platform = ? AND owner_id = ?"
-    " AND state IN ('queued', 'submitting', 'submitted', 'running')"
-)
-GET_CHARGE = "SELECT cost, refunded_at, refund_reason FROM quota_ledger WHERE job_id = ?"
-GET_SETTINGS = "SELECT key, value FROM ops_settings WHERE scope = ?"
-PUT_SETTING = (
-    "INSERT INTO ops_settings (scope, key, value) VALUES (?, ?, ?)"
-    " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value"
-)
-DELETE_SETTING = "DELETE FROM ops_settings WHERE scope = ? AND key = ?"
-
 #: The limits an admin may change at run time (stored in `ops_settings`, over the config's values).
 LIMIT_KEYS = ("user_per_hour", "user_per_day", "user_concurrent", "chat_per_hour", "chat_per_day")
 _REFUND_STATES = (JobState.FAILED, JobState.TIMED_OUT)
-
-
-class OpsSettings:
-    """Admin-set values in `ops_settings`, by scope ("*" for everywhere, else a chat scope key)."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def all(self, scope: str) -> dict[str, str]:
-        async with self._db.execute(GET_SETTINGS, (scope,)) as cursor:
-            return {str(k): str(v) for k, v in await cursor.fetchall()}
-
-    async def put(self, scope: str, key: str, value: str) -> None:
-        await self._db.execute(PUT_SETTING, (scope, key, value))
-
-    async def delete(self, scope: str, key: str) -> None:
-        await self._db.execute(DELETE_SETTING, (scope, key))
-
-
-@dataclass(frozen=True)
-class Charge:
-    cost: float
-    refunded_at: float | None
-    refund_reason: str | None
-
-
-class Ledger:
-    """The `quota_ledger` table."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def charge(self, job: Job, scope: str | None, cost: float, exempt: bool, now: float) -> bool:
-        """Record the job's charge; False (and nothing changes) when it was charged before."""
-        values = (job.id, job.owner.platform, job.owner.user_id, scope, job.provider, job.kind.value,
-                  cost, int(exempt), now)  # fmt: skip
-        cursor = await self._db.execute(CHARGE, values)
-        return cursor.rowcount == 1
-
-    async def refund(self, job_id: str, reason: str, now: float) -> bool:
-        cursor = await self._db.execute(REFUND, (now, reason, job_id))
-        return cursor.rowcount == 1
-
-    async def reconcile(self, now: float) -> int:
-        """Refund every job that ended refundably while nobody listened (a crash between the two)."""
-        cursor = await self._db.execute(RECONCILE, (now,))
-        return cursor.rowcount
-
-    async def get(self, job_id: str) -> Charge | None:
-        async with self._db.execute(GET_CHARGE, (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return Charge(float(row[0]), row[1], row[2]) if row else None
-
-    async def user_charges(self, owner: Owner, since: float) -> list[tuple[float, float]]:
-        return await self._rows(USER_CHARGES, (owner.platform, owner.user_id, since))
-
-    async def scope_charges(self, scope: str, since: float) -> list[tuple[float, float]]:
-        return await self._rows(SCOPE_CHARGES, (scope, since))
-
-    async def live_jobs(self, owner: Owner) -> int:
-        async with self._db.execute(LIVE_JOBS, (owner.platform, owner.user_id)) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
-
-    async def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[float, float]]:
-        async with self._db.execute(sql, params) as cursor:
-            return [(float(t), float(c)) for t, c in await cursor.fetchall()]
 
 
 def _amount(value: float) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import faults, media
-from bot.access import AccessPolicy, BanList, scope_key
+from bot.access import AccessPolicy, scope_key
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
 from bot.errors import (
@@ -29,7 +29,7 @@ from bot.job_media import JobMedia
 from bot.moderation import Moderator
 from bot.pool import ProviderPool
 from bot.prompt import parse_prompt
-from bot.quota import Ledger, OpsSettings, Quotas, Usage
+from bot.quota import Quotas, Usage
 from bot.store import JobStore
 from providers.base import (
     Action,
@@ -94,10 +94,9 @@ class JobService:
         self._listener = listener
         self._wake = wake
         self._clock = clock
-        db = store.connection
-        self.access = access or AccessPolicy(config.access, config.admins, BanList(db), clock)
+        self.access = access or AccessPolicy(config.access, config.admins, store.bans, clock)
         self.moderator = moderator or Moderator.from_config(config.moderation)
-        self.quotas = quotas or Quotas(config.limits, Ledger(db), OpsSettings(db), clock)
+        self.quotas = quotas or Quotas(config.limits, store.ledger, store.ops, clock)
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -227,7 +226,7 @@ class JobService:
         ended = job.model_copy(update={"state": JobState.CANCELLED,
                                        "error": f"Cancelled by {owner.name or 'its owner'}.",
                                        "next_poll_at": None, "updated_at": self._clock()})
-        stored = await self._store.save(ended)
+        stored = await self._store.save(ended, job)
         if stored is None:
             raise UnsupportedAction(f"Job {job.id} finished before it could be cancelled.")
         await self._listener.job_changed(stored)
@@ -250,6 +249,10 @@ class JobService:
 
     async def queue_position(self, job: Job) -> int:
         return await self._store.queue_position(job)
+
+    async def inputs(self, job: Job) -> tuple[ImageInput, ...]:
+        """The images a job was given, with their bytes (stored apart from the job)."""
+        return (await self._store.inputs.load(job.request)).images
 
     async def by_message(self, platform: str, chat_id: str, message_id: str) -> Job | None:
         return await self._store.by_message(platform, chat_id, message_id)
@@ -374,6 +377,9 @@ class JobService:
         job = self._new_job(owner, provider, request, placement, request.kind).model_copy(
             update={"origin": origin})
         where = await self._admit(owner, job, scope)
+        if request.images:  # stored once, apart from the job's row, which names them
+            stored = await self._store.inputs.keep(request.images)
+            job = job.model_copy(update={"request": request.model_copy(update={"images": stored})})
         async with self.quotas.lock, self._store.transaction():
             exempt = self._exempt(owner, admin)
             if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 
 class Action(StrEnum):
@@ -174,14 +174,27 @@ class PromptParams(BaseModel):
 
 
 class ImageInput(BaseModel):
-    """An image the user supplied: bytes (already checked) and, when known, a public URL."""
+    """An image the user supplied: bytes (already checked) and, when known, a public URL.
+
+    Stored, it is a reference: `sha256` names its bytes in the bot's store, and `data` is left out of
+    the stored form (empty when read back) until the bytes are loaded for a submit. An input without
+    `sha256` (made before the store kept inputs apart) carries its bytes inline."""
 
     model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
-    data: bytes
+    data: bytes = b""
     mime: str = "image/png"
     url: str | None = None
     filename: str = "image"
+    sha256: str | None = None
+
+    @field_serializer("data")
+    def _stored_apart(self, data: bytes) -> bytes:
+        return b"" if self.sha256 else data
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.data) or self.sha256 is None
 
     def data_uri(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"

@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.access import GLOBAL, Actor, Ban
+from bot.access import GLOBAL, Actor
 from bot.admin import AdminService, parse_period
 from bot.config import AdminsConfig
 from bot.discord_frontend.handlers import is_admin, owner_of, scope_of
 from bot.discord_frontend.replies import answering, tell
 from bot.errors import NotAllowed
 from bot.presentation import shorten
+from bot.store.ops import Ban
 
 REFUSAL = ("Only this server's admins can use /admin (members with Manage Server, or a role the bot's "
            "config names).")

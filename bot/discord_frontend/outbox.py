@@ -145,7 +145,7 @@ class Outbox:
         elif got.images:
             images["image"] = got.images[0]
         if job.result and job.result.prompts and job.request.images:
-            images["input"] = job.request.images[0].data
+            images["input"] = (await self._service.inputs(job))[0].data
         per_file = min(cap, REQUEST_LIMIT // max(1, len(images) + len(got.videos)))
         named: dict[str, bytes] = {}
         for stem, data in images.items():

@@ -1,9 +1,13 @@
-"""Everything the bot persists, behind one repository (`JobStore`), on SQLite (aiosqlite, WAL).
+"""Everything the bot persists, behind one repository (`JobStore`) over one of two engines: SQLite
+(aiosqlite, WAL; the embedded default) or PostgreSQL (asyncpg), chosen by `database:` in the config.
 
-`jobs.py` is the repository, `sql.py` its statements, `rows.py` the job <-> row mapping and
-`migrations.py` the schema. No other module writes SQL for the jobs, the inbox or the claims.
+`jobs.py` is the repository, `ops.py` and `inputs.py` its parts (ledger, bans, admin overrides; stored
+inputs and albums), `sql.py` every statement, `rows.py` the job <-> row mapping, `migrations.py` the
+schema of each engine, `engine.py` the seam with `sqlite.py` and `postgres.py` behind it. No other
+module writes SQL or names a table.
 """
 
-from bot.store.jobs import JobStore
+from bot.store.engine import DatabaseError
+from bot.store.jobs import JobStore, Pruned
 
-__all__ = ["JobStore"]
+__all__ = ["DatabaseError", "JobStore", "Pruned"]

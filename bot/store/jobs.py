@@ -1,167 +1,92 @@
-"""JobStore: a thin typed repository over aiosqlite (WAL). Its SQL is in `bot.store.sql`.
+"""JobStore: everything the bot persists, behind one typed repository over an `Engine` (SQLite or
+PostgreSQL, bot/store/engine.py). Its SQL is in `bot.store.sql`; no other module writes SQL or names a
+table. Jobs, claims, the inbox, callback secrets, user settings and delivery records are its own
+methods; the credit ledger, bans, admin overrides, stored inputs and albums are its parts
+(`ledger`, `bans`, `ops`, `inputs`, `albums`), on the same engine and transactions.
 
-The schema's migrations (bot/store/migrations.py) are keyed by `PRAGMA user_version` and applied under the
-database's write lock, so two processes starting on a fresh file migrate it once. Several processes
-may share the file (a CLI beside `run`): taking work (a queued job, a due poll, a stale submit) is one
-conditional UPDATE that only one of them wins, and "database is locked" is waited out, never raised.
-Read-modify-write operations inside one process hold one lock, so a webhook and the poller applying
-snapshots to the same job cannot interleave. The process has one connection, so every statement takes
-that lock too (unless its task is the one holding it): a statement of another task run while a
-transaction is open would be part of it, committed with it or rolled back with it (a claim undone
-after its submit went out would be sent again).
+Taking work (a queued job, a due poll, a stale submit) is one conditional UPDATE that only one process
+wins; a job's read-modify-write (a provider snapshot) is one transaction that locks the row
+(PostgreSQL) or the database (SQLite), so a webhook and the poller, in one process or two, cannot
+interleave.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+import secrets
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Any
 
 from bot.domain import Job, JobState, Owner, Placement, can_transition, merge_snapshot
 from bot.store import sql
-from bot.store.migrations import MIGRATIONS
-from bot.store.rows import from_row, placement_of, row_values
+from bot.store.engine import Engine, open_engine
+from bot.store.inputs import Albums, Inputs
+from bot.store.migrations import POSTGRES, SQLITE
+from bot.store.ops import BanList, Ledger, OpsSettings
+from bot.store.rows import changed, from_row, placement_of, row_values
 from providers.base import Action, TaskSnapshot
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")
-_LOCK_RETRIES = 12  # on top of busy_timeout (5 s) each: a minute of another process's write lock
-
-
-def _statements(script: str) -> list[str]:
-    """The SQL statements of a migration script, one by one."""
-    statements, pending = [], ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    return statements
-
-
-def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
+_UPDATES: dict[tuple[str, ...], str] = {}  # update_job(columns), by the columns it writes
 
 
 class JobStore:
-    """All job persistence. Methods take and return domain objects."""
+    """All persistence. Methods take and return domain objects."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
-        self._holder: asyncio.Task[Any] | None = None  # the task inside `_exclusive`, if any
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.ledger = Ledger(engine)
+        self.bans = BanList(engine)
+        self.ops = OpsSettings(engine)
+        self.inputs = Inputs(engine)
+        self.albums = Albums(engine)
 
     @classmethod
-    async def open(cls, path: Path | str) -> JobStore:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        store = cls(db)
-        await store._retrying(db.execute, "PRAGMA busy_timeout=5000")
-        await store._retrying(db.execute, "PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")  # durable across process kills in WAL mode
-        await store._migrate()
-        return store
+    async def open(cls, database: Path | str) -> JobStore:
+        """The store at `database` (a SQLite path or a postgresql:// URL), migrated to this version."""
+        engine = await open_engine(database)
+        try:
+            await engine.migrate(POSTGRES if engine.dialect.numbered else SQLITE)
+        except BaseException:
+            await engine.close()
+            raise
+        return cls(engine)
 
     async def close(self) -> None:
-        await self._db.close()
-
-    @property
-    def connection(self) -> aiosqlite.Connection:
-        """The shared connection, for the small repositories beside this one (ledger, bans)."""
-        return self._db
+        await self.engine.close()
 
     async def ping(self) -> bool:
         """True when the database answers (for /healthz)."""
-        return bool(await self._scalar("SELECT 1") == 1)
+        return await self.engine.ping()
+
+    def transaction(self) -> Any:
+        """One write transaction for the block (see `Engine.transaction`)."""
+        return self.engine.transaction()
 
     async def active_child(self, parent_id: str, kind: Action, index: int) -> Job | None:
         """The live job of an earlier press of the same button, if there is one."""
         return await self._one(sql.GET_ACTIVE_CHILD, (parent_id, kind.value, index))
 
-    async def _migrate(self) -> None:
-        """Bring the schema up to date under the write lock (BEGIN IMMEDIATE): a second process
-        starting at the same moment waits, then finds the work done."""
-        async with self.transaction():
-            version = int(await self._scalar("PRAGMA user_version") or 0)
-            if version > len(MIGRATIONS):
-                raise RuntimeError(f"The database is at schema version {version}, newer than this version "
-                                   f"of imagine-bot knows ({len(MIGRATIONS)}); upgrade imagine-bot.")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                # statement by statement: executescript would commit the open transaction first
-                for statement in _statements(script):
-                    await self._db.execute(statement)
-                await self._db.execute(f"PRAGMA user_version = {number}")
+    async def _rows(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
+        return await self.engine.rows(statement, tuple(params))
 
-    @contextlib.asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[None]:
-        """The connection to this task alone for the block; re-entrant within the task holding it."""
-        task = asyncio.current_task()
-        if task is not None and self._holder is task:
-            yield
-            return
-        async with self._lock:
-            self._holder = task
-            try:
-                yield
-            finally:
-                self._holder = None
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """One write transaction, taken at once (so it never fails half-way on a lock). Other tasks'
-        statements wait for it to end instead of joining it."""
-        async with self._exclusive():
-            await self._retrying(self._db.execute, "BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    @staticmethod
-    async def _retrying(call: Callable[..., Awaitable[R]], *args: Any) -> R:
-        """`call(*args)`, waiting out another process's write lock beyond busy_timeout, with backoff."""
-        for attempt in range(_LOCK_RETRIES):
-            try:
-                return await call(*args)
-            except sqlite3.OperationalError as exc:
-                if not _is_lock_error(exc) or attempt == _LOCK_RETRIES - 1:
-                    raise
-                log.info("database busy (%s); retrying", exc)
-                await asyncio.sleep(min(2.0, 0.05 * 2**attempt))
-        raise AssertionError("unreachable")
-
-    # execute_fetchall is one trip to aiosqlite's thread; execute + fetchone + close would be three
-    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self._exclusive():
-            return list(await self._retrying(self._db.execute_fetchall, sql, tuple(params)))
-
-    async def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+    async def _execute(self, statement: str, params: Iterable[Any] = ()) -> int:
         """Run one write; returns the number of rows it changed."""
-        async with self._exclusive():
-            cursor = await self._retrying(self._db.execute, sql, tuple(params))
-            return int(cursor.rowcount)
+        return await self.engine.execute(statement, tuple(params))
 
-    async def _one(self, sql: str, params: Iterable[Any]) -> Job | None:
-        rows = await self._rows(sql, params)
+    async def _one(self, statement: str, params: Iterable[Any]) -> Job | None:
+        rows = await self._rows(statement, params)
         return from_row(rows[0]) if rows else None
 
-    async def _many(self, sql: str, params: Iterable[Any]) -> list[Job]:
-        return [from_row(row) for row in await self._rows(sql, params)]
+    async def _many(self, statement: str, params: Iterable[Any]) -> list[Job]:
+        return [from_row(row) for row in await self._rows(statement, params)]
 
-    async def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self._rows(sql, params)
+    async def _scalar(self, statement: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._rows(statement, params)
         return rows[0][0] if rows else None
 
     # -- writes ----------------------------------------------------------------------------------
@@ -169,9 +94,12 @@ class JobStore:
     async def insert(self, job: Job) -> tuple[Job, bool]:
         """Store a new job. A job with the `origin` of one already stored (the same platform event,
         processed again after a restart) is not stored twice: returns the stored one and False."""
-        if await self._execute(sql.INSERT_NEW, row_values(job).values()) == 1:
+        if await self._execute(sql.INSERT_NEW, row_values(job)) == 1:
+            await self.inputs.use(job.id, job.request.images)
             return job, True
         existing = await self._one(sql.GET_BY_ORIGIN, (job.origin,)) if job.origin else None
+        if existing is None:  # the same insert, sent again after its answer was lost
+            existing = await self.get(job.id)
         assert existing is not None, "a conflicting job must share the origin"
         return existing, False
 
@@ -180,18 +108,21 @@ class JobStore:
 
         Returns the job that represents the press and whether it is the new one.
         """
-        if await self._execute(sql.INSERT_NEW, row_values(job).values()) == 1:
+        if await self._execute(sql.INSERT_NEW, row_values(job)) == 1:
+            await self.inputs.use(job.id, job.request.images)
             return job, True
         existing = await self._one(sql.GET_ACTIVE_CHILD, (job.parent_id, job.kind.value, job.index))
         assert existing is not None, "a conflicting live child must exist"
         return existing, False
 
-    async def save(self, job: Job) -> Job | None:
-        """Write a job's changes. Returns it as stored (with the stored placement and progress), or
-        None when the write was refused because the stored job is terminal or further along."""
-        values = row_values(job)
+    async def save(self, job: Job, before: Job | None = None) -> Job | None:
+        """Write a job's changes: the columns that differ from `before` (the version it was made from),
+        or every mutable one. Returns it as stored (with the stored placement and progress), or None
+        when the write was refused because the stored job is terminal or further along."""
+        columns = (changed(before, job) or ("updated_at",)) if before is not None else sql.MUTABLE
         sources = json.dumps([s.value for s in JobState if s is job.state or can_transition(s, job.state)])
-        rows = await self._rows(sql.UPDATE_JOB, (*(values[c] for c in sql.MUTABLE), job.id, sources))
+        statement = _UPDATES.get(columns) or _UPDATES.setdefault(columns, sql.update_job(columns))
+        rows = await self._rows(statement, (*row_values(job, columns), job.id, sources))
         if not rows:
             return None
         row = rows[0]
@@ -219,8 +150,23 @@ class JobStore:
         """Take the provider's oldest queued jobs (of `platform`'s owners, if given) that fit its
         `capacity` (counting every job live at it, in any process) for submitting: each comes back
         `submitting`, with a fresh attempt key."""
-        params = (now, now + lease, now, provider, now, platform, platform, capacity, provider)
-        return sorted(await self._many(sql.CLAIM_QUEUED, params), key=lambda job: job.created_at)
+        params = (secrets.token_hex(4), now, now + lease, now, provider, now, platform, platform, capacity,
+                  provider)  # fmt: skip
+        async with self._serialized(f"claim:{provider}"):
+            claimed = await self._many(sql.CLAIM_QUEUED, params)
+        return sorted(claimed, key=lambda job: job.created_at)
+
+    @asynccontextmanager
+    async def _serialized(self, key: str) -> AsyncIterator[None]:
+        """One process at a time through the block, for `key`: a transaction holding the engine's lock
+        on the key where it has one (PostgreSQL; on SQLite a write statement holds the whole file)."""
+        lock = self.engine.dialect.key_lock
+        if lock is None:
+            yield
+            return
+        async with self.transaction():
+            await self._execute(lock, (key,))
+            yield
 
     async def claim_stale_submits(self, now: float, lease: float, platform: str | None = None,
                                   limit: int = 100) -> list[Job]:
@@ -257,7 +203,7 @@ class JobStore:
         an event seen before is kept as it was)."""
         async with self.transaction():
             for key, seq, payload in entries:
-                await self._db.execute(sql.INBOX_ADD, (source, key, seq, payload, now))
+                await self._execute(sql.INBOX_ADD, (source, key, seq, payload, now))
 
     async def inbox_pending(self, source: str, limit: int = 1000) -> list[tuple[str, int, str]]:
         """Events of `source` not yet processed, oldest first."""
@@ -275,16 +221,14 @@ class JobStore:
         """Forget events processed before `before` (the newest of each source stays: its seq)."""
         await self._execute(sql.INBOX_PRUNE, (before,))
 
-
-
     async def apply_snapshot(
         self, provider: str, snapshot: TaskSnapshot, now: float, next_poll_at: float | None = None
     ) -> Job | None:
         """Merge a provider report into its job. Returns the updated job, or None if nothing changed
         (unknown task, duplicate, out-of-order or regressing report). `next_poll_at`, when given,
         is stored for a job that is still running either way."""
-        async with self._exclusive():
-            job = await self._one(sql.GET_BY_TASK, (provider, snapshot.task_id))
+        async with self.transaction():
+            job = await self._one(sql.GET_BY_TASK + "{for_update}", (provider, snapshot.task_id))
             if job is None:
                 return None
             updated = merge_snapshot(job, snapshot, now)
@@ -292,7 +236,7 @@ class JobStore:
             if next_poll_at is not None and not current.terminal and current.next_poll_at != next_poll_at:
                 current = current.model_copy(update={"next_poll_at": next_poll_at})
             if current is not job:
-                stored = await self.save(current)
+                stored = await self.save(current, job)
                 current = stored or current
             return current if updated is not None else None
 
@@ -377,3 +321,32 @@ class JobStore:
 
     async def settings(self, platform: str, user_id: str) -> dict[str, str]:
         return {str(k): str(v) for k, v in await self._rows(sql.GET_SETTINGS, (platform, user_id))}
+
+    # -- retention -------------------------------------------------------------------------------
+
+    async def prune(self, before: float, dry_run: bool = False) -> Pruned:
+        """Forget jobs that ended before `before` with their charges and callback secrets, stored inputs
+        no job uses any more, and albums last seen then. `dry_run`: only count what would go."""
+        async with self.transaction():
+            jobs = int(await self._scalar(sql.COUNT_PRUNABLE, (before,)))
+            blobs, size = (await self._rows(sql.COUNT_UNUSED_BLOBS, (before, before)))[0]
+            if dry_run:
+                return Pruned(jobs, int(blobs), int(size), dry_run=True)
+            await self._execute(sql.PRUNE_BLOBS, (before, before))
+            for statement in (sql.PRUNE_LEDGER, sql.PRUNE_SECRETS, sql.PRUNE_USES, sql.PRUNE_JOBS):
+                await self._execute(statement, (before,))
+            await self._execute(sql.PRUNE_ALBUMS, (before,))
+        return Pruned(jobs, int(blobs), int(size))
+
+
+@dataclass(frozen=True)
+class Pruned:
+    jobs: int
+    inputs: int
+    input_bytes: int
+    dry_run: bool = False
+
+    def line(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        return (f"{verb} {self.jobs} finished job(s) and {self.inputs} stored input(s) "
+                f"({self.input_bytes / 1e6:.1f} MB)")

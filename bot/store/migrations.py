@@ -1,11 +1,13 @@
-"""The database schema, as the migrations that build it: script N moves `PRAGMA user_version` N-1 to N.
+"""The database schema, as the migrations that build it, for each engine: SQLite script N moves
+`PRAGMA user_version` from N-1 to N; PostgreSQL's are counted in its `schema_version` table.
 
 Append new scripts; never edit one that has shipped (a database in the field has already run it).
+The two lists build the same tables; PostgreSQL's started at the schema SQLite had reached by then.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[str, ...] = (
+SQLITE: tuple[str, ...] = (
     """
     CREATE TABLE jobs (
         id TEXT PRIMARY KEY,
@@ -127,5 +129,161 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, key)
     );
     CREATE INDEX inbox_pending ON inbox(source, seq) WHERE done_at IS NULL;
+    """,
+    # Inputs out of job rows: uploaded images are stored once, by content (sha256), and a job names
+    # the ones it uses; photos of albums seen in a chat are remembered for /blend across restarts.
+    """
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        mime TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE job_blobs (
+        job_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (job_id, sha256)
+    );
+    CREATE INDEX job_blobs_sha256 ON job_blobs(sha256);
+    CREATE TABLE albums (
+        chat_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        message_id INTEGER NOT NULL,
+        file_id TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (chat_id, group_id, message_id)
+    );
+    CREATE INDEX albums_seen ON albums(seen_at);
+    CREATE INDEX jobs_updated ON jobs(updated_at);
+    """,
+)
+
+POSTGRES: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        seq BIGSERIAL UNIQUE,
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        parent_id TEXT,
+        action_index BIGINT NOT NULL DEFAULT 0,
+        provider TEXT NOT NULL,
+        provider_task_id TEXT,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        progress BIGINT NOT NULL DEFAULT 0,
+        preview_url TEXT,
+        result TEXT,
+        actions TEXT NOT NULL DEFAULT '{}',
+        provider_data TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        owner_platform TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        owner_name TEXT NOT NULL DEFAULT '',
+        chat_platform TEXT,
+        chat_id TEXT,
+        message_id TEXT,
+        thread_id TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        deadline DOUBLE PRECISION NOT NULL,
+        next_poll_at DOUBLE PRECISION,
+        poll_failures BIGINT NOT NULL DEFAULT 0,
+        submit_attempts BIGINT NOT NULL DEFAULT 0,
+        tried_providers TEXT NOT NULL DEFAULT '[]',
+        delivered_state TEXT,
+        submit_key TEXT,
+        submit_started DOUBLE PRECISION,
+        claimed_until DOUBLE PRECISION,
+        origin TEXT,
+        reply_to TEXT
+    );
+    CREATE UNIQUE INDEX jobs_provider_task ON jobs(provider, provider_task_id)
+        WHERE provider_task_id IS NOT NULL;
+    CREATE INDEX jobs_due ON jobs(next_poll_at) WHERE state IN ('submitted', 'running');
+    CREATE INDEX jobs_queue ON jobs(provider, created_at) WHERE state = 'queued';
+    CREATE INDEX jobs_message ON jobs(chat_platform, chat_id, message_id);
+    CREATE INDEX jobs_owner ON jobs(owner_platform, owner_id, created_at);
+    CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
+        WHERE parent_id IS NOT NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
+    CREATE INDEX jobs_undelivered ON jobs(chat_platform, updated_at)
+        WHERE delivered_state IS NULL AND state IN ('succeeded', 'failed', 'cancelled', 'timed_out');
+    CREATE UNIQUE INDEX jobs_origin ON jobs(origin) WHERE origin IS NOT NULL;
+    CREATE INDEX jobs_submitting ON jobs(claimed_until) WHERE state = 'submitting';
+    CREATE INDEX jobs_unreplied ON jobs(chat_platform) WHERE chat_platform IS NOT NULL AND message_id IS NULL;
+    CREATE INDEX jobs_updated ON jobs(updated_at);
+    CREATE TABLE user_settings (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (platform, user_id, key)
+    );
+    CREATE TABLE callback_secrets (
+        job_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL
+    );
+    CREATE TABLE quota_ledger (
+        job_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT,
+        provider TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        cost DOUBLE PRECISION NOT NULL,
+        exempt BIGINT NOT NULL DEFAULT 0,
+        charged_at DOUBLE PRECISION NOT NULL,
+        refunded_at DOUBLE PRECISION,
+        refund_reason TEXT
+    );
+    CREATE INDEX quota_ledger_user ON quota_ledger(platform, user_id, charged_at);
+    CREATE INDEX quota_ledger_scope ON quota_ledger(scope, charged_at);
+    CREATE TABLE bans (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        banned_by TEXT NOT NULL DEFAULT '',
+        banned_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (platform, user_id, scope)
+    );
+    CREATE TABLE ops_settings (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE inbox (
+        source TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        done_at DOUBLE PRECISION,
+        PRIMARY KEY (source, key)
+    );
+    CREATE INDEX inbox_pending ON inbox(source, seq) WHERE done_at IS NULL;
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        mime TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE job_blobs (
+        job_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (job_id, sha256)
+    );
+    CREATE INDEX job_blobs_sha256 ON job_blobs(sha256);
+    CREATE TABLE albums (
+        chat_id TEXT NOT NULL,
+        group_id TEXT NOT NULL,
+        message_id BIGINT NOT NULL,
+        file_id TEXT NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (chat_id, group_id, message_id)
+    );
+    CREATE INDEX albums_seen ON albums(seen_at);
     """,
 )

@@ -3,51 +3,50 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.domain import Job, JobState, Owner, Placement
 from bot.store import sql
 from providers.base import Action, GenerationRequest, TaskResult
 
+#: The `Job` field each column is written from, where the names differ.
+_FIELD = {"action_index": "index", "owner_platform": "owner", "owner_id": "owner", "owner_name": "owner",
+          **{c: "placement" for c in sql.PLACEMENT}}  # fmt: skip
 
-def row_values(job: Job) -> dict[str, Any]:
-    placement = job.placement
-    return {
-        "id": job.id,
-        "kind": job.kind.value,
-        "parent_id": job.parent_id,
-        "action_index": job.index,
-        "provider": job.provider,
-        "provider_task_id": job.provider_task_id,
-        "request": job.request.model_dump_json(),
-        "state": job.state.value,
-        "progress": job.progress,
-        "preview_url": job.preview_url,
-        "result": job.result.model_dump_json() if job.result else None,
-        "actions": json.dumps(job.actions),
-        "provider_data": json.dumps(job.provider_data),
-        "error": job.error,
-        "owner_platform": job.owner.platform,
-        "owner_id": job.owner.user_id,
-        "owner_name": job.owner.name,
-        "chat_platform": placement.platform if placement else None,
-        "chat_id": placement.chat_id if placement else None,
-        "message_id": placement.message_id if placement else None,
-        "thread_id": placement.thread_id if placement else None,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "deadline": job.deadline,
-        "next_poll_at": job.next_poll_at,
-        "poll_failures": job.poll_failures,
-        "submit_attempts": job.submit_attempts,
-        "tried_providers": json.dumps(job.tried_providers),
-        "submit_key": job.submit_key,
-        "submit_started": job.submit_started,
-        "claimed_until": job.claimed_until,
-        "origin": job.origin,
-        "reply_to": placement.reply_to if placement else None,
-    }
+
+def changed(before: Job, after: Job) -> tuple[str, ...]:
+    """The mutable columns whose values differ between two versions of a job."""
+    fields = {name for name in Job.model_fields if getattr(before, name) != getattr(after, name)}
+    return tuple(c for c in sql.MUTABLE if _FIELD.get(c, c) in fields)
+
+
+def _placed(column: str) -> Callable[[Job], Any]:
+    attribute = {"chat_platform": "platform"}.get(column, column)
+    return lambda job: getattr(job.placement, attribute) if job.placement else None
+
+
+#: How each column is written from a job.
+_ENCODE: dict[str, Callable[[Job], Any]] = {
+    **{c: (lambda job, c=c: getattr(job, c)) for c in sql.COLUMNS},  # type: ignore[misc]
+    **{c: _placed(c) for c in sql.PLACEMENT},
+    "kind": lambda job: job.kind.value,
+    "action_index": lambda job: job.index,
+    "request": lambda job: job.request.model_dump_json(),
+    "state": lambda job: job.state.value,
+    "result": lambda job: job.result.model_dump_json() if job.result else None,
+    "actions": lambda job: json.dumps(job.actions),
+    "provider_data": lambda job: json.dumps(job.provider_data),
+    "owner_platform": lambda job: job.owner.platform,
+    "owner_id": lambda job: job.owner.user_id,
+    "owner_name": lambda job: job.owner.name,
+    "tried_providers": lambda job: json.dumps(job.tried_providers),
+}
+
+
+def row_values(job: Job, columns: Sequence[str] = sql.COLUMNS) -> list[Any]:
+    """The job's values for `columns` (all of them by default), as stored."""
+    return [_ENCODE[column](job) for column in columns]
 
 
 def placement_of(platform: str | None, chat_id: str, message_id: str | None, thread_id: str | None,

@@ -1,7 +1,9 @@
-"""The jobs store's SQL, as module constants: every statement the repository runs, in one place.
+"""The store's SQL, as module constants: every statement the repositories run, in one place.
 
-Terminal-state lists come from `bot.domain.TERMINAL`; the work limited to one platform's jobs takes
-that platform twice (see `ONLY`).
+Written once for both engines (see bot/store/engine.py: `?` placeholders, `{fragments}` where the
+dialects differ, parameters cast where PostgreSQL could not tell their type). Terminal-state lists
+come from `bot.domain.TERMINAL`; the work limited to one platform's jobs takes that platform twice
+(see `ONLY`).
 """
 
 from __future__ import annotations
@@ -26,29 +28,36 @@ MUTABLE = tuple(
 INSERT_JOB = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 INSERT_NEW = INSERT_JOB + " ON CONFLICT DO NOTHING"
 TERMINAL_SQL = f"({', '.join(repr(s.value) for s in JobState if s in TERMINAL)})"
+LIVE_SQL = f"({', '.join(repr(s.value) for s in JobState if s not in TERMINAL)})"
 RETURNING = f" RETURNING {', '.join(COLUMNS)}"
 AT_PROVIDER = "('submitting', 'submitted', 'running')"
 #: Work limited to jobs asked for on one platform (the two parameters: that platform, twice), or all.
-ONLY = "(? IS NULL OR owner_platform = ?)"
+ONLY = "(CAST(? AS TEXT) IS NULL OR owner_platform = ?)"
 # A write from a stale copy must not undo a newer one: a terminal row is final, a state only moves
 # forwards and progress never drops (the poller, webhooks and commands all write the same rows).
-SETS = ", ".join("progress = MAX(progress, ?)" if c == "progress" else f"{c} = ?" for c in MUTABLE)
-UPDATE_JOB = (
-    f"UPDATE jobs SET {SETS}"
-    f" WHERE id = ? AND state NOT IN {TERMINAL_SQL} AND state IN (SELECT value FROM json_each(?))"
-    f" RETURNING {', '.join(PLACEMENT)}, progress"
-)
+
+
+def update_job(columns: tuple[str, ...]) -> str:
+    """The UPDATE writing `columns` (some of MUTABLE: only what changed) to one job, if it may move."""
+    sets = ", ".join("progress = {greatest}(progress, ?)" if c == "progress" else f"{c} = ?" for c in columns)
+    return (
+        f"UPDATE jobs SET {sets}"
+        f" WHERE id = ? AND state NOT IN {TERMINAL_SQL} AND state IN (SELECT value FROM {{ids}})"
+        f" RETURNING {', '.join(PLACEMENT)}, progress"
+    )
+
+
 SET_PLACEMENT = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in PLACEMENT)} WHERE id = ?"
 GET_BY_ORIGIN = f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE origin = ?"
 # Claims: one statement each, so of several processes only one takes a job. A queued job is claimed
 # with a fresh attempt key and a lease, and only while the provider has room (counted in the same
 # statement, so two processes can't both fill the last slot).
 CLAIM_QUEUED = (
-    "UPDATE jobs SET state = 'submitting', submit_key = id || '-' || lower(hex(randomblob(4))),"
+    "UPDATE jobs SET state = 'submitting', submit_key = id || '-' || ?,"
     " submit_started = ?, claimed_until = ?, updated_at = ?"
     " WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND provider = ?"
-    f" AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {ONLY} ORDER BY created_at, rowid"
-    f" LIMIT max(0, ? - (SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {AT_PROVIDER})))"
+    f" AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {ONLY} ORDER BY created_at, {{seq}}"
+    f" LIMIT {{greatest}}(0, ? - (SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {AT_PROVIDER})))"
     " AND state = 'queued'" + RETURNING
 )
 #: A submit whose lease ran out (its process died, or its outcome is unknown): one process reconciles.
@@ -77,7 +86,7 @@ EXTEND_CLAIM = (
 )
 #: Due polls are taken by pushing their next poll past a lease; the poll sets the real next time.
 CLAIM_POLLS = (
-    "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+    "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM {ids})"
     " AND state IN ('submitted', 'running') AND next_poll_at <= ? RETURNING id"
 )
 UNREPLIED = (
@@ -114,19 +123,19 @@ DUE = (
 )
 QUEUED = (
     SELECT + " WHERE state = 'queued' AND provider = ? AND (next_poll_at IS NULL OR next_poll_at <= ?)"
-    " ORDER BY created_at, rowid LIMIT ?"
+    " ORDER BY created_at, {seq} LIMIT ?"
 )
 QUEUED_PROVIDERS = "SELECT DISTINCT provider FROM jobs WHERE state = 'queued'"
 QUEUE_POSITION = (
     "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND provider = ?"
-    " AND (created_at < ? OR (created_at = ? AND rowid <= (SELECT rowid FROM jobs WHERE id = ?)))"
+    " AND (created_at < ? OR (created_at = ? AND {seq} <= (SELECT {seq} FROM jobs WHERE id = ?)))"
 )
 ACTIVE_COUNT = f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND state IN {AT_PROVIDER}"
 COUNT_BY_STATE = "SELECT provider, state, COUNT(*) FROM jobs GROUP BY provider, state"
 EXPIRED = SELECT + f" WHERE state NOT IN {TERMINAL_SQL} AND deadline <= ? AND {ONLY}"
 LIVE_ELSEWHERE = (
     SELECT + f" WHERE state NOT IN {TERMINAL_SQL}"
-    " AND provider NOT IN (SELECT value FROM json_each(?))"
+    " AND provider NOT IN (SELECT value FROM {ids})"
 )
 NEXT_DUE = (
     "SELECT MIN(t) FROM (SELECT MIN(next_poll_at) AS t FROM jobs WHERE state IN ('submitted', 'running')"
@@ -134,12 +143,12 @@ NEXT_DUE = (
     " UNION ALL SELECT MIN(deadline) FROM jobs"
     f" WHERE state NOT IN {TERMINAL_SQL})"
 )
-RECENT = SELECT + " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+RECENT = SELECT + " ORDER BY created_at DESC, {seq} DESC LIMIT ?"
 RECENT_BY_OWNER = (
-    SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+    SELECT + " WHERE owner_platform = ? AND owner_id = ? ORDER BY created_at DESC, {seq} DESC LIMIT ?"
 )
 PUT_CALLBACK_SECRET = "INSERT INTO callback_secrets (job_id, secret) VALUES (?, ?) ON CONFLICT DO NOTHING"
-WITH_CALLBACKS = "SELECT job_id FROM callback_secrets WHERE job_id IN (SELECT value FROM json_each(?))"
+WITH_CALLBACKS = "SELECT job_id FROM callback_secrets WHERE job_id IN (SELECT value FROM {ids})"
 GET_CALLBACK_SECRET = "SELECT secret FROM callback_secrets WHERE job_id = ?"
 GET_CALLBACK_TARGET = (
     f"SELECT c.secret, {', '.join(f'j.{c}' for c in COLUMNS)} FROM callback_secrets c"
@@ -155,3 +164,87 @@ PUT_SETTING = (
     "INSERT INTO user_settings (platform, user_id, key, value) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (platform, user_id, key) DO UPDATE SET value = excluded.value"
 )
+
+# -- the credit ledger: one row per created job, keyed on its id so nothing is charged twice ----------
+CHARGE = (
+    "INSERT INTO quota_ledger (job_id, platform, user_id, scope, provider, kind, cost, exempt, charged_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING"
+)
+REFUND = (
+    "UPDATE quota_ledger SET refunded_at = ?, refund_reason = ? WHERE job_id = ? AND refunded_at IS NULL"
+)
+_REFUNDABLE = "state IN ('failed', 'timed_out') OR (state = 'cancelled' AND provider_task_id IS NULL)"
+RECONCILE_REFUNDS = (
+    "UPDATE quota_ledger SET refunded_at = ?,"
+    " refund_reason = (SELECT state FROM jobs WHERE jobs.id = quota_ledger.job_id)"
+    f" WHERE refunded_at IS NULL AND job_id IN (SELECT id FROM jobs WHERE {_REFUNDABLE})"
+)
+USER_CHARGES = (
+    "SELECT charged_at, cost FROM quota_ledger WHERE platform = ? AND user_id = ? AND charged_at > ?"
+    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
+)
+SCOPE_CHARGES = (
+    "SELECT charged_at, cost FROM quota_ledger WHERE scope = ? AND charged_at > ?"
+    " AND refunded_at IS NULL AND exempt = 0 AND cost > 0 ORDER BY charged_at"
+)
+LIVE_JOBS = f"SELECT COUNT(*) FROM jobs WHERE owner_platform = ? AND owner_id = ? AND state IN {LIVE_SQL}"
+GET_CHARGE = "SELECT cost, refunded_at, refund_reason FROM quota_ledger WHERE job_id = ?"
+STATS = (
+    "SELECT j.provider, COUNT(*), SUM(CASE WHEN j.state = 'succeeded' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN j.state IN ('failed', 'timed_out') THEN 1 ELSE 0 END),"
+    f" SUM(CASE WHEN j.state IN {LIVE_SQL} THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN l.refunded_at IS NOT NULL THEN 1 ELSE 0 END),"
+    " COALESCE(SUM(CASE WHEN l.refunded_at IS NULL THEN l.cost END), 0)"
+    " FROM jobs j LEFT JOIN quota_ledger l ON l.job_id = j.id"
+    " WHERE j.created_at >= ? AND (CAST(? AS TEXT) IS NULL OR l.scope = ?)"
+    " GROUP BY j.provider ORDER BY j.provider"
+)
+
+# -- admin overrides (limits, provider holds) and bans ------------------------------------------------
+GET_OPS = "SELECT key, value FROM ops_settings WHERE scope = ?"
+PUT_OPS = (
+    "INSERT INTO ops_settings (scope, key, value) VALUES (?, ?, ?)"
+    " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value"
+)
+DELETE_OPS = "DELETE FROM ops_settings WHERE scope = ? AND key = ?"
+BAN = (
+    "INSERT INTO bans (platform, user_id, scope, reason, banned_by, banned_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (platform, user_id, scope) DO UPDATE SET reason = excluded.reason,"
+    " banned_by = excluded.banned_by, banned_at = excluded.banned_at"
+)
+UNBAN = "DELETE FROM bans WHERE platform = ? AND user_id = ? AND scope = ?"
+IS_BANNED = (
+    "SELECT scope, reason FROM bans WHERE platform IN (?, '*') AND user_id = ? AND scope IN ('*', ?) LIMIT 1"
+)
+LIST_BANS = (
+    "SELECT platform, user_id, scope, reason, banned_by, banned_at FROM bans"
+    " WHERE CAST(? AS TEXT) IS NULL OR scope = ? ORDER BY banned_at"
+)
+
+# -- inputs, stored once by content; which jobs use them; albums seen for /blend ---------------------
+PUT_BLOB = (
+    "INSERT INTO blobs (sha256, mime, size, data, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+GET_BLOBS = "SELECT sha256, data FROM blobs WHERE sha256 IN (SELECT value FROM {ids})"
+USE_BLOB = "INSERT INTO job_blobs (job_id, sha256) VALUES (?, ?) ON CONFLICT DO NOTHING"
+ADD_ALBUM_PHOTO = (
+    "INSERT INTO albums (chat_id, group_id, message_id, file_id, seen_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+ALBUM_PHOTOS = "SELECT file_id FROM albums WHERE chat_id = ? AND group_id = ? ORDER BY message_id"
+
+# -- retention: finished jobs (and what only they used) older than the cutoff ------------------------
+_OLD = f"state IN {TERMINAL_SQL} AND updated_at < ?"
+COUNT_PRUNABLE = f"SELECT COUNT(*) FROM jobs WHERE {_OLD}"
+PRUNE_LEDGER = f"DELETE FROM quota_ledger WHERE job_id IN (SELECT id FROM jobs WHERE {_OLD})"
+PRUNE_SECRETS = f"DELETE FROM callback_secrets WHERE job_id IN (SELECT id FROM jobs WHERE {_OLD})"
+PRUNE_USES = f"DELETE FROM job_blobs WHERE job_id IN (SELECT id FROM jobs WHERE {_OLD})"
+PRUNE_JOBS = f"DELETE FROM jobs WHERE {_OLD}"
+#: Inputs stored before the cutoff that no job but a prunable one uses (parameters: the cutoff, twice).
+_UNUSED_BLOB = (
+    "created_at < ? AND sha256 NOT IN"
+    f" (SELECT sha256 FROM job_blobs WHERE job_id NOT IN (SELECT id FROM jobs WHERE {_OLD}))"
+)
+COUNT_UNUSED_BLOBS = f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE {_UNUSED_BLOB}"
+PRUNE_BLOBS = f"DELETE FROM blobs WHERE {_UNUSED_BLOB}"
+PRUNE_ALBUMS = "DELETE FROM albums WHERE seen_at < ?"

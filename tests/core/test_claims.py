@@ -14,7 +14,7 @@ import aiosqlite
 
 from bot.domain import JobState, Owner, Placement
 from bot.store import JobStore
-from bot.store.migrations import MIGRATIONS
+from bot.store.migrations import SQLITE as MIGRATIONS
 from tests.core.test_store import make
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ async def test_four_processes_migrate_a_fresh_file_once(tmp_path: Path) -> None:
 async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(store: JobStore, tmp_path: Path
                                                                           ) -> None:
     path = tmp_path / "db" / "jobs.sqlite3"
-    await store.connection.execute("PRAGMA busy_timeout=50")  # so the wait outlasts it many times over
+    await store.engine.execute("PRAGMA busy_timeout=50")  # so the wait outlasts it many times over
     async with aiosqlite.connect(path, isolation_level=None) as other:
         await other.execute("BEGIN IMMEDIATE")
         await other.execute("INSERT INTO user_settings VALUES ('x', 'y', 'k', 'v')")

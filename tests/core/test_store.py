@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.domain import Job, JobState, Owner, Placement
 from bot.store import JobStore
-from bot.store.migrations import MIGRATIONS
+from bot.store.migrations import SQLITE as MIGRATIONS
 from providers.base import Action, GenerationRequest, PromptParams, TaskResult, TaskSnapshot, TaskStatus
 
 OWNER = Owner(platform="telegram", user_id="42", name="Ada")

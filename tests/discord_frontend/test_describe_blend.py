@@ -35,7 +35,8 @@ async def test_blend_of_two(discord_env: Discord) -> None:
     assert labels(message)[0] == ["U1", "U2", "U3", "U4"]
     job = await d.job_of(message)
     assert job is not None and job.request.dimensions == "landscape" and len(job.request.images) == 2
-    assert [i.data for i in job.request.images] == [files["image1"][1], files["image2"][1]]
+    assert all(i.sha256 and not i.data for i in job.request.images)  # the row names them; the bytes:
+    assert [i.data for i in await d.bot.app.service.inputs(job)] == [files["image1"][1], files["image2"][1]]
 
 
 async def test_blend_of_five(discord_env: Discord) -> None:

@@ -9,7 +9,7 @@ import aiosqlite
 
 from bot.domain import Job, JobState, Owner, Placement
 from bot.store import JobStore
-from bot.store.migrations import MIGRATIONS
+from bot.store.migrations import SQLITE as MIGRATIONS
 from providers.base import Action, GenerationRequest, PromptParams
 from tests.discord_frontend.conftest import Discord
 

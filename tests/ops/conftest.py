@@ -17,7 +17,6 @@ from bot.admin import AdminService
 from bot.config import AppConfig, PollingConfig
 from bot.domain import Job, Owner
 from bot.metrics import Health, Metrics
-from bot.quota import OpsSettings
 from providers.local import LocalConfig
 from tests.harness import FakeClock, Wired, wire
 
@@ -58,9 +57,9 @@ async def build(tmp_path: Path, providers: Iterable[LocalConfig] = (), **section
     async with wire(config, configs, clock) as wired:
         metrics = Metrics()
         metrics.instrument(wired.providers.values())
-        service, pool, db = wired.service, wired.pool, wired.store.connection
+        service, pool = wired.service, wired.pool
         wired.listeners.add(service.quotas)
-        admin = AdminService(db, pool, service.access, service.quotas, OpsSettings(db), clock)
+        admin = AdminService(pool, service.access, service.quotas, wired.store.ops, clock)
         health = Health(wired.store, pool.last_success, pool.names, clock)
         yield Ops(**wired.parts(), admin=admin, metrics=metrics, health=health)
 

@@ -114,7 +114,8 @@ async def test_blend_of_three_photos_from_an_album_caption(bot: Bot) -> None:
     assert grid.caption and grid.caption.startswith("Blend of 3 images")
     job = await bot.job(ANN.id, grid)
     assert job.kind is Action.BLEND and len(job.request.images) == 3
-    assert [_color(i.data) for i in job.request.images] == ["red", "green", "blue"]  # the album, in order
+    assert all(i.sha256 and not i.data for i in job.request.images)  # the row names them; the bytes:
+    assert [_color(i.data) for i in await bot.app.service.inputs(job)] == ["red", "green", "blue"]  # in order
     assert len(fake.bot_messages(ANN.id)) == 1  # one job message for the whole album
 
 

@@ -1,13 +1,16 @@
-"""Test-wide guards: no network beyond loopback."""
+"""Test-wide guards (no network beyond loopback) and the database of each engine."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import postgres
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -42,3 +45,14 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
     yield
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Path | str]:
+    """Where a test's store lives, once per engine: a SQLite file, and a fresh PostgreSQL database
+    (tests/postgres.py) dropped after the test."""
+    if request.param == "sqlite":
+        yield tmp_path / "db" / "jobs.sqlite3"
+        return
+    async with postgres.database() as url:
+        yield url

@@ -141,7 +141,7 @@ NEXT_DUE = (
     "SELECT MIN(t) FROM (SELECT MIN(next_poll_at) AS t FROM jobs WHERE state IN ('submitted', 'running')"
     " UNION ALL SELECT MIN(claimed_until) FROM jobs WHERE state = 'submitting'"
     " UNION ALL SELECT MIN(deadline) FROM jobs"
-    f" WHERE state NOT IN {TERMINAL_SQL})"
+    f" WHERE state NOT IN {TERMINAL_SQL}) AS due"
 )
 RECENT = SELECT + " ORDER BY created_at DESC, {seq} DESC LIMIT ?"
 RECENT_BY_OWNER = (

@@ -69,11 +69,12 @@ async def build(
     media: MediaConfig | None = None,
     polling: PollingConfig | None = None,
     default: str | None = None,
+    database: Path | str | None = None,
 ) -> AsyncIterator[Harness]:
     configs = list(providers) or [local()]
     clock = clock or FakeClock()
     config = AppConfig(
-        database=tmp_path / "jobs.sqlite3",
+        database=database or tmp_path / "jobs.sqlite3",
         default_provider=default or configs[0].name,
         providers=configs,
         media=media or MediaConfig(),
@@ -86,8 +87,9 @@ async def build(
 
 
 @pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with build(tmp_path) as harness:
+async def h(tmp_path: Path, database: Path | str) -> AsyncIterator[Harness]:
+    """The core on each engine."""
+    async with build(tmp_path, database=database) as harness:
         yield harness
 
 
@@ -115,8 +117,8 @@ def size_of(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    """A store on a fresh SQLite file."""
-    opened = await JobStore.open(tmp_path / "db" / "jobs.sqlite3")
+async def store(database: Path | str) -> AsyncIterator[JobStore]:
+    """A fresh store, on each engine."""
+    opened = await JobStore.open(database)
     yield opened
     await opened.close()

@@ -99,9 +99,10 @@ async def test_four_processes_migrate_a_fresh_file_once(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(store: JobStore, tmp_path: Path
-                                                                          ) -> None:
+async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(tmp_path: Path) -> None:
+    """SQLite's: a file shared by processes is locked whole while one of them writes."""
     path = tmp_path / "db" / "jobs.sqlite3"
+    store = await JobStore.open(path)
     await store.engine.execute("PRAGMA busy_timeout=50")  # so the wait outlasts it many times over
     async with aiosqlite.connect(path, isolation_level=None) as other:
         await other.execute("BEGIN IMMEDIATE")
@@ -112,6 +113,7 @@ async def test_a_write_waits_out_another_process_lock_beyond_busy_timeout(store:
         await other.execute("COMMIT")
         await write
     assert await store.settings("telegram", "42") == {"speed": "fast"}
+    await store.close()
 
 
 async def test_a_one_shot_cli_takes_only_cli_jobs(store: JobStore) -> None:

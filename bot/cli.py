@@ -21,6 +21,7 @@ from bot.domain import CLI_PLATFORM, Job, JobState, Owner, action_name, parse_ac
 from bot.errors import BadImage, ConfigError, UserError
 from bot.logs import configure_logging
 from bot.media import sniff
+from bot.store import DatabaseError
 from providers.base import ImageInput
 from providers.errors import ProviderError
 
@@ -138,7 +139,7 @@ async def _unwrapped(command: Coroutine[Any, Any, int]) -> int:
         error: BaseException = group
         while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
             error = error.exceptions[0]
-        if isinstance(error, UserError | ProviderError | BrokenPipeError):
+        if isinstance(error, UserError | ProviderError | DatabaseError | BrokenPipeError):
             raise error from None
         raise
 
@@ -191,6 +192,7 @@ async def _jobs(app: App, limit: int) -> int:
     return 0
 
 
+EXIT_DATABASE = 3  # the database can't be used (see README, "Exit codes")
 _CONFIG_HELP = "config file (default: $IMAGINE_BOT_CONFIG or ./config.yaml)"
 
 
@@ -259,13 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         if args.command == "run":
-            return asyncio.run(frontends.run(config))
+            return asyncio.run(_unwrapped(frontends.run(config)))
         if args.command == "admin":
             return asyncio.run(_unwrapped(_admin(args, config)))
         return asyncio.run(_unwrapped(_command(args, config)))
     except (UserError, ProviderError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:  # unreachable, refused, or newer than this code: nothing ran
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except BrokenPipeError:  # the reader went away (`imagine-bot jobs | head`): nothing left to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -205,6 +205,15 @@ class MetricsConfig(_Section):
     listen: str | None = None  # host:port for /metrics and /healthz when there is no webhooks server
 
 
+class RetentionConfig(_Section):
+    """Finished jobs (with their charges, callback secrets and the inputs only they used) older than
+    `keep_days` are pruned in the background every `every_hours`; /jobs, old buttons and /admin stats
+    reach no further back. `keep_days: null` keeps everything."""
+
+    keep_days: float | None = Field(default=90.0, gt=0)
+    every_hours: float = Field(default=6.0, gt=0)
+
+
 def is_database_url(database: Path | str) -> bool:
     """`database:` names a PostgreSQL server (a URL) rather than a SQLite file (a path)."""
     return str(database).startswith(("postgresql://", "postgres://"))
@@ -244,6 +253,7 @@ class AppConfig(_Section):
     admins: AdminsConfig = Field(default_factory=AdminsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("database", mode="before")
     @classmethod

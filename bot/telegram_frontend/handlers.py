@@ -219,11 +219,11 @@ class Handlers:
             raise UserError(USAGE["blend"])
         if not source.media_group_id:
             raise UserError("Blend needs 2–5 photos sent together as one album; that is a single photo.")
-        self._albums.add(source)
+        await self._albums.add(source)
         if source is message:
             file_ids = await self._albums.settled(message.chat_id, source.media_group_id)
         else:
-            file_ids = self._albums.photos(message.chat_id, source.media_group_id)
+            file_ids = await self._albums.photos(message.chat_id, source.media_group_id)
         if len(file_ids) < 2:
             hint = (" In groups I only see an album's photos when they are addressed to me: send the album "
                     "as a reply to one of my messages, or ask an admin to turn off privacy mode."
@@ -236,7 +236,7 @@ class Handlers:
     async def remember_photo(self, update: Update, context: Context) -> None:
         """Every album photo that reaches the bot is remembered for /blend (handler group -1)."""
         if update.effective_message is not None:
-            self._albums.add(update.effective_message)
+            await self._albums.add(update.effective_message)
 
     async def jobs(self, update: Update, context: Context) -> None:
         message, user = update.effective_message, update.effective_sender

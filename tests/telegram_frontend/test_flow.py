@@ -3,6 +3,7 @@ blend of 3 photos; settings; /jobs; and the store behind them."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from PIL import Image
@@ -128,6 +129,22 @@ async def test_blend_as_a_reply_to_an_album_with_a_shape(bot: Bot) -> None:
     assert (job.kind, len(job.request.images), job.request.dimensions) == (Action.BLEND, 2, "portrait")
     width, height = size_of(fake.photo_bytes(grid))
     assert height > width
+
+
+async def test_an_album_seen_before_a_restart_is_still_blended_after_it(make_bot: BotFactory) -> None:
+    async with make_bot() as before:
+        fake = before.fake
+        album = fake.send_album(BOB.id, BOB, [image(color=c) for c in ("red", "green", "blue")])
+        group_id = str(album[0].media_group_id)
+        for _ in range(200):  # until the bot has seen the whole album
+            if len(await before.app.store.albums.photos(str(BOB.id), group_id)) == 3:
+                break
+            await asyncio.sleep(0.02)
+    async with make_bot() as after:  # the same database, a new process life
+        command = fake.send_text(BOB.id, BOB, "/blend", reply_to=album[0].message_id)
+        grid = await after.finished(BOB.id, (await after.reply(BOB.id, command.message_id)).message_id)
+        job = await after.job(BOB.id, grid)
+        assert [_color(i.data) for i in await after.app.service.inputs(job)] == ["red", "green", "blue"]
 
 
 async def test_private_text_is_an_imagine_and_jobs_lists_it(bot: Bot) -> None:

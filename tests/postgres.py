@@ -58,7 +58,8 @@ def _throwaway() -> str:
     run = [*as_user, _binary("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
     subprocess.run(run, check=True, capture_output=True)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [*as_user, _binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]
+    log = str(root / "log")
+    start = [*as_user, _binary("pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start"]
     subprocess.run(start, check=True, capture_output=True)
     stop = [*as_user, _binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
     atexit.register(lambda: (subprocess.run(stop, capture_output=True), shutil.rmtree(root, True)))

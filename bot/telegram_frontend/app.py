@@ -82,7 +82,8 @@ class TelegramFrontend:
         bot = self.application.bot
         self.outbox = Outbox(bot, app.service, config, retry_after_scale=retry_after_scale)
         admins = ChatAdmins(bot, app.config.admins, app.service.access)
-        self.handlers = Handlers(app.service, self.outbox, Albums(app.store.albums, config.album_wait), config, admins)
+        albums = Albums(app.store.albums, config.album_wait)
+        self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
         self.inbox = UpdateInbox(self.application, app.store, config.poll_timeout)

@@ -106,8 +106,24 @@ async def running(app: App) -> AsyncIterator[None]:
             tasks.append(group.create_task(app.metrics_server.run(), name="metrics"))
             await app.metrics_server.serving.wait()
         tasks.append(group.create_task(app.admin.watch(), name="admin-pauses"))
+        if app.config.retention.keep_days is not None:
+            tasks.append(group.create_task(_prune(app), name="retention"))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+
+
+async def _prune(app: App) -> None:
+    """Forget finished jobs (and what only they used) past `retention.keep_days`, now and then."""
+    keep_days = app.config.retention.keep_days
+    assert keep_days is not None
+    while True:
+        try:
+            pruned = await app.store.prune(time.time() - keep_days * 86400)
+            if pruned.jobs or pruned.inputs:
+                log.info("retention: %s older than %g days", pruned.line(), keep_days)
+        except Exception:  # the bot carries on; the next round tries again
+            log.exception("retention: pruning failed")
+        await asyncio.sleep(app.config.retention.every_hours * 3600)

@@ -378,7 +378,7 @@ class JobService:
             update={"origin": origin})
         where = await self._admit(owner, job, scope)
         if request.images:  # stored once, apart from the job's row, which names them
-            stored = await self._store.inputs.keep(request.images)
+            stored = await self._store.inputs.keep(request.images, self._clock())
             job = job.model_copy(update={"request": request.model_copy(update={"images": stored})})
         async with self.quotas.lock, self._store.transaction():
             exempt = self._exempt(owner, admin)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 
 from bot.errors import UserError
@@ -22,10 +21,9 @@ class Inputs:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def keep(self, images: Sequence[ImageInput]) -> tuple[ImageInput, ...]:
+    async def keep(self, images: Sequence[ImageInput], now: float) -> tuple[ImageInput, ...]:
         """Store each image's bytes (once per content); the images as references (bytes still in hand)."""
         kept = []
-        now = time.time()
         for image in images:
             if image.sha256 is None:
                 digest = hashlib.sha256(image.data).hexdigest()
@@ -34,6 +32,9 @@ class Inputs:
                 image = image.model_copy(update={"sha256": digest})
             kept.append(image)
         return tuple(kept)
+
+    async def exists(self, sha256: str) -> bool:
+        return bool(await self._engine.rows(sql.HAS_BLOB, (sha256,)))
 
     async def use(self, job_id: str, images: Sequence[ImageInput]) -> None:
         """Record that `job_id` uses these stored images (they are kept while it is)."""

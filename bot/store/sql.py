@@ -226,6 +226,7 @@ PUT_BLOB = (
     "INSERT INTO blobs (sha256, mime, size, data, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 GET_BLOBS = "SELECT sha256, data FROM blobs WHERE sha256 IN (SELECT value FROM {ids})"
+HAS_BLOB = "SELECT 1 FROM blobs WHERE sha256 = ?"
 USE_BLOB = "INSERT INTO job_blobs (job_id, sha256) VALUES (?, ?) ON CONFLICT DO NOTHING"
 ADD_ALBUM_PHOTO = (
     "INSERT INTO albums (chat_id, group_id, message_id, file_id, seen_at) VALUES (?, ?, ?, ?, ?)"

@@ -6,6 +6,7 @@ Each JobStore here is its own connection, as each process has; the migration tes
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,14 +16,15 @@ import aiosqlite
 from bot.domain import JobState, Owner, Placement
 from bot.store import JobStore
 from bot.store.migrations import SQLITE as MIGRATIONS
+from providers.base import TaskResult, TaskSnapshot, TaskStatus
 from tests.core.test_store import make
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_two_stores_claim_each_queued_job_once_and_share_the_capacity(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.sqlite3"
-    first, second = await JobStore.open(path), await JobStore.open(path)
+async def test_two_stores_claim_each_queued_job_once_and_share_the_capacity(database: Path | str) -> None:
+    """Two processes on one database, on each engine."""
+    first, second = await JobStore.open(database), await JobStore.open(database)
     try:
         for n in range(40):
             await first.insert(make(f"q{n:02d}", created_at=100.0 + n))
@@ -50,9 +52,9 @@ async def test_only_the_attempt_holder_records_its_task(store: JobStore) -> None
     assert await store.release_submit(claimed, None, 202.0) is None  # no longer its to hand back
 
 
-async def test_a_lapsed_submit_is_taken_by_one_reconciler(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.sqlite3"
-    first, second = await JobStore.open(path), await JobStore.open(path)
+async def test_a_lapsed_submit_is_taken_by_one_reconciler(database: Path | str) -> None:
+    """Two processes on one database, on each engine."""
+    first, second = await JobStore.open(database), await JobStore.open(database)
     try:
         await first.insert(make("a1"))
         await first.claim_queued("local", 200.0, 30.0, capacity=5)
@@ -134,3 +136,27 @@ async def test_a_lookup_that_could_not_tell_counts_towards_its_backoff(store: Jo
     await store.extend_claim(claimed, 240.0, claimed.poll_failures + 1)
     [again] = await store.claim_stale_submits(250.0, 30.0)
     assert (again.poll_failures, again.submit_key) == (1, claimed.submit_key)
+
+
+async def test_two_writers_merge_snapshots_of_one_job_without_regressing(database: Path | str) -> None:
+    """A webhook in one process and a poll in another report the same task in any order: the job ends
+    succeeded with its result, and exactly one write reported the ending."""
+    first, second = await JobStore.open(database), await JobStore.open(database)
+    try:
+        await first.insert(make("a1", provider_task_id="T1", state=JobState.SUBMITTED, next_poll_at=100.0))
+        reports = [TaskSnapshot(task_id="T1", status=TaskStatus.RUNNING, progress=p)
+                   for p in range(5, 100, 5)]
+        reports.append(TaskSnapshot(task_id="T1", status=TaskStatus.SUCCEEDED,
+                                    result=TaskResult(grid_url="http://x/g")))  # fmt: skip
+        random.Random(3).shuffle(reports)
+        writers = (first, second)
+        outcomes = await asyncio.gather(*(writers[n % 2].apply_snapshot("local", report, now=101.0 + n)
+                                          for n, report in enumerate(reports)))  # fmt: skip
+        changes = [job for job in outcomes if job is not None]
+        assert [job.state for job in changes].count(JobState.SUCCEEDED) == 1
+        stored = await second.get("a1")
+        assert stored is not None and stored.state is JobState.SUCCEEDED and stored.result is not None
+        assert stored.progress == 100
+    finally:
+        await first.close()
+        await second.close()

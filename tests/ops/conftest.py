@@ -47,11 +47,13 @@ def local(name: str = "local", **settings: Any) -> LocalConfig:
 
 
 @contextlib.asynccontextmanager
-async def build(tmp_path: Path, providers: Iterable[LocalConfig] = (), **sections: Any) -> AsyncIterator[Ops]:
+async def build(tmp_path: Path, providers: Iterable[LocalConfig] = (), database: Path | str | None = None,
+                **sections: Any) -> AsyncIterator[Ops]:
     configs = list(providers) or [local()]
     clock = FakeClock()
     config = AppConfig.model_validate({
-        "database": tmp_path / "ops.sqlite3", "default_provider": configs[0].name, "providers": configs,
+        "database": database or tmp_path / "ops.sqlite3", "default_provider": configs[0].name,
+        "providers": configs,
         "polling": PollingConfig(backoff_base=1.0, backoff_max=4.0, max_submit_attempts=2), **sections,
     })  # fmt: skip
     async with wire(config, configs, clock) as wired:

@@ -14,9 +14,9 @@ from tests.ops.conftest import ADA, BOB, GROUP, Ops, build, local
 CAROL = Owner(platform="discord", user_id="303", name="Carol")
 
 
-async def test_allow_and_block_lists(tmp_path: Path) -> None:
+async def test_allow_and_block_lists(tmp_path: Path, database: Path | str) -> None:
     access = {"allow_chats": [-1001, "discord:555"], "block_users": ["telegram:202"]}
-    async with build(tmp_path, access=access) as ops:
+    async with build(tmp_path, access=access, database=database) as ops:
         await ops.imagine(ADA)
         with pytest.raises(NotAllowed, match="not allowed to use this bot"):
             await ops.imagine(BOB)
@@ -52,8 +52,9 @@ async def test_a_non_admin_cannot_run_admin_commands(ops: Ops) -> None:
     await ops.imagine(ADA)  # nothing changed for anyone
 
 
-async def test_chat_admins_ban_in_their_chat_operators_everywhere(tmp_path: Path) -> None:
-    async with build(tmp_path, admins={"users": ["telegram:999"]}) as ops:
+async def test_chat_admins_ban_in_their_chat_operators_everywhere(tmp_path: Path,
+                                                                  database: Path | str) -> None:
+    async with build(tmp_path, admins={"users": ["telegram:999"]}, database=database) as ops:
         chat_admin = ops.actor(ADA, chat_admin=True)
         ban = await ops.admin.ban(chat_admin, "202", "spam")  # a bare id: the admin's platform
         assert (ban.platform, ban.user_id, ban.scope) == ("telegram", "202", f"telegram:{GROUP}")
@@ -85,8 +86,8 @@ async def test_a_banned_user_cannot_press_buttons(ops: Ops) -> None:
         await ops.service.act(BOB, grid.id, "upscale", 1, scope=GROUP)
 
 
-async def test_limits_shown_and_set_by_admins(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_hour": 10}) as ops:
+async def test_limits_shown_and_set_by_admins(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_hour": 10}, database=database) as ops:
         chat_admin = ops.actor(ADA, chat_admin=True)
         assert (await ops.admin.limits(chat_admin))["user_per_hour"] == 10
         await ops.admin.set_limit(chat_admin, "user_per_hour", "1")
@@ -105,8 +106,9 @@ async def test_limits_shown_and_set_by_admins(tmp_path: Path) -> None:
         assert (await ops.admin.limits(chat_admin))["user_per_hour"] == 10
 
 
-async def test_pause_and_resume_a_provider(tmp_path: Path) -> None:
-    async with build(tmp_path, [local("local"), local("spare")], admins={"users": ["telegram:999"]}) as ops:
+async def test_pause_and_resume_a_provider(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local("local"), local("spare")], admins={"users": ["telegram:999"]},
+                     database=database) as ops:
         operator = Actor(Owner(platform="telegram", user_id="999"))
         queued = await ops.service.imagine(ADA, "queued before the pause", scope=GROUP)
         await ops.admin.pause(operator, "local")
@@ -128,9 +130,9 @@ async def test_pause_and_resume_a_provider(tmp_path: Path) -> None:
         assert await ops.admin.restore() == []
 
 
-async def test_stats_per_provider_over_a_period(tmp_path: Path) -> None:
+async def test_stats_per_provider_over_a_period(tmp_path: Path, database: Path | str) -> None:
     providers = [local("local", fail_word="kaboom"), local("spare")]
-    async with build(tmp_path, providers, admins={"users": ["telegram:999"]}) as ops:
+    async with build(tmp_path, providers, admins={"users": ["telegram:999"]}, database=database) as ops:
         await ops.imagine(ADA)
         ops.clock.advance(7200)
         await ops.imagine(ADA)

@@ -12,8 +12,8 @@ from providers.base import Action
 from tests.ops.conftest import ADA, BOB, GROUP, build, local
 
 
-async def test_the_hourly_limit_says_when_the_next_job_frees_up(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_hour": 2}) as ops:
+async def test_the_hourly_limit_says_when_the_next_job_frees_up(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_hour": 2}, database=database) as ops:
         await ops.imagine()
         ops.clock.advance(60)
         await ops.imagine()
@@ -34,8 +34,8 @@ async def test_the_hourly_limit_says_when_the_next_job_frees_up(tmp_path: Path) 
             "Your usage: 2 of 2 jobs this hour (0 left); 3 jobs today (no limit)")
 
 
-async def test_daily_and_chat_limits(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_day": 3, "chat_per_hour": 2}) as ops:
+async def test_daily_and_chat_limits(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_day": 3, "chat_per_hour": 2}, database=database) as ops:
         await ops.imagine(ADA)
         await ops.imagine(BOB)
         chat_full = r"^This chat has used 2 of 2 jobs this hour; the next one frees up in 1 h\.$"
@@ -52,8 +52,9 @@ async def test_daily_and_chat_limits(tmp_path: Path) -> None:
         assert usage.lines()[1] == "This chat: 1 of 2 jobs this hour (1 left); 3 jobs today (no limit)."
 
 
-async def test_concurrent_jobs_per_user(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=30.0)], limits={"user_concurrent": 1}) as ops:
+async def test_concurrent_jobs_per_user(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=30.0)], limits={"user_concurrent": 1},
+                     database=database) as ops:
         first = await ops.service.imagine(ADA, "slow one", scope=GROUP)
         with pytest.raises(QuotaExceeded, match=r"You already have 1 job\(s\) in progress \(at most 1\)"):
             await ops.service.imagine(ADA, "another", scope=GROUP)
@@ -61,8 +62,9 @@ async def test_concurrent_jobs_per_user(tmp_path: Path) -> None:
         await ops.imagine(ADA)
 
 
-async def test_a_provider_failure_is_refunded(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(fail_word="kaboom")], limits={"user_per_hour": 1}) as ops:
+async def test_a_provider_failure_is_refunded(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(fail_word="kaboom")], limits={"user_per_hour": 1},
+                     database=database) as ops:
         failed = await ops.imagine(ADA, "kaboom castle")
         assert failed.state is JobState.FAILED
         charge = await ops.service.quotas.ledger.get(failed.id)
@@ -71,16 +73,17 @@ async def test_a_provider_failure_is_refunded(tmp_path: Path) -> None:
         assert (await ops.imagine(ADA)).state is JobState.SUCCEEDED  # the refund freed the slot
 
 
-async def test_a_refused_submit_is_refunded(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(submit_error="auth")], limits={"user_per_hour": 1}) as ops:
+async def test_a_refused_submit_is_refunded(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(submit_error="auth")], limits={"user_per_hour": 1},
+                     database=database) as ops:
         failed = await ops.imagine(ADA)
         assert failed.state is JobState.FAILED
         assert (await ops.service.usage(ADA, GROUP)).user[0].used == 0
 
 
-async def test_a_timed_out_job_is_refunded(tmp_path: Path) -> None:
+async def test_a_timed_out_job_is_refunded(tmp_path: Path, database: Path | str) -> None:
     slow = local(duration=600.0, job_timeout=120.0)
-    async with build(tmp_path, [slow], limits={"user_per_hour": 1}) as ops:
+    async with build(tmp_path, [slow], limits={"user_per_hour": 1}, database=database) as ops:
         job = await ops.service.imagine(ADA, "a long wait", scope=GROUP)
         with pytest.raises(QuotaExceeded):
             await ops.service.imagine(ADA, "meanwhile", scope=GROUP)
@@ -92,8 +95,8 @@ async def test_a_timed_out_job_is_refunded(tmp_path: Path) -> None:
         await ops.service.imagine(ADA, "now it fits", scope=GROUP)
 
 
-async def test_a_duplicate_press_is_charged_once(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_hour": 2}) as ops:
+async def test_a_duplicate_press_is_charged_once(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_hour": 2}, database=database) as ops:
         grid = await ops.imagine(ADA)
         first, created = await ops.service.act(ADA, grid.id, Action.UPSCALE.value, 1, scope=GROUP)
         assert created
@@ -109,8 +112,9 @@ async def test_a_duplicate_press_is_charged_once(tmp_path: Path) -> None:
         assert ops.providers["local"].calls["act"] == 1
 
 
-async def test_costs_per_kind(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_hour": 2, "costs": {"upscale": 0, "variation": 2}}) as ops:
+async def test_costs_per_kind(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_hour": 2, "costs": {"upscale": 0, "variation": 2}},
+                     database=database) as ops:
         grid = await ops.imagine(ADA)
         for index in (1, 2, 3, 4):  # upscales are free
             await ops.service.act(ADA, grid.id, Action.UPSCALE.value, index, scope=GROUP)
@@ -119,9 +123,10 @@ async def test_costs_per_kind(tmp_path: Path) -> None:
         assert (await ops.service.usage(ADA, GROUP)).unit == "credits"
 
 
-async def test_admins_are_exempt_but_their_jobs_are_recorded(tmp_path: Path) -> None:
+async def test_admins_are_exempt_but_their_jobs_are_recorded(tmp_path: Path, database: Path | str) -> None:
     operator = Owner(platform="discord", user_id="900", name="Op")
-    async with build(tmp_path, limits={"user_per_hour": 1}, admins={"users": ["discord:900"]}) as ops:
+    async with build(tmp_path, limits={"user_per_hour": 1}, admins={"users": ["discord:900"]},
+                     database=database) as ops:
         for _ in range(3):
             await ops.imagine(ADA, admin=True)  # the frontend says Ada administers this chat
             await ops.imagine(operator)
@@ -134,16 +139,17 @@ async def test_admins_are_exempt_but_their_jobs_are_recorded(tmp_path: Path) -> 
         assert [(p.provider, p.jobs, p.spend) for p in stats.providers] == [("local", 7, 7.0)]
 
 
-async def test_chat_admins_can_be_made_to_count(tmp_path: Path) -> None:
+async def test_chat_admins_can_be_made_to_count(tmp_path: Path, database: Path | str) -> None:
     limits = {"user_per_hour": 1, "exempt_chat_admins": False}
-    async with build(tmp_path, limits=limits) as ops:
+    async with build(tmp_path, limits=limits, database=database) as ops:
         await ops.imagine(ADA, admin=True)
         with pytest.raises(QuotaExceeded):
             await ops.imagine(ADA, admin=True)
 
 
-async def test_refunds_missed_during_a_crash_are_made_at_start(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(fail_word="kaboom")], limits={"user_per_hour": 1}) as ops:
+async def test_refunds_missed_during_a_crash_are_made_at_start(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(fail_word="kaboom")], limits={"user_per_hour": 1},
+                     database=database) as ops:
         job = await ops.service.imagine(ADA, "kaboom", scope=GROUP)
         ended = job.model_copy(update={"state": JobState.FAILED, "error": "lost", "updated_at": ops.clock()})
         await ops.store.save(ended)  # stored, but no listener heard of it
@@ -152,8 +158,8 @@ async def test_refunds_missed_during_a_crash_are_made_at_start(tmp_path: Path) -
         assert (await ops.service.usage(ADA, GROUP)).user[0].used == 0
 
 
-async def test_cancelling_a_queued_job_refunds_it(tmp_path: Path) -> None:
-    async with build(tmp_path, limits={"user_per_hour": 1}) as ops:
+async def test_cancelling_a_queued_job_refunds_it(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, limits={"user_per_hour": 1}, database=database) as ops:
         job = await ops.service.imagine(ADA, "never mind", scope=GROUP)
         await ops.service.cancel(ADA, job.id)
         assert (await ops.service.usage(ADA, GROUP)).user[0].used == 0

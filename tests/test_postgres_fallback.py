@@ -3,7 +3,6 @@ works too, here forced: a throwaway cluster from initdb/pg_ctl, a store migrated
 
 from __future__ import annotations
 
-
 import asyncpg
 
 from bot.store import JobStore

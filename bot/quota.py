@@ -23,7 +23,7 @@ from providers.base import Action
 
 HOUR, DAY = 3600.0, 86400.0
 
-#: The limits an admin may change at run time (stored in `ops_settings`, over the config's values).
+#: The limits an admin may change at run time (stored as admin overrides, over the config's values).
 LIMIT_KEYS = ("user_per_hour", "user_per_day", "user_concurrent", "chat_per_hour", "chat_per_day")
 _REFUND_STATES = (JobState.FAILED, JobState.TIMED_OUT)
 

@@ -76,34 +76,52 @@ class PostgresEngine:
         if self._tx.get() is not None:  # re-entered by the task holding it
             yield
             return
-        async with self._pool.acquire() as connection, connection.transaction():
-            token = self._tx.set(connection)
-            try:
-                yield
-            finally:
-                self._tx.reset(token)
+        connection, transaction = await self._retrying(self._begin)
+        token = self._tx.set(connection)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(*_LOST):
+                await transaction.rollback()
+            raise
+        else:
+            await transaction.commit()
+        finally:
+            self._tx.reset(token)
+            await self._pool.release(connection)
+
+    async def _begin(self) -> tuple[Any, Any]:
+        """A pooled connection with a transaction started on it (nothing sent yet: safe to retry)."""
+        connection = await self._pool.acquire()
+        try:
+            transaction = connection.transaction()
+            await transaction.start()
+        except BaseException:
+            await self._pool.release(connection)
+            raise
+        return connection, transaction
 
     async def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         prepared = self.dialect.prepare(statement)
         if (connection := self._tx.get()) is not None:
             return list(await connection.fetch(prepared, *params))
-        return list(await self._retrying(self._pool.fetch, prepared, params))
+        return list(await self._retrying(self._pool.fetch, prepared, *params))
 
     async def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         prepared = self.dialect.prepare(statement)
         if (connection := self._tx.get()) is not None:
             status = await connection.execute(prepared, *params)
         else:
-            status = await self._retrying(self._pool.execute, prepared, params)
+            status = await self._retrying(self._pool.execute, prepared, *params)
         last = str(status).rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
 
-    async def _retrying(self, call: Any, prepared: str, params: Sequence[Any]) -> Any:
-        """`call(prepared, *params)`, waiting out a lost server (with backoff) for `reconnect_for`."""
+    async def _retrying(self, call: Any, *args: Any) -> Any:
+        """`call(*args)`, waiting out a lost server (with backoff) for `reconnect_for`."""
         attempt = 0
         while True:
             try:
-                result = await call(prepared, *params)
+                result = await call(*args)
             except _LOST as exc:
                 now = time.monotonic()
                 if self._down_since is None:

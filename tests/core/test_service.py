@@ -18,8 +18,9 @@ from providers.errors import ErrorKind
 from tests.core.conftest import OWNER, Harness, build, image_input, local, png, size_of
 
 
-async def test_imagine_goes_through_every_state_and_gives_a_grid(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=10.0)]) as h:
+async def test_imagine_goes_through_every_state_and_gives_a_grid(tmp_path: Path,
+                                                                 database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=10.0)], database=database) as h:
         job = await h.service.imagine(OWNER, "a lighthouse at dusk --ar 16:9")
         assert job.state is JobState.QUEUED
         done = await h.done(job, step=2.0)
@@ -145,8 +146,8 @@ async def test_bad_requests_are_refused_with_a_reason(h: Harness) -> None:
         await h.service.act(OWNER, upscale.id, "upscale", 2)
 
 
-async def test_actions_on_an_ended_job(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(fail_word="storm")]) as h:
+async def test_actions_on_an_ended_job(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(fail_word="storm")], database=database) as h:
         failed = await h.imagine("a storm at sea")
         assert failed.state is JobState.FAILED and failed.error and "simulated" in failed.error
         with pytest.raises(UnsupportedAction, match="failed; it has no buttons"):
@@ -167,9 +168,9 @@ async def test_a_provider_that_cannot_do_it(tmp_path: Path) -> None:
         assert await app.service.recent() == []
 
 
-async def test_bad_files_for_describe_and_blend(tmp_path: Path) -> None:
+async def test_bad_files_for_describe_and_blend(tmp_path: Path, database: Path | str) -> None:
     big = png(120, 120, noise=True)
-    async with build(tmp_path, media=MediaConfig(max_download_bytes=len(big) - 1)) as h:
+    async with build(tmp_path, media=MediaConfig(max_download_bytes=len(big) - 1), database=database) as h:
         with pytest.raises(BadImage, match="not an image"):
             await h.service.describe(OWNER, image_input(b"GIF-ish? no, plain text"))
         with pytest.raises(BadImage, match="Image 2 is not an image"):
@@ -190,8 +191,8 @@ async def test_an_undecodable_image_is_refused_before_it_becomes_a_job(h: Harnes
     assert [job.kind.value for job in await h.service.recent()] == ["imagine"]
 
 
-async def test_concurrency_limit_and_fifo_queue(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=5.0, max_concurrency=2)]) as h:
+async def test_concurrency_limit_and_fifo_queue(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=5.0, max_concurrency=2)], database=database) as h:
         jobs = []
         for i in range(5):
             jobs.append(await h.service.imagine(OWNER, f"fox number {i}"))
@@ -213,9 +214,10 @@ async def test_concurrency_limit_and_fifo_queue(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", [ErrorKind.BUSY, ErrorKind.RATE_LIMITED])
-async def test_busy_provider_keeps_the_job_queued_until_retry_after(tmp_path: Path, kind: ErrorKind) -> None:
+async def test_busy_provider_keeps_the_job_queued_until_retry_after(tmp_path: Path, database: Path | str,
+                                                                    kind: ErrorKind) -> None:
     config = local(submit_error=kind, submit_error_count=1, error_retry_after=30.0)
-    async with build(tmp_path, [config]) as h:
+    async with build(tmp_path, [config], database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         await h.poller.tick()
         assert (await h.service.get(job.id)).state is JobState.QUEUED
@@ -240,9 +242,9 @@ AUTH_TEXT = "credentials"
      (ErrorKind.UNAVAILABLE, "simulated unavailable")],
 )  # fmt: skip
 async def test_errors_at_submit_end_the_job_with_a_safe_message(
-    tmp_path: Path, kind: ErrorKind, text: str
+    tmp_path: Path, database: Path | str, kind: ErrorKind, text: str
 ) -> None:
-    async with build(tmp_path, [local(submit_error=kind, api_key="sk-secret-777")]) as h:
+    async with build(tmp_path, [local(submit_error=kind, api_key="sk-secret-777")], database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         done = await h.done(job, step=10.0)
         assert done.state is JobState.FAILED and done.error and text in done.error
@@ -252,8 +254,9 @@ async def test_errors_at_submit_end_the_job_with_a_safe_message(
         assert calls == (h.config.polling.max_submit_attempts if kind is ErrorKind.UNAVAILABLE else 1)
 
 
-async def test_unavailable_is_retried_with_backoff(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(submit_error=ErrorKind.UNAVAILABLE, submit_error_count=2)]) as h:
+async def test_unavailable_is_retried_with_backoff(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(submit_error=ErrorKind.UNAVAILABLE, submit_error_count=2)],
+                     database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         await h.poller.tick()
         waiting = await h.service.get(job.id)
@@ -263,8 +266,8 @@ async def test_unavailable_is_retried_with_backoff(tmp_path: Path) -> None:
         assert h.providers["local"].calls["submit"] == 3
 
 
-async def test_deadline_times_out_with_a_message(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=1000.0, job_timeout=120.0)]) as h:
+async def test_deadline_times_out_with_a_message(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=1000.0, job_timeout=120.0)], database=database) as h:
         job = await h.service.imagine(OWNER, "a slow fox")
         await h.poller.tick()
         h.clock.advance(60.0)
@@ -283,18 +286,18 @@ async def test_deadline_times_out_with_a_message(tmp_path: Path) -> None:
         assert (await h.service.get(job.id)).state is JobState.TIMED_OUT
 
 
-async def test_a_job_stuck_in_the_queue_times_out(tmp_path: Path) -> None:
+async def test_a_job_stuck_in_the_queue_times_out(tmp_path: Path, database: Path | str) -> None:
     stuck = local(submit_error=ErrorKind.BUSY, error_retry_after=10.0, job_timeout=60.0, busy_wait=1000.0)
-    async with build(tmp_path, [stuck]) as h:
+    async with build(tmp_path, [stuck], database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         ended = await h.done(job, step=10.0)
         assert ended.state is JobState.TIMED_OUT and ended.error and "1 min" in ended.error
 
 
 @pytest.mark.parametrize("kind", [ErrorKind.QUOTA, ErrorKind.UNAVAILABLE, ErrorKind.BUSY])
-async def test_failover_to_a_fallback(tmp_path: Path, kind: ErrorKind) -> None:
+async def test_failover_to_a_fallback(tmp_path: Path, database: Path | str, kind: ErrorKind) -> None:
     primary = local("primary", submit_error=kind, fallbacks=["backup"], busy_wait=0.0)
-    async with build(tmp_path, [primary, local("backup")]) as h:
+    async with build(tmp_path, [primary, local("backup")], database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         done = await h.done(job)
         assert done.state is JobState.SUCCEEDED
@@ -305,8 +308,9 @@ async def test_failover_to_a_fallback(tmp_path: Path, kind: ErrorKind) -> None:
         assert h.providers["primary"].calls["act"] == 0
 
 
-async def test_actions_stay_on_the_parents_provider(tmp_path: Path) -> None:
-    async with build(tmp_path, [local("primary", fallbacks=["backup"]), local("backup")]) as h:
+async def test_actions_stay_on_the_parents_provider(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local("primary", fallbacks=["backup"]), local("backup")],
+                     database=database) as h:
         grid = await h.imagine()
         assert grid.provider == "primary"
         h.providers["primary"].settings = h.providers["primary"].settings.model_copy(
@@ -318,18 +322,18 @@ async def test_actions_stay_on_the_parents_provider(tmp_path: Path) -> None:
         assert h.providers["backup"].calls["act"] == 0 and h.providers["backup"].calls["submit"] == 0
 
 
-async def test_no_fallback_left(tmp_path: Path) -> None:
+async def test_no_fallback_left(tmp_path: Path, database: Path | str) -> None:
     both = [
         local("a", submit_error=ErrorKind.QUOTA, fallbacks=["b"]),
         local("b", submit_error=ErrorKind.QUOTA),
     ]
-    async with build(tmp_path, both) as h:
+    async with build(tmp_path, both, database=database) as h:
         done = await h.done(await h.service.imagine(OWNER, "a fox"))
         assert done.state is JobState.FAILED and done.provider == "b" and done.tried_providers == ["a"]
 
 
-async def test_cancel(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=100.0)]) as h:
+async def test_cancel(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=100.0)], database=database) as h:
         queued = await h.service.imagine(OWNER, "a fox")
         cancelled = await h.service.cancel(OWNER, queued.id)
         assert cancelled.state is JobState.CANCELLED and "Ada" in (cancelled.error or "")
@@ -343,15 +347,15 @@ async def test_cancel(tmp_path: Path) -> None:
         assert h.providers["local"].calls["submit"] == 1
 
 
-async def test_a_new_poller_resumes_jobs_after_a_restart(tmp_path: Path) -> None:
-    async with build(tmp_path, [local(duration=20.0)]) as h:
+async def test_a_new_poller_resumes_jobs_after_a_restart(tmp_path: Path, database: Path | str) -> None:
+    async with build(tmp_path, [local(duration=20.0)], database=database) as h:
         job = await h.service.imagine(OWNER, "a fox")
         await h.poller.tick()
         h.clock.advance(5.0)
         await h.poller.tick()
         task_id = (await h.service.get(job.id)).provider_task_id
         clock = h.clock
-    async with build(tmp_path, [local(duration=20.0)], clock=clock) as h:
+    async with build(tmp_path, [local(duration=20.0)], clock=clock, database=database) as h:
         done = await h.done(job)
         assert done.state is JobState.SUCCEEDED and done.provider_task_id == task_id
         assert h.providers["local"].calls["submit"] == 0
@@ -401,13 +405,14 @@ async def test_zoom_out_shows_the_parent_image_inside(h: Harness) -> None:
     assert _mean_difference(centre, mine, (64, 64)) < _mean_difference(centre, theirs, (64, 64)) / 2
 
 
-async def test_a_finished_local_job_s_files_survive_a_restart_on_another_port(tmp_path: Path) -> None:
-    async with build(tmp_path) as h:
+async def test_a_finished_local_job_s_files_survive_a_restart_on_another_port(tmp_path: Path,
+                                                                              database: Path | str) -> None:
+    async with build(tmp_path, database=database) as h:
         done = await h.imagine("a lighthouse at dusk --ar 16:9")
         before = await h.service.media.files(done)
         old_origin = h.providers["local"].config.base_url
     fresh_cache = MediaConfig(cache_dir=tmp_path / "another-cache")  # nothing on disk: it must download
-    async with build(tmp_path, media=fresh_cache) as h:
+    async with build(tmp_path, media=fresh_cache, database=database) as h:
         assert h.providers["local"].config.base_url != old_origin
         after = await h.service.media.files(await h.service.get(done.id))
         assert after.grid == before.grid and after.images == before.images

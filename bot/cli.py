@@ -8,20 +8,23 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot import faults, frontends
 from bot.admin import add_cli as add_admin_cli
+from bot.admin import parse_period
 from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
-from bot.config import AppConfig, load_config
+from bot.config import AppConfig, database_location, load_config
 from bot.domain import CLI_PLATFORM, Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, UserError
 from bot.logs import configure_logging
 from bot.media import sniff
-from bot.store import DatabaseError
+from bot.store import DatabaseError, JobStore
+from bot.store.copy import copy_store
 from providers.base import ImageInput
 from providers.errors import ProviderError
 
@@ -182,6 +185,37 @@ async def _admin(args: argparse.Namespace, config: AppConfig) -> int:
         return await run_admin_cli(app.admin, args, CLI_OWNER)
 
 
+async def _db_copy(args: argparse.Namespace, config: AppConfig) -> int:
+    """Every table of the store at SRC copied to DST (see bot/store/copy.py), the counts checked."""
+    print(f"copying {database_location(args.source)} to {database_location(args.target)}")
+    copied = await copy_store(args.source, args.target)
+    print("\n".join(copied.lines()))
+    if copied.short:
+        tables = ", ".join(t.table for t in copied.short)
+        print(f"error: fewer rows in the target than in the source: {tables} (a row whose unique value "
+              "the target has under another key is not copied)", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _db_prune(args: argparse.Namespace, config: AppConfig) -> int:
+    """The configured store pruned now, of jobs older than --older-than or retention.keep_days."""
+    if args.older_than is not None:
+        age = parse_period(args.older_than)
+    elif config.retention.keep_days is not None:
+        age = config.retention.keep_days * 86400
+    else:
+        raise UserError("retention.keep_days is null (keep everything): nothing to prune; "
+                        "give --older-than (e.g. 30d) to prune anyway.")
+    store = await JobStore.open(config.database)
+    try:
+        pruned = await store.prune(time.time() - age, dry_run=args.dry_run)
+    finally:
+        await store.close()
+    print(f"{database_location(config.database)}: {pruned.line()}")
+    return 0
+
+
 async def _jobs(app: App, limit: int) -> int:
     jobs = await app.service.recent(limit=limit)
     print(f"{'ID':<11}{'KIND':<17}{'STATE':<11}{'PROG':>5}  {'PROVIDER':<12}{'PARENT':<11}PROMPT")
@@ -235,6 +269,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="recent jobs as a table")
     p.add_argument("--limit", type=int, default=20)
     add_admin_cli(sub)
+    p = sub.add_parser("db", help="move the store to another database; prune old jobs now")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("copy", help="copy every table of a store to another database (a path or a URL)")
+    p.add_argument("source", metavar="SRC")
+    p.add_argument("target", metavar="DST")
+    p = db.add_parser("prune", help="forget finished jobs older than retention.keep_days (or --older-than)")
+    p.add_argument("--dry-run", action="store_true", help="only count what would go")
+    p.add_argument("--older-than", metavar="PERIOD", help="e.g. 30d, 12h, 2w (default: retention.keep_days)")
     sub.add_parser("run", help="start the configured chat frontends")
     p = sub.add_parser("check-config", help="validate a config file and list every problem")
     p.add_argument("path", nargs="?")
@@ -264,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_unwrapped(frontends.run(config)))
         if args.command == "admin":
             return asyncio.run(_unwrapped(_admin(args, config)))
+        if args.command == "db":
+            handler = _db_copy if args.db_command == "copy" else _db_prune
+            return asyncio.run(_unwrapped(handler(args, config)))
         return asyncio.run(_unwrapped(_command(args, config)))
     except (UserError, ProviderError) as exc:
         print(f"error: {exc.message}", file=sys.stderr)

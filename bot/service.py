@@ -128,9 +128,8 @@ class JobService:
         if len(images) > caps.max_images:
             raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
         chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
-        request = GenerationRequest(
-            kind=Action.IMAGINE, prompt=params, images=tuple(images), speed=chosen_speed
-        )
+        checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
+        request = GenerationRequest(kind=Action.IMAGINE, prompt=params, images=checked, speed=chosen_speed)
         return await self._create(owner, name, request, placement, scope, admin, origin)
 
     async def describe(

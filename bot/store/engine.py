@@ -89,6 +89,10 @@ class Engine(Protocol):
         """Run one write; the number of rows it changed."""
         ...
 
+    async def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one write once per row of parameters (a batch), inside the current transaction if any."""
+        ...
+
     def transaction(self) -> AbstractAsyncContextManager[None]:
         """One write transaction for the block: the current task's statements run inside it, other
         tasks' statements never do; an exception rolls it back."""

@@ -116,6 +116,13 @@ class PostgresEngine:
         last = str(status).rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
 
+    async def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        prepared = self.dialect.prepare(statement)
+        if (connection := self._tx.get()) is not None:
+            await connection.executemany(prepared, rows)
+        else:  # one batch is atomic (asyncpg): safe to send again if the server was lost
+            await self._retrying(self._pool.executemany, prepared, rows)
+
     async def _retrying(self, call: Any, *args: Any) -> Any:
         """`call(*args)`, waiting out a lost server (with backoff) for `reconnect_for`."""
         attempt = 0

@@ -249,3 +249,57 @@ _UNUSED_BLOB = (
 COUNT_UNUSED_BLOBS = f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE {_UNUSED_BLOB}"
 PRUNE_BLOBS = f"DELETE FROM blobs WHERE {_UNUSED_BLOB}"
 PRUNE_ALBUMS = "DELETE FROM albums WHERE seen_at < ?"
+
+# -- moving a store between databases (`imagine-bot db copy`, bot/store/copy.py) ---------------------
+# Every table of the store, with the columns copied and its primary key, in one place: a migration
+# adding a table or a column adds it here too (tests/ops/test_db_copy.py compares this with the schema).
+# PostgreSQL's `jobs.seq` is generated, never copied: jobs are copied in queue order (created_at, then
+# the source's seq/rowid), so the target numbers them in that order.
+COPY_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "jobs": ((*COLUMNS, "delivered_state"), ("id",)),
+    "user_settings": (("platform", "user_id", "key", "value"), ("platform", "user_id", "key")),
+    "callback_secrets": (("job_id", "secret"), ("job_id",)),
+    "quota_ledger": (
+        ("job_id", "platform", "user_id", "scope", "provider", "kind", "cost", "exempt", "charged_at",
+         "refunded_at", "refund_reason"),
+        ("job_id",),
+    ),
+    "bans": (
+        ("platform", "user_id", "scope", "reason", "banned_by", "banned_at"),
+        ("platform", "user_id", "scope"),
+    ),
+    "ops_settings": (("scope", "key", "value"), ("scope", "key")),
+    "inbox": (("source", "key", "seq", "payload", "received_at", "done_at"), ("source", "key")),
+    "blobs": (("sha256", "mime", "size", "data", "created_at"), ("sha256",)),
+    "job_blobs": (("job_id", "sha256"), ("job_id", "sha256")),
+    "albums": (
+        ("chat_id", "group_id", "message_id", "file_id", "seen_at"),
+        ("chat_id", "group_id", "message_id"),
+    ),
+}  # fmt: skip
+#: The job ids in queue order (the source's), then the jobs of a batch of them.
+COPY_JOB_ORDER = "SELECT id FROM jobs ORDER BY created_at, {seq}"
+COPY_JOBS = f"SELECT {', '.join(COPY_TABLES['jobs'][0])} FROM jobs WHERE id IN (SELECT value FROM {{ids}})"
+#: Whether a database holds a store at all, and at which schema version (0: none).
+SQLITE_SCHEMA_VERSION = "PRAGMA user_version"
+POSTGRES_HAS_SCHEMA = "SELECT to_regclass('schema_version') IS NOT NULL"
+POSTGRES_SCHEMA_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+
+
+def copy_count(table: str) -> str:
+    return f"SELECT COUNT(*) FROM {table}"
+
+
+def copy_page(table: str, after: bool) -> str:
+    """A page of `table` in primary-key order, the first (`after` False: one parameter, the limit) or
+    the one after a key (the key's values, then the limit)."""
+    columns, key = COPY_TABLES[table]
+    where = f" WHERE ({', '.join(key)}) > ({', '.join('?' for _ in key)})" if after else ""
+    return f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {', '.join(key)} LIMIT ?"
+
+
+def copy_insert(table: str) -> str:
+    """One row of `table`, unless a row with its key (or another unique value) is already there."""
+    columns = COPY_TABLES[table][0]
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+            " ON CONFLICT DO NOTHING")  # fmt: skip

@@ -123,6 +123,11 @@ class SqliteEngine:
             cursor = await self._retrying(self._db.execute, prepared, tuple(params))
             return int(cursor.rowcount)
 
+    async def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        prepared = self.dialect.prepare(statement)
+        async with self._exclusive():
+            await self._retrying(self._db.executemany, prepared, [tuple(row) for row in rows])
+
     async def migrate(self, migrations: Sequence[str]) -> None:
         async with self.transaction():
             version = int((await self.rows("PRAGMA user_version"))[0][0])

@@ -105,7 +105,14 @@ def first_view(job: Job, queue_position: int) -> View:
     """The reply sent at once for a new job: a placeholder photo (or text) saying where it stands.
 
     Its `image` is None (what a photo shows before any preview), so a later view of the same state
-    has the same fingerprint and is not sent again."""
+    has the same fingerprint and is not sent again.
+
+    A job that ended before its first reply (it ran while the bot was down) is first shown as still
+    finishing; its result comes as the edit once the store knows the message. So a reply that a crash
+    orphans before then (sent, its message id never stored: sent again after the restart) never shows
+    a second copy of the result with live buttons."""
+    if job.terminal:
+        job = job.model_copy(update={"state": JobState.RUNNING, "progress": 100, "preview_url": None})
     return dataclasses.replace(job_view(job, queue_position), image=None)
 
 

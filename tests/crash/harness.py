@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import asyncpg
 import yaml
 from aiohttp import web
 
@@ -165,7 +166,8 @@ def _users(chats: int) -> list[tuple[int, FakeUser]]:
     return places
 
 
-def write_config(workdir: Path, plan: Plan, telegram: TelegramFake, provider: MjProxyFake | None) -> Path:
+def write_config(workdir: Path, plan: Plan, telegram: TelegramFake, provider: MjProxyFake | None,
+                 database: str | Path) -> Path:
     """The bot's config: the fakes' URLs, pacing scaled like the fake's windows, short timeouts (a
     submit's claim lasts its request_timeout and a little more: then a new life reconciles it)."""
     scale = TIME_SCALE * 1.5
@@ -181,7 +183,7 @@ def write_config(workdir: Path, plan: Plan, telegram: TelegramFake, provider: Mj
         entry = {"name": "local", "type": "local", "duration": plan.job_seconds, "poll_interval": 0.1,
                  "grid_size": 256, "max_concurrency": 100, "request_timeout": 1.0}  # fmt: skip
     config = {
-        "database": str(workdir / "bot.sqlite3"),
+        "database": str(database),
         "default_provider": entry["name"],
         "providers": [entry],
         "telegram": {
@@ -312,9 +314,11 @@ def all_shown(telegram: TelegramFake, commands: list[Command]) -> bool:
 class Run:
     """One crash run: the fakes, the config, the lives, and what they left behind."""
 
-    def __init__(self, plan: Plan, workdir: Path, say: Say | None = None) -> None:
+    def __init__(self, plan: Plan, workdir: Path, say: Say | None = None,
+                 database: str | None = None) -> None:
         self.plan = plan
         self.workdir = workdir
+        self.database: str | Path = database or workdir / "bot.sqlite3"  # a file, or a PostgreSQL URL
         self.rng = random.Random(plan.seed)
         self.say = say or (lambda _: None)
         self.logs: list[Path] = []
@@ -330,7 +334,7 @@ class Run:
         telegram = TelegramFake(bot_username=BOT, time_scale=TIME_SCALE)
         telegram.app.middlewares.insert(0, self.inflight.middleware)
         async with telegram, _provider_fake(self.plan) as provider:
-            config = write_config(self.workdir, self.plan, telegram, provider)
+            config = write_config(self.workdir, self.plan, telegram, provider, self.database)
             commands = Commands(telegram, self.plan.chats, self.rng)
             lives = schedule(self.plan, self.rng)
             for number, life in enumerate(lives[:-1], start=1):
@@ -343,7 +347,8 @@ class Run:
             if provider is not None:  # a hang no submit came to take is still waiting in the fake
                 report.hangs -= sum(1 for fault in provider._faults if fault == HANG_AFTER_CREATE)
             lives = list(zip(self.marks, self.deaths, strict=True))
-            analyse(report, commands.sent, telegram, provider, self.workdir / "bot.sqlite3", lives)
+            stored = await read_store(self.database)
+            analyse(report, commands.sent, telegram, provider, stored, lives)
             transcript(self.workdir / "chats.txt", telegram, lives)
         report.tracebacks = sum(log.read_text(errors="replace").count("Traceback") for log in self.logs)
         # An upload cut off by a kill leaves aiohttp's spooled copy of it unclosed (the fake's
@@ -438,9 +443,24 @@ class _Stored:
     message_id: str | None
 
 
-def read_store(path: Path) -> tuple[list[_Stored], list[tuple[str, float | None]], str]:
-    """Jobs, ledger rows (job id, refunded at) and `PRAGMA integrity_check`, straight from the file."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
+Stored = tuple[list[_Stored], list[tuple[str, float | None]], str]
+
+
+async def read_store(database: str | Path) -> Stored:
+    """Jobs, ledger rows (job id, refunded at) and an integrity verdict, straight from the database: a
+    SQLite file's `PRAGMA integrity_check`, or PostgreSQL's (its own checks hold by construction: "ok"
+    once the rows are read)."""
+    if isinstance(database, str):
+        connection = await asyncpg.connect(database)
+        try:
+            jobs = [_Stored(*row) for row in await connection.fetch(
+                "SELECT id, request::jsonb #>> '{prompt,text}', state, chat_id, message_id FROM jobs")]
+            ledger = [(str(r[0]), r[1]) for r in await connection.fetch(
+                "SELECT job_id, refunded_at FROM quota_ledger")]  # fmt: skip
+        finally:
+            await connection.close()
+        return jobs, ledger, "ok"
+    with contextlib.closing(sqlite3.connect(database)) as db:
         jobs = [_Stored(*row) for row in db.execute(
             "SELECT id, json_extract(request, '$.prompt.text'), state, chat_id, message_id FROM jobs")]
         ledger = [(str(job), refunded) for job, refunded in db.execute(
@@ -459,8 +479,8 @@ def _life_of(message: FakeMessage, lives: Lives) -> int:
 
 
 def analyse(report: Report, sent: list[Command], telegram: TelegramFake, provider: MjProxyFake | None,
-            database: Path, lives: Lives) -> None:
-    jobs, ledger, report.integrity = read_store(database)
+            stored: Stored, lives: Lives) -> None:
+    jobs, ledger, report.integrity = stored
     by_prompt: dict[str, list[_Stored]] = {}
     for job in jobs:
         by_prompt.setdefault(job.prompt, []).append(job)
@@ -521,8 +541,9 @@ def transcript(path: Path, telegram: TelegramFake, lives: Lives) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-async def crash_run(plan: Plan, workdir: Path, say: Say | None = None) -> Report:
-    return await Run(plan, workdir, say).execute()
+async def crash_run(plan: Plan, workdir: Path, say: Say | None = None, database: str | None = None) -> Report:
+    """`database`: a PostgreSQL URL (default: a SQLite file in `workdir`)."""
+    return await Run(plan, workdir, say, database).execute()
 
 
 def markdown(reports: list[Report]) -> str:

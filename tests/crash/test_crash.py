@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import postgres
 from tests.crash.harness import FAULT_POINTS, Plan, Report, crash_run, markdown
 
 # aiohttp's multipart reader (the fake Telegram's, reading an upload) calls its own deprecated
@@ -61,3 +62,12 @@ async def test_sigkill_at_every_window_loses_and_repeats_nothing(name: str, tmp_
     if plan.provider == "mj_proxy":
         assert report.duplicated_submits == [] and report.provider_tasks == plan.jobs  # one task each
         assert report.hangs >= 1  # a submit timed out with its task created, and was reconciled
+
+
+async def test_sigkill_during_postgresql_writes_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """The same lives on a PostgreSQL store: killed at every window and at random moments while it writes."""
+    plan = PLANS["local"]
+    async with postgres.database() as url:
+        report = await crash_run(plan, tmp_path, database=url)
+    check(report, plan)
+

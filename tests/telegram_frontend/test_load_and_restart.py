@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from bot.app import build_app, running
 from bot.config import AppConfig
-from bot.domain import Job, JobState
+from bot.domain import Job, JobState, Owner, Placement
 from bot.store import JobStore
 from tests.fakes.telegram_api import FakeUser, TelegramFake
 from tests.telegram_frontend.conftest import ANN, GROUP, BotFactory, labels, make_config, serving
@@ -74,6 +76,32 @@ async def test_a_restart_mid_job_finishes_the_message_and_old_buttons_work(tmp_p
             child = await second.finished(GROUP, (await second.reply(GROUP, message.message_id)).message_id)
             assert (await second.job(GROUP, child)).index == 4
         assert (await second.job(GROUP, grid)).state is JobState.SUCCEEDED
+
+
+async def test_a_job_that_ended_while_the_bot_was_down_gets_one_reply_then_its_grid(
+        tmp_path: Path, fake: TelegramFake) -> None:
+    """Its first reply shows it finishing, without buttons: a crash before the store has that reply's
+    message id makes the next start send another, and the orphan must not be a second grid."""
+    config = make_config(tmp_path, fake)
+    command = fake.send_text(GROUP, ANN, "/imagine finished in the dark")
+    placement = Placement(platform="telegram", chat_id=str(GROUP), reply_to=str(command.message_id))
+    async with build_app(config) as app, running(app):  # the job runs with no Telegram frontend up
+        owner = Owner(platform="telegram", user_id=str(ANN.id))
+        job = await app.service.imagine(owner, "finished in the dark", placement=placement)
+        for _ in range(600):
+            if (job := await app.service.get(job.id)).terminal:
+                break
+            await asyncio.sleep(0.05)
+        assert job.state is JobState.SUCCEEDED and job.placement and job.placement.message_id is None
+
+    async with serving(config, fake) as bot:
+        reply = await bot.reply(GROUP, command.message_id)
+        grid = await bot.finished(GROUP, reply.message_id)
+    first = [call for call in fake.calls("sendPhoto") if call.get("caption", "").startswith("finished")]
+    assert len(first) == 1 and "Running · 100%" in first[0]["caption"]
+    assert "U1" not in str(first[0].get("reply_markup"))  # the first reply has no buttons ...
+    assert labels(grid) == GRID_ROWS  # ... the edit brings the grid and them
+    assert [m.message_id for m in fake.bot_messages(GROUP)] == [reply.message_id]
 
 
 async def _stored(config: AppConfig, job_id: str) -> Job:

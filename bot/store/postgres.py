@@ -36,6 +36,10 @@ _LOST = (
     asyncpg.InterfaceError,  # "connection is closed", "pool is closing" mid-flight
     asyncpg.AdminShutdownError,  # pg_terminate_backend, a server shutdown
     asyncpg.CannotConnectNowError,
+    # a connection whose server end was terminated mid-statement can be left with its protocol out of
+    # step ("cannot switch to state 11; another operation is in progress"): it is thrown away (see
+    # _on_connection) and the statement sent again on another
+    asyncpg.InternalClientError,
 )
 
 
@@ -80,7 +84,9 @@ class PostgresEngine:
         token = self._tx.set(connection)
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncpg.InternalClientError):
+                connection.terminate()
             with contextlib.suppress(*_LOST):
                 await transaction.rollback()
             raise
@@ -105,14 +111,14 @@ class PostgresEngine:
         prepared = self.dialect.prepare(statement)
         if (connection := self._tx.get()) is not None:
             return list(await connection.fetch(prepared, *params))
-        return list(await self._retrying(self._pool.fetch, prepared, *params))
+        return list(await self._retrying(self._on_connection, "fetch", prepared, *params))
 
     async def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         prepared = self.dialect.prepare(statement)
         if (connection := self._tx.get()) is not None:
             status = await connection.execute(prepared, *params)
         else:
-            status = await self._retrying(self._pool.execute, prepared, *params)
+            status = await self._retrying(self._on_connection, "execute", prepared, *params)
         last = str(status).rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
 
@@ -121,7 +127,18 @@ class PostgresEngine:
         if (connection := self._tx.get()) is not None:
             await connection.executemany(prepared, rows)
         else:  # one batch is atomic (asyncpg): safe to send again if the server was lost
-            await self._retrying(self._pool.executemany, prepared, rows)
+            await self._retrying(self._on_connection, "executemany", prepared, rows)
+
+    async def _on_connection(self, method: str, *args: Any) -> Any:
+        """`method(*args)` on a pooled connection; one left unusable is terminated, never pooled again."""
+        connection = await self._pool.acquire()
+        try:
+            return await getattr(connection, method)(*args)
+        except asyncpg.InternalClientError:
+            connection.terminate()
+            raise
+        finally:
+            await self._pool.release(connection)
 
     async def _retrying(self, call: Any, *args: Any) -> Any:
         """`call(*args)`, waiting out a lost server (with backoff) for `reconnect_for`."""

@@ -130,7 +130,8 @@ COMMANDS = [["imagine", "a fox"], ["act", "j1", "U1"], ["describe", "cat.png"], 
             ["wait", "j1"], ["cancel", "j1"], ["jobs"], ["run"], ["check-config"],
             ["admin", "ban", "u1"], ["admin", "unban", "u1"], ["admin", "bans"], ["admin", "limits"],
             ["admin", "set-limit", "user_per_day", "5"], ["admin", "pause", "mj"], ["admin", "resume", "mj"],
-            ["admin", "stats"]]  # fmt: skip
+            ["admin", "stats"], ["db", "copy", "a.db", "postgresql://h/b"],
+            ["db", "prune", "--dry-run"]]  # fmt: skip
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -143,7 +144,7 @@ def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) 
 
 
 def test_every_subcommand_takes_config_before_or_after_it() -> None:
-    covered = {tuple(argv[:2] if argv[0] == "admin" else argv[:1]) for argv in COMMANDS}
+    covered = {tuple(argv[:2] if argv[0] in ("admin", "db") else argv[:1]) for argv in COMMANDS}
     assert covered == _subcommands(_parser())  # a new subcommand needs a line in COMMANDS
     for argv in COMMANDS:
         assert _parser().parse_args(["--config", "before.yaml", *argv]).config == "before.yaml"

@@ -439,6 +439,11 @@ class TelegramFake(FakeServer):
     def pending_updates(self) -> int:
         return len(self._updates)
 
+    @property
+    def last_update_id(self) -> int:
+        """The id of the newest update queued for the bot."""
+        return self._next_update_id - 1
+
     async def wait_until(self, predicate: Callable[[], T], within: float = 5.0) -> T:
         """Wait until predicate() is truthy (re-checked after every API call); return its value."""
         deadline = time.monotonic() + within

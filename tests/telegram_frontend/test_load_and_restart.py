@@ -86,8 +86,9 @@ async def test_a_job_that_ended_while_the_bot_was_down_gets_one_reply_then_its_g
     command = fake.send_text(GROUP, ANN, "/imagine finished in the dark")
     placement = Placement(platform="telegram", chat_id=str(GROUP), reply_to=str(command.message_id))
     async with build_app(config) as app, running(app):  # the job runs with no Telegram frontend up
-        owner = Owner(platform="telegram", user_id=str(ANN.id))
-        job = await app.service.imagine(owner, "finished in the dark", placement=placement)
+        owner = Owner(platform="telegram", user_id=str(ANN.id))  # made from the command, as a frontend
+        job = await app.service.imagine(owner, "finished in the dark", placement=placement,  # killed
+                                        origin=f"telegram:{fake.last_update_id}")  # before it replied
         for _ in range(600):
             if (job := await app.service.get(job.id)).terminal:
                 break
@@ -97,6 +98,13 @@ async def test_a_job_that_ended_while_the_bot_was_down_gets_one_reply_then_its_g
     async with serving(config, fake) as bot:
         reply = await bot.reply(GROUP, command.message_id)
         grid = await bot.finished(GROUP, reply.message_id)
+        store = bot.app.store  # the command, received again, was processed as the job it had made
+        await fake.wait_until(lambda: fake.pending_updates == 0)
+        for _ in range(200):
+            if not await store.inbox_pending("telegram"):
+                break
+            await asyncio.sleep(0.05)
+        assert [j.id for j in await store.recent()] == [job.id]
     first = [call for call in fake.calls("sendPhoto") if call.get("caption", "").startswith("finished")]
     assert len(first) == 1 and "Running · 100%" in first[0]["caption"]
     assert "U1" not in str(first[0].get("reply_markup"))  # the first reply has no buttons ...

@@ -6,6 +6,7 @@ bench/discord.py would shadow the packages of those names; each script must guar
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,19 @@ def test_the_script_runs_as_a_file(script: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage:")
+
+
+def test_the_store_benchmark_runs_every_scenario_on_both_engines() -> None:
+    """At tiny sizes (figures mean nothing here): every scenario ends and the table has each row."""
+    done = subprocess.run(
+        [sys.executable, "bench/store.py", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout
+    assert "| metric | sqlite | postgresql |" in table
+    for row in ("jobs/s", "apply_snapshot p50 / p99", "after: blobs, changed columns", "live: peak RSS"):
+        assert row in table, (row, table)
+    after = next(line for line in table.splitlines() if "after: blobs" in line)
+    for cell in after.split("|")[2:4]:  # a blend's progress no longer writes nor reads its inputs
+        assert re.search(r", \d+ B written, \d+ B read", cell), after

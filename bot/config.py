@@ -85,6 +85,7 @@ class PollingConfig(_Section):
     backoff_max: float = Field(default=60.0, gt=0)
     max_submit_attempts: int = Field(default=5, ge=1)  # per provider, for unavailable errors
     reconcile_delay: float = Field(default=3.0, ge=0)  # wait before asking about an unanswered submit
+    gather: float = Field(default=0.02, ge=0)  # after a wake, wait for more commands to claim at once
 
 
 class RateLimit(_Section):

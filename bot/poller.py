@@ -87,18 +87,19 @@ class Poller:
         """Tick forever; a failing tick is logged and retried after a pause, never fatal."""
         await self.retire_orphans()
         while True:
+            self._wake.clear()  # before the tick: a job queued during it wakes the next one
             try:
                 await self.tick()
                 delay = await self._idle_delay()
             except Exception:  # supervised loop: log with the trace, pause, carry on
                 log.exception("poller tick failed")
                 delay = self._config.backoff_base
-            self._wake.clear()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):  # timing out is the normal way to wake
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            else:
+            if delay <= 0:
                 await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):  # timing out is the normal way to wake
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                await asyncio.sleep(self._config.gather)  # a burst of commands: one tick takes them all
 
     async def _idle_delay(self) -> float:
         now = self._clock()
@@ -238,7 +239,7 @@ class Poller:
                 log.info("job %s ended during its submit; stopping task %s", job.id, snapshot.task_id)
                 await self._cancel_quietly(job.provider, snapshot.task_id, job.id)
             return
-        merged = await self._store.apply_snapshot(job.provider, snapshot, now)
+        merged = await self._store.apply_snapshot(job.provider, snapshot, now, known=stored)
         await self._changed(merged or stored)
 
     async def _submit_failed(self, job: Job, exc: ProviderError, now: float) -> None:
@@ -342,7 +343,7 @@ class Poller:
     async def _poll(self, now: float) -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
         slack = self._batch_slack()
-        for job in await self._store.due(now + slack, self._only):
+        for job in await self._store.due(now, self._only, ahead=slack):
             groups[job.provider].append(job)
         async with asyncio.TaskGroup() as group:
             for name, candidates in groups.items():
@@ -392,11 +393,12 @@ class Poller:
         self._pool.last_success[name] = now
         seen = set()
         next_polls = await self._next_polls(name, jobs, now)
-        by_task = {job.provider_task_id: job.id for job in jobs}
+        by_task = {job.provider_task_id: job for job in jobs}
         for snapshot in snapshots:
             seen.add(snapshot.task_id)
-            next_poll = next_polls.get(by_task.get(snapshot.task_id, ""), now + self._interval(name))
-            changed = await self._store.apply_snapshot(name, snapshot, now, next_poll)
+            known = by_task.get(snapshot.task_id)
+            next_poll = next_polls[known.id] if known else now + self._interval(name)
+            changed = await self._store.apply_snapshot(name, snapshot, now, next_poll, known=known)
             if changed is not None:
                 await self._changed(changed)
         for job in jobs:

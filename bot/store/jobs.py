@@ -31,7 +31,7 @@ from bot.store.rows import changed, from_row, placement_of, row_values
 from providers.base import Action, TaskSnapshot
 
 log = logging.getLogger(__name__)
-_UPDATES: dict[tuple[str, ...], str] = {}  # update_job(columns), by the columns it writes
+_UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}  # update_job(columns, unchanged), by its arguments
 
 
 class JobStore:
@@ -115,14 +115,17 @@ class JobStore:
         assert existing is not None, "a conflicting live child must exist"
         return existing, False
 
-    async def save(self, job: Job, before: Job | None = None) -> Job | None:
+    async def save(self, job: Job, before: Job | None = None, *, unchanged: bool = False) -> Job | None:
         """Write a job's changes: the columns that differ from `before` (the version it was made from),
         or every mutable one. Returns it as stored (with the stored placement and progress), or None
-        when the write was refused because the stored job is terminal or further along."""
+        when the write was refused because the stored job is terminal or further along (or, when
+        `unchanged`, because it was written since `before` was read)."""
         columns = (changed(before, job) or ("updated_at",)) if before is not None else sql.MUTABLE
         sources = json.dumps([s.value for s in JobState if s is job.state or can_transition(s, job.state)])
-        statement = _UPDATES.get(columns) or _UPDATES.setdefault(columns, sql.update_job(columns))
-        rows = await self._rows(statement, (*row_values(job, columns), job.id, sources))
+        key = (columns, unchanged and before is not None)
+        statement = _UPDATES.get(key) or _UPDATES.setdefault(key, sql.update_job(*key))
+        params = (*row_values(job, columns), job.id, sources)
+        rows = await self._rows(statement, (*params, before.updated_at) if key[1] and before else params)
         if not rows:
             return None
         row = rows[0]
@@ -222,23 +225,41 @@ class JobStore:
         await self._execute(sql.INBOX_PRUNE, (before,))
 
     async def apply_snapshot(
-        self, provider: str, snapshot: TaskSnapshot, now: float, next_poll_at: float | None = None
+        self, provider: str, snapshot: TaskSnapshot, now: float, next_poll_at: float | None = None,
+        known: Job | None = None,
     ) -> Job | None:
         """Merge a provider report into its job. Returns the updated job, or None if nothing changed
         (unknown task, duplicate, out-of-order or regressing report). `next_poll_at`, when given,
-        is stored for a job that is still running either way."""
+        is stored for a job that is still running either way.
+
+        `known`, the job as the caller last read it, saves reading it again: the report is merged
+        into it and written in one statement, only if no one wrote the job since; else (rarely) it is
+        merged again into the stored job, under a lock."""
+        if known is not None and (known.provider, known.provider_task_id) == (provider, snapshot.task_id):
+            merged, written = await self._merge(known, snapshot, now, next_poll_at, unchanged=True)
+            if written:
+                return merged
         async with self.transaction():
             job = await self._one(sql.GET_BY_TASK + "{for_update}", (provider, snapshot.task_id))
             if job is None:
                 return None
-            updated = merge_snapshot(job, snapshot, now)
-            current = updated or job
-            if next_poll_at is not None and not current.terminal and current.next_poll_at != next_poll_at:
-                current = current.model_copy(update={"next_poll_at": next_poll_at})
-            if current is not job:
-                stored = await self.save(current, job)
-                current = stored or current
-            return current if updated is not None else None
+            merged, _ = await self._merge(job, snapshot, now, next_poll_at)
+            return merged
+
+    async def _merge(self, job: Job, snapshot: TaskSnapshot, now: float, next_poll_at: float | None,
+                     unchanged: bool = False) -> tuple[Job | None, bool]:
+        """apply_snapshot's answer for `job` as read, and False if its write was refused because the
+        job was written since (`unchanged`) or has moved on."""
+        updated = merge_snapshot(job, snapshot, now)
+        current = updated or job
+        if next_poll_at is not None and not current.terminal and current.next_poll_at != next_poll_at:
+            current = current.model_copy(update={"next_poll_at": next_poll_at})
+        if current is not job:
+            stored = await self.save(current, job, unchanged=unchanged)
+            if stored is None:
+                return (current if updated is not None else None), False
+            current = stored
+        return (current if updated is not None else None), True
 
     async def callback_secret(self, job_id: str, candidate: str) -> str:
         """The job's webhook secret: `candidate` the first time, the stored one ever after."""
@@ -276,8 +297,10 @@ class JobStore:
     async def by_message(self, platform: str, chat_id: str, message_id: str) -> Job | None:
         return await self._one(sql.GET_BY_MESSAGE, (platform, chat_id, message_id))
 
-    async def due(self, now: float, platform: str | None = None, limit: int = 500) -> list[Job]:
-        return await self._many(sql.DUE, (now, platform, platform, limit))
+    async def due(self, now: float, platform: str | None = None, limit: int = 500, ahead: float = 0.0
+                  ) -> list[Job]:
+        """Running jobs whose next poll is due by `now + ahead`, if any is due by `now` (none else)."""
+        return await self._many(sql.DUE, (now + ahead, platform, platform, now, platform, platform, limit))
 
     async def queued(self, provider: str, now: float, limit: int) -> list[Job]:
         """The provider's queued jobs that may be submitted now, oldest first."""

@@ -37,13 +37,15 @@ ONLY = "(CAST(? AS TEXT) IS NULL OR owner_platform = ?)"
 # forwards and progress never drops (the poller, webhooks and commands all write the same rows).
 
 
-def update_job(columns: tuple[str, ...]) -> str:
-    """The UPDATE writing `columns` (some of MUTABLE: only what changed) to one job, if it may move."""
+def update_job(columns: tuple[str, ...], unchanged: bool = False) -> str:
+    """The UPDATE writing `columns` (some of MUTABLE: only what changed) to one job, if it may move;
+    `unchanged`: only if its `updated_at` is still the one given (no one wrote it since it was read)."""
     sets = ", ".join("progress = {greatest}(progress, ?)" if c == "progress" else f"{c} = ?" for c in columns)
     return (
         f"UPDATE jobs SET {sets}"
         f" WHERE id = ? AND state NOT IN {TERMINAL_SQL} AND state IN (SELECT value FROM {{ids}})"
-        f" RETURNING {', '.join(PLACEMENT)}, progress"
+        + (" AND updated_at = ?" if unchanged else "")
+        + f" RETURNING {', '.join(PLACEMENT)}, progress"
     )
 
 
@@ -117,8 +119,11 @@ GET_ACTIVE_CHILD = (
     SELECT + " WHERE parent_id = ? AND kind = ? AND action_index = ?"
     " AND state NOT IN ('failed', 'cancelled', 'timed_out')"
 )
+#: Jobs due by a horizon, when one is due now (a batched poll takes those due soon along with it).
 DUE = (
     SELECT + f" WHERE state IN ('submitted', 'running') AND next_poll_at <= ? AND {ONLY}"
+    " AND EXISTS (SELECT 1 FROM jobs AS now_due WHERE now_due.state IN ('submitted', 'running')"
+    " AND now_due.next_poll_at <= ? AND (CAST(? AS TEXT) IS NULL OR now_due.owner_platform = ?))"
     " ORDER BY next_poll_at LIMIT ?"
 )
 QUEUED = (

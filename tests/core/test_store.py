@@ -94,6 +94,38 @@ async def test_unchanged_snapshot_still_reschedules_the_poll(store: JobStore) ->
     assert (await store.get("a1")).next_poll_at == 110.0  # type: ignore[union-attr]
 
 
+async def test_a_snapshot_merged_into_a_stale_copy_gives_way_to_a_later_write(store: JobStore) -> None:
+    await store.insert(make("a1", provider_task_id="T1", state=JobState.SUBMITTED, next_poll_at=100.0))
+    read = await store.get("a1")  # what the poller read before it asked the provider
+    assert read is not None
+    webhook = TaskSnapshot(task_id="T1", status=TaskStatus.RUNNING, progress=80)
+    assert await store.apply_snapshot("local", webhook, now=101.0) is not None  # written meanwhile
+    polled = TaskSnapshot(task_id="T1", status=TaskStatus.RUNNING, progress=40)
+    assert await store.apply_snapshot("local", polled, now=102.0, next_poll_at=105.0, known=read) is None
+    stored = await store.get("a1")
+    assert stored is not None and (stored.state, stored.progress, stored.next_poll_at) == (
+        JobState.RUNNING, 80, 105.0)  # fmt: skip
+
+
+async def test_a_snapshot_merged_into_a_fresh_copy_is_written(store: JobStore) -> None:
+    await store.insert(
+        make("a1", provider_task_id="T1", state=JobState.RUNNING, progress=10, next_poll_at=100.0)
+    )
+    read = await store.get("a1")
+    done = TaskSnapshot(task_id="T1", status=TaskStatus.SUCCEEDED, result=TaskResult(grid_url="http://x/g"))
+    merged = await store.apply_snapshot("local", done, now=101.0, next_poll_at=110.0, known=read)
+    assert merged is not None and merged.state is JobState.SUCCEEDED
+    assert await store.get("a1") == merged
+    assert await store.apply_snapshot("local", done, now=102.0, known=read) is None  # the copy is stale now
+
+
+async def test_due_takes_the_soon_due_only_along_with_one_due_now(store: JobStore) -> None:
+    await store.insert(make("r1", state=JobState.RUNNING, provider_task_id="T1", next_poll_at=101.0))
+    await store.insert(make("r2", state=JobState.RUNNING, provider_task_id="T2", next_poll_at=102.0))
+    assert await store.due(now=100.0, ahead=5.0) == []
+    assert [j.id for j in await store.due(now=101.0, ahead=5.0)] == ["r1", "r2"]
+
+
 async def test_snapshot_for_an_unknown_task(store: JobStore) -> None:
     snap = TaskSnapshot(task_id="nope", status=TaskStatus.SUCCEEDED)
     assert await store.apply_snapshot("local", snap, now=1.0) is None

@@ -391,7 +391,7 @@ async def live(engine: str, size: dict[str, Any]) -> dict[str, Any]:
             assert isinstance(local, LocalProvider)
             fetches = local.calls["fetch"]
     running_lag = lag.samples[creating:]
-    return {"live": jobs, "duration": size["duration"], "create_seconds": created - started,
+    return {"live": jobs, "duration": size["duration"], "live_create_seconds": created - started,
             "run_seconds": ended - created, "peak_at_provider": finished.peak_at_provider,
             "live_outcomes": finished.outcomes, "fetch_per_job": fetches / jobs,
             "rss_start_mb": rss_start, "rss_mb": peak_rss_mb(),
@@ -432,7 +432,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         ("live jobs (all live at once) / peak at the provider at once",
          lambda r: f"{r['live']} / {r['peak_at_provider']} ({r['duration']:g} s jobs)"),
         ("live: creating / running to the end",
-         lambda r: f"{r['create_seconds']:.1f} s / {r['run_seconds']:.1f} s"),
+         lambda r: f"{r['live_create_seconds']:.1f} s / {r['run_seconds']:.1f} s"),
         ("live: peak RSS (start)", lambda r: f"{r['rss_mb']:.0f} MB ({r['rss_start_mb']:.0f} MB)"),
         ("live: event-loop lag p99 (max); p99 while running",
          lambda r: f"{r['lag_p99_ms']:.1f} ms ({r['lag_max_ms']:.0f} ms); {r['run_lag_p99_ms']:.1f} ms"),

@@ -19,7 +19,7 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -70,12 +70,12 @@ class RealClock(FakeClock):
 
 
 @pytest.fixture
-def cli_logging(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def cli_logging(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, root_logging: None
+                ) -> None:
     """The CLI replaces the root handlers (bot.logs.configure_logging): keep pytest's capture among them,
-    at DEBUG, so `caplog` holds every record the command made, as made (before any redaction); restore
-    the root logger afterwards."""
+    at DEBUG, so `caplog` holds every record the command made, as made (before any redaction); the root
+    logger is restored afterwards (`root_logging`)."""
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     real = bot.cli.configure_logging
 
     def configure(*args: Any, **kwargs: Any) -> logging.Handler:
@@ -86,13 +86,6 @@ def cli_logging(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatc
         return handler
 
     monkeypatch.setattr(bot.cli, "configure_logging", configure)
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 def run_cli(tmp_path: Path, database: Path | str, *args: str) -> int:

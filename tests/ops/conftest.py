@@ -4,8 +4,7 @@ and health, wired as bot.app wires them."""
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,20 +63,6 @@ async def build(tmp_path: Path, providers: Iterable[LocalConfig] = (), database:
         admin = AdminService(pool, service.access, service.quotas, wired.store.ops, clock)
         health = Health(wired.store, pool.last_success, pool.names, clock)
         yield Ops(**wired.parts(), admin=admin, metrics=metrics, health=health)
-
-
-@pytest.fixture
-def root_logging() -> Iterator[None]:
-    """The CLI and configure_logging replace the root handlers; give pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 from bot.admin import AdminService
 from bot.config import AppConfig
 from bot.domain import CLI_PLATFORM
-from bot.events import Listeners
+from bot.events import Listeners, SharedEvents
 from bot.media import Downloader, MediaCache
 from bot.metrics import Health, Metrics, MetricsServer, add_routes
 from bot.poller import Poller
@@ -22,6 +22,7 @@ from bot.pool import ProviderPool
 from bot.service import JobService
 from bot.store import JobStore
 from bot.webhooks import WebhookReceiver
+from bot.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class App:
     admin: AdminService
     metrics: Metrics  # frontends: metrics.watch_delivery(platform, delivery); health.frontends.append(self)
     health: Health
+    worker: Worker  # this process among the workers sharing the database (who shows which chat)
+    events: SharedEvents  # job changes to and from the other workers
     webhooks: WebhookReceiver | None = None  # set when the config has a `webhooks` section
     metrics_server: MetricsServer | None = None  # `metrics.listen` without webhooks
 
@@ -56,6 +59,10 @@ async def build_app(
         try:
             await pool.start()
             listeners = Listeners()
+            worker = Worker(store, config.workers, clock=clock)
+            events = SharedEvents(store, listeners, worker.instance, clock)
+            if serve_http:  # a one-shot CLI shows its own jobs; `run` processes tell each other
+                listeners.add(events)
             hooks = None
             if config.webhooks is not None and serve_http:
                 hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
@@ -64,13 +71,14 @@ async def build_app(
             cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
             service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
             admin, metrics, health = await _operations(store, pool, listeners, service, clock)
+            metrics.worker = health.worker = worker.describe
             if hooks is not None:
                 metrics.webhook_counts = lambda: hooks.deliveries
             served = None
             if hooks is None and config.metrics.listen and serve_http:
                 served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
-            yield App(config, http, store, pool, listeners, poller, service, admin, metrics, health, hooks,
-                      served)
+            yield App(config, http, store, pool, listeners, poller, service, admin, metrics, health, worker,
+                      events, hooks, served)
         finally:
             await pool.aclose()
             await store.close()
@@ -96,7 +104,10 @@ async def _operations(
 async def running(app: App) -> AsyncIterator[None]:
     """Run the poller (and the webhook server, when configured) in a TaskGroup for the block."""
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(app.poller.run(), name="poller")]
+        await app.worker.join()
+        tasks = [group.create_task(app.poller.run(), name="poller"),
+                 group.create_task(app.worker.run(), name="worker"),
+                 group.create_task(app.events.run(), name="events")]
         if app.webhooks is not None:
             web_app = app.webhooks.build_application()
             add_routes(web_app, app.metrics, app.health, app.store, app.pool.last_success)

@@ -6,6 +6,7 @@ Every problem is reported with its key path (and a missing environment variable 
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -107,6 +108,9 @@ class TelegramConfig(_Section):
     global_rate: RateLimit = RateLimit(count=30, period=1.0)
     album_wait: float = Field(default=1.0, ge=0)  # how long /blend waits for the rest of an album
     poll_timeout: float = Field(default=10.0, ge=0)  # getUpdates long-poll timeout
+    # polling: this process long-polls getUpdates (one process only: Telegram allows one consumer).
+    # webhook: Telegram posts updates to `webhooks.public_url` + /updates/telegram, taken by any worker.
+    mode: Literal["polling", "webhook"] = "polling"
 
     _urls = field_validator("base_url", "base_file_url")(_http_url)
 
@@ -215,6 +219,24 @@ class RetentionConfig(_Section):
     every_hours: float = Field(default=6.0, gt=0)
 
 
+class WorkersConfig(_Section):
+    """This process among several `run` processes sharing one PostgreSQL database. Each chat's messages
+    are shown by one worker at a time, the holder of the chat's lease; a worker renews its leases every
+    `heartbeat` seconds, and one that stops renewing (it died) loses them after `lease` seconds. `id`
+    names this worker (default: the host name, which a restart keeps, so a restarted worker takes its
+    chats straight back); several workers on one host need an `id` each."""
+
+    id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    heartbeat: float = Field(default=2.0, gt=0)
+    lease: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> WorkersConfig:
+        if self.lease < 2 * self.heartbeat:
+            raise ValueError("workers.lease must be at least twice workers.heartbeat")
+        return self
+
+
 def is_database_url(database: Path | str) -> bool:
     """`database:` names a PostgreSQL server (a URL) rather than a SQLite file (a path)."""
     return str(database).startswith(("postgresql://", "postgres://"))
@@ -255,6 +277,7 @@ class AppConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
 
     @field_validator("database", mode="before")
     @classmethod
@@ -287,6 +310,9 @@ class AppConfig(_Section):
             unknown = [f for f in p.fallbacks if f not in names or f == p.name]
             if unknown:
                 raise ValueError(f"provider '{p.name}' names unknown fallbacks: {', '.join(unknown)}")
+        if self.telegram is not None and self.telegram.mode == "webhook" and self.webhooks is None:
+            raise ValueError("telegram.mode: webhook needs a webhooks section (Telegram posts updates to "
+                             "webhooks.public_url + /updates/telegram)")
         return self
 
     def provider(self, name: str) -> ProviderConfig:

@@ -1,13 +1,29 @@
-"""How frontends learn about job changes: a small listener protocol, fanned out by `Listeners`."""
+"""How frontends learn about job changes: a small listener protocol, fanned out by `Listeners`, and
+`SharedEvents`, which carries every change to the workers sharing the database.
+
+A change made by any worker (a poll, a webhook, a command) reaches the listeners of every worker: the
+worker that made it tells the others through the database (PostgreSQL NOTIFY, the job's id only); each
+of them reads the job and hands it to its own listeners (the one showing the job's chat edits it).
+After its listening connection was lost, a worker reads every job written since the last event it saw.
+Events of another kind (e.g. "inbox": a platform event committed for a chat another worker shows) go
+to the callbacks subscribed to that kind.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Protocol
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from bot.domain import Job
+from bot.store import JobStore
 
 log = logging.getLogger(__name__)
+
+CHANNEL = "imagine_bot_events"
+_CATCH_UP_MARGIN = 5.0  # seconds before the last event seen a catch-up reads from (clocks differ)
 
 
 class JobListener(Protocol):
@@ -27,9 +43,80 @@ class Listeners:
     def remove(self, listener: JobListener) -> None:
         self._listeners.remove(listener)
 
-    async def job_changed(self, job: Job) -> None:
+    async def job_changed(self, job: Job, skip: JobListener | None = None) -> None:
         for listener in list(self._listeners):
+            if listener is skip:
+                continue
             try:
                 await listener.job_changed(job)
             except Exception:  # a listener bug must not stop the poller; it is logged with its trace
                 log.exception("listener %s failed on job %s", type(listener).__name__, job.id)
+
+
+class SharedEvents:
+    """A listener that tells the other workers, and the loop that hears them (`run`)."""
+
+    def __init__(self, store: JobStore, listeners: Listeners, origin: str,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._listeners = listeners
+        self._origin = origin  # this process (Worker.instance): its own events are not handled twice
+        self._clock = clock
+        self._pending: dict[str, None] = {}  # job ids heard of and not yet handed on, oldest first
+        self._wake = asyncio.Event()
+        self._subscribers: dict[str, list[Callable[[str], Coroutine[Any, Any, None]]]] = {}
+        self._last_seen = clock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.received = 0  # events from other workers (for /metrics)
+
+    async def job_changed(self, job: Job) -> None:
+        if self._store.engine.shared:
+            await self.publish("job", job.id)
+
+    async def publish(self, kind: str, key: str) -> None:
+        await self._store.engine.notify(CHANNEL, f"{self._origin} {kind} {key}")
+
+    def subscribe(self, kind: str, callback: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        self._subscribers.setdefault(kind, []).append(callback)
+
+    async def run(self) -> None:
+        """Hear the other workers until cancelled (returns never on SQLite: nobody else is there)."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._hand_on(), name="events-hand-on")
+            await self._store.engine.listen(CHANNEL, self._received, self._catch_up)
+
+    def _received(self, payload: str) -> None:
+        origin, kind, key = [*payload.split(" ", 2), "", ""][:3]
+        if origin == self._origin:
+            return
+        self.received += 1
+        self._last_seen = self._clock()
+        if kind == "job":
+            self._pending[key] = None
+            self._wake.set()
+        for callback in self._subscribers.get(kind, []):
+            task = asyncio.get_running_loop().create_task(callback(key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _hand_on(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                job_id = next(iter(self._pending))
+                del self._pending[job_id]
+                try:
+                    job = await self._store.get(job_id)
+                except Exception:  # the database is away: the catch-up after reconnecting covers it
+                    log.exception("events: could not read job %s", job_id)
+                    continue
+                if job is not None:
+                    await self._listeners.job_changed(job, skip=self)
+
+    async def _catch_up(self) -> None:
+        since = self._last_seen - _CATCH_UP_MARGIN
+        jobs = await self._store.changed_since(since)
+        log.info("events: reconnected; handing on %d job(s) changed meanwhile", len(jobs))
+        for job in jobs:
+            await self._listeners.job_changed(job, skip=self)

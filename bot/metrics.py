@@ -108,7 +108,12 @@ class Metrics:
         self.paused = Gauge("imagine_provider_rate_limited_until_timestamp",
                             "Until when a provider's Retry-After holds all its requests", ["provider"],
                             registry=r)
+        self.worker_leases = Gauge("imagine_worker_leases", "Leases this worker holds (chats it shows)",
+                                   ["worker"], registry=r)
+        self.worker_info = Gauge("imagine_worker_info", "This worker: its id and the shards it runs",
+                                 ["worker", "shards"], registry=r)
         self.pauses: Callable[[], Mapping[str, float]] = dict
+        self.worker: Callable[[], Mapping[str, Any]] = dict  # Worker.describe
         self.deliveries: dict[str, HasDeliveryStats] = {}
         self.webhook_counts: Callable[[], Mapping[str, int] | None] = lambda: None
         r.register(_ReadAtScrape(self))
@@ -134,6 +139,11 @@ class Metrics:
             self.up.labels(provider).set(at)
         for provider, until in self.pauses().items():
             self.paused.labels(provider).set(until)
+        worker = self.worker()
+        if worker:
+            self.worker_leases.labels(worker["id"]).set(worker["leases"])
+            self.worker_info.clear()
+            self.worker_info.labels(worker["id"], str(worker.get("shards", ""))).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -177,6 +187,7 @@ class Health:
         self._providers = list(providers)
         self._clock = clock
         self.frontends: list[Connected] = []
+        self.worker: Callable[[], Mapping[str, Any]] = dict  # Worker.describe
 
     async def report(self) -> tuple[bool, dict[str, object]]:
         try:
@@ -190,7 +201,8 @@ class Health:
             for name in self._providers
         }
         healthy = store_ok and all(frontends.values())
-        return healthy, {"ok": healthy, "store": store_ok, "frontends": frontends, "providers": providers}
+        return healthy, {"ok": healthy, "store": store_ok, "frontends": frontends, "providers": providers,
+                         "worker": dict(self.worker())}
 
 
 def add_routes(app: web.Application, metrics: Metrics, health: Health, store: JobStore,

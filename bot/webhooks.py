@@ -34,6 +34,8 @@ from providers.errors import CallbackSignatureError, ProviderProtocolError
 log = logging.getLogger(__name__)
 
 HOOK_ROUTE = "/hooks/{job_id}/{secret}"
+UPDATES_ROUTE = "/updates/{platform}"  # a chat platform's pushed updates (Telegram's webhook mode)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RECEIVER_KEY: web.AppKey[WebhookReceiver] = web.AppKey("webhook_receiver")
 _TASK_ID_WAIT = 5.0  # how long a callback may wait for its job's submit answer to be stored
 
@@ -80,6 +82,7 @@ class WebhookReceiver:
         self.port: int | None = None  # the bound port once `run` has started serving
         self.serving = asyncio.Event()
         self.deliveries: Counter[str] = Counter()  # outcome -> count (accepted, unknown, malformed ...)
+        self._platforms: dict[str, Handler] = {}
 
     # -- what the poller asks ---------------------------------------------------------------------
 
@@ -101,7 +104,22 @@ class WebhookReceiver:
         app = web.Application(client_max_size=self._config.max_body_bytes)
         app[RECEIVER_KEY] = self
         app.router.add_post(HOOK_ROUTE, self.handle)
+        app.router.add_post(UPDATES_ROUTE, self._updates)
         return app
+
+    def mount(self, platform: str, handler: Handler) -> str:
+        """Serve `platform`'s pushed updates with `handler`; the public URL to give the platform."""
+        self._platforms[platform] = handler
+        return f"{self.public_url}/updates/{platform}"
+
+    def unmount(self, platform: str) -> None:
+        self._platforms.pop(platform, None)
+
+    async def _updates(self, request: web.Request) -> web.StreamResponse:
+        handler = self._platforms.get(request.match_info["platform"])
+        if handler is None:  # not served by this worker (yet): the platform sends it again later
+            return web.Response(status=503, text="not serving this platform now")
+        return await handler(request)
 
     async def run(self, app: web.Application | None = None) -> None:
         """Serve on `webhooks.listen` until cancelled; deliveries in flight are owned by a TaskGroup."""

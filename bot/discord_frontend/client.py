@@ -24,11 +24,12 @@ from bot.config import DiscordConfig
 from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.commands import install
 from bot.discord_frontend.handlers import Handlers
-from bot.discord_frontend.inbox import Entry, InteractionInbox
+from bot.discord_frontend.inbox import InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
 from bot.domain import ActionRef
+from bot.store import InboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,13 @@ class DiscordFrontend:
         self.config = app.config.discord
         self.clock = clock
         self.client = ImagineClient(self.config)
-        self.outbox = Outbox(self.client, app.service, self.config)
+        self.outbox = Outbox(self.client, app.service, self.config,
+                             owns=lambda channel_id: app.worker.owns_chat(PLATFORM, channel_id))
         self.inbox = InteractionInbox(self.client, app.store, clock)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
         self.drain_timeout = DRAIN_ON_EXIT
+        self._adopted_since = clock()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
         app.health.frontends.append(self)
 
@@ -152,14 +155,22 @@ class DiscordFrontend:
             finally:
                 self.app.listeners.remove(self.outbox)
 
-    async def _resume(self, left: list[Entry], started: float) -> None:
+    async def _resume(self, left: list[InboxEntry], started: float) -> None:
         """Once connected, finish what the last run could not (a restart loses nothing): handle the
         interactions it committed (`left`), send the first messages still missing (of jobs created
         before `started`: later ones are their handlers' own), then the final edits."""
         await self.client.ready.wait()
         await self.inbox.replay(left)
-        await self.client.handlers.send_unreplied(started)
-        if count := await self.outbox.redeliver():
+        self._adopted_since = started  # jobs created since have their handlers' own first messages
+        await self.app.worker.adopt(PLATFORM, self._adopt)
+
+    async def _adopt(self, channels: list[str]) -> None:
+        """Show what is pending in `channels` (this worker's from now on): at start, what the last run
+        left behind; later, the channels of a worker that died."""
+        wanted = set(channels)
+        await self.client.handlers.send_unreplied(self._adopted_since, wanted)
+        self._adopted_since = self.clock()  # a dead worker's jobs: any created before the takeover
+        if count := await self.outbox.redeliver(wanted):
             log.info("discord: re-sending the final state of %d job(s) from before the restart", count)
 
     async def _drain(self) -> None:

@@ -13,7 +13,7 @@ a restart) are posted the same way at start.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Any
 
 import discord
@@ -180,10 +180,12 @@ class Handlers:
             embed=content.embed, files=content.files, nonce=job.id,
             allowed_mentions=discord.AllowedMentions.none(), **extra)
 
-    async def send_unreplied(self, before: float) -> None:
-        """At start, after the interactions from before the restart were handled again: the first
-        message of every job created before `before` that still has none (its interaction expired)."""
-        jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before]
+    async def send_unreplied(self, before: float, channels: Container[str]) -> None:
+        """After the interactions from before a restart were handled again (or on taking a dead
+        worker's channels over): the first message of every job in `channels` created before `before`
+        that still has none (its interaction expired)."""
+        jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before
+                and job.placement is not None and job.placement.chat_id in channels]  # fmt: skip
         if jobs:
             log.info("discord: sending the first message of %d job(s) from before the restart", len(jobs))
         for job in jobs:

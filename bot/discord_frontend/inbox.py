@@ -25,7 +25,7 @@ import discord
 
 from bot import faults
 from bot.domain import ActionRef
-from bot.store import JobStore
+from bot.store import InboxEntry, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ REPLAY_WAIT = 60.0  # seconds the start waits for re-processed interactions befo
 KEEP_DONE = 86400.0  # handled interactions are kept a day
 _UNCLAIMED = 60.0  # seconds a received payload waits for its handler (one refused early never comes)
 _ACTION_ID = re.compile(ActionRef.PATTERN)
-Entry = tuple[str, int, str]  # (interaction id, the id as a number, the INTERACTION_CREATE payload)
 
 
 def origin(interaction: discord.Interaction) -> str:
@@ -92,7 +91,7 @@ class InteractionInbox:
             raw = self._received_raw.pop(interaction.id, None)
             if raw is not None:
                 key = str(interaction.id)
-                await self._store.inbox_add(SOURCE, [(key, interaction.id, raw[1])], self._clock())
+                await self._store.inbox_add(SOURCE, [InboxEntry(key, interaction.id, raw[1])], self._clock())
                 await faults.point("inbox_committed")
             stopped = False
             try:
@@ -123,19 +122,19 @@ class InteractionInbox:
         if (event := self._replaying.pop(interaction_id, None)) is not None:
             event.set()
 
-    async def left(self) -> list[Entry]:
+    async def left(self) -> list[InboxEntry]:
         """What the last run committed but did not handle: read before connecting, so that nothing
         received by this run (and being handled) is taken for it."""
         await self._store.inbox_prune(self._clock() - KEEP_DONE)
         return await self._store.inbox_pending(SOURCE)
 
-    async def replay(self, left: list[Entry]) -> None:
+    async def replay(self, left: list[InboxEntry]) -> None:
         """Once connected: handle `left` again while its token lives; returns when those are handled
         (or after REPLAY_WAIT). Older ones are dropped: nothing can answer them any more (a job they
         created gets its message from the reply outbox)."""
         now = self._clock()
         expired = 0
-        for key, seq, payload in left:
+        for key, seq, payload, _ in left:
             if now - discord.utils.snowflake_time(seq).timestamp() > REPLAY_WINDOW:
                 expired += 1
                 await self._store.inbox_done(SOURCE, key, now)

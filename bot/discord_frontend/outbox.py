@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,8 +82,10 @@ def waiting_out_rate_limits() -> Iterator[None]:
 class Outbox:
     """The Discord listener: renders every change of a Discord-placed job and delivers it."""
 
-    def __init__(self, client: discord.Client, service: JobService, config: DiscordConfig) -> None:
+    def __init__(self, client: discord.Client, service: JobService, config: DiscordConfig,
+                 owns: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self._client = client
+        self._owns = owns  # whether this worker shows a channel (bot/workers.py); None: every channel
         self._service = service
         self._upload_limits: dict[int, int] = {}  # channel id -> upload cap its interactions reported
         # threads that refused an edit as archived: their progress edits are skipped, not sent to fail
@@ -119,6 +121,8 @@ class Outbox:
         placement = job.placement
         if placement is None or placement.platform != PLATFORM or not placement.message_id:
             return
+        if self._owns is not None and not await self._owns(placement.chat_id):
+            return  # another worker shows this channel
         card = await self.card(job)
         self.delivery.push(placement.chat_id, message_key(placement), Outgoing(job, card), card,
                            final=job.terminal)
@@ -210,10 +214,12 @@ class Outbox:
         await self._service.place(out.job, placement)
         await self._service.delivered(out.job)
 
-    async def redeliver(self) -> int:
-        """Push every finished job whose final edit was never recorded: it was still pending when the
-        bot stopped, or the job ended while no Discord frontend listened. Returns how many."""
-        jobs = await self._service.undelivered(PLATFORM)
+    async def redeliver(self, channels: Container[str]) -> int:
+        """Push every finished job in `channels` whose final edit was never recorded: it was still
+        pending when the bot stopped, or the job ended while no Discord frontend listened. Returns how
+        many."""
+        jobs = [job for job in await self._service.undelivered(PLATFORM)
+                if job.placement is not None and job.placement.chat_id in channels]  # fmt: skip
         for job in jobs:
             await self.job_changed(job)
         return len(jobs)

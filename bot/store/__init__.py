@@ -8,6 +8,6 @@ module writes SQL or names a table.
 """
 
 from bot.store.engine import DatabaseError
-from bot.store.jobs import JobStore, Pruned
+from bot.store.jobs import InboxEntry, JobStore, Pruned
 
-__all__ = ["DatabaseError", "JobStore", "Pruned"]
+__all__ = ["DatabaseError", "InboxEntry", "JobStore", "Pruned"]

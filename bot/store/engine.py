@@ -12,7 +12,7 @@ each engine turns a statement into its own once (`Dialect.prepare`, cached).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +80,7 @@ class Engine(Protocol):
     """What the repositories need from a database."""
 
     dialect: Dialect
+    shared: bool  # several processes may use it at once (PostgreSQL), rather than one (SQLite)
 
     async def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; its rows (a write with RETURNING returns what it wrote)."""
@@ -101,6 +102,16 @@ class Engine(Protocol):
     async def migrate(self, migrations: Sequence[str]) -> None:
         """Apply the scripts this database has not run yet, once even when several processes start at
         the same moment; DatabaseError when the database is newer than `migrations`."""
+        ...
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every process listening on `channel` (after the current transaction commits, if any)."""
+        ...
+
+    async def listen(self, channel: str, received: Callable[[str], None],
+                     reconnected: Callable[[], Awaitable[None]]) -> None:
+        """Pass every payload sent to `channel` by any process to `received`, until cancelled; after
+        the connection was lost and made again, await `reconnected` (to catch up what was missed)."""
         ...
 
     async def ping(self) -> bool: ...

@@ -2,7 +2,7 @@
 PostgreSQL, bot/store/engine.py). Its SQL is in `bot.store.sql`; no other module writes SQL or names a
 table. Jobs, claims, the inbox, callback secrets, user settings and delivery records are its own
 methods; the credit ledger, bans, admin overrides, stored inputs and albums are its parts
-(`ledger`, `bans`, `ops`, `inputs`, `albums`), on the same engine and transactions.
+(`ledger`, `bans`, `ops`, `inputs`, `albums`, `workers`), on the same engine and transactions.
 
 Taking work (a queued job, a due poll, a stale submit) is one conditional UPDATE that only one process
 wins; a job's read-modify-write (a provider snapshot) is one transaction that locks the row
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.domain import Job, JobState, Owner, Placement, can_transition, merge_snapshot
 from bot.store import sql
@@ -28,9 +28,21 @@ from bot.store.inputs import Albums, Inputs
 from bot.store.migrations import POSTGRES, SQLITE
 from bot.store.ops import BanList, Ledger, OpsSettings
 from bot.store.rows import changed, from_row, placement_of, row_values
+from bot.store.workers import Workers
 from providers.base import Action, TaskSnapshot
 
 log = logging.getLogger(__name__)
+
+
+class InboxEntry(NamedTuple):
+    """A platform event as committed: its key (update id, interaction id), order, body and chat."""
+
+    key: str
+    seq: int
+    payload: str
+    chat: str | None = None
+
+
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}  # update_job(columns, unchanged), by its arguments
 
 
@@ -44,6 +56,7 @@ class JobStore:
         self.ops = OpsSettings(engine)
         self.inputs = Inputs(engine)
         self.albums = Albums(engine)
+        self.workers = Workers(engine)
 
     @classmethod
     async def open(cls, database: Path | str) -> JobStore:
@@ -201,16 +214,17 @@ class JobStore:
 
     # -- the inbox -------------------------------------------------------------------------------
 
-    async def inbox_add(self, source: str, entries: Sequence[tuple[str, int, str]], now: float) -> None:
-        """Commit platform events `(key, seq, payload)` before they are acknowledged (one transaction;
-        an event seen before is kept as it was)."""
+    async def inbox_add(self, source: str, entries: Sequence[InboxEntry], now: float) -> None:
+        """Commit platform events before they are acknowledged (one transaction; an event seen before
+        is kept as it was)."""
         async with self.transaction():
-            for key, seq, payload in entries:
-                await self._execute(sql.INBOX_ADD, (source, key, seq, payload, now))
+            for key, seq, payload, chat in entries:
+                await self._execute(sql.INBOX_ADD, (source, key, seq, payload, chat, now))
 
-    async def inbox_pending(self, source: str, limit: int = 1000) -> list[tuple[str, int, str]]:
+    async def inbox_pending(self, source: str, limit: int = 1000) -> list[InboxEntry]:
         """Events of `source` not yet processed, oldest first."""
-        return [(str(k), int(q), str(p)) for k, q, p in await self._rows(sql.INBOX_PENDING, (source, limit))]
+        rows = await self._rows(sql.INBOX_PENDING, (source, limit))
+        return [InboxEntry(str(k), int(q), str(p), str(c) if c is not None else None) for k, q, p, c in rows]
 
     async def inbox_done(self, source: str, key: str, now: float) -> None:
         await self._execute(sql.INBOX_DONE, (now, source, key))
@@ -260,6 +274,10 @@ class JobStore:
                 return (current if updated is not None else None), False
             current = stored
         return (current if updated is not None else None), True
+
+    async def changed_since(self, since: float, limit: int = 1000) -> list[Job]:
+        """Jobs written at or after `since`, oldest first (a catch-up after missed change events)."""
+        return await self._many(sql.CHANGED_SINCE, (since, limit))
 
     async def callback_secret(self, job_id: str, candidate: str) -> str:
         """The job's webhook secret: `candidate` the first time, the stored one ever after."""

@@ -157,6 +157,25 @@ SQLITE: tuple[str, ...] = (
     CREATE INDEX albums_seen ON albums(seen_at);
     CREATE INDEX jobs_updated ON jobs(updated_at);
     """,
+    # Several workers on one database: who is alive (`workers`, a heartbeat each), what each holds
+    # (`leases`: a chat's messages, the Telegram long poll), and the chat a platform event belongs to,
+    # so the worker showing that chat processes it.
+    """
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        seen_at REAL NOT NULL,
+        info TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until REAL NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder);
+    ALTER TABLE inbox ADD COLUMN chat TEXT;
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -285,5 +304,24 @@ POSTGRES: tuple[str, ...] = (
         PRIMARY KEY (chat_id, group_id, message_id)
     );
     CREATE INDEX albums_seen ON albums(seen_at);
+    """,
+    # Several workers on one database: who is alive (`workers`, a heartbeat each), what each holds
+    # (`leases`: a chat's messages, the Telegram long poll), and the chat a platform event belongs to,
+    # so the worker showing that chat processes it.
+    """
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL,
+        info TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder);
+    ALTER TABLE inbox ADD COLUMN chat TEXT;
     """,
 )

@@ -19,7 +19,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,6 +28,7 @@ from bot.config import database_location, database_password
 from bot.store.engine import POSTGRES, DatabaseError, Row, newer_schema
 
 log = logging.getLogger(__name__)
+_LISTEN_PING = 5.0  # seconds between checks that the LISTEN connection is alive
 _MIGRATION_LOCK = 0x1A6B07  # pg_advisory_xact_lock key: one migrating process at a time
 _LOST = (
     OSError,  # refused, reset, unreachable
@@ -45,9 +46,11 @@ _LOST = (
 
 class PostgresEngine:
     dialect = POSTGRES
+    shared = True
 
     def __init__(self, pool: asyncpg.Pool, url: str, reconnect_for: float) -> None:
         self._pool = pool
+        self._url = url  # carries the password: never logged (messages use `_where`)
         self._where = database_location(url)
         self._reconnect_for = reconnect_for
         self._tx: contextvars.ContextVar[Any] = contextvars.ContextVar("transaction", default=None)
@@ -163,6 +166,36 @@ class PostgresEngine:
                 log.warning("the database %s is back after %.1f s", self._where, down)
                 self._down_since = None
             return result
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify(?, ?)", (channel, payload))
+
+    async def listen(self, channel: str, received: Callable[[str], None],
+                     reconnected: Callable[[], Awaitable[None]]) -> None:
+        """LISTEN on a connection of its own (a pooled one would be handed to others); it is pinged
+        every few seconds, since an idle connection does not notice a server that went away."""
+        first = True
+        while True:
+            try:
+                connection = await self._retrying(asyncpg.connect, self._url)
+            except DatabaseError:
+                continue  # still down after reconnect_for: keep waiting (nothing else to do here)
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda _, lost=lost: lost.set())
+            try:
+                await connection.add_listener(channel, lambda *args: received(str(args[-1])))
+                if not first:
+                    await reconnected()
+                first = False
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), _LISTEN_PING)
+                    if not lost.is_set():
+                        await connection.fetchval("SELECT 1", timeout=_LISTEN_PING)
+            except _LOST:
+                log.warning("the database %s: change events interrupted; reconnecting", self._where)
+            finally:
+                connection.terminate()
 
     async def migrate(self, migrations: Sequence[str]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():

@@ -99,11 +99,11 @@ UNPLACE = (
     "UPDATE jobs SET chat_platform = NULL, chat_id = NULL, thread_id = NULL, reply_to = NULL WHERE id = ?"
 )
 INBOX_ADD = (
-    "INSERT INTO inbox (source, key, seq, payload, received_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO inbox (source, key, seq, payload, chat, received_at) VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
 INBOX_PENDING = (
-    "SELECT key, seq, payload FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY seq LIMIT ?"
+    "SELECT key, seq, payload, chat FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY seq LIMIT ?"
 )
 INBOX_DONE = "UPDATE inbox SET done_at = ? WHERE source = ? AND key = ?"
 INBOX_LAST = "SELECT MAX(seq) FROM inbox WHERE source = ?"
@@ -274,7 +274,7 @@ COPY_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("platform", "user_id", "scope"),
     ),
     "ops_settings": (("scope", "key", "value"), ("scope", "key")),
-    "inbox": (("source", "key", "seq", "payload", "received_at", "done_at"), ("source", "key")),
+    "inbox": (("source", "key", "seq", "payload", "chat", "received_at", "done_at"), ("source", "key")),
     "blobs": (("sha256", "mime", "size", "data", "created_at"), ("sha256",)),
     "job_blobs": (("job_id", "sha256"), ("job_id", "sha256")),
     "albums": (
@@ -284,6 +284,8 @@ COPY_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }  # fmt: skip
 #: The job ids in queue order (the source's), then the jobs of a batch of them.
 COPY_JOB_ORDER = "SELECT id FROM jobs ORDER BY created_at, {seq}"
+#: Tables `db copy` leaves out: who is running now, not what the bot knows.
+NOT_COPIED = ("workers", "leases")
 COPY_JOBS = f"SELECT {', '.join(COPY_TABLES['jobs'][0])} FROM jobs WHERE id IN (SELECT value FROM {{ids}})"
 #: Whether a database holds a store at all, and at which schema version (0: none).
 SQLITE_SCHEMA_VERSION = "PRAGMA user_version"
@@ -308,3 +310,39 @@ def copy_insert(table: str) -> str:
     columns = COPY_TABLES[table][0]
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
             " ON CONFLICT DO NOTHING")  # fmt: skip
+
+# -- workers sharing the database: heartbeats and leases (see bot/workers.py) -------------------------
+WORKER_JOIN = (
+    "INSERT INTO workers (id, instance, started_at, seen_at, info) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, started_at = excluded.started_at,"
+    " seen_at = excluded.seen_at, info = excluded.info"
+)
+#: A heartbeat; no row when another process took the same worker id since.
+WORKER_BEAT = "UPDATE workers SET seen_at = ?, info = ? WHERE id = ? AND instance = ? RETURNING id"
+WORKER_LEAVE = "DELETE FROM workers WHERE id = ? AND instance = ?"
+WORKERS = "SELECT id, instance, started_at, seen_at, info FROM workers ORDER BY id"
+#: Take a lease that is free, lapsed or already ours; a row comes back only when it is ours now.
+LEASE_TAKE = (
+    "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+    " SET holder = excluded.holder, until = excluded.until"
+    " WHERE leases.until <= ? OR leases.holder = excluded.holder RETURNING name"
+)
+LEASE_RENEW = "UPDATE leases SET until = ? WHERE holder = ? AND until > ? RETURNING name"
+LEASE_RELEASE_ALL = "DELETE FROM leases WHERE holder = ?"
+LEASE_HOLDER = "SELECT holder FROM leases WHERE name = ? AND until > ?"
+LEASE_COUNTS = "SELECT holder, COUNT(*) FROM leases WHERE until > ? GROUP BY holder"
+#: Chats with something to show (a live job, an undelivered final, a pending platform event) that no
+#: other live worker holds: free, lapsed, or held by this worker's id in an earlier life.
+_FREE_CHAT = (
+    "NOT EXISTS (SELECT 1 FROM leases WHERE leases.name = 'chat:' || {platform} || ':' || {chat}"
+    " AND leases.until > ? AND leases.holder <> ?)"
+)
+UNHELD_CHATS = (
+    "SELECT DISTINCT chat_platform, chat_id FROM jobs WHERE chat_platform IS NOT NULL"
+    f" AND (state NOT IN {TERMINAL_SQL} OR delivered_state IS NULL)"
+    f" AND {_FREE_CHAT.format(platform='jobs.chat_platform', chat='jobs.chat_id')}"
+    " UNION SELECT DISTINCT source, chat FROM inbox WHERE done_at IS NULL AND chat IS NOT NULL"
+    f" AND {_FREE_CHAT.format(platform='inbox.source', chat='inbox.chat')}"
+)
+#: Catch-up after missed change events: jobs written since a moment, oldest first.
+CHANGED_SINCE = SELECT + " WHERE updated_at >= ? ORDER BY updated_at LIMIT ?"

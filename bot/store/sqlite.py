@@ -47,6 +47,7 @@ def _is_lock_error(exc: sqlite3.OperationalError) -> bool:
 
 class SqliteEngine:
     dialect = SQLITE
+    shared = False  # one `run` process per file (a one-shot CLI beside it works on its own jobs only)
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
@@ -67,6 +68,13 @@ class SqliteEngine:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Nobody else to tell: one process shows every chat of a SQLite store."""
+
+    async def listen(self, channel: str, received: Callable[[str], None],
+                     reconnected: Callable[[], Awaitable[None]]) -> None:
+        await asyncio.Event().wait()  # nothing ever arrives; returns when cancelled
 
     async def ping(self) -> bool:
         rows = await self.rows("SELECT 1")

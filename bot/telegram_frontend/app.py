@@ -24,7 +24,7 @@ from telegram.ext import (
 
 from bot.app import App
 from bot.config import TelegramConfig
-from bot.domain import ActionRef, Job
+from bot.domain import ActionRef
 from bot.telegram_frontend.admin_commands import AdminHandlers
 from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
@@ -80,21 +80,22 @@ class TelegramFrontend:
         self._shutdown_flush = shutdown_flush
         self.application = build_application(config)
         bot = self.application.bot
-        self.outbox = Outbox(bot, app.service, config, retry_after_scale=retry_after_scale)
+        self.outbox = Outbox(bot, app.service, config, retry_after_scale=retry_after_scale,
+                             owns=lambda chat_id: app.worker.owns_chat(PLATFORM, chat_id))
         admins = ChatAdmins(bot, app.config.admins, app.service.access)
         albums = Albums(app.store.albums, config.album_wait)
         self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
-        self.inbox = UpdateInbox(self.application, app.store, config.poll_timeout)
+        self.inbox = UpdateInbox(self.application, app.store, config, app.worker, app.events)
         self._register()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
         app.health.frontends.append(self)
 
     @property
     def connected(self) -> bool:
-        """For /healthz: PTB is running and Telegram answers our getUpdates."""
-        return self.application.running and self.inbox.polling
+        """For /healthz: PTB is running and Telegram answers our getUpdates (or the webhook is set)."""
+        return self.application.running and self.inbox.receiving
 
     def _register(self) -> None:
         h, add = self.handlers, self.application.add_handler
@@ -125,10 +126,9 @@ class TelegramFrontend:
                 group.create_task(self.outbox.run(), name="telegram-delivery")
                 self._app.listeners.add(self.outbox)  # before the first update can start a job
                 try:
-                    await self.outbox.resume(await self._unfinished_business())
-                    await self.handlers.send_unreplied()
+                    await self._app.worker.adopt(PLATFORM, self._adopt)
                     await self._start()
-                    await self.inbox.run()
+                    await self.inbox.run(self._app.webhooks)
                 except asyncio.CancelledError:
                     self._app.listeners.remove(self.outbox)
                     with contextlib.suppress(TimeoutError):  # what is queued goes out, if it goes quickly
@@ -140,16 +140,21 @@ class TelegramFrontend:
         finally:
             await self._stop()
 
-    async def _unfinished_business(self) -> list[Job]:
-        """Jobs whose message the last run left behind: finals never delivered (pending at shutdown, or
-        ended while no frontend listened), and queued jobs whose position may have moved since."""
+    async def _adopt(self, chats: list[str]) -> None:
+        """Show what is pending in `chats` (this worker's from now on): at start, what the last run left
+        behind; later, the chats of a worker that died. Finals never delivered, queued jobs whose
+        position may have moved, first replies never sent, and updates never processed."""
+        wanted = set(chats)
         jobs = await self._app.service.undelivered(PLATFORM)
         for name in self._app.service.providers():
-            queued = await self._app.store.queued(name, float("inf"), _RESUME_QUEUED)
-            jobs.extend(job for job in queued if job.placement and job.placement.platform == PLATFORM)
+            jobs.extend(await self._app.store.queued(name, float("inf"), _RESUME_QUEUED))
+        jobs = [job for job in jobs if job.placement and job.placement.platform == PLATFORM
+                and job.placement.chat_id in wanted]  # fmt: skip
         if jobs:
             log.info("telegram: showing %d job(s) left from the last run", len(jobs))
-        return jobs
+        await self.outbox.resume(jobs)
+        await self.handlers.send_unreplied(wanted)
+        await self.inbox.drain()
 
     async def _initialize(self) -> None:
         """Log in (getMe); while Telegram can't be reached, say so in one line and try again."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 
 import telegram.error
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
@@ -111,9 +111,10 @@ class Handlers:
         if job.placement is not None and job.placement.message_id is None:
             await self._show(job)
 
-    async def send_unreplied(self) -> None:
-        """At start: the first replies of jobs created before a restart that never got theirs."""
-        jobs = await self._service.unreplied(PLATFORM)
+    async def send_unreplied(self, chats: Container[str]) -> None:
+        """The first replies, in `chats`, of jobs whose reply was never sent (a restart, a dead worker)."""
+        jobs = [job for job in await self._service.unreplied(PLATFORM)
+                if job.placement is not None and job.placement.chat_id in chats]  # fmt: skip
         if jobs:
             log.info("telegram: sending the first reply of %d job(s) from before the restart", len(jobs))
         for job in jobs:

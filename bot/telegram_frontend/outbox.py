@@ -97,8 +97,10 @@ def _placeholder() -> bytes:
 
 class Outbox:
     def __init__(self, bot: Bot, service: JobService, config: TelegramConfig, *,
-                 retry_after_scale: float = 1.0) -> None:
+                 retry_after_scale: float = 1.0, owns: Callable[[str], Awaitable[bool]] | None = None
+                 ) -> None:
         self.bot = bot
+        self._owns = owns  # whether this worker shows a chat (bot/workers.py); None: every chat
         self._service = service
         self._config = config
         self._retry_scale = retry_after_scale  # tests against a time-scaled fake shrink waits alike
@@ -195,6 +197,8 @@ class Outbox:
         placement = job.placement
         if placement is None or placement.platform != "telegram" or placement.message_id is None:
             return
+        if self._owns is not None and not await self._owns(placement.chat_id):
+            return  # another worker shows this chat
         self._track(job)
         position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
         # no await from here on: the check and the push must see the same newest state

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiosqlite
 
 from bot.domain import JobState, Owner, Placement
-from bot.store import JobStore
+from bot.store import InboxEntry, JobStore
 from bot.store.migrations import SQLITE as MIGRATIONS
 from providers.base import TaskResult, TaskSnapshot, TaskStatus
 from tests.core.test_store import make
@@ -77,11 +77,12 @@ async def test_a_job_from_the_same_event_is_stored_once(store: JobStore) -> None
 
 
 async def test_the_inbox_keeps_events_until_done_and_remembers_the_last(store: JobStore) -> None:
-    await store.inbox_add("telegram", [("10", 10, '{"a": 1}'), ("11", 11, '{"b": 2}')], 100.0)
-    await store.inbox_add("telegram", [("11", 11, '{"changed": true}')], 101.0)  # seen before: kept as is
-    assert await store.inbox_pending("telegram") == [("10", 10, '{"a": 1}'), ("11", 11, '{"b": 2}')]
+    first = [InboxEntry("10", 10, '{"a": 1}', "-5"), InboxEntry("11", 11, '{"b": 2}')]
+    await store.inbox_add("telegram", first, 100.0)
+    await store.inbox_add("telegram", [InboxEntry("11", 11, '{"changed": true}')], 101.0)  # seen before: kept
+    assert await store.inbox_pending("telegram") == first
     await store.inbox_done("telegram", "10", 102.0)
-    assert [key for key, _, _ in await store.inbox_pending("telegram")] == ["11"]
+    assert [key for key, *_ in await store.inbox_pending("telegram")] == ["11"]
     await store.inbox_done("telegram", "11", 102.0)
     await store.inbox_prune(1000.0)
     assert await store.inbox_last("telegram") == 11  # the newest stays: it holds the offset

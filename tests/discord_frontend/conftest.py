@@ -161,7 +161,9 @@ def labels(message: FakeMessage) -> list[list[str]]:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[DiscordFake]:
-    server = DiscordFake(edit_limit=EDIT_LIMIT)
+    # a restarted bot identifies again at once: real Discord would make it wait out the 5 s identify
+    # bucket (discord.py does, after an Invalid Session); the restart tests need not wait for that
+    server = DiscordFake(edit_limit=EDIT_LIMIT, identify_interval=0.0)
     server.add_user("bob", "Bob")
     async with server:
         yield server

@@ -19,6 +19,12 @@ GUILD_CREATE before `on_ready` (2 s by default).
 Creating a message with `enforce_nonce` (discord.py always sends one) returns the message the same
 author created with the same nonce within `nonce_window` seconds instead of creating another, as
 Discord documents; an interaction acknowledged twice answers 400 40060 (a restarted bot does that).
+Sharding as Discord documents it: a guild's events go to shard (guild_id >> 22) % shard_count, DMs to
+shard 0; GET /gateway/bot recommends `shards` and tells `max_concurrency`. IDENTIFYs share buckets
+`shard_id % max_concurrency`, one per `identify_interval` (5 s) each: a faster one is answered with
+Opcode 9 Invalid Session and lands in `identify_violations` (every one lands in `identifies`). A shard
+outside [0, shard_count) closes 4010, fewer shards than `required_shards` closes 4011. discord.py sleeps
+5 s before every IDENTIFY but a client's first (`before_identify_hook`), whatever `max_concurrency` says.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import mimetypes
 import re
 import secrets
@@ -68,6 +75,7 @@ MESSAGE_BODIES = {"/channels/{channel_id}/messages", CHANNEL_MESSAGE, WEBHOOK,
 
 Button = namedtuple("Button", "custom_id label emoji style url disabled row")
 Violation = namedtuple("Violation", "kind method path detail")  # kind: unknown-route, schema, limit, auth…
+Identify = namedtuple("Identify", "at shard_id shard_count")  # an IDENTIFY received, `at` on fake.clock()
 _Upload = namedtuple("_Upload", "index filename data content_type")
 _Req = namedtuple("_Req", "p body uploads query method")  # what every REST handler receives
 
@@ -208,6 +216,7 @@ class _Session:
     seq: int = 0
     intents: int = 0
     shard: tuple[int, int] = (0, 1)
+    dispatched: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (event, data) sent
 
 
 class _Reject(Exception):
@@ -338,7 +347,8 @@ class DiscordFake(FakeServer):
                  token_lifetime: float = 15 * 60, ack_deadline: float = 3.0,
                  edit_limit: tuple[int, float] = (5, 5.0), max_file_size: int = 10 * MiB,
                  max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250,
-                 nonce_window: float = 300.0) -> None:
+                 nonce_window: float = 300.0, shards: int = 1, max_concurrency: int = 1,
+                 required_shards: int = 1, identify_interval: float = 5.0) -> None:
         self.token = token
         self.time_scale = time_scale  # multiplies every duration below; all of them may change mid-test
         self.token_lifetime = token_lifetime  # seconds an interaction token works for webhooks
@@ -347,6 +357,13 @@ class DiscordFake(FakeServer):
         self.max_file_size, self.max_request_size = max_file_size, max_request_size
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.nonce_window = nonce_window  # seconds an enforced nonce keeps returning its message
+        self.shards = shards  # the shard count GET /gateway/bot recommends
+        self.max_concurrency = max_concurrency  # IDENTIFY buckets: shard_id % max_concurrency
+        self.required_shards = required_shards  # identifying with fewer shards closes 4011
+        self.identify_interval = identify_interval  # seconds between two IDENTIFYs of one bucket
+        self.identifies: list[Identify] = []  # every IDENTIFY received, accepted or not
+        self.identify_violations: list[Identify] = []  # those too soon after their bucket's last one
+        self._identified: dict[int, float] = {}  # rate_limit_key -> when its last IDENTIFY was accepted
         self.clock: Callable[[], float] = time.monotonic
         self.spec = load_spec()
         self._last_id = 0
@@ -378,10 +395,7 @@ class DiscordFake(FakeServer):
             ("GET", "/oauth2/applications/@me"): self._application,
             ("GET", "/applications/@me"): self._application,
             ("GET", "/gateway"): lambda r: _json({"url": self.gateway_url}),
-            ("GET", "/gateway/bot"): lambda r: _json({"url": self.gateway_url, "shards": 1,
-                                                     "session_start_limit": {"total": 1000, "remaining": 999,
-                                                                             "reset_after": 86_400_000,
-                                                                             "max_concurrency": 1}}),
+            ("GET", "/gateway/bot"): self._gateway_bot,
             ("POST", CALLBACK): self._callback,
             ("POST", WEBHOOK): self._followup,
             ("GET", "/channels/{channel_id}"): lambda r: _json(self._channel(r.p["channel_id"])),
@@ -435,9 +449,11 @@ class DiscordFake(FakeServer):
         return {"user": user.payload(), "roles": [str(r) for r in roles], "joined_at": JOINED, "deaf": False,
                 "mute": False, "flags": 0, "pending": False, "nick": None, "avatar": None}
 
-    def add_guild(self, name: str, channel_names: tuple[str, ...] = ("general",)) -> tuple[int, list[int]]:
-        """A guild with text channels (add them before the bot connects); returns (guild id, channel ids)."""
-        self.guilds[guild_id := self._snowflake()] = name
+    def add_guild(self, name: str, channel_names: tuple[str, ...] = ("general",),
+                  shard: tuple[int, int] | None = None) -> tuple[int, list[int]]:
+        """A guild with text channels (add them before the bot connects); returns (guild id, channel ids).
+        `shard` (shard_id, shard_count): an id that shard owns."""
+        self.guilds[guild_id := self._snowflake(shard)] = name
         channel_ids = []
         for position, channel_name in enumerate(channel_names):
             channel_ids.append(channel_id := self._snowflake())
@@ -488,6 +504,10 @@ class DiscordFake(FakeServer):
             "recipients": [user.payload()]}
         self.msgs[channel_id] = {}
         return channel_id
+
+    def shards_connected(self) -> list[tuple[int, int]]:
+        """(shard_id, shard_count) of every identified gateway session, sorted."""
+        return sorted(session.shard for session in self.sessions)
 
     def messages(self, channel_id: int) -> list[FakeMessage]:
         """The channel's live messages, oldest first (ephemeral ones included: check `.ephemeral`)."""
@@ -595,8 +615,12 @@ class DiscordFake(FakeServer):
             raise ValueError(f"channel {channel_id} is not in guild {guild_id}")
 
     # ------------------------------------------------------------------------------------- internals
-    def _snowflake(self) -> int:
+    def _snowflake(self, shard: tuple[int, int] | None = None) -> int:
+        """A new id, later than every other; with `shard`, one whose timestamp that shard owns."""
         self._last_id = max(self._last_id + 1, (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22)
+        if shard is not None:
+            ms = self._last_id >> 22
+            self._last_id = max(self._last_id, (ms + (shard[0] - ms) % shard[1]) << 22)
         return self._last_id
 
     def _touch(self) -> None:
@@ -1021,6 +1045,7 @@ class DiscordFake(FakeServer):
 
     async def _emit(self, session: _Session, event: str, data: dict[str, Any]) -> None:
         session.seq += 1
+        session.dispatched.append((event, data))
         await self._send(session, {"op": 0, "t": event, "s": session.seq, "d": data})
 
     async def _dispatch(self, event: str, data: dict[str, Any], guild_id: int | None,
@@ -1064,12 +1089,37 @@ class DiscordFake(FakeServer):
                 self.sessions.remove(session)
         return ws
 
+    def _gateway_bot(self, r: _Req) -> web.Response:
+        limit = {"total": 1000, "remaining": max(0, 1000 - len(self.identifies)), "reset_after": 86_400_000,
+                 "max_concurrency": self.max_concurrency}
+        return _json({"url": self.gateway_url, "shards": self.shards, "session_start_limit": limit})
+
     async def _identify(self, session: _Session, d: dict[str, Any]) -> None:
+        """READY and the shard's GUILD_CREATEs; or a close (4004, 4010, 4011), or Invalid Session when the
+        shard's bucket identified less than `identify_interval` ago."""
+        shard = d.get("shard") or [0, 1]
+        valid = isinstance(shard, list) and len(shard) == 2 and all(type(n) is int for n in shard)
+        shard_id, shard_count = shard if valid else (-1, 0)
+        now = self.clock()
+        self.identifies.append(attempt := Identify(now, shard_id, shard_count))
         if d.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
             return
+        if not 0 <= shard_id < shard_count:
+            await session.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        if shard_count < self.required_shards:
+            await session.ws.close(code=4011, message=b"Sharding required.")
+            return
+        key = shard_id % max(1, self.max_concurrency)
+        if now - self._identified.get(key, -math.inf) < self.identify_interval * self.time_scale:
+            self.identify_violations.append(attempt)
+            await self._send(session, {"op": 9, "d": False})  # the client reconnects and identifies anew
+            self._touch()
+            return
+        self._identified[key] = now
         session.intents = int(d.get("intents") or 0)
-        session.shard = (int((d.get("shard") or [0, 1])[0]), int((d.get("shard") or [0, 1])[1]))
+        session.shard = (shard_id, shard_count)
         self.sessions.append(session)
         mine = [g for g in self.guilds if (g >> 22) % session.shard[1] == session.shard[0]]
         await self._emit(session, "READY", {

@@ -25,6 +25,17 @@ Forums and senders other than a person, as Telegram has them:
   message that isn't there (so `allow_sending_without_reply` sends it unreplied).
 - `send_text(..., as_chat=ID)` sends on behalf of a chat (`sender_chat`): with `ANONYMOUS_ADMIN` as the
   user and the group's own id, an anonymous administrator; with `user=None`, a message without `from`.
+
+Webhook mode, as Telegram has it (`setWebhook`, `deleteWebhook`, `getWebhookInfo`):
+- While a webhook is set, every pending and new update is POSTed to its URL as JSON, with the header
+  `X-Telegram-Bot-Api-Secret-Token` when a secret was set, oldest first over up to `max_connections`
+  (default 40) connections; so with more than one, a retried update may arrive after later ones.
+- An update stays pending until the webhook answers 2xx. A failed attempt (another status, no answer)
+  is retried after a short backoff (`webhook_retry`, times `time_scale`) and shows in getWebhookInfo's
+  `last_error_date` / `last_error_message`; `webhook_deliveries` lists every attempt.
+- getUpdates answers 409 while a webhook is set, and setWebhook ends a running long poll with 409.
+  Removing or replacing the webhook ends its deliveries in flight; what they carried stays pending.
+- Unlike Telegram, the fake takes http:// URLs and any port (the receivers of tests are local).
 """
 
 from __future__ import annotations
@@ -39,12 +50,14 @@ import math
 import mimetypes
 import re
 import time
+import urllib.parse
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from PIL import Image
 
@@ -75,6 +88,12 @@ BUTTON_ACTIONS = (
 )
 GENERAL_TOPIC = None  # the thread of a forum message outside any topic
 DEFAULT_UPDATES = {"message", "edited_message", "channel_post", "edited_channel_post", "callback_query"}
+WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the "
+    "webhook first"
+)
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 T = TypeVar("T")
 
 
@@ -181,6 +200,19 @@ class FakeMessage:
     @property
     def callback_data(self) -> list[str]:
         return [d for row in self.keyboard for _, d in row if d is not None]
+
+
+@dataclass
+class Webhook:
+    """What setWebhook stored; `last_error_*` describe the latest failed delivery."""
+
+    url: str
+    secret_token: str | None = None
+    max_connections: int = 40
+    allowed_updates: list[str] | None = None
+    has_custom_certificate: bool = False
+    last_error_date: int | None = None
+    last_error_message: str | None = None
 
 
 @dataclass
@@ -362,6 +394,11 @@ class TelegramFake(FakeServer):
         self._counter = 0
         self._allowed_updates: set[str] = DEFAULT_UPDATES
         self._poll_owner: object | None = None
+        self.webhook: Webhook | None = None  # set by setWebhook
+        self.webhook_deliveries: list[tuple[int, int | None]] = []  # (update_id, status; None: no answer)
+        self.webhook_retry = (0.05, 1.0)  # first and longest wait between attempts, seconds (× time_scale)
+        self.webhook_timeout = 10.0  # seconds a delivery may take
+        self._webhook_task: asyncio.Task[None] | None = None
         self._updates_event = asyncio.Event()
         self._changed = asyncio.Event()
         self._closing = False
@@ -371,6 +408,7 @@ class TelegramFake(FakeServer):
         self._handlers: dict[str, Callable[[dict[str, Any], dict[str, Upload]], Any]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
@@ -402,9 +440,11 @@ class TelegramFake(FakeServer):
         ]
 
     async def stop(self) -> None:
+        """Stop serving: end long polls and webhook deliveries, close the delivery client session."""
         self._closing = True
         self._bump_updates()
-        await super().stop()
+        await self._stop_delivery()
+        await super().stop()  # closes the session of the deliveries
 
     # ---------------------------------------------------------------- test-side reading helpers
     def chat(self, chat_id: int, include_deleted: bool = False) -> list[FakeMessage]:
@@ -1046,6 +1086,8 @@ class TelegramFake(FakeServer):
         }
 
     async def _get_updates(self, p: dict[str, Any], u: dict[str, Upload]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_ACTIVE)
         owner = self._poll_owner = object()
         self._bump_updates()  # an older long poll is now terminated (409)
         if p.get("allowed_updates") is not None:
@@ -1066,6 +1108,8 @@ class TelegramFake(FakeServer):
             event = self._updates_event
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
+            if self.webhook is not None:
+                raise ApiError(409, "Conflict: terminated by setWebhook request")
             if self._poll_owner is not owner:
                 raise ApiError(
                     409,
@@ -1073,13 +1117,127 @@ class TelegramFake(FakeServer):
                     "make sure that only one bot instance is running",
                 )
 
-    def _delete_webhook(self, p: dict[str, Any], u: dict[str, Upload]) -> bool:
+    async def _set_webhook(self, p: dict[str, Any], u: dict[str, Upload]) -> bool:
+        if not p["url"]:  # an empty URL removes the webhook
+            return await self._delete_webhook(p, u)
+        parts = urllib.parse.urlsplit(p["url"])
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get("secret_token") or None  # Telegram reads an empty secret as none
+        if secret is not None and not SECRET_TOKEN.fullmatch(secret):
+            raise bad("secret token contains unallowed characters")
+        connections = p.get("max_connections")
+        hook = Webhook(
+            p["url"],
+            secret,
+            40 if connections is None else min(max(connections, 1), 100),
+            p.get("allowed_updates"),
+            has_custom_certificate=p.get("certificate") is not None,
+        )
+        if hook.allowed_updates is not None:
+            self._allowed_updates = set(hook.allowed_updates) or DEFAULT_UPDATES
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        old = self.webhook
+        if old is not None and (old.url, old.secret_token, old.max_connections) == (
+            hook.url, hook.secret_token, hook.max_connections):  # fmt: skip
+            old.allowed_updates = hook.allowed_updates  # "Webhook is already set": deliveries go on
+            return True
+        await self._stop_delivery()
+        self.webhook = hook
+        self._webhook_task = self.spawn(self._run_webhook(hook))
+        self._bump_updates()  # a running long poll ends with 409
+        return True
+
+    async def _delete_webhook(self, p: dict[str, Any], u: dict[str, Upload]) -> bool:
+        await self._stop_delivery()
+        self.webhook = None
         if p.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     def _get_webhook_info(self, p: dict[str, Any], u: dict[str, Upload]) -> dict[str, Any]:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._updates)}
+        info: dict[str, Any] = {"url": "", "has_custom_certificate": False,
+                                "pending_update_count": len(self._updates)}  # fmt: skip
+        hook = self.webhook
+        if hook is None:
+            return info
+        info.update(url=hook.url, has_custom_certificate=hook.has_custom_certificate,
+                    max_connections=hook.max_connections)  # fmt: skip
+        if hook.allowed_updates is not None:
+            info["allowed_updates"] = hook.allowed_updates
+        if hook.last_error_date is not None:
+            info.update(last_error_date=hook.last_error_date, last_error_message=hook.last_error_message)
+        return info
+
+    # ---------------------------------------------------------------- webhook deliveries
+    async def _stop_delivery(self) -> None:
+        """End the deliveries to the current webhook; what they carried stays pending."""
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def _run_webhook(self, hook: Webhook) -> None:
+        claimed: set[int] = set()  # the update_ids being delivered
+        async with asyncio.TaskGroup() as connections:
+            for _ in range(hook.max_connections):
+                connections.create_task(self._webhook_connection(hook, claimed))
+
+    async def _webhook_connection(self, hook: Webhook, claimed: set[int]) -> None:
+        """One connection: deliver the oldest update no other connection has, again and again."""
+        while True:
+            event = self._updates_event
+            self._updates = [x for x in self._updates if self._allowed_updates & x.keys()]
+            update = next((x for x in self._updates if x["update_id"] not in claimed), None)
+            if update is None:
+                await event.wait()
+                continue
+            claimed.add(update["update_id"])
+            try:
+                await self._deliver_update(hook, update)
+            finally:
+                claimed.discard(update["update_id"])
+
+    async def _deliver_update(self, hook: Webhook, update: dict[str, Any]) -> None:
+        """POST `update` until the webhook answers 2xx (then it is no longer pending) or it is dropped."""
+        headers = {"Content-Type": "application/json"}
+        if hook.secret_token:
+            headers[SECRET_HEADER] = hook.secret_token
+        body = json.dumps(update)
+        wait, longest = self.webhook_retry
+        while any(x is update for x in self._updates):
+            status, error = await self._post_update(hook.url, body, headers)
+            self.webhook_deliveries.append((update["update_id"], status))
+            if error is None:
+                self._updates = [x for x in self._updates if x is not update]
+                self._bump()
+                return
+            hook.last_error_date, hook.last_error_message = int(time.time()), error
+            self._bump()
+            await asyncio.sleep(wait * self.time_scale)
+            wait = min(wait * 2, longest)
+
+    async def _post_update(
+        self, url: str, body: str, headers: dict[str, str]
+    ) -> tuple[int | None, str | None]:
+        """-> (HTTP status or None, Telegram's last_error_message or None if accepted)."""
+        timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+        try:
+            async with self.session().post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                await response.read()
+        except TimeoutError:
+            return None, "Read timeout expired"
+        except aiohttp.ClientConnectorError as exc:
+            refused = isinstance(exc.os_error, ConnectionRefusedError)
+            return None, "Connection refused" if refused else str(exc)
+        except Exception as exc:  # whatever went wrong, Telegram records it and tries again
+            return None, f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status < 300:
+            return response.status, None
+        return response.status, f"Wrong response from the webhook: {response.status} {response.reason}"
 
     @staticmethod
     def _commands_key(p: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
 import warnings
@@ -309,3 +310,164 @@ async def test_upload_and_embed_limits(fake: DiscordFake, bot: Bot) -> None:
         await channel.send(embeds=[discord.Embed(description="d" * 3001) for _ in range(2)])
     assert "Embed size exceeds maximum size of 6000" in caught.value.text
     assert [v.kind for v in fake.violations] == ["limit"] * 3 and fake.messages(fake.channel_id) == []
+
+
+# ------------------------------------------------------------------------------------------- sharding
+class Pinger(discord.Client):
+    """A client with a global /ping. discord.py sleeps 5 s before every IDENTIFY but a client's first,
+    whatever max_concurrency says; this one sleeps `identify_wait` instead."""
+
+    def __init__(self, identify_wait: float = 0.0, **options: Any) -> None:
+        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.05, **options)
+        self.identify_wait = identify_wait
+        self.tree = app_commands.CommandTree(self)
+        self.pinged: list[int | None] = []  # the guild (None: a DM) of every /ping
+        self.ready = asyncio.Event()
+
+        @self.tree.command(name="ping", description="Ping")
+        async def ping(interaction: discord.Interaction) -> None:
+            self.pinged.append(interaction.guild_id)
+            await interaction.response.send_message("pong")
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(self.identify_wait)
+
+    async def on_ready(self) -> None:
+        self.ready.set()
+
+
+class ShardedPinger(Pinger, discord.AutoShardedClient):
+    pass
+
+
+@contextlib.asynccontextmanager
+async def connected(fake: DiscordFake, *clients: Pinger) -> AsyncIterator[None]:
+    """Connect `clients` at once, until every one of them is ready."""
+    for client in clients:
+        await client.login(fake.token)
+    runners = [asyncio.create_task(client.connect()) for client in clients]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(client.ready.wait() for client in clients)), 10)
+        yield
+    finally:
+        for client, runner in zip(clients, runners, strict=True):
+            await client.close()
+            await asyncio.wait_for(runner, 5)
+
+
+def sent(fake: DiscordFake, shard: tuple[int, int], event: str) -> list[int]:
+    """The guild ids (0: none) of the `event` dispatches the fake sent the session of `shard`."""
+    (session,) = [s for s in fake.sessions if s.shard == shard]
+    key = "id" if event == "GUILD_CREATE" else "guild_id"
+    return [int(d.get(key) or 0) for t, d in session.dispatched if t == event]
+
+
+def owned(fake: DiscordFake, shard: tuple[int, int]) -> list[int]:
+    return [g for g in fake.guilds if (g >> 22) % shard[1] == shard[0]]
+
+
+@pytest.fixture
+def two_shards(fake: DiscordFake) -> dict[int, tuple[int, int]]:
+    """A guild (and its channel) on each of two shards: shard id -> (guild id, channel id)."""
+    made = {i: fake.add_guild(f"Shard {i}", shard=(i, 2)) for i in (0, 1)}
+    fake.identify_interval = 0.3
+    return {i: (guild_id, channel_id) for i, (guild_id, (channel_id,)) in made.items()}
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 2])
+async def test_an_auto_sharded_client_gets_each_shard_its_own_guilds(
+        fake: DiscordFake, two_shards: dict[int, tuple[int, int]], max_concurrency: int) -> None:
+    fake.max_concurrency = max_concurrency
+    # one bucket: wait out its interval (as discord.py does, 5 s); two buckets: no need to wait at all
+    client = ShardedPinger(shard_count=2, identify_wait=0.3 if max_concurrency == 1 else 0.0)
+    async with connected(fake, client):
+        assert fake.shards_connected() == [(0, 2), (1, 2)] and fake.identify_violations == []
+        for shard in (0, 2), (1, 2):
+            assert sent(fake, shard, "GUILD_CREATE") == owned(fake, shard)
+        assert {g.id: g.shard_id for g in client.guilds} == {g: (g >> 22) % 2 for g in fake.guilds}
+        assert {two_shards[0][0], two_shards[1][0]} <= {g.id for g in client.guilds}
+        assert [(i.shard_id, i.shard_count) for i in fake.identifies] == [(0, 2), (1, 2)]
+        if max_concurrency == 1:
+            assert fake.identifies[1].at - fake.identifies[0].at >= 0.3
+    assert fake.sessions == []
+
+
+async def test_interactions_reach_the_shard_of_their_guild_and_dms_shard_0(
+        fake: DiscordFake, two_shards: dict[int, tuple[int, int]]) -> None:
+    fake.max_concurrency = 2
+    client = ShardedPinger(shard_count=2)
+    async with connected(fake, client):
+        await client.tree.sync()
+        guild_id, channel_id = two_shards[1]
+        in_guild = await fake.slash_command(guild_id, channel_id, fake.user, "ping")
+        await fake.wait_for(lambda: client.pinged == [guild_id])
+        in_dm = await fake.slash_command(None, fake.dm_channel(fake.user), fake.user, "ping")
+        await fake.wait_for(lambda: client.pinged == [guild_id, None])
+        assert sent(fake, (1, 2), "INTERACTION_CREATE") == [guild_id]
+        assert sent(fake, (0, 2), "INTERACTION_CREATE") == [0]
+        assert in_guild.response_type == in_dm.response_type == 4
+    assert fake.violations == [] and fake.identify_violations == []
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 2])
+async def test_a_client_per_shard_gets_its_own_guilds(
+        fake: DiscordFake, two_shards: dict[int, tuple[int, int]], max_concurrency: int) -> None:
+    fake.max_concurrency, fake.identify_interval = max_concurrency, 1.0
+    clients = [Pinger(shard_id=i, shard_count=2, identify_wait=1.0) for i in (0, 1)]
+    async with connected(fake, *clients):  # both identify at once, each as its first IDENTIFY
+        assert fake.shards_connected() == [(0, 2), (1, 2)]
+        for i, client in enumerate(clients):
+            assert sorted(g.id for g in client.guilds) == owned(fake, (i, 2))
+            assert two_shards[i][0] in {g.id for g in client.guilds}
+    # one bucket: the later one is answered Invalid Session, and identifies again after its wait
+    (late,) = fake.identify_violations if max_concurrency == 1 else [None]
+    assert len(fake.identifies) == 2 + (late is not None)
+    if late is not None:
+        again = next(i for i in fake.identifies[2:] if i.shard_id == late.shard_id)
+        assert again.at - late.at >= 1.0
+
+
+async def test_an_invalid_shard_closes_4010_and_too_few_shards_4011(fake: DiscordFake) -> None:
+    client = Pinger(shard_id=2, shard_count=2)
+    await client.login(fake.token)
+    with pytest.raises(discord.ConnectionClosed) as caught:
+        await asyncio.wait_for(client.connect(), 5)
+    assert caught.value.code == 4010 and fake.sessions == []
+    fake.required_shards = fake.shards = fake.max_concurrency = 2
+    unsharded = Pinger()
+    await unsharded.login(fake.token)
+    with pytest.raises(discord.ConnectionClosed) as caught:
+        await asyncio.wait_for(unsharded.connect(), 5)
+    assert caught.value.code == 4011 and fake.sessions == []
+    sharded = ShardedPinger()  # no shard_count: it takes the one GET /gateway/bot recommends
+    async with connected(fake, sharded):
+        assert sharded.shard_count == 2 and fake.shards_connected() == [(0, 2), (1, 2)]
+    assert [(i.shard_id, i.shard_count) for i in fake.identifies] == [(2, 2), (0, 1), (0, 2), (1, 2)]
+    assert fake.identify_violations == [] and ("GET", "/api/v10/gateway/bot") in fake.requests
+
+
+async def test_a_too_fast_identify_is_answered_invalid_session(fake: DiscordFake) -> None:
+    fake.max_concurrency = 2
+    auth = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as stack:
+        async with http.get(f"{fake.base_url}/api/v10/gateway/bot", headers=auth) as response:
+            body = await response.json()
+        assert (body["shards"], body["session_start_limit"]["max_concurrency"]) == (1, 2)
+
+        async def identify(shard: list[int]) -> dict[str, Any]:
+            ws = await stack.enter_async_context(http.ws_connect(fake.gateway_url))
+            assert (await ws.receive_json())["op"] == 10
+            await ws.send_json({"op": 2, "d": {"token": fake.token, "intents": 0, "shard": shard,
+                                               "properties": {}}})
+            answer: dict[str, Any] = await ws.receive_json(timeout=5)
+            return answer
+
+        assert (await identify([0, 4]))["t"] == "READY"
+        assert (await identify([1, 4]))["t"] == "READY"  # another bucket: at once is fine
+        assert await identify([2, 4]) == {"op": 9, "d": False}  # bucket 0 again, within 5 s
+        assert fake.shards_connected() == [(0, 4), (1, 4)]
+        assert fake.identify_violations == [fake.identifies[2]]
+        fake.time_scale = 0  # the bucket's 5 s are over
+        assert (await identify([2, 4]))["t"] == "READY"
+        assert fake.shards_connected() == [(0, 4), (1, 4), (2, 4)] and len(fake.identify_violations) == 1

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 import io
+import json
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
+from aiohttp import web
 from PIL import Image
 from telegram import (
     Bot,
@@ -19,10 +23,11 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, EndPointNotFound, RetryAfter
+from telegram.error import BadRequest, Conflict, EndPointNotFound, RetryAfter
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from tests.fakes.telegram_api import FakeUser, FloodLimits, TelegramFake
+from tests.fakes._server import HookReceiver
+from tests.fakes.telegram_api import SECRET_HEADER, FakeUser, FloodLimits, TelegramFake
 
 GROUP = -1001234567890
 ANN = FakeUser(42, "Ann", "ann")
@@ -331,3 +336,97 @@ async def test_application_polling_reaches_handlers(fake: TelegramFake) -> None:
         await app.shutdown()
     assert fake.calls("deleteWebhook") and fake.calls("getUpdates")
     assert [m.text for m in fake.bot_messages(GROUP)] == ["Upscaling up:1"]
+
+
+class Receiver(HookReceiver):
+    """A webhook endpoint that answers the statuses in `answers` first, then 200."""
+
+    def __init__(self, *answers: int) -> None:
+        super().__init__()
+        self.answers = list(answers)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        await super()._hook(request)
+        return web.Response(status=self.answers.pop(0) if self.answers else 200)
+
+    def update_ids(self) -> list[int]:
+        return [json.loads(body)["update_id"] for body in self.bodies]
+
+
+@contextmanager
+def dead_url() -> Iterator[str]:
+    """A loopback URL nobody listens on (the port stays bound, so nobody else gets it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+
+
+async def test_webhook_delivers_pending_and_new_updates_with_the_secret(fake: TelegramFake, bot: Bot) -> None:
+    early = fake.send_text(GROUP, ANN, "/imagine before the webhook")
+    async with Receiver() as hook:
+        assert await bot.set_webhook(hook.url(), secret_token="s3cr3t_-X", max_connections=1) is True
+        late = fake.send_text(GROUP, BOB, "/imagine after it")
+        await fake.wait_until(lambda: fake.pending_updates == 0)
+    assert [headers[SECRET_HEADER] for _, headers in hook.calls] == ["s3cr3t_-X"] * 2
+    assert hook.calls[0][1]["Content-Type"] == "application/json"
+    updates = [Update.de_json(json.loads(body), bot) for body in hook.bodies]
+    assert [(u.message.message_id, u.message.text) for u in updates if u.message] == [
+        (early.message_id, early.text),
+        (late.message_id, late.text),
+    ]
+    assert fake.webhook_deliveries == [(u.update_id, 200) for u in updates]
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count, info.max_connections) == (hook.url(), 0, 1)
+    assert info.has_custom_certificate is False and info.last_error_message is None
+
+
+async def test_webhook_retries_until_the_receiver_accepts(fake: TelegramFake, bot: Bot) -> None:
+    async with Receiver(500, 500) as hook:
+        await bot.set_webhook(hook.url(), max_connections=1)  # one connection: strictly in order
+        fake.send_text(GROUP, ANN, "/imagine first")
+        fake.send_text(GROUP, ANN, "/imagine second")
+        first, second = fake.last_update_id - 1, fake.last_update_id
+        await fake.wait_until(lambda: fake.pending_updates == 0)
+    # the first stays pending (and ahead of the second) until a 2xx
+    assert fake.webhook_deliveries == [(first, 500), (first, 500), (first, 200), (second, 200)]
+    assert hook.update_ids() == [first, first, first, second]
+    info = await bot.get_webhook_info()
+    assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+    assert info.last_error_date and abs(info.last_error_date.timestamp() - time.time()) < 60
+
+
+async def test_get_updates_conflicts_with_a_webhook_until_it_is_deleted(fake: TelegramFake, bot: Bot) -> None:
+    with dead_url() as url:
+        polling = asyncio.create_task(bot.get_updates(timeout=5))
+        await fake.wait_until(lambda: fake.calls("getUpdates"))
+        await bot.set_webhook(url)
+        with pytest.raises(Conflict, match=r"terminated by setWebhook request"):
+            await polling
+        with pytest.raises(Conflict, match=r"can't use getUpdates method while webhook is active"):
+            await bot.get_updates(timeout=0)
+        fake.send_text(GROUP, ANN, "/imagine undelivered")
+        await fake.wait_until(lambda: fake.webhook_deliveries)
+        info = await bot.get_webhook_info()
+        assert (info.pending_update_count, info.last_error_message) == (1, "Connection refused")
+        assert fake.webhook_deliveries[0] == (fake.last_update_id, None)
+        assert await bot.delete_webhook() is True
+    assert (await bot.get_webhook_info()).url == ""
+    fake.send_text(GROUP, ANN, "/imagine polled")
+    updates = await bot.get_updates(timeout=0)
+    assert [u.message.text for u in updates if u.message] == ["/imagine undelivered", "/imagine polled"]
+
+
+async def test_set_webhook_checks_its_parameters(fake: TelegramFake, bot: Bot) -> None:
+    with dead_url() as url:
+        for secret in ("not/base64+=", "späť", "x" * 257):
+            with pytest.raises(BadRequest, match=r"(?i)^secret token contains unallowed characters$"):
+                await bot.set_webhook(url, secret_token=secret)
+        with pytest.raises(BadRequest, match=r"(?i)bad webhook: an HTTPS URL must be provided"):
+            await bot.set_webhook("ftp://127.0.0.1/hook")
+        assert (await bot.get_webhook_info()).url == ""  # nothing was set
+        fake.send_text(GROUP, ANN, "/imagine dropped")
+        assert await bot.set_webhook(url, secret_token="x" * 256, drop_pending_updates=True) is True
+        assert (await bot.get_webhook_info()).pending_update_count == 0
+        assert await bot.set_webhook("") is True  # an empty URL removes the webhook
+    assert await bot.get_updates(timeout=0) == ()
+    assert fake.webhook_deliveries == []

@@ -125,6 +125,26 @@ class DiscordConfig(_Section):
     channel_period: float = Field(default=5.0, gt=0)  # seconds (Discord: about 5 edits / 5 s)
     global_per_second: int = Field(default=40, ge=1)  # all requests of the bot (Discord: 50/s)
     guild_ready_timeout: float = Field(default=2.0, ge=0)  # discord.py's wait for GUILD_CREATEs
+    # Sharding (Discord requires it past ~2,500 guilds). shard_count: null = one unsharded connection;
+    # "auto" = Discord's recommended count (GET /gateway/bot), every shard in this process; a number =
+    # that many shards, all here or only `shard_ids` (each worker its own ids, together all of them).
+    shard_count: int | Literal["auto"] | None = Field(default=None)
+    shard_ids: list[int] | None = None
+    identify_interval: float = Field(default=5.0, ge=0)  # seconds between IDENTIFYs of one bucket
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordConfig:
+        if isinstance(self.shard_count, int) and self.shard_count < 1:
+            raise ValueError("discord.shard_count must be at least 1 (or \"auto\", or null)")
+        if self.shard_ids is not None:
+            if not isinstance(self.shard_count, int):
+                raise ValueError("discord.shard_ids needs a numeric discord.shard_count (every worker "
+                                 "must agree on it)")
+            wrong = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if wrong or not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
+                last = self.shard_count - 1
+                raise ValueError(f"discord.shard_ids must be distinct numbers from 0 to {last}")
+        return self
 
     _api_base = field_validator("api_base")(_http_url)
     _gateway_url = field_validator("gateway_url")(_ws_url)

@@ -143,7 +143,7 @@ class Metrics:
         if worker:
             self.worker_leases.labels(worker["id"]).set(worker["leases"])
             self.worker_info.clear()
-            self.worker_info.labels(worker["id"], str(worker.get("shards", ""))).set(1)
+            self.worker_info.labels(worker["id"], str(worker.get("discord_shards", ""))).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

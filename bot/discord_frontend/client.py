@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import discord
 import yarl
@@ -29,7 +31,7 @@ from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
 from bot.domain import ActionRef
-from bot.store import InboxEntry
+from bot.store import InboxEntry, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +70,17 @@ class _Tree(app_commands.CommandTree["ImagineClient"]):
 
 
 class ImagineClient(ActionClient):
-    def __init__(self, config: DiscordConfig) -> None:
+    def __init__(self, config: DiscordConfig, **shards: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channels and guild upload limits; no message content needed
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice: no warning
         super().__init__(intents=intents, guild_ready_timeout=config.guild_ready_timeout,
-                         max_ratelimit_timeout=30.0)
+                         max_ratelimit_timeout=30.0, **shards)
         self.config = config
         self.tree = _Tree(self)
         self.ready = asyncio.Event()
         self._job_handlers: Handlers | None = None
+        self.identify_gate: Callable[[int], Awaitable[None]] | None = None  # sharded: see IdentifyGate
 
     @property
     def handlers(self) -> Handlers:
@@ -90,6 +93,9 @@ class ImagineClient(ActionClient):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton)
+        if isinstance(self.identify_gate, IdentifyGate):  # Discord says how many may start at once
+            _, _, limits = await self.http.get_bot_gateway()
+            self.identify_gate.buckets = max(1, int(limits.get("max_concurrency", 1)))
         if not self.config.guild_ids:
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
@@ -107,6 +113,46 @@ class ImagineClient(ActionClient):
     async def on_action(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
         await self.handlers.press(interaction, ref)
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self.identify_gate is None:
+            await super().before_identify_hook(shard_id, initial=initial)
+        else:
+            await self.identify_gate(shard_id or 0)
+
+
+class ShardedClient(ImagineClient, discord.AutoShardedClient):
+    """Several shards in one process (`discord.shard_count`, `discord.shard_ids`)."""
+
+
+def make_client(config: DiscordConfig) -> ImagineClient:
+    if config.shard_count is None:
+        return ImagineClient(config)
+    count = None if config.shard_count == "auto" else config.shard_count
+    return ShardedClient(config, shard_count=count, shard_ids=config.shard_ids)
+
+
+class IdentifyGate:
+    """Discord starts at most `max_concurrency` sessions per 5 s, in buckets `shard_id % max_concurrency`,
+    counting every process of the bot: an IDENTIFY waits for its bucket's lease in the store (held
+    `identify_interval` seconds, never renewed), so workers starting together take turns."""
+
+    def __init__(self, store: JobStore, worker_id: str, interval: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._worker_id = worker_id
+        self._interval = interval
+        self._clock = clock
+        self.buckets = 1  # max_concurrency, from GET /gateway/bot at login
+
+    async def __call__(self, shard_id: int) -> None:
+        name = f"discord:identify:{shard_id % self.buckets}"
+        holder = f"{self._worker_id}:{shard_id}:{secrets.token_hex(3)}"
+        while True:
+            now = self._clock()
+            if await self._store.workers.take(name, holder, now, now + self._interval):
+                return
+            await asyncio.sleep(min(1.0, self._interval / 5) or 0.05)
+
 
 class DiscordFrontend:
     name = "discord"
@@ -116,7 +162,13 @@ class DiscordFrontend:
         self.app = app
         self.config = app.config.discord
         self.clock = clock
-        self.client = ImagineClient(self.config)
+        self.client = make_client(self.config)
+        if isinstance(self.client, ShardedClient):
+            self.client.identify_gate = IdentifyGate(app.store, app.worker.id, self.config.identify_interval)
+            shards = self.config.shard_ids or ("all" if self.config.shard_count == "auto" else
+                                               list(range(int(self.config.shard_count or 1))))
+            app.worker.info["discord_shards"] = shards
+            app.worker.info["discord_shard_count"] = self.config.shard_count
         self.outbox = Outbox(self.client, app.service, self.config,
                              owns=lambda channel_id: app.worker.owns_chat(PLATFORM, channel_id))
         self.inbox = InteractionInbox(self.client, app.store, clock)

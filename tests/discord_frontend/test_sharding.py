@@ -1,0 +1,80 @@
+"""Discord sharding: several shards in one process, or one shard per worker on a shared PostgreSQL,
+against the fake gateway that routes each guild's events to the shard that owns it, DMs to shard 0,
+and refuses an IDENTIFY that comes sooner than its bucket allows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.config import AppConfig, WorkersConfig
+from tests import postgres
+from tests.discord_frontend.conftest import Bot, is_final, make_config, run_bot
+from tests.fakes.discord_api import DiscordFake, FakeMessage
+
+INTERVAL = 0.4  # the fake's identify bucket (Discord: 5 s); the bot's gate waits a little longer
+
+
+def sharded(fake: DiscordFake, database: Path | str, guilds: list[int], **discord: object) -> AppConfig:
+    config = make_config(fake, database)  # type: ignore[arg-type]
+    section = config.discord.model_copy(update={  # type: ignore[union-attr]
+        "guild_ids": guilds, "identify_interval": INTERVAL + 0.1, "channel_edits": 50, "channel_period": 1.0,
+        **discord})  # fmt: skip
+    return config.model_copy(update={"discord": section})
+
+
+async def imagine_in(fake: DiscordFake, guild: int, channel: int, prompt: str) -> FakeMessage:
+    """/imagine in `channel` of `guild`; its message once it shows the finished grid."""
+    interaction = await fake.slash_command(guild, channel, fake.user, "imagine", {"prompt": prompt})
+
+    def finished() -> FakeMessage | None:
+        if interaction.response_message_id is None:
+            return None
+        message = fake.message(channel, interaction.response_message_id)
+        return message if is_final(message) else None
+
+    found: FakeMessage = await fake.wait_for(finished, 15)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def fake_with_two_shards() -> AsyncIterator[tuple[DiscordFake, list[tuple[int, int]]]]:
+    fake = DiscordFake(identify_interval=INTERVAL, shards=2, max_concurrency=1, edit_limit=(50, 1.0))
+    places = [fake.add_guild(f"guild on shard {i}", shard=(i, 2)) for i in (0, 1)]
+    async with fake:
+        yield fake, [(guild, channels[0]) for guild, channels in places]
+
+
+async def test_one_process_runs_both_shards(tmp_path: Path) -> None:
+    async with fake_with_two_shards() as (fake, places):
+        config = sharded(fake, tmp_path / "bot.sqlite3", [g for g, _ in places], shard_count=2)
+        async with run_bot(config) as bot:
+            await fake.wait_for(lambda: len(fake.shards_connected()) == 2, 10)
+            assert fake.shards_connected() == [(0, 2), (1, 2)]
+            for guild, channel in places:
+                await imagine_in(fake, guild, channel, f"a lighthouse in guild {guild}")
+            assert bot.app.worker.describe()["discord_shards"] == [0, 1]
+        assert fake.identify_violations == []
+        assert fake.violations == []
+
+
+async def test_two_workers_one_shard_each_take_turns_to_identify(tmp_path: Path) -> None:
+    """Two workers on one PostgreSQL start at once with one identify bucket: the second waits for the
+    first's turn to pass (the fake refuses an IDENTIFY inside the bucket's window)."""
+    async with fake_with_two_shards() as (fake, places), postgres.database() as url:
+        guilds = [g for g, _ in places]
+        configs = [sharded(fake, url, guilds, shard_count=2, shard_ids=[i]).model_copy(
+            update={"workers": WorkersConfig(id=f"worker-{i}", heartbeat=0.2, lease=1.0)}) for i in (0, 1)]
+        async with contextlib.AsyncExitStack() as stack:
+            bots: list[Bot] = list(await asyncio.gather(*(stack.enter_async_context(run_bot(c)) for c in configs)))
+            assert fake.shards_connected() == [(0, 2), (1, 2)]
+            for (guild, channel), bot in zip(places, bots, strict=True):
+                message = await imagine_in(fake, guild, channel, f"a harbour in guild {guild}")
+                job = await bot.app.service.by_message("discord", str(channel), str(message.id))
+                assert job is not None and job.state.value == "succeeded"
+            assert [b.app.worker.describe()["discord_shards"] for b in bots] == [[0], [1]]
+        assert fake.identify_violations == []
+        assert len(fake.identifies) == 2
+        assert fake.violations == []

@@ -216,6 +216,33 @@ async def _db_prune(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+async def _workers(args: argparse.Namespace, config: AppConfig) -> int:
+    """The workers that share the store: live (a heartbeat within workers.lease) or gone."""
+    store = await JobStore.open(config.database)
+    try:
+        now = time.time()
+        workers = await store.workers.all(now)
+    finally:
+        await store.close()
+    print(f"{'WORKER':<24}{'STATE':<7}{'UP':>9}{'SEEN':>8}{'LEASES':>8}  DETAILS")
+    for w in workers:
+        state = "live" if now - w.seen_at <= config.workers.lease else "gone"
+        details = " ".join(f"{k}={v}" for k, v in sorted(w.info.items())) or "-"
+        print(f"{w.id:<24}{state:<7}{_age(now - w.started_at):>9}{_age(now - w.seen_at):>8}{w.leases:>8}  "
+              f"{details}")
+    if not workers:
+        print("(no worker has run on this database)")
+    return 0
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 async def _jobs(app: App, limit: int) -> int:
     jobs = await app.service.recent(limit=limit)
     print(f"{'ID':<11}{'KIND':<17}{'STATE':<11}{'PROG':>5}  {'PROVIDER':<12}{'PARENT':<11}PROMPT")
@@ -278,6 +305,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="only count what would go")
     p.add_argument("--older-than", metavar="PERIOD", help="e.g. 30d, 12h, 2w (default: retention.keep_days)")
     sub.add_parser("run", help="start the configured chat frontends")
+    sub.add_parser("workers", help="the workers sharing the database: live or gone, their leases")
     p = sub.add_parser("check-config", help="validate a config file and list every problem")
     p.add_argument("path", nargs="?")
     _config_everywhere(parser)
@@ -306,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_unwrapped(frontends.run(config)))
         if args.command == "admin":
             return asyncio.run(_unwrapped(_admin(args, config)))
+        if args.command == "workers":
+            return asyncio.run(_unwrapped(_workers(args, config)))
         if args.command == "db":
             handler = _db_copy if args.db_command == "copy" else _db_prune
             return asyncio.run(_unwrapped(handler(args, config)))

@@ -130,7 +130,7 @@ COMMANDS = [["imagine", "a fox"], ["act", "j1", "U1"], ["describe", "cat.png"], 
             ["wait", "j1"], ["cancel", "j1"], ["jobs"], ["run"], ["check-config"],
             ["admin", "ban", "u1"], ["admin", "unban", "u1"], ["admin", "bans"], ["admin", "limits"],
             ["admin", "set-limit", "user_per_day", "5"], ["admin", "pause", "mj"], ["admin", "resume", "mj"],
-            ["admin", "stats"], ["db", "copy", "a.db", "postgresql://h/b"],
+            ["admin", "stats"], ["db", "copy", "a.db", "postgresql://h/b"], ["workers"],
             ["db", "prune", "--dry-run"]]  # fmt: skip
 
 

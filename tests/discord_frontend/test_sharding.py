@@ -68,7 +68,8 @@ async def test_two_workers_one_shard_each_take_turns_to_identify(tmp_path: Path)
         configs = [sharded(fake, url, guilds, shard_count=2, shard_ids=[i]).model_copy(
             update={"workers": WorkersConfig(id=f"worker-{i}", heartbeat=0.2, lease=1.0)}) for i in (0, 1)]
         async with contextlib.AsyncExitStack() as stack:
-            bots: list[Bot] = list(await asyncio.gather(*(stack.enter_async_context(run_bot(c)) for c in configs)))
+            started = await asyncio.gather(*(stack.enter_async_context(run_bot(c)) for c in configs))
+            bots: list[Bot] = list(started)
             assert fake.shards_connected() == [(0, 2), (1, 2)]
             for (guild, channel), bot in zip(places, bots, strict=True):
                 message = await imagine_in(fake, guild, channel, f"a harbour in guild {guild}")

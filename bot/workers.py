@@ -56,8 +56,15 @@ class Worker:
     # -- leases -----------------------------------------------------------------------------------
 
     async def owns_chat(self, platform: str, chat_id: str) -> bool:
-        """Whether this worker shows the chat's messages (taking the chat's lease if it is free)."""
-        return await self.take(chat_lease(platform, chat_id))
+        """Whether this worker shows the chat's messages: it holds the chat's lease, or takes it now
+        (and then first shows what a worker that held it before left pending there)."""
+        name = chat_lease(platform, chat_id)
+        if not await self.take(name):
+            return False
+        if self.shared and name not in self._adopted and platform in self._adopters:
+            self._adopted.add(name)
+            await self._adopters[platform]([chat_id])
+        return True
 
     async def take(self, name: str) -> bool:
         if not self.shared:

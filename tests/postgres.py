@@ -24,6 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from tests.net import free_port
+
 _SERVER: str | None = None
 
 
@@ -41,16 +43,10 @@ def _binary(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _throwaway() -> str:
     """Start a cluster of our own; its URL (superuser `postgres`, trust auth)."""
     root = Path(tempfile.mkdtemp(prefix="imagine-bot-pg-"))
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
         as_user = ["runuser", "-u", "postgres", "--"]

@@ -213,8 +213,11 @@ class UpdateInbox:
             await self._events.publish("inbox", SOURCE)
 
     async def _start(self, key: str, update: Update) -> None:
+        """Process the update in a task of its own, unless it is being processed here already (a drain
+        and the path that received it may both find it)."""
         assert self._group is not None, "updates are processed while run() runs"
-        await self._slots.acquire()
+        if key in self._handling:
+            return
         self._handling.add(key)
         self._group.create_task(self._process(key, update), name=f"update:{key}")
 

@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import random
-import socket
 import sqlite3
 import time
 import uuid
@@ -37,18 +36,13 @@ from bot.store import DatabaseError, JobStore, migrations
 from tests import postgres
 from tests.core.conftest import OWNER, Harness, build, image_input, local, png
 from tests.harness import FakeClock
+from tests.net import free_port
 
 SECRET = "S3cretPw"
 NEWER = "newer than this version of imagine-bot knows"
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def with_netloc(url: str, *, host: str | None = None, port: int | None = None, password: str | None = None,

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import socket
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ import yaml
 from tests.crash.harness import BOT, MJ_SECRET, Command, Process, all_shown, replies, spawn
 from tests.fakes.mj_proxy import MjProxyFake
 from tests.fakes.telegram_api import FakeUser, TelegramFake
+from tests.net import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:unread_data:DeprecationWarning")  # see test_crash.py
 
@@ -33,12 +33,6 @@ CLI_PROMPTS = [f"shared cli {n} harbour at night" for n in range(3)]
 CHAT_PROMPTS = [f"shared chat {n} harbour at night" for n in range(3)]
 RETURN_WITHIN = 45.0  # bound on each CLI (its job takes about two seconds at the fake)
 JOB_STEP = 0.3  # seconds between a task's changes at the fake (six changes)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_config(tmp_path: Path, telegram: TelegramFake, provider: MjProxyFake, port: int) -> Path:

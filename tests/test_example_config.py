@@ -47,3 +47,23 @@ def test_the_example_names_every_key_of_every_provider_type() -> None:
         specific = set(PROVIDERS[entry["type"]].config_class.model_fields) - common
         missing = specific - set(entry) - {"type", "base_url", "api_key"}
         assert not missing, f"config.example.yaml: providers entry {entry['name']!r} lacks {sorted(missing)}"
+
+
+def test_the_scale_setup_is_consistent() -> None:
+    """docker-compose.scale.yml: every worker runs one shard of deploy/config.scale.yaml's count, each
+    its own host name (its workers.id), and nginx forwards webhooks to every one of them."""
+    root = EXAMPLE.parent
+    compose = yaml.safe_load((root / "docker-compose.scale.yml").read_text())
+    workers = {name: s for name, s in compose["services"].items() if name.startswith("worker")}
+    shards = sorted(int(s["environment"]["DISCORD_SHARD"]) for s in workers.values())
+    env = {"PG_PASSWORD": "pw", "TELEGRAM_TOKEN": "123:abc", "DISCORD_TOKEN": "d", "MJAPI_KEY": "k"}
+    for shard in shards:
+        config = parse_config(yaml.safe_load((root / "deploy" / "config.scale.yaml").read_text()),
+                              {**env, "DISCORD_SHARD": str(shard)}, "config.scale.yaml")
+        assert config.discord is not None and config.discord.shard_ids == [shard]
+        assert config.telegram is not None and config.telegram.mode == "webhook"
+        assert config.webhooks is not None and config.webhooks.listen.endswith(":8080")
+    assert shards == list(range(int(config.discord.shard_count or 0)))
+    assert len({s["hostname"] for s in workers.values()}) == len(workers)
+    nginx = (root / "deploy" / "nginx.conf").read_text()
+    assert all(f"server {name}:8080" in nginx for name in workers)

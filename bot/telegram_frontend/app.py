@@ -28,7 +28,7 @@ from bot.domain import ActionRef
 from bot.telegram_frontend.admin_commands import AdminHandlers
 from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
-from bot.telegram_frontend.common import PLATFORM
+from bot.telegram_frontend.common import PLATFORM, until_answered
 from bot.telegram_frontend.handlers import Handlers
 from bot.telegram_frontend.keyboards import SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
@@ -158,19 +158,11 @@ class TelegramFrontend:
 
     async def _initialize(self) -> None:
         """Log in (getMe); while Telegram can't be reached, say so in one line and try again."""
-        failures = 0
-        while True:
-            try:
-                await self.application.initialize()
-                return
-            except telegram.error.InvalidToken:
-                log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
-                raise
-            except telegram.error.TelegramError as exc:
-                failures += 1
-                wait = min(60.0, 2.0**failures)
-                log.error("telegram: can't reach the Bot API (%s); retrying in %.0f s", exc.message, wait)
-                await asyncio.sleep(wait)
+        try:
+            await until_answered(self.application.initialize, "can't reach the Bot API")
+        except telegram.error.InvalidToken:
+            log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
+            raise
 
     async def _start(self) -> None:
         await self.application.start()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import telegram.error
 from telegram import CallbackQuery, Chat, Message, User
@@ -14,6 +17,23 @@ from bot.telegram_frontend import render
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 PLATFORM = "telegram"
+T = TypeVar("T")
+
+
+async def until_answered(call: Callable[[], Awaitable[T]], failing: str) -> T:
+    """`call()` until Telegram answers it: each failure is one log line (`failing`, e.g. "can't reach
+    the Bot API") and a growing wait (up to a minute). A rejected token is not waited out: it raises."""
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except telegram.error.InvalidToken:
+            raise
+        except telegram.error.TelegramError as exc:
+            failures += 1
+            wait = min(60.0, 2.0**failures)
+            log.error("telegram: %s (%s); retrying in %.0f s", failing, exc.message, wait)
+            await asyncio.sleep(wait)
 
 
 def owner_of(sender: User | Chat) -> Owner:

@@ -34,6 +34,7 @@ from bot import faults
 from bot.config import TelegramConfig
 from bot.events import SharedEvents
 from bot.store import InboxEntry, JobStore
+from bot.telegram_frontend.common import until_answered
 from bot.telegram_frontend.outbox import retry_seconds
 from bot.webhooks import WebhookReceiver
 from bot.workers import Worker
@@ -165,19 +166,10 @@ class UpdateInbox:
 
     async def _set_webhook(self, url: str) -> None:
         secret = webhook_secret(self._config.token.get_secret_value())
-        failures = 0
-        while True:
-            try:
-                await self._application.bot.set_webhook(url, secret_token=secret,
-                                                        allowed_updates=ALLOWED_UPDATES)
-                break
-            except telegram.error.TelegramError as exc:
-                failures += 1
-                wait = min(60.0, 2.0**failures)
-                log.error("telegram: setWebhook failed (%s); retrying in %.0f s", exc.message, wait)
-                await asyncio.sleep(wait)
+        await until_answered(lambda: self._application.bot.set_webhook(
+            url, secret_token=secret, allowed_updates=ALLOWED_UPDATES), "setWebhook failed")
         self.receiving = True
-        log.info("telegram: updates by webhook at %s", url.rsplit("/updates/", 1)[0] + "/updates/telegram")
+        log.info("telegram: updates by webhook at %s", url)
 
     async def _webhook(self, request: web.Request) -> web.Response:
         """One update from Telegram: 403 without the secret token; 200 once it is committed."""

@@ -131,15 +131,17 @@ class BotFactory(Protocol):
 
 
 @contextlib.asynccontextmanager
-async def serving(config: AppConfig, fake: TelegramFake, *, shutdown_flush: float = 5.0
-                  ) -> AsyncIterator[Bot]:
-    """build_app + poller + TelegramFrontend.serve(), until the block ends (then a clean stop)."""
+async def serving(config: AppConfig, fake: TelegramFake, *, shutdown_flush: float = 5.0,
+                  prepare: Callable[[App, TelegramFrontend], None] | None = None) -> AsyncIterator[Bot]:
+    """build_app + poller + TelegramFrontend.serve() (`prepare`d first, if given), until the block ends
+    (then a clean stop); yields once the bot receives updates (polls, or its webhook is set)."""
     async with build_app(config) as app, running(app):
         frontend = TelegramFrontend(app, retry_after_scale=fake.time_scale, shutdown_flush=shutdown_flush)
-        polls = len(fake.calls("getUpdates"))
+        if prepare is not None:
+            prepare(app, frontend)
         task = asyncio.create_task(frontend.serve(), name="telegram-under-test")
         try:
-            await fake.wait_until(lambda: len(fake.calls("getUpdates")) > polls or task.done())
+            await fake.wait_until(lambda: frontend.inbox.receiving or task.done())
             if task.done():
                 task.result()
             yield Bot(fake, app, frontend)

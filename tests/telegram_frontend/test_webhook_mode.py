@@ -8,21 +8,19 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.app import build_app, running
 from bot.config import AppConfig
 from bot.telegram_frontend.app import TelegramFrontend
 from bot.telegram_frontend.updates import SECRET_HEADER, webhook_secret
 from tests import postgres
 from tests.fakes.telegram_api import TelegramFake
 from tests.net import RoundRobin, free_port
-from tests.telegram_frontend.conftest import ANN, BOB, GROUP, Bot, make_config
+from tests.telegram_frontend.conftest import ANN, BOB, GROUP, Bot, make_config, serving
 
 
 def hooked(tmp_path: Path, fake: TelegramFake, public_url: str, port: int, **top: Any) -> AppConfig:
@@ -30,25 +28,12 @@ def hooked(tmp_path: Path, fake: TelegramFake, public_url: str, port: int, **top
                        webhooks={"listen": f"127.0.0.1:{port}", "public_url": public_url}, **top)
 
 
-@contextlib.asynccontextmanager
-async def worker(config: AppConfig, fake: TelegramFake, shown: dict[str, set[str]] | None = None
-                 ) -> AsyncIterator[Bot]:
+def worker(config: AppConfig, fake: TelegramFake, shown: dict[str, set[str]] | None = None
+           ) -> contextlib.AbstractAsyncContextManager[Bot]:
     """A bot serving Telegram until the block ends. `shown`: chat id -> ids of the workers that sent
     or queued a message there (recorded at the outbox's two doors)."""
-    async with build_app(config) as app, running(app):
-        frontend = TelegramFrontend(app, retry_after_scale=fake.time_scale)
-        if shown is not None:
-            _record(frontend, app.worker.id, shown)
-        task = asyncio.create_task(frontend.serve())
-        try:
-            await fake.wait_until(lambda: frontend.inbox.receiving or task.done())
-            if task.done():
-                task.result()
-            yield Bot(fake, app, frontend)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    return serving(config, fake, prepare=(lambda app, frontend: _record(frontend, app.worker.id, shown))
+                   if shown is not None else None)
 
 
 def _record(frontend: TelegramFrontend, worker_id: str, shown: dict[str, set[str]]) -> None:

@@ -171,7 +171,7 @@ class DiscordFrontend:
             app.worker.info["discord_shard_count"] = self.config.shard_count
         self.outbox = Outbox(self.client, app.service, self.config,
                              owns=lambda channel_id: app.worker.owns_chat(PLATFORM, channel_id))
-        self.inbox = InteractionInbox(self.client, app.store, clock)
+        self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
         self.drain_timeout = DRAIN_ON_EXIT

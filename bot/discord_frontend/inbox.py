@@ -58,9 +58,10 @@ class InteractionInbox:
     the same dict); handlers wrap their work in `processing(interaction)`."""
 
     def __init__(self, client: discord.Client, store: JobStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, worker_id: str | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._worker_id = worker_id  # interactions are handled again by the worker that took them
         parsers = client._connection.parsers
         self._parse = parsers["INTERACTION_CREATE"]  # discord.py's own
         parsers["INTERACTION_CREATE"] = self._received
@@ -91,7 +92,8 @@ class InteractionInbox:
             raw = self._received_raw.pop(interaction.id, None)
             if raw is not None:
                 key = str(interaction.id)
-                await self._store.inbox_add(SOURCE, [InboxEntry(key, interaction.id, raw[1])], self._clock())
+                await self._store.inbox_add(SOURCE, [InboxEntry(key, interaction.id, raw[1])], self._clock(),
+                                            taken_by=self._worker_id)
                 await faults.point("inbox_committed")
             stopped = False
             try:
@@ -123,10 +125,10 @@ class InteractionInbox:
             event.set()
 
     async def left(self) -> list[InboxEntry]:
-        """What the last run committed but did not handle: read before connecting, so that nothing
-        received by this run (and being handled) is taken for it."""
+        """What the last run (of this worker) committed but did not handle: read before connecting, so
+        that nothing received by this run (and being handled) is taken for it."""
         await self._store.inbox_prune(self._clock() - KEEP_DONE)
-        return await self._store.inbox_pending(SOURCE)
+        return await self._store.inbox_pending(SOURCE, taken_by=self._worker_id)
 
     async def replay(self, left: list[InboxEntry]) -> None:
         """Once connected: handle `left` again while its token lives; returns when those are handled

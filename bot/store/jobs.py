@@ -214,16 +214,19 @@ class JobStore:
 
     # -- the inbox -------------------------------------------------------------------------------
 
-    async def inbox_add(self, source: str, entries: Sequence[InboxEntry], now: float) -> None:
+    async def inbox_add(self, source: str, entries: Sequence[InboxEntry], now: float,
+                        taken_by: str | None = None) -> None:
         """Commit platform events before they are acknowledged (one transaction; an event seen before
-        is kept as it was)."""
+        is kept as it was); `taken_by`: the worker that handles them (else the chat's worker does)."""
         async with self.transaction():
             for key, seq, payload, chat in entries:
-                await self._execute(sql.INBOX_ADD, (source, key, seq, payload, chat, now))
+                await self._execute(sql.INBOX_ADD, (source, key, seq, payload, chat, taken_by, now))
 
-    async def inbox_pending(self, source: str, limit: int = 1000) -> list[InboxEntry]:
-        """Events of `source` not yet processed, oldest first."""
-        rows = await self._rows(sql.INBOX_PENDING, (source, limit))
+    async def inbox_pending(self, source: str, limit: int = 1000, taken_by: str | None = None
+                            ) -> list[InboxEntry]:
+        """Events of `source` not yet processed, oldest first (with `taken_by`: only that worker's and
+        those no worker took)."""
+        rows = await self._rows(sql.INBOX_PENDING, (source, taken_by, taken_by, limit))
         return [InboxEntry(str(k), int(q), str(p), str(c) if c is not None else None) for k, q, p, c in rows]
 
     async def inbox_done(self, source: str, key: str, now: float) -> None:

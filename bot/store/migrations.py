@@ -158,8 +158,8 @@ SQLITE: tuple[str, ...] = (
     CREATE INDEX jobs_updated ON jobs(updated_at);
     """,
     # Several workers on one database: who is alive (`workers`, a heartbeat each), what each holds
-    # (`leases`: a chat's messages, the Telegram long poll), and the chat a platform event belongs to,
-    # so the worker showing that chat processes it.
+    # (`leases`: a chat's messages, the Telegram long poll), the chat a platform event belongs to (so
+    # the worker showing that chat processes it) or the worker that took it (a Discord interaction).
     """
     CREATE TABLE workers (
         id TEXT PRIMARY KEY,
@@ -175,6 +175,7 @@ SQLITE: tuple[str, ...] = (
     );
     CREATE INDEX leases_holder ON leases(holder);
     ALTER TABLE inbox ADD COLUMN chat TEXT;
+    ALTER TABLE inbox ADD COLUMN taken_by TEXT;
     """,
 )
 
@@ -306,8 +307,8 @@ POSTGRES: tuple[str, ...] = (
     CREATE INDEX albums_seen ON albums(seen_at);
     """,
     # Several workers on one database: who is alive (`workers`, a heartbeat each), what each holds
-    # (`leases`: a chat's messages, the Telegram long poll), and the chat a platform event belongs to,
-    # so the worker showing that chat processes it.
+    # (`leases`: a chat's messages, the Telegram long poll), the chat a platform event belongs to (so
+    # the worker showing that chat processes it) or the worker that took it (a Discord interaction).
     """
     CREATE TABLE workers (
         id TEXT PRIMARY KEY,
@@ -323,5 +324,6 @@ POSTGRES: tuple[str, ...] = (
     );
     CREATE INDEX leases_holder ON leases(holder);
     ALTER TABLE inbox ADD COLUMN chat TEXT;
+    ALTER TABLE inbox ADD COLUMN taken_by TEXT;
     """,
 )

@@ -99,11 +99,12 @@ UNPLACE = (
     "UPDATE jobs SET chat_platform = NULL, chat_id = NULL, thread_id = NULL, reply_to = NULL WHERE id = ?"
 )
 INBOX_ADD = (
-    "INSERT INTO inbox (source, key, seq, payload, chat, received_at) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
+    "INSERT INTO inbox (source, key, seq, payload, chat, taken_by, received_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 INBOX_PENDING = (
-    "SELECT key, seq, payload, chat FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY seq LIMIT ?"
+    "SELECT key, seq, payload, chat FROM inbox WHERE source = ? AND done_at IS NULL"
+    " AND (CAST(? AS TEXT) IS NULL OR taken_by IS NULL OR taken_by = ?) ORDER BY seq LIMIT ?"
 )
 INBOX_DONE = "UPDATE inbox SET done_at = ? WHERE source = ? AND key = ?"
 INBOX_LAST = "SELECT MAX(seq) FROM inbox WHERE source = ?"
@@ -274,7 +275,9 @@ COPY_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("platform", "user_id", "scope"),
     ),
     "ops_settings": (("scope", "key", "value"), ("scope", "key")),
-    "inbox": (("source", "key", "seq", "payload", "chat", "received_at", "done_at"), ("source", "key")),
+    "inbox": (
+        ("source", "key", "seq", "payload", "chat", "taken_by", "received_at", "done_at"), ("source", "key")
+    ),
     "blobs": (("sha256", "mime", "size", "data", "created_at"), ("sha256",)),
     "job_blobs": (("job_id", "sha256"), ("job_id", "sha256")),
     "albums": (

@@ -88,6 +88,15 @@ async def test_the_inbox_keeps_events_until_done_and_remembers_the_last(store: J
     assert await store.inbox_last("telegram") == 11  # the newest stays: it holds the offset
 
 
+async def test_an_interaction_is_handled_again_by_the_worker_that_took_it(store: JobStore) -> None:
+    await store.inbox_add("discord", [InboxEntry("1", 1, "{}")], 100.0, taken_by="w1")
+    await store.inbox_add("discord", [InboxEntry("2", 2, "{}")], 100.0, taken_by="w2")
+    await store.inbox_add("discord", [InboxEntry("3", 3, "{}")], 100.0)
+    assert [e.key for e in await store.inbox_pending("discord", taken_by="w1")] == ["1", "3"]
+    assert [e.key for e in await store.inbox_pending("discord", taken_by="w2")] == ["2", "3"]
+    assert [e.key for e in await store.inbox_pending("discord")] == ["1", "2", "3"]
+
+
 async def test_four_processes_migrate_a_fresh_file_once(tmp_path: Path) -> None:
     path = tmp_path / "fresh.sqlite3"
     script = ("import asyncio, sys; from bot.store import JobStore\n"

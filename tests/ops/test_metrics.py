@@ -113,6 +113,10 @@ async def test_scrape_after_a_scenario(bot: Running) -> None:
     assert got[("imagine_platform_rate_limited_total", (("platform", "telegram"),))] == 1
     assert health["ok"] is True and health["store"] is True
     assert health["providers"]["local"]["last_success_age"] is not None
+    worker = bot.app.worker.id
+    assert health["worker"] == {"id": worker, "leases": 0}  # SQLite: one process, no leases
+    assert got[("imagine_worker_leases", (("worker", worker),))] == 0
+    assert got[("imagine_worker_info", (("shards", ""), ("worker", worker)))] == 1
 
 
 async def test_healthz_reports_a_disconnected_frontend(bot: Running) -> None:

@@ -113,6 +113,10 @@ class ImagineClient(ActionClient):
     async def on_action(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
         await self.handlers.press(interaction, ref)
 
+    async def on_shard_connect(self, shard_id: int) -> None:
+        if isinstance(self.identify_gate, IdentifyGate):
+            await self.identify_gate.started(shard_id)
+
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         if self.identify_gate is None:
             await super().before_identify_hook(shard_id, initial=initial)
@@ -133,8 +137,11 @@ def make_client(config: DiscordConfig) -> ImagineClient:
 
 class IdentifyGate:
     """Discord starts at most `max_concurrency` sessions per 5 s, in buckets `shard_id % max_concurrency`,
-    counting every process of the bot: an IDENTIFY waits for its bucket's lease in the store (held
-    `identify_interval` seconds, never renewed), so workers starting together take turns."""
+    counting every process of the bot: an IDENTIFY waits for its bucket's lease in the store, held until
+    `identify_interval` seconds after the session started (READY; or CONNECTING seconds if it never
+    does), never renewed, so workers starting together take turns."""
+
+    CONNECTING = 30.0  # seconds the bucket is held while a session connects and identifies
 
     def __init__(self, store: JobStore, worker_id: str, interval: float,
                  clock: Callable[[], float] = time.time) -> None:
@@ -142,6 +149,7 @@ class IdentifyGate:
         self._worker_id = worker_id
         self._interval = interval
         self._clock = clock
+        self._holding: dict[int, tuple[str, str]] = {}  # shard id -> (lease, holder) while it connects
         self.buckets = 1  # max_concurrency, from GET /gateway/bot at login
 
     async def __call__(self, shard_id: int) -> None:
@@ -149,9 +157,16 @@ class IdentifyGate:
         holder = f"{self._worker_id}:{shard_id}:{secrets.token_hex(3)}"
         while True:
             now = self._clock()
-            if await self._store.workers.take(name, holder, now, now + self._interval):
+            if await self._store.workers.take(name, holder, now, now + self.CONNECTING):
+                self._holding[shard_id] = name, holder
                 return
             await asyncio.sleep(min(1.0, self._interval / 5) or 0.05)
+
+    async def started(self, shard_id: int) -> None:
+        """The shard's session started: its bucket frees up `identify_interval` seconds from now."""
+        if (held := self._holding.pop(shard_id, None)) is not None:
+            now = self._clock()
+            await self._store.workers.take(*held, now, now + self._interval)
 
 
 class DiscordFrontend:

@@ -25,7 +25,7 @@ def sharded(fake: DiscordFake, database: Path | str, guilds: list[int], **discor
     return config.model_copy(update={"discord": section})
 
 
-async def imagine_in(fake: DiscordFake, guild: int, channel: int, prompt: str) -> FakeMessage:
+async def imagine_in(fake: DiscordFake, guild: int | None, channel: int, prompt: str) -> FakeMessage:
     """/imagine in `channel` of `guild`; its message once it shows the finished grid."""
     interaction = await fake.slash_command(guild, channel, fake.user, "imagine", {"prompt": prompt})
 
@@ -47,14 +47,19 @@ async def fake_with_two_shards() -> AsyncIterator[tuple[DiscordFake, list[tuple[
         yield fake, [(guild, channels[0]) for guild, channels in places]
 
 
-async def test_one_process_runs_both_shards(tmp_path: Path) -> None:
+async def test_one_process_runs_both_shards_and_takes_dms_on_shard_0(tmp_path: Path) -> None:
     async with fake_with_two_shards() as (fake, places):
-        config = sharded(fake, tmp_path / "bot.sqlite3", [g for g, _ in places], shard_count=2)
+        config = sharded(fake, tmp_path / "bot.sqlite3", [], shard_count=2)  # global commands (DMs too)
         async with run_bot(config) as bot:
             await fake.wait_for(lambda: len(fake.shards_connected()) == 2, 10)
             assert fake.shards_connected() == [(0, 2), (1, 2)]
             for guild, channel in places:
                 await imagine_in(fake, guild, channel, f"a lighthouse in guild {guild}")
+            await imagine_in(fake, None, fake.dm_channel(fake.user), "a lighthouse in a DM")
+            sessions = sorted(fake.sessions, key=lambda s: s.shard)
+            dms = [sum(name == "INTERACTION_CREATE" and "guild_id" not in d for name, d in s.dispatched)
+                   for s in sessions]  # fmt: skip
+            assert dms == [1, 0]  # Discord routes DMs to shard 0
             assert bot.app.worker.describe()["discord_shards"] == [0, 1]
         assert fake.identify_violations == []
         assert fake.violations == []

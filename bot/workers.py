@@ -127,13 +127,16 @@ class Worker:
             await self._store.workers.join(self.id, self.instance, now, self.info)
         if self.shared:
             until = now + self._config.lease
+            before = set(self._held)  # leases taken while the renewal is on its way are kept as they are
             kept = await self._store.workers.renew(self.id, now, until)
-            lost = [name for name in self._held if name not in kept and self._held[name] > now]
-            if lost:
+            lost = before - kept
+            if any(self._held.get(name, 0.0) > now for name in lost):
                 log.warning("worker %s: lost %d lease(s) (a stall longer than workers.lease)", self.id,
                             len(lost))  # fmt: skip
-            self._held = dict.fromkeys(kept, until)
-            self._adopted &= kept  # a chat lost and taken again is adopted again
+            for name in lost:
+                self._held.pop(name, None)
+                self._adopted.discard(name)  # a chat lost and taken again is adopted again
+            self._held.update(dict.fromkeys(kept, until))
 
     async def leave(self) -> None:
         try:

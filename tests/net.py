@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
@@ -21,15 +23,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """One request the balancer passed on, and the backend that answered it."""
+
+    at: float  # time.time() when the answer came back
+    method: str
+    path: str
+    backend: str
+    status: int
+    body: bytes  # the request's body
+
+
 class RoundRobin:
     """Each request goes to the next backend that answers (one that refuses the connection, a dead
     worker, is skipped), as a load balancer with passive health checks does. `served` counts requests
-    per backend."""
+    per backend; `forwarded` lists them, oldest first."""
 
     def __init__(self, backends: Sequence[str], port: int | None = None) -> None:
         self.backends = [b.rstrip("/") for b in backends]
         self.port = port or free_port()
         self.served: dict[str, int] = dict.fromkeys(self.backends, 0)
+        self.forwarded: list[Forwarded] = []
         self._next = itertools.cycle(range(len(self.backends)))
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -64,8 +79,10 @@ class RoundRobin:
                 async with self._session.request(request.method, backend + request.path_qs, data=body,
                                                  headers=headers, allow_redirects=False) as answer:
                     self.served[backend] += 1
-                    return web.Response(status=answer.status, body=await answer.read(),
-                                        content_type=answer.content_type)
+                    answered = await answer.read()
+                    self.forwarded.append(Forwarded(time.time(), request.method, request.path, backend,
+                                                    answer.status, body))  # fmt: skip
+                    return web.Response(status=answer.status, body=answered, content_type=answer.content_type)
             except aiohttp.ClientConnectionError:
                 continue
         return web.Response(status=502, text="no backend answered")

@@ -132,6 +132,7 @@ class Delivery(Generic[T]):
         self._max_attempts = max_attempts
         self._chats: dict[str, _Chat[T]] = {}
         self._shown: dict[str, Hashable] = {}  # message key -> fingerprint last delivered
+        self._sending: dict[str, Hashable] = {}  # message key -> fingerprint of the send in flight
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -143,7 +144,7 @@ class Delivery(Generic[T]):
         self.stats.pushed += 1
         chat = self._chat(chat_key)
         previous = chat.pending.get(message_key)
-        if previous is None and self._shown.get(message_key) == fingerprint:
+        if previous is None and fingerprint in (self._shown.get(message_key), self._sending.get(message_key)):
             self.stats.skipped += 1
             return
         if previous is not None:
@@ -239,6 +240,14 @@ class Delivery(Generic[T]):
             self._global.settle(started, now)
 
     async def _deliver(self, chat: _Chat[T], message_key: str, item: _Pending[T], started: float) -> None:
+        """Send `item`; meanwhile the same render pushed again is not queued (it is on its way)."""
+        self._sending[message_key] = item.fingerprint
+        try:
+            await self._attempts(chat, message_key, item, started)
+        finally:
+            self._sending.pop(message_key, None)
+
+    async def _attempts(self, chat: _Chat[T], message_key: str, item: _Pending[T], started: float) -> None:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 await self._timed(chat.window, started, self._send(message_key, item.payload))

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
+_LEASE_MARGIN = 1.0  # seconds a submit is given up before its claim would lapse
 _AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
 _UNKNOWN_MESSAGE = ("The image provider did not confirm whether it started this job, and it can't be asked; "
                     "to avoid charging twice it was not sent again. It was refunded: please try again.")
@@ -168,7 +169,9 @@ class Poller:
             if self._pool.paused(name, now):
                 continue
             capacity = self._pool.config(name).max_concurrency
-            jobs = await self._store.claim_queued(name, now, self._lease(name), capacity, self._only)
+            # the lease runs from now, not from the tick's start: a long tick must not shorten it
+            claimed_at, lease = self._clock(), self._lease(name)
+            jobs = await self._store.claim_queued(name, claimed_at, lease, capacity, self._only)
             async with asyncio.TaskGroup() as group:
                 for job in jobs:
                     group.create_task(self._submit(job, now))
@@ -178,8 +181,9 @@ class Poller:
         looked up (`_reconcile`) instead of sent twice."""
         await faults.point("submit_claimed")
         try:
-            snapshot = await self._send(job)
-        except ProviderOutcomeUnknown as exc:
+            async with asyncio.timeout(self._lease(job.provider) - _LEASE_MARGIN):
+                snapshot = await self._send(job)  # given up before its claim lapses: never sent twice
+        except (ProviderOutcomeUnknown, TimeoutError) as exc:
             log.warning("job %s: no answer to its submit on %s (%s); it will be reconciled",
                         job.id, job.provider, type(exc).__name__)  # fmt: skip
             await self._store.extend_claim(job, self._clock() + self._config.reconcile_delay)
@@ -286,7 +290,7 @@ class Poller:
 
     async def _reconcile_stale(self, now: float) -> None:
         """Submits whose lease ran out: answered by nobody (a timeout) or left by a process that died."""
-        stale = await self._store.claim_stale_submits(now, self._config.backoff_max, self._only)
+        stale = await self._store.claim_stale_submits(self._clock(), self._config.backoff_max, self._only)
         async with asyncio.TaskGroup() as group:
             for job in stale:
                 group.create_task(self._reconcile(job, now))
@@ -357,7 +361,7 @@ class Poller:
 
     async def _claim_polls(self, name: str, jobs: list[Job], now: float, slack: float) -> list[Job]:
         """The polls of `jobs` this process takes (another sharing the database may take some)."""
-        lease_end = now + max(self._lease(name), slack + 1.0)
+        lease_end = self._clock() + max(self._lease(name), slack + 1.0)
         claimed = await self._store.claim_polls(jobs, now + slack, lease_end)
         return [job for job in jobs if job.id in claimed]
 

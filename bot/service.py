@@ -385,7 +385,9 @@ class JobService:
                 return earlier
             if not exempt:
                 await self.quotas.check(owner, where, job.kind)
-            await self._store.insert(job)
+            kept, created = await self._store.insert(job)
+            if not created:  # another worker stored the same event's job meanwhile: that one counts
+                return kept
             await self.quotas.charge(job, where, exempt)
         await faults.point("job_created")
         await self._listener.job_changed(job)

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from bot.config import WorkersConfig
@@ -28,7 +28,7 @@ from bot.store import JobStore
 
 log = logging.getLogger(__name__)
 
-Adopter = Callable[[list[str]], Awaitable[None]]  # a platform's "show what is pending in these chats"
+Adopter = Callable[[list[str]], Coroutine[Any, Any, None]]  # "show what is pending in these chats"
 _ASK_AGAIN = 1.0  # seconds before asking again for a lease another worker held
 
 
@@ -50,6 +50,7 @@ class Worker:
         self._adopters: dict[str, Adopter] = {}
         self._adopted: set[str] = set()  # chat leases whose pending messages this life has shown
         self._adopting = asyncio.Lock()  # one sweep at a time: a chat is adopted once
+        self._background: set[asyncio.Task[None]] = set()  # adoptions started by owns_chat
         self._joined = False
         self.info: dict[str, Any] = {}  # shown by `imagine-bot workers` and /healthz (shards, mode)
 
@@ -63,8 +64,18 @@ class Worker:
             return False
         if self.shared and name not in self._adopted and platform in self._adopters:
             self._adopted.add(name)
-            await self._adopters[platform]([chat_id])
+            self._in_background(self._adopters[platform]([chat_id]))  # never holds up the caller
         return True
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("worker %s: showing a chat taken over failed", self.id, exc_info=exc)
 
     async def take(self, name: str) -> bool:
         if not self.shared:
@@ -104,20 +115,28 @@ class Worker:
         self._joined = True
 
     async def run(self) -> None:
-        """Heartbeat, renew the leases and take over lapsed chats until cancelled; then hand back."""
+        """Heartbeat and renew the leases, and take over lapsed chats, until cancelled; then hand back.
+        Two loops: showing a chat taken over (paced sends) must never delay a heartbeat."""
         if not self._joined:
             await self.join()
         try:
-            while True:
-                try:
-                    await self.beat()
-                    if self.shared:
-                        await self.adopt_unheld()
-                except Exception:  # supervised: the next beat tries again (leases last several beats)
-                    log.exception("worker %s: heartbeat failed", self.id)
-                await asyncio.sleep(self._config.heartbeat)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._every_beat(self.beat, "heartbeat"), name="worker-heartbeat")
+                if self.shared:
+                    group.create_task(self._every_beat(self.adopt_unheld, "taking chats over"),
+                                      name="worker-takeover")  # fmt: skip
         finally:
+            for task in list(self._background):
+                task.cancel()
             await asyncio.shield(self.leave())
+
+    async def _every_beat(self, step: Callable[[], Awaitable[None]], what: str) -> None:
+        while True:
+            try:
+                await step()
+            except Exception:  # supervised: the next beat tries again (leases last several beats)
+                log.exception("worker %s: %s failed", self.id, what)
+            await asyncio.sleep(self._config.heartbeat)
 
     async def beat(self) -> None:
         now = self._clock()

@@ -41,3 +41,19 @@ def test_the_store_benchmark_runs_every_scenario_on_both_engines() -> None:
     after = next(line for line in table.splitlines() if "after: blobs" in line)
     for cell in after.split("|")[2:4]:  # a blend's progress no longer writes nor reads its inputs
         assert re.search(r", \d+ B written, \d+ B read", cell), after
+
+
+def test_the_workers_benchmark_runs_every_scenario() -> None:
+    """At tiny sizes (one and two workers, a takeover, a few events): every table is printed, every
+    command is shown once."""
+    done = subprocess.run(
+        [sys.executable, "bench/workers.py", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout
+    assert "| metric | 1 worker | 2 workers |" in table
+    assert "| results shown exactly once | 24/24 | 24/24 |" in table
+    for row in ("provider status requests per job", "kill → every one changed (max)",
+                "change → listener on the other worker, one at a time", "| changes heard | 40/40 |"):
+        assert row in table, (row, table)

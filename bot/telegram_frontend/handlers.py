@@ -6,6 +6,7 @@ else reaches `on_error`, which logs the trace and tells the user something went 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Container
@@ -91,6 +92,7 @@ class Handlers:
         self._albums = albums
         self._config = config
         self.errors = 0  # unexpected handler failures (logged with their trace)
+        self._showing: set[str] = set()  # ids of jobs whose first reply is being sent here
 
     # -- starting jobs ----------------------------------------------------------------------------
 
@@ -121,7 +123,20 @@ class Handlers:
             await self._show(job)
 
     async def _show(self, job: Job) -> None:
-        """The job's first message, replying to what asked for it; then where it is, in the store."""
+        """The job's first message, replying to what asked for it; then where it is, in the store. Once:
+        a job being shown here (by its handler, or after a takeover) is not shown again meanwhile."""
+        if job.id in self._showing:
+            return
+        self._showing.add(job.id)
+        try:
+            with contextlib.suppress(UserError):  # a job pruned meanwhile has nothing to show
+                current = await self._service.get(job.id)  # shown since it was read (by a takeover)?
+                if current.placement is not None and current.placement.message_id is None:
+                    await self._first_reply(current)
+        finally:
+            self._showing.discard(job.id)
+
+    async def _first_reply(self, job: Job) -> None:
         assert job.placement is not None, "a job shown in a chat has a placement"
         where = job.placement
         chat_id, thread = int(where.chat_id), int(where.thread_id) if where.thread_id else None

@@ -27,14 +27,17 @@ def test_the_script_runs_as_a_file(script: Path) -> None:
     assert done.stdout.startswith("usage:")
 
 
+def quick(script: str, within: float) -> str:
+    """`python bench/<script> --quick`: what it printed, once it ended well."""
+    done = subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=within)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_the_store_benchmark_runs_every_scenario_on_both_engines() -> None:
     """At tiny sizes (figures mean nothing here): every scenario ends and the table has each row."""
-    done = subprocess.run(
-        [sys.executable, "bench/store.py", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    table = done.stdout
+    table = quick("store.py", within=300)
     assert "| metric | sqlite | postgresql |" in table
     for row in ("jobs/s", "apply_snapshot p50 / p99", "after: blobs, changed columns", "live: peak RSS"):
         assert row in table, (row, table)
@@ -46,12 +49,7 @@ def test_the_store_benchmark_runs_every_scenario_on_both_engines() -> None:
 def test_the_workers_benchmark_runs_every_scenario() -> None:
     """At tiny sizes (one and two workers, a takeover, a few events): every table is printed, every
     command is shown once."""
-    done = subprocess.run(
-        [sys.executable, "bench/workers.py", "--quick"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    table = done.stdout
+    table = quick("workers.py", within=120)
     assert "| metric | 1 worker | 2 workers |" in table
     assert "| results shown exactly once | 24/24 | 24/24 |" in table
     for row in ("provider status requests per job", "kill → every one changed (max)",

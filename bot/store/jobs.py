@@ -252,15 +252,19 @@ class JobStore:
         `known`, the job as the caller last read it, saves reading it again: the report is merged
         into it and written in one statement, only if no one wrote the job since; else (rarely) it is
         merged again into the stored job, under a lock."""
+        hoped: Job | None = None
         if known is not None and (known.provider, known.provider_task_id) == (provider, snapshot.task_id):
-            merged, written = await self._merge(known, snapshot, now, next_poll_at, unchanged=True)
+            hoped, written = await self._merge(known, snapshot, now, next_poll_at, unchanged=True)
             if written:
-                return merged
+                return hoped
         async with self.transaction():
             job = await self._one(sql.GET_BY_TASK + "{for_update}", (provider, snapshot.task_id))
             if job is None:
                 return None
             merged, _ = await self._merge(job, snapshot, now, next_poll_at)
+            if merged is None and hoped is not None and (job.state, job.progress) == (hoped.state,
+                                                                                      hoped.progress):
+                return job  # the write went through but its answer was lost (sent again): still news
             return merged
 
     async def _merge(self, job: Job, snapshot: TaskSnapshot, now: float, next_poll_at: float | None,

@@ -186,15 +186,6 @@ class Worker:
 
     async def _adopt_unheld(self, wanted: set[str]) -> None:
         now = self._clock()
-        # a final this worker should show but never heard of (whoever changed the job died before
-        # telling the others): shown again, like a chat taken over
-        stale: dict[str, list[str]] = defaultdict(list)
-        lagging = await self._store.workers.stale_chats(self.id, now, now - 2 * self.heartbeat)
-        for platform, chat_id in lagging:
-            if platform in wanted and chat_lease(platform, chat_id) in self._adopted:
-                stale[platform].append(chat_id)
-        for platform, chats in stale.items():
-            await self._adopters[platform](chats)
         taken: dict[str, list[str]] = defaultdict(list)
         for platform, chat_id in await self._store.workers.unheld_chats(self.id, now):
             name = chat_lease(platform, chat_id)

@@ -347,13 +347,5 @@ UNHELD_CHATS = (
     " UNION SELECT DISTINCT source, chat FROM inbox WHERE done_at IS NULL AND chat IS NOT NULL"
     f" AND {_FREE_CHAT.format(platform='inbox.source', chat='inbox.chat')}"
 )
-#: Chats a worker holds with a final never shown, older than a moment: its change event was lost (the
-#: worker that made the change died before telling the others).
-STALE_HELD_CHATS = (
-    "SELECT DISTINCT chat_platform, chat_id FROM jobs WHERE chat_platform IS NOT NULL"
-    f" AND message_id IS NOT NULL AND delivered_state IS NULL AND state IN {TERMINAL_SQL} AND updated_at < ?"
-    " AND EXISTS (SELECT 1 FROM leases WHERE leases.holder = ? AND leases.until > ?"
-    " AND leases.name = 'chat:' || jobs.chat_platform || ':' || jobs.chat_id)"
-)
 #: Catch-up after missed change events: jobs written since a moment, oldest first.
 CHANGED_SINCE = SELECT + " WHERE updated_at >= ? ORDER BY updated_at LIMIT ?"

@@ -62,11 +62,6 @@ class Workers:
         rows = await self._engine.rows(sql.LEASE_HOLDER, (name, now))
         return str(rows[0][0]) if rows else None
 
-    async def stale_chats(self, holder: str, now: float, older_than: float) -> list[tuple[str, str]]:
-        """(platform, chat id) of `holder`'s chats with a final not shown since before `older_than`."""
-        rows = await self._engine.rows(sql.STALE_HELD_CHATS, (older_than, holder, now))
-        return [(str(platform), str(chat)) for platform, chat in rows]
-
     async def unheld_chats(self, holder: str, now: float) -> list[tuple[str, str]]:
         """(platform, chat id) of chats with something to show that no other live worker holds."""
         rows = await self._engine.rows(sql.UNHELD_CHATS, (now, holder, now, holder))

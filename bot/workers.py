@@ -174,9 +174,6 @@ class Worker:
         self._adopters[platform] = adopter
         await self.adopt_unheld([platform])
 
-    def forget(self, platform: str) -> None:
-        self._adopters.pop(platform, None)
-
     async def adopt_unheld(self, platforms: Iterable[str] | None = None) -> None:
         wanted = set(self._adopters if platforms is None else platforms) & set(self._adopters)
         if not wanted:

@@ -18,9 +18,10 @@ balancer in front of every worker's webhook port. Scenarios:
             again `--lease` + 3 s later): from the kill until each message w1 had shown and not
             finished changes next, edited by the worker that took its chat (p50 / max), with
             `workers.lease` at `--lease` s.
-  events    in this process: two JobStores on one PostgreSQL database, each with a SharedEvents; a job
-            change on one reaches a listener on the other (NOTIFY, then a read of the job): p50 / p99,
-            one change at a time and `--events` changes at once.
+  events    in this process: two JobStores on one PostgreSQL database, the second with a SharedEvents;
+            a job change stored through the first reaches a listener of the second (the database's
+            trigger NOTIFYs, the listener reads the job): p50 / p99, one change at a time and
+            `--events` changes at once.
 
 This process serves the fakes for every worker, so on a small machine it is part of what is measured
 (its event-loop lag is in the table). Nothing is written to bench/RESULTS.md.
@@ -100,6 +101,14 @@ class Arrivals:
         self.changed.set()
 
 
+async def wait_for_all(heard: Arrivals, count: int) -> None:
+    """Until `count` jobs were heard of (or nothing more came for 30 s)."""
+    with contextlib.suppress(TimeoutError):
+        while len(heard.at) < count:
+            heard.changed.clear()
+            await asyncio.wait_for(heard.changed.wait(), 30)
+
+
 def quantiles(values: list[float]) -> str:
     if not values:
         return "–"
@@ -113,31 +122,29 @@ async def events(count: int) -> dict[str, Any]:
     async with postgres.database() as url:
         one, two = await JobStore.open(url), await JobStore.open(url)
         try:
-            here, there, heard = Listeners(), Listeners(), Arrivals()
+            there, heard = Listeners(), Arrivals()
             there.add(heard)
-            sender, receiver = SharedEvents(one, here, "here"), SharedEvents(two, there, "there")
-            tasks = [asyncio.create_task(sender.run()), asyncio.create_task(receiver.run())]
+            tasks = [asyncio.create_task(SharedEvents(two, there).run())]
             await asyncio.sleep(1.0)  # both listening
             placement = Placement(platform="telegram", chat_id="-1", message_id="1")
             jobs = [make(f"e{n:05d}", state=JobState.RUNNING, placement=placement) for n in range(2 * count)]
             for job in jobs:
                 await one.insert(job)
+            await wait_for_all(heard, len(jobs))  # each insert is an event too: heard, then forgotten
+            heard.at.clear()
+
+            async def change(job: Job) -> None:  # a progress report stored by the sending worker
+                sent[job.id] = time.perf_counter()
+                await one.save(job.model_copy(update={"progress": 50, "updated_at": time.time()}), job)
+
             sent: dict[str, float] = {}
             for job in jobs[:count]:  # one at a time
                 heard.changed.clear()
-                sent[job.id] = time.perf_counter()
-                await sender.job_changed(job)
+                await change(job)
                 await asyncio.wait_for(heard.changed.wait(), 10)
             one_by_one = [heard.at[j.id] - sent[j.id] for j in jobs[:count]]
-            for job in jobs[count:]:  # all at once
-                sent[job.id] = time.perf_counter()
-                await sender.job_changed(job)
-            with contextlib.suppress(TimeoutError):
-                while True:
-                    heard.changed.clear()
-                    if len(heard.at) == len(jobs):
-                        break
-                    await asyncio.wait_for(heard.changed.wait(), 30)
+            await asyncio.gather(*(change(job) for job in jobs[count:]))  # all at once
+            await wait_for_all(heard, len(jobs))
             burst = [heard.at[j.id] - sent[j.id] for j in jobs[count:] if j.id in heard.at]
             for task in tasks:
                 task.cancel()

@@ -60,9 +60,7 @@ async def build_app(
             await pool.start()
             listeners = Listeners()
             worker = Worker(store, config.workers, clock=clock)
-            events = SharedEvents(store, listeners, worker.instance, clock)
-            if serve_http:  # a one-shot CLI shows its own jobs; `run` processes tell each other
-                listeners.add(events)
+            events = SharedEvents(store, listeners, clock)
             hooks = None
             if config.webhooks is not None and serve_http:
                 hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)

@@ -1,12 +1,14 @@
 """How frontends learn about job changes: a small listener protocol, fanned out by `Listeners`, and
-`SharedEvents`, which carries every change to the workers sharing the database.
+`SharedEvents`, which hears the changes the other workers sharing the database made.
 
 A change made by any worker (a poll, a webhook, a command) reaches the listeners of every worker: the
-worker that made it tells the others through the database (PostgreSQL NOTIFY, the job's id only); each
-of them reads the job and hands it to its own listeners (the one showing the job's chat edits it).
-After its listening connection was lost, a worker reads every job written since the last event it saw.
-Events of another kind (e.g. "inbox": a platform event committed for a chat another worker shows) go
-to the callbacks subscribed to that kind.
+worker that made it calls its own listeners; the database tells the others (PostgreSQL NOTIFY from a
+trigger, in the transaction of the write, so a writer that dies right after committing has told them
+all the same; the payload is "origin kind key", the origin the writer's `Engine.instance`). Each of
+them reads the job and hands it to its own listeners (the one showing the job's chat edits it). After
+its listening connection was lost, a worker reads every job written since the last event it saw.
+Events of another kind (e.g. "inbox": a platform event committed for a chat another worker may show)
+go to the callbacks subscribed to that kind.
 """
 
 from __future__ import annotations
@@ -43,10 +45,8 @@ class Listeners:
     def remove(self, listener: JobListener) -> None:
         self._listeners.remove(listener)
 
-    async def job_changed(self, job: Job, skip: JobListener | None = None) -> None:
+    async def job_changed(self, job: Job) -> None:
         for listener in list(self._listeners):
-            if listener is skip:
-                continue
             try:
                 await listener.job_changed(job)
             except Exception:  # a listener bug must not stop the poller; it is logged with its trace
@@ -54,13 +54,12 @@ class Listeners:
 
 
 class SharedEvents:
-    """A listener that tells the other workers, and the loop that hears them (`run`)."""
+    """The loop (`run`) that hears the other workers' changes and hands them to this one's listeners."""
 
-    def __init__(self, store: JobStore, listeners: Listeners, origin: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: JobStore, listeners: Listeners, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._listeners = listeners
-        self._origin = origin  # this process (Worker.instance): its own events are not handled twice
+        self._origin = store.engine.instance  # this process: its own changes were handed on as made
         self._clock = clock
         self._pending: dict[str, None] = {}  # job ids heard of and not yet handed on, oldest first
         self._wake = asyncio.Event()
@@ -68,13 +67,6 @@ class SharedEvents:
         self._last_seen = clock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.received = 0  # events from other workers (for /metrics)
-
-    async def job_changed(self, job: Job) -> None:
-        if self._store.engine.shared:
-            await self.publish("job", job.id)
-
-    async def publish(self, kind: str, key: str) -> None:
-        await self._store.engine.notify(CHANNEL, f"{self._origin} {kind} {key}")
 
     def subscribe(self, kind: str, callback: Callable[[str], Coroutine[Any, Any, None]]) -> None:
         self._subscribers.setdefault(kind, []).append(callback)
@@ -112,11 +104,11 @@ class SharedEvents:
                     log.exception("events: could not read job %s", job_id)
                     continue
                 if job is not None:
-                    await self._listeners.job_changed(job, skip=self)
+                    await self._listeners.job_changed(job)
 
     async def _catch_up(self) -> None:
         since = self._last_seen - _CATCH_UP_MARGIN
         jobs = await self._store.changed_since(since)
         log.info("events: reconnected; handing on %d job(s) changed meanwhile", len(jobs))
         for job in jobs:
-            await self._listeners.job_changed(job, skip=self)
+            await self._listeners.job_changed(job)

@@ -118,6 +118,8 @@ class Poller:
         await self._poll(now)
 
     async def _changed(self, job: Job) -> None:
+        if job.terminal:
+            await faults.point("final_stored")
         await self._listener.job_changed(job)
 
     # -- deadlines --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot import faults
 from bot.config import WebhooksConfig
 from bot.domain import Job
 from bot.events import JobListener
@@ -215,6 +216,8 @@ class WebhookReceiver:
                 return
             changed = await self._store.apply_snapshot(current.provider, snapshot, self._clock())
             if changed is not None:
+                if changed.terminal:
+                    await faults.point("final_stored")
                 await self._listener.job_changed(changed)
         except Exception:  # a supervised task: it must not take the receiver down
             log.exception("applying a callback for job %s failed", job.id)

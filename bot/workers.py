@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -40,7 +39,7 @@ class Worker:
     def __init__(self, store: JobStore, config: WorkersConfig, *, clock: Callable[[], float] = time.time
                  ) -> None:
         self.id = config.id
-        self.instance = secrets.token_hex(6)
+        self.instance = store.engine.instance
         self.shared = store.engine.shared
         self._store = store
         self._config = config

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -37,11 +37,14 @@ class Forwarded:
 
 class RoundRobin:
     """Each request goes to the next backend that answers (one that refuses the connection, a dead
-    worker, is skipped), as a load balancer with passive health checks does. `served` counts requests
-    per backend; `forwarded` lists them, oldest first."""
+    worker, is skipped), as a load balancer with passive health checks does; a path starting with a key
+    of `pinned` goes to that backend only. `served` counts requests per backend; `forwarded` lists
+    them, oldest first."""
 
-    def __init__(self, backends: Sequence[str], port: int | None = None) -> None:
+    def __init__(self, backends: Sequence[str], port: int | None = None,
+                 pinned: Mapping[str, str] | None = None) -> None:
         self.backends = [b.rstrip("/") for b in backends]
+        self.pinned = dict(pinned or {})
         self.port = port or free_port()
         self.served: dict[str, int] = dict.fromkeys(self.backends, 0)
         self.forwarded: list[Forwarded] = []
@@ -73,8 +76,10 @@ class RoundRobin:
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        for _ in self.backends:
-            backend = self.backends[next(self._next)]
+        pinned = [b for prefix, b in self.pinned.items() if request.path.startswith(prefix)]
+        for n in range(len(pinned) or len(self.backends)):
+            backend = pinned[n] if pinned else self.backends[next(self._next)]
+            self.served.setdefault(backend, 0)
             try:
                 async with self._session.request(request.method, backend + request.path_qs, data=body,
                                                  headers=headers, allow_redirects=False) as answer:

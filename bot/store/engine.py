@@ -81,6 +81,7 @@ class Engine(Protocol):
 
     dialect: Dialect
     shared: bool  # several processes may use it at once (PostgreSQL), rather than one (SQLite)
+    instance: str  # this process among the database's users: the origin its change events carry
 
     async def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; its rows (a write with RETURNING returns what it wrote)."""
@@ -104,13 +105,11 @@ class Engine(Protocol):
         the same moment; DatabaseError when the database is newer than `migrations`."""
         ...
 
-    async def notify(self, channel: str, payload: str) -> None:
-        """Tell every process listening on `channel` (after the current transaction commits, if any)."""
-        ...
-
     async def listen(self, channel: str, received: Callable[[str], None],
                      reconnected: Callable[[], Awaitable[None]]) -> None:
-        """Pass every payload sent to `channel` by any process to `received`, until cancelled; after
+        """Pass every payload sent to `channel` by any process to `received`, until cancelled (the
+        database sends one for every change of a job, and for every inbox entry of a chat, in the
+        transaction that made it: see the PostgreSQL triggers in migrations.py); after
         the connection was lost and made again, await `reconnected` (to catch up what was missed)."""
         ...
 

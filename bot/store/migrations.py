@@ -326,4 +326,35 @@ POSTGRES: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN chat TEXT;
     ALTER TABLE inbox ADD COLUMN taken_by TEXT;
     """,
+    # Change events sent by the database, in the transaction of the change: a writer that dies after
+    # committing has told the other workers all the same. The payload is "origin kind key" (see
+    # bot/events.py), the origin the writer's application_name. A job's event is sent when something a
+    # chat shows changes (not for claims, polls due or delivery bookkeeping); an inbox entry's when it
+    # belongs to a chat (the worker showing the chat processes it). NOTIFY sends one of equal payloads
+    # per transaction: a batch of updates is one event.
+    """
+    CREATE FUNCTION imagine_bot_job_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('imagine_bot_events', current_setting('application_name') || ' job ' || NEW.id);
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION imagine_bot_inbox_added() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('imagine_bot_events',
+                          current_setting('application_name') || ' inbox ' || NEW.source);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER jobs_added AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION imagine_bot_job_changed();
+    CREATE TRIGGER jobs_changed AFTER UPDATE ON jobs FOR EACH ROW
+        WHEN ((OLD.state, OLD.progress, OLD.preview_url, OLD.result, OLD.actions, OLD.error, OLD.provider,
+               OLD.provider_task_id, OLD.chat_platform, OLD.chat_id, OLD.message_id, OLD.thread_id,
+               OLD.reply_to, OLD.updated_at)
+              IS DISTINCT FROM
+              (NEW.state, NEW.progress, NEW.preview_url, NEW.result, NEW.actions, NEW.error, NEW.provider,
+               NEW.provider_task_id, NEW.chat_platform, NEW.chat_id, NEW.message_id, NEW.thread_id,
+               NEW.reply_to, NEW.updated_at))
+        EXECUTE FUNCTION imagine_bot_job_changed();
+    CREATE TRIGGER inbox_added AFTER INSERT ON inbox FOR EACH ROW WHEN (NEW.chat IS NOT NULL)
+        EXECUTE FUNCTION imagine_bot_inbox_added();
+    """,
 )

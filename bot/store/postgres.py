@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -48,8 +49,9 @@ class PostgresEngine:
     dialect = POSTGRES
     shared = True
 
-    def __init__(self, pool: asyncpg.Pool, url: str, reconnect_for: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, reconnect_for: float, instance: str) -> None:
         self._pool = pool
+        self.instance = instance  # every connection's application_name: its writes' events carry it
         self._url = url  # carries the password: never logged (messages use `_where`)
         self._where = database_location(url)
         self._reconnect_for = reconnect_for
@@ -60,13 +62,15 @@ class PostgresEngine:
     async def connect(cls, url: str, *, reconnect_for: float = 300.0, max_size: int = 10) -> PostgresEngine:
         """A pool on `url`; DatabaseError (naming host and port, never the password) if it can't be
         reached or refuses us."""
+        instance = f"imagine-bot/{secrets.token_hex(6)}"
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, timeout=10,
-                                             command_timeout=60)  # fmt: skip
+                                             command_timeout=60,
+                                             server_settings={"application_name": instance})  # fmt: skip
         except (*_LOST, asyncpg.PostgresError, ValueError) as exc:
             where = database_location(url)
             raise DatabaseError(f"Can't use the database {where}: {_reason(exc, url)}") from None
-        return cls(pool, url, reconnect_for)
+        return cls(pool, url, reconnect_for, instance)
 
     async def close(self) -> None:
         with contextlib.suppress(*_LOST):
@@ -167,9 +171,6 @@ class PostgresEngine:
                 self._down_since = None
             return result
 
-    async def notify(self, channel: str, payload: str) -> None:
-        await self.execute("SELECT pg_notify(?, ?)", (channel, payload))
-
     async def listen(self, channel: str, received: Callable[[str], None],
                      reconnected: Callable[[], Awaitable[None]]) -> None:
         """LISTEN on a connection of its own (a pooled one would be handed to others); it is pinged
@@ -177,7 +178,7 @@ class PostgresEngine:
         first = True
         while True:
             try:
-                connection = await self._retrying(asyncpg.connect, self._url)
+                connection = await self._retrying(self._listening_connection)
             except DatabaseError:
                 continue  # still down after reconnect_for: keep waiting (nothing else to do here)
             lost = asyncio.Event()
@@ -196,6 +197,9 @@ class PostgresEngine:
                 log.warning("the database %s: change events interrupted; reconnecting", self._where)
             finally:
                 connection.terminate()
+
+    async def _listening_connection(self) -> Any:
+        return await asyncpg.connect(self._url, server_settings={"application_name": self.instance})
 
     async def migrate(self, migrations: Sequence[str]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():

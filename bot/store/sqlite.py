@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,7 @@ class SqliteEngine:
         self._path = path
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None  # the task inside `_exclusive`, if any
+        self.instance = secrets.token_hex(6)
 
     @classmethod
     async def connect(cls, path: Path) -> SqliteEngine:
@@ -69,12 +71,9 @@ class SqliteEngine:
     async def close(self) -> None:
         await self._db.close()
 
-    async def notify(self, channel: str, payload: str) -> None:
-        """Nobody else to tell: one process shows every chat of a SQLite store."""
-
     async def listen(self, channel: str, received: Callable[[str], None],
                      reconnected: Callable[[], Awaitable[None]]) -> None:
-        await asyncio.Event().wait()  # nothing ever arrives; returns when cancelled
+        await asyncio.Event().wait()  # nobody else to hear: one process shows every chat of a SQLite store
 
     async def ping(self) -> bool:
         rows = await self.rows("SELECT 1")

@@ -190,19 +190,15 @@ class UpdateInbox:
     # -- committing and processing ----------------------------------------------------------------
 
     async def _received(self, updates: Sequence[Update]) -> None:
-        """Commit `updates`, then process those of this worker's chats; the others' workers are told."""
+        """Commit `updates`, then process those of this worker's chats (the database tells the worker
+        showing each other chat, as it commits: see SharedEvents)."""
         entries = [InboxEntry(str(u.update_id), u.update_id, json.dumps(u.to_dict()), _chat(u))
                    for u in updates]
         await self._store.inbox_add(SOURCE, entries, self._clock())
         await faults.point("inbox_committed")
-        elsewhere = False
         for update, entry in zip(updates, entries, strict=True):
             if entry.chat is None or await self._worker.owns_chat(SOURCE, entry.chat):
                 await self._start(entry.key, update)
-            else:
-                elsewhere = True
-        if elsewhere:
-            await self._events.publish("inbox", SOURCE)
 
     async def _start(self, key: str, update: Update) -> None:
         """Process the update in a task of its own, unless it is being processed here already (a drain

@@ -16,7 +16,7 @@ import pytest
 from bot.config import WorkersConfig
 from bot.domain import Job, JobState, Placement
 from bot.events import CHANNEL, Listeners, SharedEvents
-from bot.store import JobStore
+from bot.store import InboxEntry, JobStore
 from bot.workers import Worker
 from tests import postgres
 from tests.core.test_store import make
@@ -161,14 +161,13 @@ async def test_a_change_on_one_worker_reaches_the_listeners_of_another() -> None
         heard_here, heard_there = Heard(), Heard()
         here.add(heard_here)
         there.add(heard_there)
-        events_here = SharedEvents(one, here, "here")
-        events_there = SharedEvents(two, there, "there")
-        here.add(events_here)
-        there.add(events_there)
+        events_here = SharedEvents(one, here)
+        events_there = SharedEvents(two, there)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(events_here.run()), group.create_task(events_there.run())]
             await _listening(two, 2)
             await one.insert(placed("j1", "-1", state=JobState.RUNNING, progress=10))
+            assert (await heard_there.next()).progress == 10  # a new job is a change too
             job = await one.get("j1")
             assert job is not None
             moved = await one.save(job.model_copy(update={"progress": 60, "updated_at": time.time()}), job)
@@ -176,6 +175,8 @@ async def test_a_change_on_one_worker_reaches_the_listeners_of_another() -> None
             await here.job_changed(moved)
             assert (await heard_there.next()).progress == 60  # read from the store by the other worker
             assert [j.progress for j in heard_here.jobs] == [60]  # no echo of its own change
+            claimed = await one.engine.execute("UPDATE jobs SET next_poll_at = ? WHERE id = ?", (1.0, "j1"))
+            assert claimed == 1  # ... and a write no chat shows (a claimed poll) is no event at all
             # the listening connections are cut: each worker reconnects and reads what changed meanwhile
             admin = await asyncpg.connect(postgres.server())
             try:
@@ -187,7 +188,36 @@ async def test_a_change_on_one_worker_reaches_the_listeners_of_another() -> None
             assert again.id == "j1" and again.progress == 60
             for task in tasks:
                 task.cancel()
-        assert events_there.received == 1
+        assert events_there.received == 2
+
+
+async def test_the_database_announces_what_a_chat_shows_in_the_transaction_that_wrote_it() -> None:
+    async with postgres.database() as url:
+        one = await JobStore.open(url)
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        listener = await asyncpg.connect(url)
+        await listener.add_listener(CHANNEL, lambda *args: heard.put_nowait(str(args[-1])))
+        try:
+            origin = one.engine.instance
+            await one.insert(placed("j1", "-1", state=JobState.RUNNING, progress=10))
+            assert await asyncio.wait_for(heard.get(), 10) == f"{origin} job j1"
+            with contextlib.suppress(RuntimeError):  # a writer that fails before committing told nobody
+                async with one.transaction():
+                    await one.engine.execute("UPDATE jobs SET progress = 20 WHERE id = ?", ("j1",))
+                    raise RuntimeError("died mid-transaction")
+            claim = "UPDATE jobs SET next_poll_at = 5, poll_failures = 1 WHERE id = ?"  # no chat shows it
+            await one.engine.execute(claim, ("j1",))
+            await one.engine.execute("UPDATE jobs SET progress = 30 WHERE id = ?", ("j1",))
+            assert await asyncio.wait_for(heard.get(), 10) == f"{origin} job j1"  # the progress, only
+            await one.inbox_add("telegram", [InboxEntry("1", 1, "{}", "-1"), InboxEntry("2", 2, "{}", "-1"),
+                                             InboxEntry("3", 3, "{}", None)], 100.0)  # fmt: skip
+            assert await asyncio.wait_for(heard.get(), 10) == f"{origin} inbox telegram"  # one per batch
+            await one.engine.execute("UPDATE jobs SET progress = 40 WHERE id = ?", ("j1",))
+            assert await asyncio.wait_for(heard.get(), 10) == f"{origin} job j1"
+            assert heard.empty()
+        finally:
+            await listener.close()
+            await one.close()
 
 
 async def test_the_workers_command_lists_live_and_gone_workers(database: Path | str, tmp_path: Path,

@@ -192,11 +192,12 @@ class Senders:
         self.discord: list[tuple[float, str | None, str, str]] = []  # (at, worker, method, path)
         self.created: dict[tuple[int, int], str | None] = {}  # (chat, message) -> the worker that sent it
 
-    def watch(self, telegram: TelegramFake, discord: DiscordFake) -> None:
+    def watch(self, telegram: TelegramFake, discord: DiscordFake | None) -> None:
         """Install the middlewares (before the fakes start)."""
         telegram.log = self._log
         telegram.app.middlewares.insert(0, self._telegram)
-        discord.app.middlewares.insert(0, self._discord)
+        if discord is not None:
+            discord.app.middlewares.insert(0, self._discord)
 
     @web.middleware
     async def _telegram(self, request: web.Request, handler: Any) -> web.StreamResponse:

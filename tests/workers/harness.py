@@ -128,8 +128,9 @@ def shards_of(plan: Plan, n: int) -> list[int] | None:
 
 
 def worker_config(plan: Plan, n: int, port: int, *, database: str, public_url: str, workdir: Path,
-                  telegram: TelegramFake, discord: DiscordFake, mj: MjProxyFake) -> dict[str, Any]:
-    """Worker n's config: every worker alike but for its id, its port and its Discord shards."""
+                  telegram: TelegramFake, discord: DiscordFake | None, mj: MjProxyFake) -> dict[str, Any]:
+    """Worker n's config: every worker alike but for its id, its port and its Discord shards (none
+    without `discord`)."""
     scale = TIME_SCALE * 1.5
     config: dict[str, Any] = {
         "database": database,
@@ -149,7 +150,7 @@ def worker_config(plan: Plan, n: int, port: int, *, database: str, public_url: s
         "polling": {"idle_interval": 0.05, "backoff_base": 0.1, "backoff_max": 1.0, "reconcile_delay": 0.5},
         "media": {"allow_private_addresses": True, "cache_dir": str(workdir / f"media-w{n}")},
     }  # fmt: skip
-    if (shards := shards_of(plan, n)) is not None:
+    if discord is not None and (shards := shards_of(plan, n)) is not None:
         config["discord"] = {
             "token": "${DISCORD_TOKEN}", "guild_ids": sorted(set(discord.guilds) - {discord.guild_id}),
             "api_base": f"{discord.base_url}/api/v10", "gateway_url": discord.gateway_url,
@@ -157,6 +158,31 @@ def worker_config(plan: Plan, n: int, port: int, *, database: str, public_url: s
             "shard_count": 2, "shard_ids": shards, "identify_interval": IDENTIFY + 0.1,
         }  # fmt: skip
     return config
+
+
+async def spawn(worker: WorkerProcess, workdir: Path, env: dict[str, str]) -> None:
+    """Start `imagine-bot run` for `worker`, its output in a log of its own (one per life)."""
+    log = workdir / f"{worker.id}-{len(worker.logs) + 1}.log"
+    worker.logs.append(log)
+    with log.open("ab") as out:  # the child has its own copy of the descriptor
+        worker.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(worker.config), "run", cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **env}, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)  # fmt: skip
+
+
+async def ready(worker: WorkerProcess, within: float = 60.0) -> None:
+    """Once the worker's /healthz says every frontend is connected."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while True:
+            assert worker.pid is not None, f"{worker.id} exited: {worker.logs[-1].read_text()[-3000:]}"
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{worker.url}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            assert time.monotonic() < deadline, f"{worker.id} not healthy within {within:.0f} s"
+            await asyncio.sleep(0.1)
 
 
 class Cluster:
@@ -230,26 +256,10 @@ class Cluster:
     # -- processes --------------------------------------------------------------------------------
 
     async def _spawn(self, worker: WorkerProcess, tokens: dict[str, str]) -> None:
-        log = self.workdir / f"{worker.id}-{len(worker.logs) + 1}.log"
-        worker.logs.append(log)
-        with log.open("ab") as out:  # the child has its own copy of the descriptor
-            worker.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "--config", str(worker.config), "run", cwd=ROOT,
-                env={"PATH": "/usr/bin:/bin", **tokens}, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT)  # fmt: skip
+        await spawn(worker, self.workdir, tokens)
 
     async def _ready(self, worker: WorkerProcess, within: float = 60.0) -> None:
-        """Once the worker's /healthz says every frontend is connected."""
-        deadline = time.monotonic() + within
-        async with aiohttp.ClientSession() as http:
-            while True:
-                assert worker.pid is not None, f"{worker.id} exited: {worker.logs[-1].read_text()[-3000:]}"
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{worker.url}/healthz") as answer:
-                        if answer.status == 200:
-                            return
-                assert time.monotonic() < deadline, f"{worker.id} not healthy within {within:.0f} s"
-                await asyncio.sleep(0.1)
+        await ready(worker, within)
 
     async def _all_ready(self, telegram: TelegramFake, discord: DiscordFake) -> None:
         await asyncio.gather(*(self._ready(w) for w in self.workers))

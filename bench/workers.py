@@ -8,6 +8,8 @@ Telegram in webhook mode, Discord with two shards (w0 shard 0, w1 shard 1, a lon
 midjourney-proxy fake (tasks of six changes `--step` s apart, a callback on each), and a round-robin
 balancer in front of every worker's webhook port. Scenarios:
 
+  pipeline  for 1, 2 and 3 workers: the same burst on the built-in `local` provider with 0 s per job
+            (no callbacks: each job polled once): jobs/s through the whole pipeline.
   scale     for 1, 2 and 3 workers: `--jobs` /imagine commands at once over many chats (`--chats`
             private chats, a few groups, 4 Discord channels): jobs/s from the first command to the last
             result shown; provider status requests (list-by-condition / fetch) and task ids asked per
@@ -64,12 +66,13 @@ async def cluster(plan: Plan) -> Report:
         return await Cluster(plan, Path(workdir), say).execute()
 
 
-def plan(args: argparse.Namespace, workers: int, kill: bool) -> Plan:
+def plan(args: argparse.Namespace, workers: int, kill: bool, provider: str = "mj") -> Plan:
     """All commands at once; with a kill, 25 a second, so that w1 dies with work in flight."""
     spread = args.jobs / 25 if kill else 0.0
     return Plan(workers=workers, jobs=args.jobs, groups=4, privates=args.chats, channels=2, spread=spread,
                 kill=kill, down_for=args.lease + 3.0, job_step=args.step, heartbeat=min(0.5, args.lease / 3),
-                lease=args.lease, callback_poll=args.fallback_poll, settle_within=max(60.0, args.jobs * 0.5))
+                lease=args.lease, callback_poll=args.fallback_poll, settle_within=max(60.0, args.jobs * 0.5),
+                provider=provider)
 
 
 def broken(report: Report) -> list[str]:
@@ -173,10 +176,14 @@ SCALE_ROWS: list[tuple[str, Callable[[Report], str]]] = [
 ]
 
 
-def scale_table(reports: list[Report]) -> str:
+_PROVIDER_FAKE_ONLY = ("provider", "callbacks", "task ids")  # counted at the mj_proxy fake
+PIPELINE_ROWS = [row for row in SCALE_ROWS if not any(word in row[0] for word in _PROVIDER_FAKE_ONLY)]
+
+
+def scale_table(reports: list[Report], rows: list[tuple[str, Callable[[Report], str]]] = SCALE_ROWS) -> str:
     header = ["metric", *(f"{r.workers} worker{'s' if r.workers > 1 else ''}" for r in reports)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [f"| {label} | " + " | ".join(cell(r) for r in reports) + " |" for label, cell in SCALE_ROWS]
+    lines += [f"| {label} | " + " | ".join(cell(r) for r in reports) + " |" for label, cell in rows]
     return "\n".join(lines)
 
 
@@ -195,6 +202,10 @@ def takeover_table(report: Report, lease: float) -> str:
 
 async def bench(args: argparse.Namespace) -> int:
     failed = False
+    piped: list[Report] = []
+    for workers in args.workers:
+        say(f"pipeline: {workers} worker(s), {args.jobs} jobs on the local provider")
+        piped.append(await cluster(plan(args, workers, kill=False, provider="local")))
     scaled: list[Report] = []
     for workers in args.workers:
         say(f"scale: {workers} worker(s), {args.jobs} jobs")
@@ -208,7 +219,9 @@ async def bench(args: argparse.Namespace) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"provider: mj_proxy fake, tasks of 6 changes {args.step:g} s apart, fallback poll "
           f"{args.fallback_poll:g} s; {args.chats} private chats, 4 groups, 4 Discord channels\n")
-    print("### scale\n")
+    print("### pipeline (the local provider, 0 s per job)\n")
+    print(scale_table(piped, PIPELINE_ROWS))
+    print("\n### scale (the mj_proxy fake)\n")
     print(scale_table(scaled))
     print("\n### takeover (3 workers, w1 SIGKILLed)\n")
     print(takeover_table(takeover, args.lease))
@@ -217,7 +230,9 @@ async def bench(args: argparse.Namespace) -> int:
     for name, value in latency.items():
         print(f"| change → listener on the other worker, {name} | {value} |" if name != "heard"
               else f"| changes heard | {value} |")
-    for report, name in [*((r, f"{r.workers} worker(s)") for r in scaled), (takeover, "takeover")]:
+    runs = [*((r, f"pipeline, {r.workers} worker(s)") for r in piped),
+            *((r, f"{r.workers} worker(s)") for r in scaled), (takeover, "takeover")]
+    for report, name in runs:
         for line in broken(report):
             print(f"{name}: {line}", file=sys.stderr)
             failed = True

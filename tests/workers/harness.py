@@ -85,6 +85,7 @@ class Plan:
     lease: float = 3.0
     callback_poll: float = 15.0  # webhooks.poll_interval: jobs that get callbacks are polled this seldom
     settle_within: float = 90.0  # bound on every command showing its result once the burst is sent
+    provider: str = "mj"  # or "local": the built-in renderer, 0 s per job, polled (no callbacks)
 
 
 @dataclass
@@ -132,12 +133,16 @@ def worker_config(plan: Plan, n: int, port: int, *, database: str, public_url: s
     """Worker n's config: every worker alike but for its id, its port and its Discord shards (none
     without `discord`)."""
     scale = TIME_SCALE * 1.5
+    provider: dict[str, Any] = {"name": "mj", "type": "mj_proxy", "base_url": mj.base_url,
+                                "api_key": "${MJ_API_KEY}", "poll_interval": 0.3, "request_timeout": 2.0,
+                                "max_concurrency": 500, "clock_slack": 1.0}  # fmt: skip
+    if plan.provider == "local":
+        provider = {"name": "local", "type": "local", "duration": 0, "poll_interval": 0.05,
+                    "max_concurrency": 500}
     config: dict[str, Any] = {
         "database": database,
-        "default_provider": "mj",
-        "providers": [{"name": "mj", "type": "mj_proxy", "base_url": mj.base_url, "api_key": "${MJ_API_KEY}",
-                       "poll_interval": 0.3, "request_timeout": 2.0, "max_concurrency": 500,
-                       "clock_slack": 1.0}],
+        "default_provider": provider["name"],
+        "providers": [provider],
         "telegram": {
             "token": "${TELEGRAM_TOKEN}", "mode": "webhook", "base_url": f"{telegram.base_url}/bot",
             "base_file_url": f"{telegram.base_url}/file/bot", "chat_rate": {"count": 1, "period": CHAT_PACE},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class UserError(Exception):
     """Bad input or a request that cannot be served; `message` goes to the user as is."""
@@ -58,3 +60,29 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
         self.source = source
         self.problems = problems
+
+
+class ExitCode(IntEnum):
+    """What `imagine-bot` exits with; each reason its own code (README, "Exit codes")."""
+
+    OK = 0
+    JOB_FAILED = 1  # the job ended failed, cancelled or timed out at the provider
+    USAGE = 2  # the command line is wrong (argparse's own code)
+    DATABASE = 3  # the database can't be used: unreachable, refused, or newer than this code
+    REFUSED = 4  # the input was refused: a bad prompt or flag, an unknown job, a quota, a ban
+    PROVIDER = 5  # the provider refused or could not be reached when asked
+    CONFIG = 6  # the config file is invalid (check-config lists every problem)
+    TOKEN_REFUSED = 7  # a chat platform refused the bot token at start-up
+    UNREACHABLE = 8  # a chat platform, or the port to serve on, could not be had at start-up
+    NO_FRONTEND = 9  # `run` with nothing to serve: no chat platform and no web pages configured
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+class StartupError(Exception):
+    """A known reason `run` cannot start (a token refused, a platform unreachable for good, a port
+    taken): `message` is one line for the operator, free of secrets; `code` is what to exit with."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bot.store import JobStore
-from bot.webhooks import parse_listen
+from bot.webhooks import start_site
 from providers.base import Provider
 from providers.errors import ProviderError
 
@@ -234,14 +234,12 @@ class MetricsServer:
         self.serving = asyncio.Event()
 
     async def run(self) -> None:
-        host, port = parse_listen(self._listen)
         runner = web.AppRunner(self._app, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
-            self.port = int(runner.addresses[0][1]) if runner.addresses else port
+            self.port = await start_site(runner, self._listen, "metrics.listen")
             self.serving.set()
-            log.info("metrics on %s:%s", host, self.port)
+            log.info("metrics on %s (port %s)", self._listen, self.port)
             await asyncio.Event().wait()
         finally:
             self.serving.clear()

@@ -14,6 +14,7 @@ added beside `/hooks/...` before the server starts.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
 import secrets
@@ -26,6 +27,7 @@ from aiohttp import web
 from bot import faults
 from bot.config import WebhooksConfig
 from bot.domain import Job
+from bot.errors import ExitCode, StartupError
 from bot.events import JobListener
 from bot.pool import ProviderPool
 from bot.store import JobStore
@@ -55,6 +57,19 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not port.isdigit():
         raise ValueError(f"webhooks.listen must be HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def start_site(runner: web.AppRunner, listen: str, key: str) -> int:
+    """Serve `runner` on `listen` (the config's `key`); the port bound. An address that can't be had
+    (in use, not this machine's, a privileged port) is a StartupError: one line, nothing to retry."""
+    host, port = parse_listen(listen)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        in_use = exc.errno == errno.EADDRINUSE
+        reason = "the port is in use (another imagine-bot?)" if in_use else exc.strerror
+        raise StartupError(f"Can't listen on {key} {host}:{port}: {reason}.", ExitCode.UNREACHABLE) from None
+    return int(runner.addresses[0][1]) if runner.addresses else port
 
 
 class WebhookReceiver:
@@ -124,17 +139,15 @@ class WebhookReceiver:
 
     async def run(self, app: web.Application | None = None) -> None:
         """Serve on `webhooks.listen` until cancelled; deliveries in flight are owned by a TaskGroup."""
-        host, port = parse_listen(self._config.listen)
         runner = web.AppRunner(app or self.build_application(), access_log=None)
         await runner.setup()
         try:
             async with asyncio.TaskGroup() as group:
-                site = web.TCPSite(runner, host, port)
-                await site.start()
-                self.port = int(runner.addresses[0][1]) if runner.addresses else port
+                self.port = await start_site(runner, self._config.listen, "webhooks.listen")
                 self._group = group
                 self.serving.set()
-                log.info("webhooks listening on %s:%s, advertised as %s", host, self.port, self.public_url)
+                log.info("webhooks listening on %s (port %s), advertised as %s", self._config.listen,
+                         self.port, self.public_url)  # fmt: skip
                 await asyncio.Event().wait()
         finally:
             self._group = None

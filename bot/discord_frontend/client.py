@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -31,9 +32,17 @@ from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
 from bot.domain import ActionRef
+from bot.errors import ExitCode, StartupError
 from bot.store import InboxEntry, JobStore
 
 log = logging.getLogger(__name__)
+_AUTHENTICATION_FAILED = 4004  # the gateway's close code for a bad token
+
+
+def _token_refused() -> StartupError:
+    message = ("Discord refused the bot token (discord.token): copy it again from the Developer Portal "
+               "(Bot → Reset Token).")
+    return StartupError(message, ExitCode.TOKEN_REFUSED)
 
 DRAIN_ON_EXIT = 3.0  # seconds pending edits get when the bot stops
 
@@ -209,10 +218,8 @@ class DiscordFrontend:
                     delivery = group.create_task(self.outbox.run(), name="discord-delivery")
                     resume = group.create_task(self._resume(left, self.clock()), name="discord-resume")
                     try:
-                        await self.client.start(token)
-                    except discord.LoginFailure:
-                        log.error("discord: the token was rejected; check discord.token in the config")
-                        raise
+                        await self._log_in(token)
+                        await self._connect()
                     finally:
                         self.client.handlers.stopping = True  # no new jobs while the edits drain
                         resume.cancel()
@@ -221,6 +228,36 @@ class DiscordFrontend:
                         delivery.cancel()
             finally:
                 self.app.listeners.remove(self.outbox)
+
+    async def _log_in(self, token: str) -> None:
+        """Log in (GET /users/@me); while Discord can't be reached, say so in one line and try again
+        with a growing wait (up to a minute): the other platform is served meanwhile."""
+        failures = 0
+        while True:
+            try:
+                await self.client.login(token)
+                return
+            except discord.LoginFailure:
+                raise _token_refused() from None
+            except (OSError, TimeoutError, aiohttp.ClientError, discord.HTTPException) as exc:
+                failures += 1
+                wait = min(60.0, 2.0**failures)
+                why = f"HTTP {exc.status}" if isinstance(exc, discord.HTTPException) else type(exc).__name__
+                log.error("discord: can't reach Discord (%s); retrying in %.0f s", why, wait)
+                await asyncio.sleep(wait)
+
+    async def _connect(self) -> None:
+        """The gateway, reconnecting as discord.py does; the refusals that no reconnect can mend (a
+        token the gateway rejects, intents the application lacks) are StartupErrors."""
+        try:
+            await self.client.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:
+            raise StartupError("Discord refused the gateway intents this bot asks for: check the bot's "
+                               "settings in the Developer Portal.", ExitCode.TOKEN_REFUSED) from None
+        except discord.ConnectionClosed as exc:
+            if exc.code == _AUTHENTICATION_FAILED:
+                raise _token_refused() from None
+            raise
 
     async def _resume(self, left: list[InboxEntry], started: float) -> None:
         """Once connected, finish what the last run could not (a restart loses nothing): handle the

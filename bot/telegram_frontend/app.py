@@ -158,11 +158,7 @@ class TelegramFrontend:
 
     async def _initialize(self) -> None:
         """Log in (getMe); while Telegram can't be reached, say so in one line and try again."""
-        try:
-            await until_answered(self.application.initialize, "can't reach the Bot API")
-        except telegram.error.InvalidToken:
-            log.error("Telegram refused the bot token: check telegram.token (from @BotFather)")
-            raise
+        await until_answered(self.application.initialize, "can't reach the Bot API")
 
     async def _start(self) -> None:
         await self.application.start()

@@ -12,6 +12,7 @@ from telegram import CallbackQuery, Chat, Message, User
 from telegram.ext import ContextTypes
 
 from bot.domain import Job, Owner
+from bot.errors import ExitCode, StartupError
 from bot.telegram_frontend import render
 
 log = logging.getLogger(__name__)
@@ -22,18 +23,24 @@ T = TypeVar("T")
 
 async def until_answered(call: Callable[[], Awaitable[T]], failing: str) -> T:
     """`call()` until Telegram answers it: each failure is one log line (`failing`, e.g. "can't reach
-    the Bot API") and a growing wait (up to a minute). A rejected token is not waited out: it raises."""
+    the Bot API") and a growing wait (up to a minute). A rejected token is not waited out: it is a
+    StartupError (its message never holds the token; python-telegram-bot's own does)."""
     failures = 0
     while True:
         try:
             return await call()
         except telegram.error.InvalidToken:
-            raise
+            raise token_refused() from None
         except telegram.error.TelegramError as exc:
             failures += 1
             wait = min(60.0, 2.0**failures)
             log.error("telegram: %s (%s); retrying in %.0f s", failing, exc.message, wait)
             await asyncio.sleep(wait)
+
+
+def token_refused() -> StartupError:
+    message = "Telegram refused the bot token (telegram.token): copy the current one from @BotFather."
+    return StartupError(message, ExitCode.TOKEN_REFUSED)
 
 
 def owner_of(sender: User | Chat) -> Owner:

@@ -34,7 +34,7 @@ from bot import faults
 from bot.config import TelegramConfig
 from bot.events import SharedEvents
 from bot.store import InboxEntry, JobStore
-from bot.telegram_frontend.common import until_answered
+from bot.telegram_frontend.common import token_refused, until_answered
 from bot.telegram_frontend.outbox import retry_seconds
 from bot.webhooks import WebhookReceiver
 from bot.workers import Worker
@@ -123,8 +123,8 @@ class UpdateInbox:
             try:
                 updates = await self._application.bot.get_updates(
                     offset=offset, timeout=self._timeout, allowed_updates=ALLOWED_UPDATES)
-            except telegram.error.InvalidToken:
-                raise
+            except telegram.error.InvalidToken:  # revoked while running
+                raise token_refused() from None
             except telegram.error.RetryAfter as exc:
                 await asyncio.sleep(retry_seconds(exc))
                 continue

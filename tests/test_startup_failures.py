@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import sys
 import urllib.parse
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.errors import ExitCode
@@ -63,27 +65,22 @@ def with_provider(path: Path) -> None:
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
-async def test_a_refused_telegram_token_is_one_line_and_its_exit_code(tmp_path: Path) -> None:
-    async with TelegramFake(bot_username=BOT) as telegram:
-        path = write_config(tmp_path, duration=0.1, poll_interval=0.1, telegram=telegram_section(telegram),
-                            logging={"format": "json"})  # fmt: skip
+@pytest.mark.parametrize("platform", ["telegram", "discord"])
+async def test_a_refused_token_is_one_line_naming_its_key(tmp_path: Path, platform: str) -> None:
+    """With JSON logs on, and a paid provider's key configured too: neither token nor key shows."""
+    async with contextlib.AsyncExitStack() as stack:
+        if platform == "telegram":
+            telegram = await stack.enter_async_context(TelegramFake(bot_username=BOT))
+            section, wrong = telegram_section(telegram), "999:Wrong" + telegram.token.split(":", 1)[1][::-1]
+        else:
+            discord = await stack.enter_async_context(DiscordFake())
+            section, wrong = discord_section(discord), discord.token[::-1] + ".wrong"
+        path = write_config(tmp_path, duration=0.1, poll_interval=0.1, logging={"format": "json"},
+                            **{platform: section})  # fmt: skip
         with_provider(path)
-        wrong = "999:Wrong" + telegram.token.split(":", 1)[1][::-1]
-        code, output = await run_until_exit(path, TELEGRAM_TOKEN=wrong, MJ_KEY=MJ_KEY)
+        code, output = await run_until_exit(path, MJ_KEY=MJ_KEY, **{f"{platform.upper()}_TOKEN": wrong})
     assert code == ExitCode.TOKEN_REFUSED, output
-    assert "Telegram refused the bot token (telegram.token)" in output
-    assert "Traceback" not in output and "ExceptionGroup" not in output, output
-    assert leaked(output, wrong, MJ_KEY) == [], output
-
-
-async def test_a_refused_discord_token_is_one_line_and_its_exit_code(tmp_path: Path) -> None:
-    async with DiscordFake() as discord:
-        path = write_config(tmp_path, duration=0.1, poll_interval=0.1, discord=discord_section(discord))
-        with_provider(path)
-        wrong = discord.token[::-1] + ".wrong"
-        code, output = await run_until_exit(path, DISCORD_TOKEN=wrong, MJ_KEY=MJ_KEY)
-    assert code == ExitCode.TOKEN_REFUSED, output
-    assert "Discord refused the bot token (discord.token)" in output
+    assert f"{platform.capitalize()} refused the bot token ({platform}.token)" in output
     assert "Traceback" not in output and "ExceptionGroup" not in output, output
     assert leaked(output, wrong, MJ_KEY) == [], output
 

@@ -277,8 +277,9 @@ class Poller:
             return False
         tried = [*job.tried_providers, job.provider]
         chain = self._pool.fallback_chain(tried[0])
-        for name in chain:
-            if name not in tried and self._pool.get(name).capabilities.can(job.kind):
+        for name in chain:  # a provider that can't serve the job's flags is no fallback: they'd be lost
+            caps = self._pool.get(name).capabilities
+            if name not in tried and caps.can(job.kind) and not caps.flags.refused(job.request.prompt):
                 moved = job.model_copy(update={"provider": name, "tried_providers": tried,
                                                "submit_attempts": 0})  # fmt: skip
                 stored = await self._store.release_submit(moved, None, now)

@@ -1,22 +1,32 @@
-"""Midjourney-style prompt parsing: text, leading image URLs and `--flags`, each checked clearly."""
+"""Midjourney-style prompt parsing: text, leading image URLs and `--flags`, each checked clearly.
+
+Which flags exist and which `PromptParams` field each fills is `providers.base.FLAG_FIELDS`; this
+module knows how they are typed (aliases) and which values they take. Given the chosen provider's
+`FlagPolicy`, a flag it cannot serve is refused here, naming the provider and what it supports.
+"""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import InvalidPrompt
-from providers.base import PromptParams, Speed
+from providers.base import FLAG_FIELDS, Flag, FlagPolicy, PromptParams, Speed
 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _RATIO_RE = re.compile(r"^([1-9][0-9]{0,2}):([1-9][0-9]{0,2})$")
+_STYLE_CODE_RE = re.compile(r"^[0-9]{1,20}(?:::-?[0-9]+(?:\.[0-9]+)?)?$")  # 123 or 123::2 (a weight)
+_PROFILE_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _VERSIONS = ("1", "2", "3", "4", "5", "5.0", "5.1", "5.2", "6", "6.0", "6.1", "7", "7.0")
 _NIJI = ("4", "5", "6", "7")
 _QUALITY = (0.25, 0.5, 1.0, 2.0, 4.0)
 _STYLES = ("raw", "cute", "expressive", "original", "scenic", "4a", "4b", "4c")
 _SPEEDS: dict[str, Speed] = {"relax": "relax", "fast": "fast", "turbo": "turbo"}
+
+Reader = Callable[[str, str], Any]  # (the flag as typed, its value) -> the PromptParams value
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,7 @@ class ParsedPrompt:
     speed: Speed | None
 
 
-def _int_range(low: int, high: int) -> Callable[[str, str], int]:
+def _int_range(low: int, high: int) -> Reader:
     def parse(flag: str, value: str) -> int:
         try:
             number = int(value)
@@ -39,11 +49,26 @@ def _int_range(low: int, high: int) -> Callable[[str, str], int]:
     return parse
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[str, str], str]:
+def _choice(options: tuple[str, ...]) -> Reader:
     def parse(flag: str, value: str) -> str:
         if value.lower() not in options:
             raise InvalidPrompt(f"--{flag} must be one of {', '.join(options)}; got '{value}'.")
         return value.lower()
+
+    return parse
+
+
+def _words(kind: str, valid: Callable[[str], bool], most: int = 50) -> Reader:
+    """A list of space-separated values, each `valid`; empty is the flag alone (checked by the caller)."""
+
+    def parse(flag: str, value: str) -> tuple[str, ...]:
+        words = tuple(value.split())
+        bad = next((word for word in words if not valid(word)), None)
+        if bad is not None:
+            raise InvalidPrompt(f"--{flag} takes {kind}, not '{bad}'.")
+        if len(words) > most:
+            raise InvalidPrompt(f"--{flag} takes {kind}; got {len(words)} values.")
+        return words
 
     return parse
 
@@ -78,28 +103,82 @@ def _image_weight(flag: str, value: str) -> float:
     return number
 
 
-#: flag (and aliases) -> (PromptParams field, value parser)
-_FLAGS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "ar": ("aspect_ratio", _aspect),
-    "aspect": ("aspect_ratio", _aspect),
-    "v": ("version", _choice(_VERSIONS)),
-    "version": ("version", _choice(_VERSIONS)),
-    "niji": ("niji", _choice(_NIJI)),
-    "s": ("stylize", _int_range(0, 1000)),
-    "stylize": ("stylize", _int_range(0, 1000)),
-    "c": ("chaos", _int_range(0, 100)),
-    "chaos": ("chaos", _int_range(0, 100)),
-    "q": ("quality", _quality),
-    "quality": ("quality", _quality),
-    "seed": ("seed", _int_range(0, 4294967295)),
-    "weird": ("weird", _int_range(0, 3000)),
-    "w": ("weird", _int_range(0, 3000)),
-    "iw": ("image_weight", _image_weight),
-    "style": ("style", _choice(_STYLES)),
-    "r": ("repeat", _int_range(1, 40)),
-    "repeat": ("repeat", _int_range(1, 40)),
+def _is_url(word: str) -> bool:
+    return _URL_RE.match(word) is not None
+
+
+def _is_code(word: str) -> bool:
+    return _PROFILE_CODE_RE.match(word) is not None
+
+
+def _is_style(word: str) -> bool:
+    return word.lower() == "random" or _is_url(word) or _STYLE_CODE_RE.match(word) is not None
+
+
+#: How each flag's value is read (ranges as Midjourney documents them; see the README's flag table).
+_READERS: dict[Flag, Reader] = {
+    Flag.ASPECT: _aspect,
+    Flag.VERSION: _choice(_VERSIONS),
+    Flag.NIJI: _choice(_NIJI),
+    Flag.STYLIZE: _int_range(0, 1000),
+    Flag.CHAOS: _int_range(0, 100),
+    Flag.QUALITY: _quality,
+    Flag.SEED: _int_range(0, 4294967295),
+    Flag.NO: lambda flag, value: value,
+    Flag.WEIRD: _int_range(0, 3000),
+    Flag.IMAGE_WEIGHT: _image_weight,
+    Flag.STYLE: _choice(_STYLES),
+    Flag.REPEAT: _int_range(1, 40),
+    Flag.STYLE_REF: _words("image URLs, style codes (numbers) or 'random'", _is_style),
+    Flag.STYLE_WEIGHT: _int_range(0, 1000),
+    Flag.STYLE_VERSION: _int_range(1, 6),
+    Flag.CHARACTER_REF: _words("image URLs", _is_url),
+    Flag.CHARACTER_WEIGHT: _int_range(0, 100),
+    Flag.OMNI_REF: _words("one image URL", _is_url, most=1),
+    Flag.OMNI_WEIGHT: _int_range(1, 1000),
+    Flag.PROFILE: _words("profile or moodboard codes (letters and digits)", _is_code),
+    Flag.EXPERIMENTAL: _int_range(0, 100),
+    Flag.STOP: _int_range(10, 100),
+    Flag.MOTION: _choice(("low", "high")),
 }
-_ALL_FLAGS = sorted({*_FLAGS, "no", "tile", *_SPEEDS})
+_SWITCHES = frozenset({Flag.TILE, Flag.DRAFT, Flag.VIDEO})
+_LISTS = frozenset({Flag.NO, Flag.STYLE_REF, Flag.CHARACTER_REF, Flag.OMNI_REF, Flag.PROFILE})
+#: Flags that may stand alone, and their value then: --niji is 6, --p the default profile.
+_BARE: dict[Flag, Any] = {Flag.NIJI: "6", Flag.PROFILE: (), Flag.STYLE_REF: (), Flag.OMNI_REF: ()}
+#: --sref / --oref alone mean "the images given with the prompt": only an adapter that maps them
+#: can do that; elsewhere they need their value (described here).
+_REF_VALUES = {Flag.STYLE_REF: "image URLs, style codes or 'random'", Flag.OMNI_REF: "an image URL"}
+_ALIASES: dict[str, Flag] = {flag.value: flag for flag in Flag} | {
+    "aspect": Flag.ASPECT,
+    "version": Flag.VERSION,
+    "stylize": Flag.STYLIZE,
+    "chaos": Flag.CHAOS,
+    "quality": Flag.QUALITY,
+    "w": Flag.WEIRD,
+    "repeat": Flag.REPEAT,
+    "profile": Flag.PROFILE,
+}
+
+
+@dataclass(frozen=True)
+class _Provider:
+    """The provider the prompt is for: its name (for messages) and its flag policy (None: any)."""
+
+    name: str | None
+    policy: FlagPolicy | None
+
+    def serves(self, flag: Flag) -> bool:
+        return self.policy is None or self.policy.serves(flag)
+
+    def maps(self, flag: Flag) -> bool:
+        return self.policy is None or flag in self.policy.mapped
+
+    def supported(self) -> str:
+        """What the provider takes; without one, every flag (the speed switches are the bot's own)."""
+        flags = [f"--{flag}" for flag in Flag if self.serves(flag)]
+        if self.name is None:
+            return f"Supported flags: {', '.join([*flags, *(f'--{speed}' for speed in _SPEEDS)])}."
+        return f"{self.name} supports {', '.join(flags) or 'no flags'}."
 
 
 def _split(raw: str) -> tuple[str, list[tuple[str, str]]]:
@@ -109,8 +188,12 @@ def _split(raw: str) -> tuple[str, list[tuple[str, str]]]:
     return text.strip(), [(rest[i].lower(), rest[i + 1].strip()) for i in range(0, len(rest), 2)]
 
 
-def parse_prompt(raw: str, *, max_length: int = 4000) -> ParsedPrompt:
-    """Parse a prompt as typed by a user. Raises InvalidPrompt naming the bad flag or value."""
+def parse_prompt(
+    raw: str, *, max_length: int = 4000, provider: str | None = None, policy: FlagPolicy | None = None
+) -> ParsedPrompt:
+    """Parse a prompt as typed by a user. Raises InvalidPrompt naming the bad flag or value.
+
+    With a `policy` (the chosen provider's, named `provider`), flags it cannot serve are refused."""
     raw = raw.strip()
     if not raw:
         raise InvalidPrompt("The prompt is empty: describe the image you want, e.g. 'a lighthouse at dusk'.")
@@ -124,38 +207,50 @@ def parse_prompt(raw: str, *, max_length: int = 4000) -> ParsedPrompt:
     while words and _URL_RE.match(words[0]):
         urls.append(words.pop(0))
     text = " ".join(words)
+    target = _Provider(provider, policy)
     fields: dict[str, Any] = {}
     speed: Speed | None = None
-    for flag, value in pairs:
-        fields.update(_flag_value(flag, value, fields))
-        if flag in _SPEEDS:
-            speed = _SPEEDS[flag]
+    for typed, value in pairs:
+        if typed in _SPEEDS:
+            if value:
+                raise InvalidPrompt(f"--{typed} takes no value; move '{value}' before the flags.")
+            speed = _SPEEDS[typed]
+            continue
+        flag = _flag(typed, target)
+        if FLAG_FIELDS[flag] in fields:
+            raise InvalidPrompt(f"--{typed} is given twice.")
+        fields[FLAG_FIELDS[flag]] = _value(flag, typed, value, target)
+    if "version" in fields and "niji" in fields:
+        raise InvalidPrompt("Use either --v or --niji, not both.")
     if not text:
         raise InvalidPrompt("The prompt has flags but no text: put what you want to see before the flags.")
     return ParsedPrompt(PromptParams(text=text, image_urls=tuple(urls), **fields), speed)
 
 
-def _flag_value(flag: str, value: str, seen: dict[str, Any]) -> dict[str, Any]:
-    if flag in _SPEEDS or flag == "tile":
+def _flag(typed: str, target: _Provider) -> Flag:
+    """The flag `typed` names, if it is one the provider serves."""
+    flag = _ALIASES.get(typed)
+    if flag is None:
+        near = difflib.get_close_matches(typed, [*_ALIASES, *_SPEEDS], n=1, cutoff=0.6)
+        hint = f"Did you mean --{near[0]}?" if near else target.supported()
+        raise InvalidPrompt(f"Unknown flag --{typed}. {hint}")
+    if target.policy is not None and not target.policy.serves(flag):
+        raise InvalidPrompt(target.policy.refusal(target.name or "This provider", flag, typed))
+    return flag
+
+
+def _value(flag: Flag, typed: str, value: str, target: _Provider) -> Any:
+    if flag in _SWITCHES:
         if value:
-            raise InvalidPrompt(f"--{flag} takes no value; move '{value}' before the flags.")
-        return {"tile": True} if flag == "tile" else {}
-    if flag == "no":
-        if not value:
-            raise InvalidPrompt("--no needs the things to leave out, e.g. '--no text, people'.")
-        return {"no": value}
-    if flag not in _FLAGS:
-        supported = ", ".join("--" + f for f in _ALL_FLAGS)
-        raise InvalidPrompt(f"Unknown flag --{flag}. Supported flags: {supported}.")
-    field, parse = _FLAGS[flag]
-    if flag == "niji" and not value:
-        value = "6"
+            raise InvalidPrompt(f"--{typed} takes no value; move '{value}' before the flags.")
+        return True
     if not value:
-        raise InvalidPrompt(f"--{flag} needs a value.")
-    if " " in value:
-        raise InvalidPrompt(f"--{flag} takes one value; got '{value}'. Put text before the flags.")
-    if field in seen:
-        raise InvalidPrompt(f"--{flag} is given twice.")
-    if (field == "niji" and "version" in seen) or (field == "version" and "niji" in seen):
-        raise InvalidPrompt("Use either --v or --niji, not both.")
-    return {field: parse(flag, value)}
+        if flag not in _BARE:
+            raise InvalidPrompt(f"--{typed} needs a value.")
+        if flag in _REF_VALUES and not target.maps(flag):
+            example = f"--{typed} https://example.com/reference.png"
+            raise InvalidPrompt(f"--{typed} needs {_REF_VALUES[flag]}, e.g. {example}.")
+        return _BARE[flag]
+    if " " in value and flag not in _LISTS:
+        raise InvalidPrompt(f"--{typed} takes one value; got '{value}'. Put text before the flags.")
+    return _READERS[flag](typed, value)

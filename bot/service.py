@@ -28,13 +28,14 @@ from bot.events import JobListener
 from bot.job_media import JobMedia
 from bot.moderation import Moderator
 from bot.pool import ProviderPool
-from bot.prompt import parse_prompt
+from bot.prompt import ParsedPrompt, parse_prompt
 from bot.quota import Quotas, Usage
 from bot.store import JobStore
 from providers.base import (
     Action,
     BlendDimensions,
     Capabilities,
+    Flag,
     GenerationRequest,
     ImageInput,
     Speed,
@@ -119,12 +120,11 @@ class JobService:
         `origin` names the platform event asking (see `_create`)."""
         prefs = await self.settings(owner)
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
-        limit = self._pool.config(name).max_prompt_length
-        parsed = parse_prompt(prompt, max_length=limit)
-        params = parsed.params
-        if params.aspect_ratio is None and prefs.get("aspect_ratio"):
-            params = params.model_copy(update={"aspect_ratio": prefs["aspect_ratio"]})
         caps = self._pool.get(name).capabilities
+        parsed = self._parse(prompt, name)
+        params = parsed.params
+        if params.aspect_ratio is None and prefs.get("aspect_ratio") and caps.flags.serves(Flag.ASPECT):
+            params = params.model_copy(update={"aspect_ratio": prefs["aspect_ratio"]})
         if len(images) > caps.max_images:
             raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
         chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
@@ -341,6 +341,12 @@ class JobService:
             raise UnsupportedAction(f"Provider '{name}' cannot {_ACTION_VERBS[action]}.{hint}")
         return name
 
+    def _parse(self, prompt: str, provider: str) -> ParsedPrompt:
+        """`prompt` as typed, checked against what `provider` takes: its length and its flags."""
+        limit = self._pool.config(provider).max_prompt_length
+        policy = self._pool.get(provider).capabilities.flags
+        return parse_prompt(prompt, max_length=limit, provider=provider, policy=policy)
+
     def _new_job(self, owner: Owner, provider: str, request: GenerationRequest, placement: Placement | None,
                  kind: Action, parent: Job | None = None, index: int = 0) -> Job:
         now = self._clock()
@@ -411,7 +417,7 @@ class JobService:
             raise UnsupportedAction(f"Job {parent.id} has no prompt {index} to imagine.")
         name = self._provider_for(None, Action.IMAGINE)
         try:
-            parsed = parse_prompt(prompts[index - 1], max_length=self._pool.config(name).max_prompt_length)
+            parsed = self._parse(prompts[index - 1], name)
         except InvalidPrompt:
             parsed = parse_prompt(prompts[index - 1].split(" --")[0], max_length=10_000)
         request = GenerationRequest(kind=Action.IMAGINE, prompt=parsed.params, speed=parsed.speed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
@@ -106,6 +106,106 @@ Speed = Literal["relax", "fast", "turbo"]
 BlendDimensions = Literal["portrait", "square", "landscape"]
 
 
+class Flag(StrEnum):
+    """A Midjourney prompt flag, named as it is written in a prompt sent to Midjourney."""
+
+    ASPECT = "ar"
+    VERSION = "v"
+    NIJI = "niji"
+    STYLIZE = "s"
+    CHAOS = "c"
+    QUALITY = "q"
+    SEED = "seed"
+    NO = "no"
+    WEIRD = "weird"
+    IMAGE_WEIGHT = "iw"
+    STYLE = "style"
+    REPEAT = "r"
+    TILE = "tile"
+    STYLE_REF = "sref"
+    STYLE_WEIGHT = "sw"
+    STYLE_VERSION = "sv"
+    CHARACTER_REF = "cref"
+    CHARACTER_WEIGHT = "cw"
+    OMNI_REF = "oref"
+    OMNI_WEIGHT = "ow"
+    PROFILE = "p"
+    EXPERIMENTAL = "exp"
+    DRAFT = "draft"
+    STOP = "stop"
+    VIDEO = "video"
+    MOTION = "motion"
+
+
+#: The flag table: each flag's `PromptParams` field, in the order `PromptParams.flags()` writes them.
+FLAG_FIELDS: dict[Flag, str] = {
+    Flag.ASPECT: "aspect_ratio",
+    Flag.VERSION: "version",
+    Flag.NIJI: "niji",
+    Flag.STYLIZE: "stylize",
+    Flag.CHAOS: "chaos",
+    Flag.QUALITY: "quality",
+    Flag.SEED: "seed",
+    Flag.NO: "no",
+    Flag.WEIRD: "weird",
+    Flag.IMAGE_WEIGHT: "image_weight",
+    Flag.STYLE: "style",
+    Flag.REPEAT: "repeat",
+    Flag.TILE: "tile",
+    Flag.STYLE_REF: "style_refs",
+    Flag.STYLE_WEIGHT: "style_weight",
+    Flag.STYLE_VERSION: "style_version",
+    Flag.CHARACTER_REF: "character_refs",
+    Flag.CHARACTER_WEIGHT: "character_weight",
+    Flag.OMNI_REF: "omni_refs",
+    Flag.OMNI_WEIGHT: "omni_weight",
+    Flag.PROFILE: "profile",
+    Flag.EXPERIMENTAL: "experimental",
+    Flag.DRAFT: "draft",
+    Flag.STOP: "stop",
+    Flag.VIDEO: "video",
+    Flag.MOTION: "motion",
+}
+
+
+class FlagPolicy(BaseModel):
+    """What an adapter does with each prompt flag: `mapped` flags become API fields, `passed` flags
+    go to Midjourney verbatim in the prompt text, and any other flag is refused (by the parser before
+    a job is made, and by the adapter if a job reaches it anyway, e.g. through failover)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mapped: frozenset[Flag] = frozenset()
+    passed: frozenset[Flag] = frozenset()
+
+    def serves(self, flag: Flag) -> bool:
+        return flag in self.mapped or flag in self.passed
+
+    def refused(self, params: PromptParams | None) -> list[Flag]:
+        """The flags of `params` this adapter cannot serve (empty: it serves them all)."""
+        if params is None:
+            return []
+        return [flag for flag in params.given() if not self.serves(flag)]
+
+    def refusal(self, provider: str, flag: Flag, typed: str | None = None) -> str:
+        """The user-facing reason `flag` (typed as `typed`) is refused by `provider` (its config name)."""
+        served = [f"--{f}" for f in Flag if self.serves(f)]
+        offer = f"it supports {', '.join(served)}" if served else "it takes no flags"
+        return f"{provider} does not support --{typed or flag}; {offer}."
+
+    def check(self, provider: str, params: PromptParams | None) -> None:
+        """Raise ProviderRejected for the first flag of `params` this adapter cannot serve."""
+        from providers.errors import ProviderRejected
+
+        refused = self.refused(params)
+        if refused:
+            raise ProviderRejected(self.refusal(provider, refused[0]))
+
+
+#: every flag, for adapters that hand the whole prompt to Midjourney
+ALL_FLAGS = frozenset(Flag)
+
+
 class Capabilities(BaseModel):
     """What a provider can do, declared truthfully: frontends show only these."""
 
@@ -121,6 +221,7 @@ class Capabilities(BaseModel):
     blend_range: tuple[int, int] = (2, 5)
     # `reconcile` can tell whether a submit whose outcome the bot never learned created a task
     reconcile: bool = False
+    flags: FlagPolicy = FlagPolicy()  # prompt flags it maps or passes on; others are refused
 
     def can(self, action: Action) -> bool:
         return action in self.actions
@@ -146,26 +247,34 @@ class PromptParams(BaseModel):
     image_weight: float | None = None
     style: str | None = None
     repeat: int | None = None
+    # A reference list is None when its flag is absent; () is the flag alone: for --sref / --oref,
+    # "the images given with the prompt" (where the adapter maps it), for --p the default profile.
+    style_refs: tuple[str, ...] | None = None  # --sref: image URLs, style codes, "random"
+    style_weight: int | None = None  # --sw
+    style_version: int | None = None  # --sv
+    character_refs: tuple[str, ...] | None = None  # --cref: image URLs
+    character_weight: int | None = None  # --cw
+    omni_refs: tuple[str, ...] | None = None  # --oref: one image URL
+    omni_weight: int | None = None  # --ow
+    profile: tuple[str, ...] | None = None  # --p / --profile: profile or moodboard codes
+    experimental: int | None = None  # --exp
+    draft: bool = False
+    stop: int | None = None
+    video: bool = False
+    motion: str | None = None  # --motion low | high
+
+    def given(self) -> list[Flag]:
+        """The flags this prompt sets, in `FLAG_FIELDS` order."""
+        values = ((flag, getattr(self, field)) for flag, field in FLAG_FIELDS.items())
+        return [flag for flag, value in values if value is not None and value is not False]
 
     def flags(self) -> list[str]:
         """The flags in canonical Midjourney syntax, e.g. ``["--ar 16:9", "--v 7"]``."""
-        pairs: list[tuple[str, object]] = [
-            ("ar", self.aspect_ratio),
-            ("v", self.version),
-            ("niji", self.niji),
-            ("s", self.stylize),
-            ("c", self.chaos),
-            ("q", self.quality),
-            ("seed", self.seed),
-            ("no", self.no),
-            ("weird", self.weird),
-            ("iw", self.image_weight),
-            ("style", self.style),
-            ("r", self.repeat),
-        ]
-        out = [f"--{name} {value}" for name, value in pairs if value is not None]
-        if self.tile:
-            out.append("--tile")
+        out: list[str] = []
+        for flag in self.given():
+            value = getattr(self, FLAG_FIELDS[flag])
+            words = value if isinstance(value, tuple) else () if value is True else (value,)
+            out.append(" ".join([f"--{flag}", *map(str, words)]))
         return out
 
     def full(self) -> str:
@@ -284,6 +393,8 @@ class ProviderConfig(BaseModel):
     """Settings every provider entry has; adapters subclass it with `type: Literal[...]`."""
 
     model_config = ConfigDict(extra="forbid")
+    #: Secret keys an entry of this type cannot work without (checked non-empty when the config loads).
+    required_secrets: ClassVar[tuple[str, ...]] = ()
 
     name: str
     type: str

@@ -22,6 +22,8 @@ from providers.base import (
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     ProviderConfig,
@@ -41,6 +43,7 @@ _SIZE = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 
 
 class GptImageConfig(ProviderConfig):
+    required_secrets = ("api_key",)
     type: Literal["gpt_image"] = "gpt_image"
     base_url: str = "https://api.midjourney-api.com"
     model: str = "gpt-image-2"
@@ -103,6 +106,10 @@ def adjusted_size(width: int, height: int) -> tuple[int, int]:
     return min(valid, key=distance)
 
 
+#: gpt-image-2 is no Midjourney: only --ar has a field (`aspect_ratio`); the prompt text goes alone.
+FLAGS = FlagPolicy(mapped=frozenset({Flag.ASPECT}))
+
+
 def aspect_ratio(value: str | None, model: str) -> str | None:
     """`--ar` as one of the model's ratios (reduced, so 32:18 is 16:9); anything else is refused."""
     if value is None:
@@ -119,14 +126,15 @@ def aspect_ratio(value: str | None, model: str) -> str | None:
 def to_payload(request: GenerationRequest, config: GptImageConfig) -> dict[str, Any]:
     """A generations body: the prompt text, reference images, aspect ratio, size, hookUrl.
 
-    Midjourney flags other than --ar mean nothing to gpt-image-2 and are left out. Uploaded images
-    without a public URL are sent as data URIs.
+    --ar is the only Midjourney flag gpt-image-2 has a field for; any other is refused (`FLAGS`).
+    Uploaded images without a public URL are sent as data URIs.
     """
     if request.kind is not Action.IMAGINE:
         raise ProviderRejected(f"{config.name} supports /imagine only, not /{request.kind.value}.")
     prompt = request.prompt
     if prompt is None or not prompt.text.strip():
         raise ProviderRejected("A prompt is required.")
+    FLAGS.check(config.name, prompt)
     if len(prompt.text) > config.max_prompt_length:
         raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
     refer = [*prompt.image_urls, *(image.url or image.data_uri() for image in request.images)]
@@ -146,7 +154,11 @@ def to_payload(request: GenerationRequest, config: GptImageConfig) -> dict[str, 
 class GptImageProvider(BaseProvider):
     config_class: ClassVar[type[ProviderConfig]] = GptImageConfig
     capabilities = Capabilities(
-        actions=frozenset({Action.IMAGINE, Action.REROLL}), batch_fetch=50, webhooks=True, max_images=4
+        actions=frozenset({Action.IMAGINE, Action.REROLL}),
+        batch_fetch=50,
+        webhooks=True,
+        max_images=4,
+        flags=FLAGS,
     )
 
     def __init__(self, config: GptImageConfig, client: httpx.AsyncClient) -> None:

@@ -25,11 +25,14 @@ from pydantic import Field
 
 from providers import local_render as render
 from providers.base import (
+    ALL_FLAGS,
     GRID_PRODUCING,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     ProviderConfig,
@@ -79,6 +82,11 @@ _FOLLOWUPS = frozenset(
     }
 )
 _SINGLE_IMAGE = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+#: The simulator stands in for Midjourney: --ar sets the picture's shape and --seed its look; every
+#: other flag is kept in the prompt it writes on the tiles (it renders no styles, references or
+#: profiles). It makes no videos, so --video / --motion are refused.
+_MAPPED = frozenset({Flag.ASPECT, Flag.SEED})
+FLAGS = FlagPolicy(mapped=_MAPPED, passed=ALL_FLAGS - _MAPPED - {Flag.VIDEO, Flag.MOTION})
 
 
 def _pack(spec: Mapping[str, Any]) -> str:
@@ -110,6 +118,7 @@ class LocalProvider(BaseProvider):
         preview=True,
         max_images=1,
         reconcile=True,
+        flags=FLAGS,
     )
 
     def __init__(
@@ -190,6 +199,7 @@ class LocalProvider(BaseProvider):
 
     async def _command_spec(self, request: GenerationRequest) -> dict[str, Any]:
         prompt = request.prompt
+        FLAGS.check(self.config.name, prompt)
         ar = prompt.aspect_ratio if prompt else None
         text = prompt.full() if prompt else ""
         seed = prompt.seed if prompt and prompt.seed is not None else self._rng.randrange(2**32)

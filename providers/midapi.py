@@ -7,7 +7,6 @@ The API returns four separate images (no grid) and no progress; reroll resubmits
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -16,10 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers._http import ProviderHTTP, bearer_headers, envelope, error_for, parse_as, status_kind
 from providers.base import (
+    ALL_FLAGS,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     PromptParams,
@@ -62,11 +64,20 @@ CODE_KINDS: dict[int, ErrorKind] = {
 }
 CODE_TEXT = {501: "generation failed", 505: "this feature is disabled", 455: "under maintenance"}
 
-_REF_FLAG = re.compile(r"\s*--(?P<flag>sref|oref)(?P<urls>(?:\s+https?://\S+)*)")
-_OW_FLAG = re.compile(r"\s*--ow\s+(?P<ow>\d+)")
+#: Flags with body fields are mapped: --sref / --oref pick the taskType and their image URLs become
+#: `fileUrls` (style codes and `random` stay in the prompt). The rest stay in the prompt text, which
+#: midapi hands to Midjourney (INFERRED). Video is the Animate button here, not a prompt flag.
+_MAPPED = frozenset(
+    {Flag.ASPECT, Flag.VERSION, Flag.NIJI, Flag.STYLIZE, Flag.CHAOS, Flag.WEIRD}
+    | {Flag.STYLE_REF, Flag.OMNI_REF, Flag.OMNI_WEIGHT}
+)
+FLAGS = FlagPolicy(mapped=_MAPPED, passed=ALL_FLAGS - _MAPPED - {Flag.VIDEO, Flag.MOTION})
+#: the mapped flags' fields, cleared from what stays in the prompt text
+_FIELDS_SENT = {"aspect_ratio", "version", "niji", "stylize", "chaos", "weird", "omni_weight"}
 
 
 class MidapiConfig(ProviderConfig):
+    required_secrets = ("api_key",)
     type: Literal["midapi"] = "midapi"
     base_url: str = "https://api.midapi.ai"
     max_prompt_length: int = Field(default=2000, ge=1)
@@ -118,16 +129,20 @@ class _Record(BaseModel):
 # --- requests -----------------------------------------------------------------------------------
 
 
-def _split_references(text: str) -> tuple[str, str | None, list[str], int | None]:
-    """Pull `--sref URL`, `--oref URL` and `--ow N` out of the prompt text (the request's choice)."""
-    mode: str | None = None
-    urls: list[str] = []
-    for match in _REF_FLAG.finditer(text):
-        mode = "style" if match["flag"] == "sref" else "omni"
-        urls += match["urls"].split()
-    ow = _OW_FLAG.search(text)
-    clean = _OW_FLAG.sub("", _REF_FLAG.sub("", text)).strip()
-    return clean, mode, urls, int(ow["ow"]) if ow else None
+def _references(config: MidapiConfig, params: PromptParams) -> tuple[str | None, list[str], PromptParams]:
+    """The reference mode --sref / --oref pick (None: the config's), their image URLs, and the params
+    left for the prompt text (style codes and `random` stay there). Alone, they mean the images given
+    with the prompt."""
+    if params.style_refs is not None and params.omni_refs is not None:
+        raise ProviderRejected(f"{config.name} takes one kind of image reference per job: --sref or --oref.")
+    if params.omni_refs is not None:
+        return "omni", list(params.omni_refs), params.model_copy(update={"omni_refs": None})
+    if params.style_refs is None:
+        return None, [], params
+    urls = [ref for ref in params.style_refs if ref.lower().startswith(("http://", "https://"))]
+    codes = tuple(ref for ref in params.style_refs if ref not in urls)
+    mode = "style" if urls or not params.style_refs else None
+    return mode, urls, params.model_copy(update={"style_refs": codes or None})
 
 
 def _version(params: PromptParams) -> str | None:
@@ -178,17 +193,20 @@ def _input_urls(request: GenerationRequest) -> list[str]:
 
 def _image_payload(config: MidapiConfig, request: GenerationRequest) -> dict[str, Any]:
     params = request.prompt or PromptParams(text="")
-    text, mode, ref_urls, ow = _split_references(params.text)
+    FLAGS.check(config.name, params)
+    mode, ref_urls, rest = _references(config, params)
     urls = [*params.image_urls, *ref_urls, *_input_urls(request)]
+    if mode is not None and not urls:
+        flag = "--oref" if mode == "omni" else "--sref"
+        raise ProviderRejected(f"{flag} alone uses the images given with the prompt, and there are none.")
     task_type = REFERENCE_TYPES[mode or config.reference_mode] if urls else "mj_txt2img"
-    inline = params.model_copy(
-        update={"text": text, "image_urls": (), "aspect_ratio": None, "version": None, "niji": None}
-        | {"stylize": None, "chaos": None, "weird": None}
-    )
+    if params.omni_weight is not None and task_type != "mj_omni_reference":
+        raise ProviderRejected("--ow is the weight of an omni reference (--oref), and this prompt has none.")
+    inline = rest.model_copy(update={**dict.fromkeys(_FIELDS_SENT), "image_urls": ()})
     body: dict[str, Any] = {"taskType": task_type, "prompt": _prompt(config, inline.full())}
     body |= _flag_fields(params)
     if task_type == "mj_omni_reference":
-        if (weight := ow or config.omni_weight) is not None:
+        if (weight := params.omni_weight or config.omni_weight) is not None:
             body["ow"] = max(1, min(1000, weight))
     else:
         body["speed"] = SPEEDS[request.speed or config.default_speed]
@@ -241,7 +259,7 @@ def _video_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -
         raise ProviderRejected("There is no image to animate.")
     url = images[request.index - 1] if 1 <= request.index <= len(images) else images[0]
     text = request.prompt or (parent.request.prompt.text if parent.request.prompt else "") or "animate"
-    return GENERATE, _video_payload(config, _split_references(text)[0] or "animate", url)
+    return GENERATE, _video_payload(config, text, url)
 
 
 def _extend_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> tuple[str, dict[str, Any]]:
@@ -343,6 +361,7 @@ class MidapiProvider(BaseProvider):
         batch_fetch=1,
         webhooks=True,
         max_images=5,
+        flags=FLAGS,
     )
 
     def __init__(self, config: MidapiConfig, client: httpx.AsyncClient) -> None:
@@ -357,7 +376,7 @@ class MidapiProvider(BaseProvider):
             urls = _input_urls(request) or list(request.prompt.image_urls if request.prompt else ())
             if not urls:
                 raise ProviderRejected("A video needs one image URL.")
-            text = _split_references(request.prompt.text)[0] if request.prompt else ""
+            text = request.prompt.text if request.prompt else ""
             body = _video_payload(self._settings, text or "animate", urls[0])
         else:
             raise ProviderRejected(f"midapi cannot {request.kind.value}.")

@@ -18,10 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers._http import ProviderHTTP, error_for, parse_as
 from providers.base import (
+    ALL_FLAGS,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     PromptParams,
@@ -42,9 +45,13 @@ _TASK_STATUS = {0: TaskStatus.RUNNING, 1: TaskStatus.SUCCEEDED, 2: TaskStatus.FA
 #: Our speeds -> the API's `mode` (the API has no turbo: fast is the nearest it offers).
 _MODES: dict[str, Literal["relaxed", "fast"]] = {"relax": "relaxed", "fast": "fast", "turbo": "fast"}
 _LOCAL_ID = re.compile(r":u[1-4]$")
+#: The prompt goes to Midjourney whole, flags included; a job's result is images only (no video field),
+#: so --video / --motion are refused rather than producing a video this adapter could not show.
+FLAGS = FlagPolicy(passed=ALL_FLAGS - {Flag.VIDEO, Flag.MOTION})
 
 
 class MidjourneyApiConfig(ProviderConfig):
+    required_secrets = ("api_key",)
     type: Literal["midjourney_api"] = "midjourney_api"
     base_url: str = "https://api.midjourney-api.com"
     default_mode: Literal["relaxed", "fast"] = "fast"  # used when the user picks no speed
@@ -189,7 +196,10 @@ def job_snapshot(job: JobItem, *, grid: bool) -> TaskSnapshot:
 class MidjourneyApiProvider(BaseProvider):
     config_class: ClassVar[type[ProviderConfig]] = MidjourneyApiConfig
     capabilities = Capabilities(
-        actions=frozenset({Action.IMAGINE, Action.UPSCALE, Action.REROLL}), batch_fetch=50, webhooks=True
+        actions=frozenset({Action.IMAGINE, Action.UPSCALE, Action.REROLL}),
+        batch_fetch=50,
+        webhooks=True,
+        flags=FLAGS,
     )
 
     def __init__(self, config: MidjourneyApiConfig, client: httpx.AsyncClient) -> None:
@@ -231,6 +241,7 @@ def to_payload(request: GenerationRequest, config: MidjourneyApiConfig) -> dict[
         raise ProviderRejected(
             f"{config.name} takes image prompts as URLs at the start of the prompt, not as uploads."
         )
+    FLAGS.check(config.name, request.prompt)
     prompt = request.prompt.full() if request.prompt else ""
     if not prompt:
         raise ProviderRejected("A prompt is required.")

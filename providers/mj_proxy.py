@@ -21,12 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers._http import ProviderHTTP, bearer_headers, error_for, parse_as
 from providers.base import (
+    ALL_FLAGS,
     COMMANDS,
     UPSCALE_FOLLOWUPS,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     ProviderConfig,
@@ -60,6 +63,10 @@ class MjProxyConfig(ProviderConfig):
 
 _COMMON = {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, Action.UPSCALE, Action.VARIATION, Action.REROLL}
 _PLUS_ONLY = {*UPSCALE_FOLLOWUPS, Action.SHORTEN, Action.VIDEO_EXTEND}  # buttons + shorten
+#: The prompt goes to Midjourney whole, flags included. A Plus relay reports videos (`videoUrls`) on
+#: any task, so --video / --motion pass too; the open-source proxy has no video and refuses them.
+_PLUS_FLAGS = FlagPolicy(passed=ALL_FLAGS)
+_OPENSOURCE_FLAGS = FlagPolicy(passed=ALL_FLAGS - {Flag.VIDEO, Flag.MOTION})
 
 _STATUS = {
     "NOT_START": TaskStatus.SUBMITTED,
@@ -303,6 +310,7 @@ class MjProxyProvider(BaseProvider):
         cancel=True,
         max_images=5,
         reconcile=True,
+        flags=_PLUS_FLAGS,
     )
 
     def __init__(self, config: MjProxyConfig, client: httpx.AsyncClient) -> None:
@@ -311,7 +319,7 @@ class MjProxyProvider(BaseProvider):
         plus = config.api_flavor == "plus"
         actions = _COMMON | _PLUS_ONLY if plus else _COMMON
         update = {"actions": frozenset(actions), "batch_fetch": config.batch_size, "cancel": plus}
-        update["reconcile"] = config.task_list
+        update |= {"reconcile": config.task_list, "flags": _PLUS_FLAGS if plus else _OPENSOURCE_FLAGS}
         self.capabilities = self.capabilities.model_copy(update=update)
         key = config.api_key.get_secret_value() if config.api_key else ""
         headers = bearer_headers(config) if config.auth == "bearer" else {"mj-api-secret": key} if key else {}
@@ -334,6 +342,7 @@ class MjProxyProvider(BaseProvider):
 
     def _command(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         plus = self._settings.api_flavor == "plus"
+        self.capabilities.flags.check(self.config.name, request.prompt)
         prompt = request.prompt.full() if request.prompt else ""
         body: dict[str, Any] = self._common(request.callback_url, request.client_ref)
         if plus and request.prompt and request.kind is not Action.SHORTEN:

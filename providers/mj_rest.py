@@ -27,10 +27,13 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from providers._http import ProviderHTTP, bearer_headers, parse_as
 from providers.base import (
+    ALL_FLAGS,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ParentTask,
     PromptParams,
@@ -54,6 +57,7 @@ SIGNATURE_HEADER = "x-midjourney-signature"
 
 
 class MjRestConfig(ProviderConfig):
+    required_secrets = ("api_key",)
     type: Literal["mj_rest"] = "mj_rest"
     base_url: str = "https://api.midjourney.com"
     webhook_type: Literal["progress", "result"] = "progress"  # progress: one webhook per change
@@ -63,6 +67,11 @@ class MjRestConfig(ProviderConfig):
     seed_tag: bool = True  # an imagine without --seed gets one derived from its client_ref (reconcile)
     clock_slack: float = Field(default=60.0, ge=0)  # how far the API's clock may be from ours, s
 
+
+#: Flags the spec has fields for go there (when their value fits its schema); the others stay in the
+#: prompt, which "may include Midjourney parameters". Results are images only: no --video / --motion.
+_MAPPED = frozenset({Flag.ASPECT, Flag.VERSION, Flag.QUALITY, Flag.STYLIZE, Flag.CHAOS, Flag.SEED, Flag.NO})
+FLAGS = FlagPolicy(mapped=_MAPPED, passed=ALL_FLAGS - _MAPPED - {Flag.VIDEO, Flag.MOTION})
 
 _CAPABILITIES = Capabilities(
     actions=frozenset(
@@ -74,6 +83,7 @@ _CAPABILITIES = Capabilities(
     cancel=True,
     max_images=1,
     reconcile=True,
+    flags=FLAGS,
 )
 
 _STATUS = {
@@ -355,6 +365,7 @@ class MjRestProvider(BaseProvider):
         builders[Action.BLEND] = _blend_payload
         if request.kind not in builders:
             raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.kind.value}.")
+        FLAGS.check(self.config.name, request.prompt)
         body = builders[request.kind](request) | self._webhook(request.callback_url)
         if request.kind is Action.IMAGINE and request.client_ref and self._settings.seed_tag:
             body.setdefault("seed", ref_seed(request.client_ref))  # what reconcile recognises it by

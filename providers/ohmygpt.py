@@ -16,12 +16,15 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from providers._http import ProviderHTTP, bearer_headers, envelope, error_for, parse_as, status_kind
 from providers.base import (
+    ALL_FLAGS,
     GRID_ACTIONS,
     UPSCALE_FOLLOWUPS,
     Action,
     ActRequest,
     BaseProvider,
     Capabilities,
+    Flag,
+    FlagPolicy,
     GenerationRequest,
     ImageInput,
     ParentTask,
@@ -101,6 +104,7 @@ _KEYCAP = re.compile(r"[1-9]\ufe0f?\u20e3")
 
 
 class OhmygptConfig(ProviderConfig):
+    required_secrets = ("api_key",)
     type: Literal["ohmygpt"] = "ohmygpt"
     base_url: str = "https://api.ohmygpt.com"
     body: Literal["json", "form"] = "json"  # CONFLICT: pages show form, the service doc recommends JSON
@@ -161,7 +165,13 @@ def _common(config: OhmygptConfig, speed: Speed | None, webhook: str | None) -> 
     return body
 
 
+#: The prompt goes to Midjourney whole, flags included; the query schema has no video field, so
+#: --video / --motion are refused rather than producing a video this adapter could not show.
+FLAGS = FlagPolicy(passed=ALL_FLAGS - {Flag.VIDEO, Flag.MOTION})
+
+
 def _imagine_body(config: OhmygptConfig, request: GenerationRequest) -> dict[str, Any]:
+    FLAGS.check(config.name, request.prompt)
     linked = [i for i in request.images if i.url] if config.image_urls_in_prompt else []
     inline = [i for i in request.images if i not in linked]
     prompt = " ".join(
@@ -301,6 +311,7 @@ class OhmygptProvider(BaseProvider):
         ),
         batch_fetch=20,
         webhooks=True,
+        flags=FLAGS,
         progress=True,
         preview=True,
         max_images=5,

@@ -6,6 +6,7 @@ import pytest
 
 from bot.errors import InvalidPrompt
 from bot.prompt import parse_prompt
+from providers.base import FLAG_FIELDS, Flag
 
 
 def test_every_flag_is_parsed() -> None:
@@ -100,3 +101,22 @@ def test_length_limit_is_per_provider() -> None:
 def test_oversized_prompt_at_the_default_limit() -> None:
     with pytest.raises(InvalidPrompt, match="4000"):
         parse_prompt("x" * 4001)
+
+
+def test_every_flag_round_trips_through_the_prompt_sent() -> None:
+    """What `PromptParams.full()` sends to Midjourney parses back to the same params: the flag table
+    (providers.base.FLAG_FIELDS) and the parser agree on every flag."""
+    typed = (
+        "https://img.example/a.png a fox --ar 3:2 --v 7 --s 5 --c 0 --q .5 --seed 0 --no cats --weird 1"
+        " --iw 2 --style raw --r 2 --tile --sref https://img.example/s.png 123 random --sw 0 --sv 6"
+        " --cref https://img.example/c.png --cw 100 --oref https://img.example/o.png --ow 1 --p --exp 0"
+        " --draft --stop 10 --video --motion high"
+    )
+    params = parse_prompt(typed).params
+    assert set(params.given()) == set(FLAG_FIELDS) - {Flag.NIJI}  # --niji excludes --v
+    assert parse_prompt(params.full()).params == params
+
+
+def test_a_near_miss_of_a_speed_is_suggested() -> None:
+    with pytest.raises(InvalidPrompt, match=r"^Unknown flag --fsat\. Did you mean --fast\?$"):
+        parse_prompt("cat --fsat")

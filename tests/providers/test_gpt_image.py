@@ -37,7 +37,7 @@ def _provider(fake: MidjourneyApiFake, client: httpx.AsyncClient, **overrides: A
 
 
 def _imagine(text: str = "draw a red fox", ar: str | None = None, **kwargs: Any) -> GenerationRequest:
-    return GenerationRequest(prompt=PromptParams(text=text, aspect_ratio=ar, stylize=250), **kwargs)
+    return GenerationRequest(prompt=PromptParams(text=text, aspect_ratio=ar), **kwargs)
 
 
 def test_registered_with_truthful_capabilities() -> None:
@@ -135,6 +135,9 @@ async def test_other_inputs_are_refused(fake: MidjourneyApiFake, client: httpx.A
         await provider.submit(GenerationRequest(kind=Action.DESCRIBE, images=two))
     with pytest.raises(ProviderRejected, match="prompt"):
         await provider.submit(GenerationRequest(prompt=PromptParams(text=" ")))
+    with pytest.raises(ProviderRejected) as caught:  # a job moved here by failover keeps its flags
+        await provider.submit(GenerationRequest(prompt=PromptParams(text="x", stylize=250)))
+    assert caught.value.message == "gpt does not support --s; it supports --ar."
     assert fake.submits() == []
 
 

@@ -191,21 +191,27 @@ async def test_video_command_from_an_image_url(fake: MidapiFake, provider: Midap
 
 
 @pytest.mark.parametrize(
-    ("mode", "text", "task_type", "ow"),
+    ("mode", "flags", "task_type", "ow"),
     [
-        ("img2img", "a castle", "mj_img2img", None),
-        ("style", "a castle", "mj_style_reference", None),
-        ("omni", "a castle", "mj_omni_reference", 300),
-        ("img2img", "a castle --sref", "mj_style_reference", None),
-        ("img2img", "a castle --oref --ow 700", "mj_omni_reference", 700),
+        ("img2img", {}, "mj_img2img", None),
+        ("style", {}, "mj_style_reference", None),
+        ("omni", {}, "mj_omni_reference", 300),
+        ("img2img", {"style_refs": ()}, "mj_style_reference", None),  # --sref alone: the image given
+        ("img2img", {"omni_refs": (), "omni_weight": 700}, "mj_omni_reference", 700),  # --oref --ow 700
     ],
 )
 async def test_image_inputs_pick_the_task_type(
-    fake: MidapiFake, client: httpx.AsyncClient, mode: str, text: str, task_type: str, ow: int | None
+    fake: MidapiFake,
+    client: httpx.AsyncClient,
+    mode: str,
+    flags: dict[str, Any],
+    task_type: str,
+    ow: int | None,
 ) -> None:
     provider = MidapiProvider(make_config(fake.base_url, reference_mode=mode, omni_weight=300), client)
     image = ImageInput(data=b"x", url="https://img.example/ref.png")
-    snap = await provider.submit(GenerationRequest(prompt=PromptParams(text=text), images=(image,)))
+    prompt = PromptParams(text="a castle", **flags)
+    snap = await provider.submit(GenerationRequest(prompt=prompt, images=(image,)))
     body = fake.received[-1]["body"]
     assert body["taskType"] == task_type and body["prompt"] == "a castle"
     assert body["fileUrls"] == ["https://img.example/ref.png"]
@@ -214,10 +220,10 @@ async def test_image_inputs_pick_the_task_type(
 
 
 async def test_reference_url_in_the_prompt(fake: MidapiFake, provider: MidapiProvider) -> None:
-    await provider.submit(imagine("tree --sref https://img.example/s.png"))
+    await provider.submit(imagine("tree", style_refs=("https://img.example/s.png", "123")))
     body = fake.received[-1]["body"]
     assert body["taskType"] == "mj_style_reference" and body["fileUrls"] == ["https://img.example/s.png"]
-    assert body["prompt"] == "tree"
+    assert body["prompt"] == "tree --sref 123"  # a style code stays in the prompt
 
 
 @pytest.mark.parametrize(
@@ -229,6 +235,10 @@ async def test_reference_url_in_the_prompt(fake: MidapiFake, provider: MidapiPro
         imagine(niji="5"),
         imagine("x" * 2001),
         GenerationRequest(kind=Action.DESCRIBE, images=(ImageInput(data=b"x", url="https://a/b.png"),)),
+        imagine(video=True),  # a flag midapi refuses (a job failed over here keeps its flags)
+        imagine(style_refs=()),  # --sref alone, and no image to use
+        imagine(omni_weight=500),  # --ow without an omni reference
+        imagine(style_refs=("https://a/s.png",), omni_refs=("https://a/o.png",)),
     ],
 )
 async def test_requests_midapi_cannot_take_are_rejected_before_sending(

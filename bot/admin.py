@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.access import GLOBAL, AccessPolicy, Actor, parse_user
 from bot.domain import CLI_PLATFORM, Owner
@@ -175,25 +178,26 @@ class AdminService:
 
 def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = sub.add_parser("admin", help="ban/unban users, limits, pause/resume providers, stats")
-    ops = admin.add_subparsers(dest="admin_command", required=True)
+    ops = admin.add_subparsers(dest="admin_command", required=True, metavar="ADMIN_COMMAND")
     scope_help = "a chat or server as PLATFORM:ID (e.g. discord:1234); default: everywhere"
     ban_help = "ban a user (PLATFORM:ID, or an id on every platform)"
     for name, text in (("ban", ban_help), ("unban", "lift a ban")):
         p = ops.add_parser(name, help=text)
-        p.add_argument("user")
+        p.add_argument("user", help="PLATFORM:ID (e.g. telegram:202), or an id on every platform")
         p.add_argument("--scope", help=scope_help)
         if name == "ban":
-            p.add_argument("--reason", default="")
+            p.add_argument("--reason", default="", help="why, kept with the ban")
     p = ops.add_parser("bans", help="list bans")
     p.add_argument("--scope", help=scope_help)
     p = ops.add_parser("limits", help="show the limits in force")
     p.add_argument("--scope", help=scope_help)
     p = ops.add_parser("set-limit", help=f"set a limit ({', '.join(LIMIT_KEYS)}) to N, none or default")
-    p.add_argument("key", choices=LIMIT_KEYS)
-    p.add_argument("value")
+    p.add_argument("key", choices=LIMIT_KEYS, help="which limit")
+    p.add_argument("value", help="a number, none (unlimited) or default (the config's)")
     p.add_argument("--scope", help=scope_help)
     for name in ("pause", "resume"):
-        ops.add_parser(name, help=f"{name} sending jobs to a provider").add_argument("provider")
+        p = ops.add_parser(name, help=f"{name} sending jobs to a provider")
+        p.add_argument("provider", help="the provider's name in the config")
     p = ops.add_parser("stats", help="jobs, failures and spend per provider")
     p.add_argument("--since", default="24h", help="period: 30m, 24h, 7d ... (default 24h)")
     p.add_argument("--scope", help=scope_help)
@@ -209,26 +213,54 @@ def cli_actor(owner: Owner, scope: str | None) -> Actor:
 
 
 async def run_cli(admin: AdminService, args: argparse.Namespace, owner: Owner) -> int:
+    """One admin command; what it did on stdout, as text or (--json) one JSON object per line."""
     actor = cli_actor(owner, getattr(args, "scope", None))
+    say = _Say(getattr(args, "json", False))
     command = args.admin_command
     if command == "ban":
         ban = await admin.ban(actor, args.user, args.reason)
-        print(f"banned {ban.platform}:{ban.user_id} ({'everywhere' if ban.scope == GLOBAL else ban.scope})")
+        where = "everywhere" if ban.scope == GLOBAL else ban.scope
+        say(f"banned {ban.platform}:{ban.user_id} ({where})", _ban_record(ban))
     elif command == "unban":
         lifted = await admin.unban(actor, args.user)
-        print(f"unbanned {args.user}" if lifted else f"{args.user} was not banned there")
+        say(f"unbanned {args.user}" if lifted else f"{args.user} was not banned there",
+            {"user": args.user, "unbanned": lifted})
     elif command == "bans":
         for ban in await admin.bans(actor):
-            print(f"{ban.platform}:{ban.user_id}\t{ban.scope}\t{ban.reason}\tby {ban.banned_by}")
+            text = f"{ban.platform}:{ban.user_id}\t{ban.scope}\t{ban.reason}\tby {ban.banned_by}"
+            say(text, _ban_record(ban))
     elif command == "limits":
-        for key, value in (await admin.limits(actor)).items():
-            print(f"{key}: {'none' if value is None else f'{value:g}'}")
+        limits = await admin.limits(actor)
+        say("\n".join(f"{k}: {'none' if v is None else f'{v:g}'}" for k, v in limits.items()), limits)
     elif command == "set-limit":
         await admin.set_limit(actor, args.key, args.value)
-        print(f"{args.key} set to {args.value}")
+        say(f"{args.key} set to {args.value}", {"key": args.key, "value": args.value})
     elif command in ("pause", "resume"):
         await (admin.pause if command == "pause" else admin.resume)(actor, args.provider)
-        print(f"{args.provider} {command}d")
+        say(f"{args.provider} {command}d", {"provider": args.provider, "paused": command == "pause"})
     else:
-        print("\n".join((await admin.stats(actor, parse_period(args.since))).lines()))
+        stats = await admin.stats(actor, parse_period(args.since))
+        if say.json:
+            for row in stats.providers:
+                say("", {"since": _iso(stats.since), "scope": stats.scope, **asdict(row)})
+        else:
+            say("\n".join(stats.lines()), {})
     return 0
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _ban_record(ban: Ban) -> dict[str, Any]:
+    return {**asdict(ban), "banned_at": _iso(ban.banned_at)}
+
+
+@dataclass(frozen=True)
+class _Say:
+    """Prints an admin command's outcome: its text, or its JSON object with --json."""
+
+    json: bool
+
+    def __call__(self, text: str, record: dict[str, Any]) -> None:
+        print(json.dumps(record, ensure_ascii=False) if self.json else text)

@@ -264,15 +264,33 @@ ACTION_LABELS: dict[str, str] = {
     Action.VIDEO_EXTEND.value: "Extend video",
 }
 _INDEXED = {"u": Action.UPSCALE.value, "v": Action.VARIATION.value, "p": PICK_PROMPT}
-_NAMES = {
-    "reroll": Action.REROLL.value, "r": Action.REROLL.value, "🔄": Action.REROLL.value,
-    "vary-subtle": Action.VARY_SUBTLE.value, "vary-strong": Action.VARY_STRONG.value,
-    "upscale-subtle": Action.UPSCALE_SUBTLE.value, "upscale-creative": Action.UPSCALE_CREATIVE.value,
+#: The one CLI spelling of each index-free action (U, V and P take 1-4: U2, V3, P1): the action's own
+#: name with hyphens, the way its button reads ("Zoom Out 2x" is zoom-out-2x). Only these are printed.
+ACTION_NAMES: dict[str, str] = {
+    Action.REROLL.value: "reroll",
+    Action.VARY_SUBTLE.value: "vary-subtle",
+    Action.VARY_STRONG.value: "vary-strong",
+    Action.UPSCALE_SUBTLE.value: "upscale-subtle",
+    Action.UPSCALE_CREATIVE.value: "upscale-creative",
+    Action.ZOOM_OUT_2X.value: "zoom-out-2x",
+    Action.ZOOM_OUT_1_5X.value: "zoom-out-1.5x",
+    Action.PAN_LEFT.value: "pan-left",
+    Action.PAN_RIGHT.value: "pan-right",
+    Action.PAN_UP.value: "pan-up",
+    Action.PAN_DOWN.value: "pan-down",
+    Action.VIDEO.value: "animate",
+    Action.VIDEO_EXTEND.value: "extend",
+}
+#: Other spellings still understood (older CLI names, the button labels, the stored action values),
+#: after `_normal` has lower-cased them and made spaces and underscores hyphens; never printed.
+_ALIASES = {
+    "r": Action.REROLL.value, "🔄": Action.REROLL.value,
     "zoom-2x": Action.ZOOM_OUT_2X.value, "zoom-1.5x": Action.ZOOM_OUT_1_5X.value,
-    "pan-left": Action.PAN_LEFT.value, "pan-right": Action.PAN_RIGHT.value,
-    "pan-up": Action.PAN_UP.value, "pan-down": Action.PAN_DOWN.value,
-    "animate": Action.VIDEO.value, "extend": Action.VIDEO_EXTEND.value,
+    "zoom-out-1-5x": Action.ZOOM_OUT_1_5X.value,
+    "video": Action.VIDEO.value, "video-extend": Action.VIDEO_EXTEND.value,
+    "extend-video": Action.VIDEO_EXTEND.value,
 }  # fmt: skip
+_NAMES = {name: action for action, name in ACTION_NAMES.items()} | _ALIASES
 
 
 def button_label(action: str, index: int) -> str:
@@ -287,16 +305,22 @@ def button_label(action: str, index: int) -> str:
 
 
 def action_name(action: str, index: int) -> str:
-    """The CLI spelling of an action: U2, V3, reroll, vary-strong, zoom-2x, P1 ..."""
+    """The CLI spelling of an action: U2, V3, P1, reroll, vary-strong, zoom-out-2x ..."""
     prefix = {v: k.upper() for k, v in _INDEXED.items()}.get(action)
     if prefix:
         return f"{prefix}{index}"
-    return next((name for name, value in _NAMES.items() if value == action and len(name) > 1), action)
+    return ACTION_NAMES.get(action, action)
+
+
+def _normal(text: str) -> str:
+    """`Zoom Out 2x`, `zoom_out_2x`, `Vary (Subtle)` -> zoom-out-2x, vary-subtle."""
+    return re.sub(r"[\s_]+", "-", re.sub(r"[()]", "", text.strip().lower()))
 
 
 def parse_action_name(text: str) -> tuple[str, int] | None:
-    """`U2` -> ("upscale", 2), `vary-strong` -> ("vary_strong", 0); None if not an action name."""
-    name = text.strip().lower()
+    """`U2` -> ("upscale", 2), `vary-strong` -> ("vary_strong", 0), any case and any of the aliases;
+    None if it names no action."""
+    name = _normal(text)
     if len(name) == 2 and name[0] in _INDEXED and name[1] in "1234":
         return _INDEXED[name[0]], int(name[1])
     if name in _NAMES:

@@ -75,6 +75,7 @@ class ExitCode(IntEnum):
     TOKEN_REFUSED = 7  # a chat platform refused the bot token at start-up
     UNREACHABLE = 8  # a chat platform, or the port to serve on, could not be had at start-up
     NO_FRONTEND = 9  # `run` with nothing to serve: no chat platform and no web pages configured
+    INTERNAL = 70  # an unexpected error, a bug: logged with its traceback (BSD sysexits' EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
 

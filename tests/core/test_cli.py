@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import select
@@ -13,11 +12,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
-from bot.cli import Progress, _parser
-from bot.domain import Job, JobState, Owner
-from bot.events import Listeners
-from providers.base import Action, GenerationRequest
+from bot.cli import _parser
+from bot.errors import ExitCode
 from tests.core.conftest import png, size_of
 
 CONFIG = """\
@@ -51,7 +49,8 @@ def cli(tmp_path: Path, *args: str, config: Path | None = None) -> subprocess.Co
 
 
 def job_id(output: str, kind: str) -> str:
-    match = re.search(rf"^job (\w+) \({kind}\) on local$", output, re.MULTILINE)
+    """The id in `job ID (KIND): succeeded on local` (stdout) or `job ID (KIND) on local` (stderr)."""
+    match = re.search(rf"^job (\w+) \({re.escape(kind)}\):? .*\blocal$", output, re.MULTILINE)
     assert match, output
     return match[1]
 
@@ -62,8 +61,8 @@ def test_imagine_act_describe_blend_and_jobs(tmp_path: Path) -> None:
     run = cli(tmp_path, "imagine", "a lighthouse at dusk --ar 16:9", "--out", str(out))
     assert run.returncode == 0, run.stderr
     grid_id = job_id(run.stdout, "imagine")
-    assert "succeeded on local" in run.stdout and "100%" in run.stdout
-    assert f"imagine-bot act {grid_id} {{U1,U2,U3,U4,V1,V2,V3,V4,reroll}}" in run.stdout
+    assert f"job {grid_id} (imagine): succeeded on local" in run.stdout and "100% succeeded" in run.stderr
+    assert f"actions: U1 U2 U3 U4 V1 V2 V3 V4 reroll (imagine-bot act {grid_id} U1)" in run.stdout
     width, height = size_of((out / f"{grid_id}-grid.png").read_bytes())
     assert abs(width / height - 16 / 9) < 0.02
     tiles = [(out / f"{grid_id}-{i}.png").read_bytes() for i in range(1, 5)]
@@ -71,15 +70,15 @@ def test_imagine_act_describe_blend_and_jobs(tmp_path: Path) -> None:
 
     run = cli(tmp_path, "act", grid_id, "U2", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    upscale_id = job_id(run.stdout, "upscale")
-    assert (out / f"{upscale_id}-1.png").read_bytes() not in tiles
-    assert "vary-strong" in run.stdout and "zoom-2x" in run.stdout
-    run = cli(tmp_path, "act", grid_id, "U2", "--out", str(out))
-    assert run.returncode == 0 and f"U2 was already requested: job {upscale_id}" in run.stdout
+    upscale_id = job_id(run.stdout, "U2")
+    assert (out / f"{upscale_id}-U2.png").read_bytes() not in tiles
+    assert "vary-strong" in run.stdout and "zoom-out-2x" in run.stdout
+    run = cli(tmp_path, "act", grid_id, "u2", "--out", str(out))
+    assert run.returncode == 0 and f"U2 was already requested: job {upscale_id}" in run.stderr
 
     run = cli(tmp_path, "act", grid_id, "V3", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    variation_id = job_id(run.stdout, "variation")
+    variation_id = job_id(run.stdout, "V3")
     assert (out / f"{variation_id}-grid.png").exists()
 
     picture = tmp_path / "picture.png"
@@ -100,7 +99,8 @@ def test_imagine_act_describe_blend_and_jobs(tmp_path: Path) -> None:
     assert lines[0].split()[:3] == ["ID", "KIND", "STATE"]
     listed = {line.split()[0]: line.split()[1:3] for line in lines[1:]}
     assert listed[grid_id] == ["imagine", "succeeded"] and listed[blend_id] == ["blend", "succeeded"]
-    assert listed[upscale_id] == ["upscale", "succeeded"] and len(listed) == 5
+    assert listed[upscale_id] == ["U2", "succeeded"] and listed[variation_id] == ["V3", "succeeded"]
+    assert len(listed) == 5
 
 
 def test_bad_input_exits_non_zero_with_a_reason(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_bad_input_exits_non_zero_with_a_reason(tmp_path: Path) -> None:
 def test_run_without_a_frontend(tmp_path: Path) -> None:
     write_config(tmp_path)
     run = cli(tmp_path, "run")
-    assert run.returncode != 0
+    assert run.returncode == ExitCode.NO_FRONTEND
     assert "No chat frontend is configured" in run.stderr and "telegram.token" in run.stderr
 
 
@@ -162,21 +162,20 @@ def test_config_after_the_subcommand_is_the_one_used(tmp_path: Path) -> None:
                  ["admin", "stats", "--config", str(bad)],
                  ["--config", str(good), "jobs", "--config", str(bad)]):  # fmt: skip
         refused = cli(tmp_path, *argv, config=good)  # $IMAGINE_BOT_CONFIG names the good one
-        assert refused.returncode == 2, (argv, refused.stderr)
+        assert refused.returncode == ExitCode.CONFIG, (argv, refused.stderr)
         assert f"{bad}: invalid configuration" in refused.stderr and "colour" in refused.stderr
     started = cli(tmp_path, "--config", str(bad), "run", "--config", str(good), config=bad)
     assert "No chat frontend is configured" in started.stderr  # it got as far as starting, on the good one
 
 
-def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 30.0) -> str:
-    """Lines of the child's stdout up to the first one matching `pattern`."""
-    assert proc.stdout is not None
+def _read_until(stream: IO[str], pattern: str, timeout: float = 30.0) -> str:
+    """Lines of a child's stream up to the first one matching `pattern`."""
     seen = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        ready, _, _ = select.select([stream], [], [], 0.2)
         if ready:
-            line = proc.stdout.readline()
+            line = stream.readline()
             seen += line
             if re.search(pattern, line):
                 return seen
@@ -189,11 +188,12 @@ def test_kill_9_mid_job_then_resume(tmp_path: Path) -> None:
     config = write_config(tmp_path, duration=2.0)
     db = tmp_path / "jobs.sqlite3"
     with subprocess.Popen(
-        [sys.executable, "-m", "bot", "imagine", "a lighthouse at dusk"], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "bot", "imagine", "a lighthouse at dusk"], stderr=subprocess.PIPE, text=True,
         cwd=tmp_path, env=env(config),
     ) as proc:  # fmt: skip
         try:
-            seen = _read_until(proc, r"\d+% running")
+            assert proc.stderr is not None
+            seen = _read_until(proc.stderr, r"\d+% running")  # progress is on stderr
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -206,7 +206,7 @@ def test_kill_9_mid_job_then_resume(tmp_path: Path) -> None:
     assert re.search(rf"^{job}\s+imagine\s+(submitted|running)", run.stdout, re.MULTILINE), run.stdout
     run = cli(tmp_path, "wait", job, "--out", str(tmp_path / "out"))
     assert run.returncode == 0, run.stderr
-    assert f"job {job}: succeeded on local" in run.stdout
+    assert f"job {job} (imagine): succeeded on local" in run.stdout
     assert len(list((tmp_path / "out").glob(f"{job}-*.png"))) == 5
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT id, state, provider_task_id FROM jobs").fetchall()
@@ -232,17 +232,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     assert waited.returncode == 0 and "succeeded on local" in waited.stdout, waited.stderr
 
 
-async def test_progress_stops_watching_when_its_reader_is_gone() -> None:
-    read, write = os.pipe()
-    os.close(read)
-    with os.fdopen(write, "w") as out:
-        progress = Progress("abc", out)
-        job = Job(id="abc", kind=Action.IMAGINE, provider="local", request=GenerationRequest(),
-                  owner=Owner(platform="cli", user_id="u"), created_at=0, updated_at=0, deadline=1,
-                  state=JobState.RUNNING, progress=40)  # fmt: skip
-        listeners = Listeners()
-        listeners.add(progress)
-        await listeners.job_changed(job)  # the path where a raised BrokenPipeError would only be logged
-        assert progress.done.is_set() and progress.reader_gone
-        with contextlib.suppress(BrokenPipeError):
-            out.close()
+def test_a_closed_stderr_loses_only_the_progress(tmp_path: Path) -> None:
+    """`imagine-bot imagine ... 2>&-`-like: the job still ends, its files are written, the result printed."""
+    config = write_config(tmp_path, duration=0.3)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "imagine", "a lighthouse", "--out", "out"],
+                            cwd=tmp_path, env=env(config), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stderr is not None
+    proc.stderr.close()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    made = job_id(out, "imagine")
+    assert f"job {made} (imagine): succeeded on local" in out
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"{made}-{n}.png" for n in (1, 2, 3, 4, "grid")]

@@ -20,7 +20,7 @@ from aiohttp import web
 from PIL import Image
 
 from bot.config import MediaConfig
-from bot.errors import BadImage
+from bot.errors import BadImage, ExitCode
 from bot.media import Downloader, check_image, fit, image_size, sniff, split_grid
 from tests.core.conftest import png, size_of
 from tests.fakes._server import FakeServer
@@ -340,12 +340,12 @@ async def test_the_cli_reports_a_giant_grid_in_one_line(tmp_path: Path) -> None:
         config.write_text(yaml.safe_dump(document), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "IMAGINE_BOT_CONFIG"}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(config), "imagine", "a lighthouse",
+            sys.executable, "-m", "bot", "--config", str(config), "imagine", "a lighthouse", "--quiet",
             "--out", str(tmp_path / "out"), cwd=ROOT, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     stderr = err.decode()
-    assert process.returncode == 2, (out.decode(), stderr)
+    assert process.returncode == ExitCode.REFUSED, (out.decode(), stderr)
     assert "succeeded on mjproxy" in out.decode()
     assert stderr.strip().splitlines() == [  # one line, no traceback
         "error: The image is too large: 30000×30000 pixels; the limit is 50,000,000 pixels "

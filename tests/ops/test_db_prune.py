@@ -17,6 +17,7 @@ import yaml
 from bot.cli import main
 from bot.config import is_database_url
 from bot.domain import Job
+from bot.errors import ExitCode
 from bot.store import JobStore
 from bot.store.sql import COPY_TABLES
 from tests.core.conftest import OWNER, build, image_input, png
@@ -117,10 +118,10 @@ async def test_keep_everything_refuses_without_a_period(tmp_path: Path, database
     before = await dump(database)
     config = write_config(tmp_path, database, keep_days=None)
 
-    assert await prune(config) == 2
+    assert await prune(config) == ExitCode.REFUSED
     err = capsys.readouterr().err
     assert "retention.keep_days is null" in err and "--older-than" in err
-    assert await prune(config, "--older-than", "soon") == 2
+    assert await prune(config, "--older-than", "soon") == ExitCode.REFUSED
     assert "'soon' is not a period" in capsys.readouterr().err
     assert await dump(database) == before
 

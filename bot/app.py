@@ -47,14 +47,19 @@ class App:
 
 @contextlib.asynccontextmanager
 async def build_app(
-    config: AppConfig, *, clock: Callable[[], float] = time.time, serve_http: bool = True
+    config: AppConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    serve_http: bool = True,
+    create_database: bool = True,
 ) -> AsyncIterator[App]:
     """Everything but the background tasks: open on enter, close on exit (in reverse order).
     `serve_http=False` (one-shot CLI commands) leaves out the webhook and metrics server: the port
     belongs to `run`, and jobs of a process without it are polled, not called back. Such a process
-    also works only on CLI jobs: a chat job changes in the process that edits its message."""
+    also works only on CLI jobs: a chat job changes in the process that edits its message.
+    `create_database=False` (read-only commands): a SQLite database not there yet is a DatabaseError."""
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as http:
-        store = await JobStore.open(config.database)
+        store = await JobStore.open(config.database, create=create_database)
         pool = ProviderPool.from_config(config, http)
         try:
             await pool.start()

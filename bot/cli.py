@@ -34,7 +34,8 @@ from bot.admin import add_cli as add_admin_cli
 from bot.admin import parse_period
 from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
-from bot.config import AppConfig, database_location, load_config
+from bot.config import AppConfig, database_location, find_config, load_config
+from bot.config_check import check_config
 from bot.domain import ACTION_NAMES, CLI_PLATFORM, Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, ExitCode, StartupError, UnsupportedAction, UserError
 from bot.job_media import JobFiles
@@ -232,16 +233,6 @@ class Watcher:
             self._view.close()
 
 
-def _find_config(explicit: str | None) -> Path | None:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get("IMAGINE_BOT_CONFIG")
-    if env:
-        return Path(env)
-    default = Path("config.yaml")
-    return default if default.exists() else None
-
-
 async def _watch(app: App, job: Job, out: Out) -> Job:
     """Show progress until the job ends; returns it as it ended."""
     watcher = Watcher(job.id, _view(out))
@@ -388,8 +379,11 @@ async def _create(app: App, args: argparse.Namespace, out: Out) -> Job:
     return job
 
 
+_CREATING = ("imagine", "describe", "blend")  # the commands that may start a store; the rest need one
+
+
 async def _command(args: argparse.Namespace, config: AppConfig, out: Out) -> int:
-    async with build_app(config, serve_http=False) as app:
+    async with build_app(config, serve_http=False, create_database=args.command in _CREATING) as app:
         if args.command == "jobs":
             return await _jobs(app, args.limit, out)
         if args.command == "cancel":
@@ -463,7 +457,7 @@ async def _db_prune(args: argparse.Namespace, config: AppConfig, out: Out) -> in
     else:
         raise UserError("retention.keep_days is null (keep everything): nothing to prune; "
                         "give --older-than (e.g. 30d) to prune anyway.")
-    store = await JobStore.open(config.database)
+    store = await JobStore.open(config.database, create=False)
     try:
         pruned = await store.prune(time.time() - age, dry_run=args.dry_run)
     finally:
@@ -478,7 +472,7 @@ async def _db_prune(args: argparse.Namespace, config: AppConfig, out: Out) -> in
 
 async def _workers(args: argparse.Namespace, config: AppConfig, out: Out) -> int:
     """The workers that share the store: live (a heartbeat within workers.lease) or gone."""
-    store = await JobStore.open(config.database)
+    store = await JobStore.open(config.database, create=False)
     try:
         now = time.time()
         workers = await store.workers.all(now)
@@ -668,9 +662,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace, config: AppConfig) -> int:
     out = Out(json=args.json, quiet=args.quiet)
-    if args.command == "run":  # it says why when it has nothing to serve (and returns 2)
-        code = asyncio.run(_unwrapped(frontends.run(config)))
-        return ExitCode.NO_FRONTEND if code == ExitCode.USAGE else code
+    if args.command == "run":  # it says why when it has nothing to serve
+        return asyncio.run(_unwrapped(frontends.run(config)))
     if args.command == "admin":
         return asyncio.run(_unwrapped(_admin(args, config, out)))
     if args.command == "workers":
@@ -688,7 +681,9 @@ def _config_problems(exc: ConfigError) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    path = _find_config(args.path if args.command == "check-config" and args.path else args.config)
+    path = find_config(args.path if args.command == "check-config" and args.path else args.config, os.environ)
+    if args.command == "check-config":
+        return _check_config(path)
     try:
         config = load_config(path, os.environ)
     except ConfigError as exc:
@@ -696,11 +691,22 @@ def _main(args: argparse.Namespace) -> int:
         return ExitCode.CONFIG
     configure_logging(config, quiet=args.command != "run")
     faults.arm(os.environ.get("IMAGINE_BOT_FAULTS", ""))  # crash tests only: see bot/faults.py
-    if args.command == "check-config":
-        print(f"{path or 'defaults'}: OK ({len(config.providers)} provider(s): "
-              f"{', '.join(p.name for p in config.providers)})")
-        return 0
     return _dispatch(args, config)
+
+
+def _check_config(path: Path | None) -> int:
+    """Every problem of the config at once; else its warnings and what it turns on."""
+    checked = check_config(path, os.environ)
+    if checked.problems:
+        _config_problems(ConfigError(checked.source, checked.problems))
+        return ExitCode.CONFIG
+    for warning in checked.warnings:
+        _stderr(f"warning: {warning}")
+    where = "" if path else f" (no config file: the defaults, with data in {checked.base_dir})"
+    print(f"{checked.source}: OK{where}")
+    for line in checked.summary:
+        print(f"  {line}")
+    return ExitCode.OK
 
 
 def _error(message: str, code: ExitCode) -> int:
@@ -715,8 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return _main(args)
-    except StartupError as exc:
-        return _error(exc.message, exc.code)
+    except StartupError as exc:  # `run` only: through the log, so a JSON log stays JSON
+        log.critical("%s", exc.message)
+        return exc.code
     except UserError as exc:
         return _error(exc.message, ExitCode.REFUSED)
     except ProviderError as exc:

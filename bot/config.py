@@ -1,31 +1,31 @@
 """Configuration: YAML with ${ENV} interpolation, validated once at start into pydantic models.
 
-Every problem is reported with its key path (and a missing environment variable by name), all at once.
+This module holds the models and where the config is found; bot/config_check.py checks a document in
+one pass (every problem with its key path, in plain words) and builds these models from it.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import socket
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
-from bot.errors import ConfigError
 from providers import PROVIDERS
 from providers.base import Action, ProviderConfig
 from providers.local import LocalConfig
@@ -35,7 +35,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _url_problem(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+def url_problem(value: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
     """Why `value` is not a base URL `scheme://host[:port][/path]` (no query: paths are appended to it),
     or None. The message never repeats the value: a URL may carry credentials or a token."""
     shape = f"must be a URL like {schemes[-1]}://host[:port][/path] ({' or '.join(schemes)})"
@@ -52,14 +52,14 @@ def _url_problem(value: str, schemes: tuple[str, ...] = ("http", "https")) -> st
 
 
 def _http_url(value: str | None) -> str | None:
-    problem = _url_problem(value) if value is not None else None
+    problem = url_problem(value) if value is not None else None
     if problem:
         raise ValueError(problem)
     return value
 
 
 def _ws_url(value: str | None) -> str | None:
-    problem = _url_problem(value, ("ws", "wss")) if value is not None else None
+    problem = url_problem(value, ("ws", "wss")) if value is not None else None
     if problem:
         raise ValueError(problem)
     return value
@@ -135,15 +135,15 @@ class DiscordConfig(_Section):
     @model_validator(mode="after")
     def _shards(self) -> DiscordConfig:
         if isinstance(self.shard_count, int) and self.shard_count < 1:
-            raise ValueError("discord.shard_count must be at least 1 (or \"auto\", or null)")
+            raise ValueError("shard_count: must be at least 1 (or \"auto\", or null)")
         if self.shard_ids is not None:
             if not isinstance(self.shard_count, int):
-                raise ValueError("discord.shard_ids needs a numeric discord.shard_count (every worker "
-                                 "must agree on it)")
+                raise ValueError("shard_ids: needs a numeric discord.shard_count (every worker must agree "
+                                 "on it)")
             wrong = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
             if wrong or not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
                 last = self.shard_count - 1
-                raise ValueError(f"discord.shard_ids must be distinct numbers from 0 to {last}")
+                raise ValueError(f"shard_ids: must be distinct numbers from 0 to {last}")
         return self
 
     _api_base = field_validator("api_base")(_http_url)
@@ -190,12 +190,12 @@ class LimitsConfig(_Section):
     @field_validator("costs")
     @classmethod
     def _known_kinds(cls, costs: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(costs) - {a.value for a in Action})
+        kinds = [a.value for a in Action]
+        unknown = ", ".join(f"'{k}'{did_you_mean(k, kinds)}" for k in sorted(set(costs) - set(kinds)))
         if unknown:
-            kinds = ", ".join(a.value for a in Action)
-            raise ValueError(f"unknown action kinds: {', '.join(unknown)}; use: {kinds}")
+            raise ValueError(f"unknown action kinds: {unknown}; the kinds are: {', '.join(kinds)}")
         if any(v < 0 for v in costs.values()):
-            raise ValueError("costs must not be negative")
+            raise ValueError("must not be negative")
         return costs
 
 
@@ -253,7 +253,7 @@ class WorkersConfig(_Section):
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> WorkersConfig:
         if self.lease < 2 * self.heartbeat:
-            raise ValueError("workers.lease must be at least twice workers.heartbeat")
+            raise ValueError("lease: must be at least twice workers.heartbeat")
         return self
 
 
@@ -273,6 +273,69 @@ def database_location(database: Path | str) -> str:
 def database_password(database: Path | str) -> str | None:
     """The password in a database URL (a secret: never logged), if any."""
     return urlsplit(str(database)).password if is_database_url(database) else None
+
+
+#: Where a key sits in the config, e.g. ("providers", 1, "api_key").
+Loc = tuple[str | int, ...]
+
+
+def key_path(loc: Sequence[str | int]) -> str:
+    """`loc` the way problems name a key: `providers[1].api_key`, `webhooks.listen`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def reference_problems(
+    names: Sequence[str | None],
+    fallbacks: Sequence[Sequence[str]],
+    default_provider: str | None,
+    webhook_mode_without_webhooks: bool,
+) -> list[tuple[Loc, str]]:
+    """What is wrong with how the config's parts name each other. `names[i]` and `fallbacks[i]` are
+    provider entry i's (a name None where the entry has none: it is reported on its own, and then
+    nothing is said about names that might have meant it); `default_provider` None = not given."""
+    problems: list[tuple[Loc, str]] = []
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name is not None and name in first:
+            problems.append((("providers", i, "name"), f"'{name}' is already the name of "
+                                                       f"providers[{first[name]}]; names must be unique"))
+        elif name is not None:
+            first[name] = i
+    known = f"the providers are: {', '.join(first)}"
+    if not names:
+        problems.append((("providers",), "is empty: list at least one provider (the built-in simulator is "
+                                         "`- {name: local, type: local}`)"))
+    elif None not in names:
+        chosen = default_provider or "local"
+        if chosen not in first:
+            given = f"'{chosen}' is" if default_provider else "is not set, and the default 'local' is"
+            hint = did_you_mean(chosen, first)
+            problems.append((("default_provider",), f"{given} not a provider here{hint}; {known}"))
+        for i, (name, wanted) in enumerate(zip(names, fallbacks, strict=True)):
+            unknown = ", ".join(f"'{f}'{did_you_mean(f, first)}" for f in wanted if f not in first)
+            wrong = [f"{unknown}: not a provider here; {known}"] if unknown else []
+            wrong += [f"'{name}' cannot fall back to itself"] if name in wanted else []
+            if wrong:
+                problems.append((("providers", i, "fallbacks"), "; ".join(wrong)))
+    if webhook_mode_without_webhooks:
+        problems.append((("telegram", "mode"), "webhook needs a webhooks section (Telegram posts updates to "
+                                               "webhooks.public_url + /updates/telegram)"))
+    return problems
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` when one of `choices` is close to `word`, else nothing."""
+    lowered = {choice.lower(): choice for choice in choices}
+    close = lowered.get(word.lower()) or next(iter(difflib.get_close_matches(word, lowered.values(), 1)), "")
+    return f" (did you mean '{close}'?)" if close else ""
+
+
+#: `AppConfig.model_validate(..., context=CHECKED)`: the caller (bot/config_check.py) reports how the
+#: parts name each other itself, key by key, together with every other problem.
+CHECKED = {"references_checked": True}
 
 
 def _default_providers() -> list[ProviderConfig]:
@@ -302,7 +365,11 @@ class AppConfig(_Section):
     @field_validator("database", mode="before")
     @classmethod
     def _database(cls, value: Any) -> Any:
-        return value if isinstance(value, str) and is_database_url(value) else Path(value)
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a SQLite file (e.g. imagine-bot.sqlite3) or a postgresql:// URL")
+        return value if is_database_url(value) else Path(value)
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -319,24 +386,28 @@ class AppConfig(_Section):
         ]
 
     @model_validator(mode="after")
-    def _names_resolve(self) -> AppConfig:
-        names = [p.name for p in self.providers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"provider names must be unique; repeated: {', '.join(dupes)}")
-        if self.default_provider not in names:
-            raise ValueError(f"default_provider '{self.default_provider}' is not one of: {', '.join(names)}")
-        for p in self.providers:
-            unknown = [f for f in p.fallbacks if f not in names or f == p.name]
-            if unknown:
-                raise ValueError(f"provider '{p.name}' names unknown fallbacks: {', '.join(unknown)}")
-        if self.telegram is not None and self.telegram.mode == "webhook" and self.webhooks is None:
-            raise ValueError("telegram.mode: webhook needs a webhooks section (Telegram posts updates to "
-                             "webhooks.public_url + /updates/telegram)")
+    def _names_resolve(self, info: ValidationInfo) -> AppConfig:
+        if info.context == CHECKED:
+            return self
+        webhook_mode = self.telegram is not None and self.telegram.mode == "webhook" and self.webhooks is None
+        problems = reference_problems([p.name for p in self.providers], [p.fallbacks for p in self.providers],
+                                      self.default_provider, webhook_mode)
+        if problems:
+            raise ValueError("; ".join(f"{key_path(loc)}: {message}" for loc, message in problems))
         return self
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)
+
+    @property
+    def chat_frontends(self) -> list[str]:
+        """The chat platforms this config turns on: a section with a non-empty token."""
+        names = []
+        if self.telegram and self.telegram.token.get_secret_value():
+            names.append("telegram")
+        if self.discord and self.discord.token.get_secret_value():
+            names.append("discord")
+        return names
 
     @property
     def media_cache_dir(self) -> Path:
@@ -347,116 +418,71 @@ class AppConfig(_Section):
         return self.database.with_name(self.database.name + ".media")
 
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+APP_NAME = "imagine-bot"
 
 
-def _interpolate(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, f"{path}.{i}", problems) for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-
-    def substitute(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(f"{path}: environment variable {name} is not set")
-        return ""
-
-    return _ENV_RE.sub(substitute, node)
+def find_config(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """The config file to use: `explicit` (--config), else $IMAGINE_BOT_CONFIG, else ./config.yaml if
+    there is one; None = no file (the defaults)."""
+    if explicit:
+        return Path(explicit)
+    if env.get("IMAGINE_BOT_CONFIG"):
+        return Path(env["IMAGINE_BOT_CONFIG"])
+    default = Path("config.yaml")
+    return default if default.exists() else None
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where the bot keeps its files when there is no config file: the platform's per-user data directory
+    ($XDG_DATA_HOME/imagine-bot, by default ~/.local/share/imagine-bot, on Linux)."""
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    if sys.platform == "win32":
+        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:  # XDG: a relative $XDG_DATA_HOME is invalid and ignored
+        xdg = Path(env.get("XDG_DATA_HOME", ""))
+        base = xdg if xdg.is_absolute() else home / ".local" / "share"
+    return base / APP_NAME
 
 
-#: Keys whose values may be secrets or carry one (tokens, keys, URLs with credentials, addresses).
-_SENSITIVE_KEY = re.compile(r"url|listen|token|secret|key|password|dsn|api_base", re.IGNORECASE)
-_MIN_HIDDEN = 6  # a shorter value is no secret, and hiding it could garble the message's own words
+def config_base_dir(path: Path | None, env: Mapping[str, str]) -> Path:
+    """The directory relative paths in the config resolve against: the config file's own (wherever the
+    command runs from), or without a config file `default_data_dir`."""
+    return path.absolute().parent if path is not None else default_data_dir(env)
 
 
-def _sensitive_values(value: Any, key: str) -> Iterator[str]:
-    if isinstance(value, dict):
-        for name, item in value.items():
-            yield from _sensitive_values(item, str(name))
-    elif isinstance(value, list):
-        for item in value:
-            yield from _sensitive_values(item, key)
-    elif isinstance(value, str) and len(value) >= _MIN_HIDDEN and _SENSITIVE_KEY.search(key):
-        yield value
+def resolve_paths(config: AppConfig, base: Path) -> AppConfig:
+    """`config` with its relative file paths (a SQLite `database`, `media.cache_dir`,
+    `moderation.banned_words_file`; `~` expanded) made absolute against `base`."""
+
+    def resolved(path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() or str(path) == ":memory:" else base / path
+
+    database = config.database if isinstance(config.database, str) else resolved(config.database)
+    cache_dir = config.media.cache_dir
+    if cache_dir is None and isinstance(database, str):  # a server: the cache is this machine's own
+        cache_dir = Path(f"{APP_NAME}.media")
+    words = config.moderation.banned_words_file
+    media = config.media.model_copy(update={"cache_dir": cache_dir and resolved(cache_dir)})
+    moderation = config.moderation.model_copy(update={"banned_words_file": words and resolved(words)})
+    return config.model_copy(update={"database": database, "media": media, "moderation": moderation})
 
 
-def _problem(error: ErrorDetails, prefix: str = "") -> str:
-    """One pydantic error as `key.path: message`. Whatever validator wrote the message, it never shows
-    the value of a key that may hold a secret (its own, or one inside a section it was given)."""
-    loc = error["loc"]
-    message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing to an admin
-    for value in _sensitive_values(error.get("input"), str(loc[-1]) if loc else ""):
-        message = message.replace(value, "***").replace(repr(value)[1:-1], "***")
-    return f"{prefix}{_loc(loc) or '(top level)'}: {message}"
+def parse_config(
+    data: Any, env: Mapping[str, str], source: str = "<config>", base_dir: Path | None = None
+) -> AppConfig:
+    """Validate an already-parsed YAML document; relative paths in it resolve against `base_dir` (None:
+    left as they are, relative to the working directory). Raises ConfigError listing every problem."""
+    from bot.config_check import check_document  # the checks build on this module's models
 
-
-def _provider_configs(raw: Any, problems: list[str]) -> list[ProviderConfig] | None:
-    if not isinstance(raw, list):
-        problems.append("providers: must be a list of provider entries")
-        return None
-    built: list[ProviderConfig] = []
-    for i, entry in enumerate(raw):
-        kind = entry.get("type") if isinstance(entry, dict) else None
-        if kind not in PROVIDERS:
-            types = ", ".join(sorted(PROVIDERS))
-            problems.append(f"providers.{i}.type: must be one of {types} (got {kind!r})")
-            continue
-        try:
-            config = PROVIDERS[kind].config_class.model_validate(entry)
-        except ValidationError as exc:
-            problems.extend(_problem(e, f"providers.{i}.") for e in exc.errors())
-            continue
-        problem = _url_problem(config.base_url) if config.base_url else None  # "" = the adapter decides
-        if problem:
-            problems.append(f"providers.{i}.base_url: {problem}")
-        built.append(config)
-    return built
-
-
-def parse_config(data: Any, env: Mapping[str, str], source: str = "<config>") -> AppConfig:
-    """Validate an already-parsed YAML document. Raises ConfigError listing every problem."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(source, ["the top level must be a mapping of keys"])
-    problems: list[str] = []
-    data = _interpolate(data, env, "", problems)
-    if "providers" in data:
-        data["providers"] = _provider_configs(data["providers"], problems)
-        if data["providers"] is None:
-            del data["providers"]
-    try:
-        config = AppConfig.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_problem(e) for e in exc.errors())
-        raise ConfigError(source, problems) from exc
-    if problems:
-        raise ConfigError(source, problems)
-    return config
+    return check_document(data, env, source, base_dir).loaded()
 
 
 def load_config(path: Path | None, env: Mapping[str, str]) -> AppConfig:
-    """Load `path` (or the defaults when None). Raises ConfigError with every problem found."""
-    if path is None:
-        return parse_config({}, env)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
-    return parse_config(data, env, str(path))
+    """Load `path` (or the defaults when None), relative paths resolved by `config_base_dir`.
+    Raises ConfigError listing every problem (what `check_config` reports)."""
+    from bot.config_check import check_config
+
+    return check_config(path, env).loaded()

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from bot.app import App, build_app, running
 from bot.config import AppConfig
+from bot.config_check import config_warnings
+from bot.errors import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +27,6 @@ class Frontend(Protocol):
 
     async def serve(self) -> None:
         """Connect, serve commands and button presses, and deliver job changes until cancelled."""
-
-
-def configured(config: AppConfig) -> list[str]:
-    """Names of the frontends the config turns on (a section with a non-empty token)."""
-    names = []
-    if config.telegram and config.telegram.token.get_secret_value():
-        names.append("telegram")
-    if config.discord and config.discord.token.get_secret_value():
-        names.append("discord")
-    return names
 
 
 def build(app: App, names: list[str]) -> list[Frontend]:
@@ -52,17 +44,19 @@ def build(app: App, names: list[str]) -> list[Frontend]:
 
 
 async def run(config: AppConfig) -> int:
-    names = configured(config)
+    names = config.chat_frontends
     if not names:
         print("No chat frontend is configured: set telegram.token and/or discord.token in the config "
               "(see config.example.yaml). The CLI works without one: imagine-bot imagine \"a prompt\".",
               file=sys.stderr)
-        return 2
+        return ExitCode.NO_FRONTEND
+    for warning in config_warnings(config):
+        log.warning("config: %s", warning)
     async with build_app(config) as app, running(app):
         frontends = build(app, names)
         if not frontends:
             print(f"The {' and '.join(names)} frontend(s) are not part of this version yet.", file=sys.stderr)
-            return 2
+            return ExitCode.NO_FRONTEND
         await _serve_until_signal(frontends)
     return 0
 

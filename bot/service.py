@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bot import faults, media
 from bot.access import AccessPolicy, scope_key
 from bot.config import AppConfig
-from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, new_job_id
+from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, button_label, new_job_id
 from bot.errors import (
     BadImage,
     InvalidPrompt,
@@ -403,11 +403,11 @@ class JobService:
     def _child(
         self, owner: Owner, parent: Job, action: Action, index: int, placement: Placement | None
     ) -> Job:
+        label = button_label(action.value, index)  # as the button (and the CLI's hint) names it
         if offer_key(action, index) not in parent.actions:
-            label = f"{action.value.replace('_', ' ')}{f' {index}' if index else ''}"
-            raise UnsupportedAction(f"Job {parent.id} does not offer '{label}' ({parent.provider}).")
+            raise UnsupportedAction(f"Job {parent.id} does not offer {label} ({parent.provider}).")
         if not self._pool.get(parent.provider).capabilities.can(action):
-            raise UnsupportedAction(f"{parent.provider} cannot {action.value.replace('_', ' ')}.")
+            raise UnsupportedAction(f"{parent.provider} cannot do {label}.")
         request = parent.request.model_copy(update={"kind": action, "images": ()})
         return self._new_job(owner, parent.provider, request, placement, action, parent, index)
 

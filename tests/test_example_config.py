@@ -56,7 +56,8 @@ def test_the_scale_setup_is_consistent() -> None:
     compose = yaml.safe_load((root / "docker-compose.scale.yml").read_text())
     workers = {name: s for name, s in compose["services"].items() if name.startswith("worker")}
     shards = sorted(int(s["environment"]["DISCORD_SHARD"]) for s in workers.values())
-    env = {"PG_PASSWORD": "pw", "TELEGRAM_TOKEN": "123:abc", "DISCORD_TOKEN": "d", "MJAPI_KEY": "k"}
+    env = {"PG_PASSWORD": "pw", "TELEGRAM_TOKEN": "123:" + "a" * 35, "DISCORD_TOKEN": "MTIz.GabcDe.xyz_-9",
+           "MJAPI_KEY": "k"}  # tokens of the platforms' shapes (check-config refuses any other)
     for shard in shards:
         config = parse_config(yaml.safe_load((root / "deploy" / "config.scale.yaml").read_text()),
                               {**env, "DISCORD_SHARD": str(shard)}, "config.scale.yaml")

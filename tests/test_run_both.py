@@ -41,6 +41,7 @@ async def test_one_process_serves_discord_and_telegram(tmp_path: Path) -> None:
         assert discord_labels(on_discord)[0] == ["U1", "U2", "U3", "U4"] and on_discord.attachments
         assert telegram_labels(on_telegram)[0] == ["U1", "U2", "U3", "U4"] and on_telegram.photo
         assert discord.token not in log and telegram.token not in log
+        assert "members would get simulator images" in log  # the config's default is the local provider
         assert discord.violations == [] and telegram.violations == []
     with sqlite3.connect(tmp_path / "bot.sqlite3") as db:
         rows = db.execute("SELECT owner_platform, state FROM jobs ORDER BY owner_platform").fetchall()

@@ -71,10 +71,10 @@ async def test_a_refused_token_is_one_line_naming_its_key(tmp_path: Path, platfo
     async with contextlib.AsyncExitStack() as stack:
         if platform == "telegram":
             telegram = await stack.enter_async_context(TelegramFake(bot_username=BOT))
-            section, wrong = telegram_section(telegram), "999:Wrong" + telegram.token.split(":", 1)[1][::-1]
+            section, wrong = telegram_section(telegram), "999:" + telegram.token.split(":", 1)[1][::-1]
         else:
             discord = await stack.enter_async_context(DiscordFake())
-            section, wrong = discord_section(discord), discord.token[::-1] + ".wrong"
+            section, wrong = discord_section(discord), discord.token[::-1]
         path = write_config(tmp_path, duration=0.1, poll_interval=0.1, logging={"format": "json"},
                             **{platform: section})  # fmt: skip
         with_provider(path)

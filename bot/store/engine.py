@@ -123,12 +123,13 @@ def newer_schema(version: int, known: int, where: str) -> DatabaseError:
                          f"imagine-bot knows ({known}); upgrade imagine-bot.")
 
 
-async def open_engine(database: str | Path) -> Engine:
-    """The engine for `database` (a path or a postgresql:// URL), connected; not yet migrated."""
+async def open_engine(database: str | Path, create: bool = True) -> Engine:
+    """The engine for `database` (a path or a postgresql:// URL), connected; not yet migrated.
+    `create=False`: a SQLite file that does not exist yet is a DatabaseError, and nothing is created."""
     if is_database_url(database):
         from bot.store.postgres import PostgresEngine
 
         return await PostgresEngine.connect(str(database))
     from bot.store.sqlite import SqliteEngine
 
-    return await SqliteEngine.connect(Path(database))
+    return await SqliteEngine.connect(Path(database), create=create)

@@ -59,9 +59,11 @@ class JobStore:
         self.workers = Workers(engine)
 
     @classmethod
-    async def open(cls, database: Path | str) -> JobStore:
-        """The store at `database` (a SQLite path or a postgresql:// URL), migrated to this version."""
-        engine = await open_engine(database)
+    async def open(cls, database: Path | str, create: bool = True) -> JobStore:
+        """The store at `database` (a SQLite path or a postgresql:// URL), migrated to this version.
+        `create=False` (read-only commands): a SQLite file that is not there yet is a DatabaseError
+        saying so, and no file is made."""
+        engine = await open_engine(database, create=create)
         try:
             await engine.migrate(POSTGRES if engine.dialect.numbered else SQLITE)
         except BaseException:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.store.engine import SQLITE, Row, newer_schema
+from bot.store.engine import SQLITE, DatabaseError, Row, newer_schema
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -58,7 +58,10 @@ class SqliteEngine:
         self.instance = secrets.token_hex(6)
 
     @classmethod
-    async def connect(cls, path: Path) -> SqliteEngine:
+    async def connect(cls, path: Path, create: bool = True) -> SqliteEngine:
+        if str(path) != ":memory:" and not create and not await asyncio.to_thread(path.is_file):
+            raise DatabaseError(f"no database at {path} yet: nothing has run with this config (run "
+                                "`imagine-bot imagine …` or `imagine-bot run` first)")
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(str(path), isolation_level=None)

@@ -343,7 +343,7 @@ def find_buttons(message: FakeMessage) -> list[Button]:
 
 
 class DiscordFake(FakeServer):
-    def __init__(self, *, token: str = "fake-bot-token", time_scale: float = 1.0,
+    def __init__(self, *, token: str = "ZmFrZS1ib3Q.fake-bot.token-for-tests", time_scale: float = 1.0,
                  token_lifetime: float = 15 * 60, ack_deadline: float = 3.0,
                  edit_limit: tuple[int, float] = (5, 5.0), max_file_size: int = 10 * MiB,
                  max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250,

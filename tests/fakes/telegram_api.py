@@ -361,7 +361,7 @@ class TelegramFake(FakeServer):
 
     def __init__(
         self,
-        token: str = "123456789:AAFakeTelegramTokenForTests",
+        token: str = "123456789:AAFakeTelegramTokenForTests_0123456",
         bot_username: str = "imagine_test_bot",
         bot_name: str = "Imagine",
         *,

@@ -34,7 +34,7 @@ with warnings.catch_warnings():  # discord.player imports the deprecated stdlib 
     from discord.webhook.async_ import async_context
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "987654321:AAHsecretTelegramTokenValue_0123"
+TOKEN = "987654321:AAHsecretTelegramTokenValue_0123456"
 API_KEY = "mjk-live-7f3a9c2e5b1d4f6a8c0e"
 HOOK_SECRET = "whsec-9d8c7b6a5f4e"
 ANN = FakeUser(42, "Ann", "ann")

@@ -144,7 +144,7 @@ async def test_unsupported_and_stale_buttons(bot: Bot) -> None:
     animate = fake.press(GROUP, grid.message_id, ANN, ActionRef("video", 0, job.id).pack(), strict=False)
     refusal = await bot.reply(GROUP, grid.message_id)
     assert fake.answered(animate) == {"text": "Animate…"}
-    assert refusal.text == f"⚠️ Job {job.id} does not offer 'video' (local)."
+    assert refusal.text == f"⚠️ Job {job.id} does not offer Animate (local)."  # as its button says
 
     gone = fake.press(GROUP, grid.message_id, ANN, ActionRef("upscale", 1, "zzzzzzzzzz").pack(), strict=False)
     junk = fake.press(GROUP, grid.message_id, ANN, "something-else", strict=False)

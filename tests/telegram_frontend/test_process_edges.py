@@ -23,7 +23,7 @@ async def test_an_unreachable_bot_api_is_one_line_per_try_and_no_traceback(tmp_p
     section = {"token": "${TELEGRAM_TOKEN}", "base_url": f"http://127.0.0.1:{port}/bot",
                "base_file_url": f"http://127.0.0.1:{port}/file/bot", "poll_timeout": 1}  # fmt: skip
     path = write_config(tmp_path, duration=0.2, poll_interval=0.1, telegram=section)
-    async with running_bot(path, TELEGRAM_TOKEN="123456:unreachable-secret") as process:
+    async with running_bot(path, TELEGRAM_TOKEN="123456:unreachable-secret-" + "x" * 16) as process:
         assert process.stderr is not None
         lines = [(await asyncio.wait_for(process.stderr.readline(), 20)).decode() for _ in range(2)]
         log = await stop(process)

@@ -295,7 +295,8 @@ class Cluster:
         """`imagine-bot --config <w0's> <args>`, its output."""
         done = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "--config", str(self.workers[0].config), *args, cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", "TELEGRAM_TOKEN": "-", "DISCORD_TOKEN": "-", "MJ_API_KEY": "-"},
+            env={"PATH": "/usr/bin:/bin", "TELEGRAM_TOKEN": "0:" + "-" * 35, "DISCORD_TOKEN": "-.-.-",
+                 "MJ_API_KEY": "-"},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
         out, _ = await asyncio.wait_for(done.communicate(), 60)
         return out.decode(errors="replace")

@@ -12,7 +12,8 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bot.cli import EXIT_CODES, _parser
+from bot.cli_parser import EXIT_CODES
+from bot.cli_parser import parser as _parser
 from bot.config import WorkersConfig
 from bot.domain import ACTION_NAMES, action_name, parse_action_name
 from bot.errors import ExitCode

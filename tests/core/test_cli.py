@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from bot.cli import _parser
+from bot.cli_parser import parser as _parser
 from bot.errors import ExitCode
 from tests.core.conftest import png, size_of
 

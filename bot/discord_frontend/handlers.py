@@ -183,9 +183,11 @@ class Handlers:
     async def send_unreplied(self, before: float, channels: Container[str]) -> None:
         """After the interactions from before a restart were handled again (or on taking a dead
         worker's channels over): the first message of every job in `channels` created before `before`
-        that still has none (its interaction expired)."""
+        that still has none (its interaction expired). A job whose interaction is being handled here
+        right now is its handler's to answer."""
         jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before
-                and job.placement is not None and job.placement.chat_id in channels]  # fmt: skip
+                and job.placement is not None and job.placement.chat_id in channels
+                and job.origin not in self._inbox.answering]  # fmt: skip
         if jobs:
             log.info("discord: sending the first message of %d job(s) from before the restart", len(jobs))
         for job in jobs:

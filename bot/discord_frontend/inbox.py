@@ -68,6 +68,7 @@ class InteractionInbox:
         self._received_raw: dict[int, tuple[float, str]] = {}  # id -> (when, payload) until committed
         self._replaying: dict[int, asyncio.Event] = {}  # re-processed interactions not yet handled
         self._active = 0  # interactions being handled now
+        self.answering: set[str] = set()  # ... their origins (a job of one is its handler's to answer)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -88,6 +89,7 @@ class InteractionInbox:
         whatever the block raised; a block cut short by a stop leaves it for the next start."""
         self._active += 1
         self._idle.clear()
+        self.answering.add(origin(interaction))
         try:
             raw = self._received_raw.pop(interaction.id, None)
             if raw is not None:
@@ -105,6 +107,7 @@ class InteractionInbox:
                 if not stopped:
                     await self._done(interaction.id)
         finally:
+            self.answering.discard(origin(interaction))
             self._active -= 1
             if not self._active:
                 self._idle.set()

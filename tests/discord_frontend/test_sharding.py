@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bot import faults
 from bot.config import AppConfig, WorkersConfig
 from tests import postgres
-from tests.discord_frontend.conftest import Bot, is_final, make_config, run_bot
+from tests.discord_frontend.conftest import Bot, Discord, is_final, make_config, run_bot
 from tests.fakes.discord_api import DiscordFake, FakeMessage
 
 INTERVAL = 0.4  # the fake's identify bucket (Discord: 5 s); the bot's gate waits a little longer
@@ -84,3 +86,25 @@ async def test_two_workers_one_shard_each_take_turns_to_identify(tmp_path: Path)
         assert fake.identify_violations == []
         assert len(fake.identifies) == 2
         assert fake.violations == []
+
+
+async def test_a_takeover_sweep_leaves_a_job_whose_command_is_being_answered_here(
+        discord_env: Discord) -> None:
+    """The first time a worker shows a channel it sends the first messages left unsent there; a job
+    whose /imagine this very worker is answering at that moment (stored, its "thinking…" not yet edited)
+    is not one of them: the command's own answer is its one message."""
+    env, frontend = discord_env, discord_env.bot.frontend
+    faults.arm("job_created=sleep:1")  # the job is stored; its answer waits
+    try:
+        interaction = await env.command("imagine", {"prompt": "a harbour answered once"})
+        for _ in range(250):
+            if await env.bot.app.service.unreplied("discord"):
+                break
+            await asyncio.sleep(0.02)
+        assert interaction.loading  # "thinking…": acknowledged, its answer not edited in yet
+        sweep = frontend.client.handlers.send_unreplied  # what taking the channel over runs
+        await sweep(time.time() + 1, {str(env.channel)})
+        final = await env.finished(await env.response(interaction))
+    finally:
+        faults.arm("")
+    assert [m.id for m in env.public()] == [final.id]  # one message: the answer, no channel post

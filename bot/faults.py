@@ -27,6 +27,7 @@ POINTS = frozenset({
     "reply_sent",  # the chat has the job's first message, its id is not stored yet
     "submit_claimed",  # a queued job is `submitting`, the request not yet sent
     "submit_sent",  # the provider answered a submit, the task id is not stored yet
+    "poll_claimed",  # due polls are claimed (pushed a lease ahead), the status request not sent yet
     "final_stored",  # a job's final state is stored, this process's listeners not told yet
     "final_edited",  # a job's final state is in the chat, not yet recorded as delivered
 })  # fmt: skip

@@ -389,10 +389,20 @@ class Poller:
         return [job for job in jobs if (job.next_poll_at or 0.0) <= horizon]
 
     async def _fetch(self, name: str, jobs: list[Job], now: float) -> None:
+        """Poll `jobs`, claimed; a clean stop meanwhile hands their polls back, so the next process
+        polls them at once rather than after the claim's lease (an extra poll changes nothing)."""
+        try:
+            await self._fetch_claimed(name, jobs, now)
+        except asyncio.CancelledError:
+            await self._store.release_polls([job.id for job in jobs], self._clock())
+            raise
+
+    async def _fetch_claimed(self, name: str, jobs: list[Job], now: float) -> None:
         provider = self._pool.get(name)
         ids = [job.provider_task_id for job in jobs if job.provider_task_id]
         self.fetch_requests += 1
         try:
+            await faults.point("poll_claimed")
             snapshots = await provider.fetch(ids)
         except ProviderError as exc:
             await self._poll_failed(jobs, exc, now)

@@ -214,6 +214,11 @@ class JobStore:
         rows = await self._rows(sql.CLAIM_POLLS, (lease_end, json.dumps([job.id for job in jobs]), horizon))
         return {str(row[0]) for row in rows}
 
+    async def release_polls(self, job_ids: Sequence[str], at: float) -> None:
+        """Hand claimed polls back, due at `at` (their poll was cut short by a clean stop)."""
+        if job_ids:
+            await self._execute(sql.RELEASE_POLLS, (at, json.dumps(list(job_ids))))
+
     # -- the inbox -------------------------------------------------------------------------------
 
     async def inbox_add(self, source: str, entries: Sequence[InboxEntry], now: float,

@@ -91,6 +91,11 @@ CLAIM_POLLS = (
     "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM {ids})"
     " AND state IN ('submitted', 'running') AND next_poll_at <= ? RETURNING id"
 )
+#: Claimed polls handed back (a clean stop cut them short): due again at once.
+RELEASE_POLLS = (
+    "UPDATE jobs SET next_poll_at = ? WHERE id IN (SELECT value FROM {ids})"
+    " AND state IN ('submitted', 'running')"
+)
 UNREPLIED = (
     f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE chat_platform = ? AND message_id IS NULL"
     " ORDER BY created_at LIMIT ?"

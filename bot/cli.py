@@ -36,8 +36,9 @@ from bot.cli_output import (
     watch,
 )
 from bot.cli_parser import ACTIONS_HELP, parser
-from bot.config import AppConfig, database_location, find_config, load_config
+from bot.config import AppConfig, database_location, load_config
 from bot.config_check import check_config
+from bot.config_paths import find_config
 from bot.domain import CLI_PLATFORM, Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, ExitCode, StartupError, UnsupportedAction, UserError
 from bot.logs import configure_logging

@@ -1,7 +1,8 @@
 """Configuration: YAML with ${ENV} interpolation, validated once at start into pydantic models.
 
-This module holds the models and where the config is found; bot/config_check.py checks a document in
-one pass (every problem with its key path, in plain words) and builds these models from it.
+This module holds the models; bot/config_paths.py where the config is found and what its relative paths
+mean; bot/config_check.py checks a document in one pass (every problem with its key path, in plain
+words) and builds these models from it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 import socket
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -418,58 +418,6 @@ class AppConfig(_Section):
         return self.database.with_name(self.database.name + ".media")
 
 
-APP_NAME = "imagine-bot"
-
-
-def find_config(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """The config file to use: `explicit` (--config), else $IMAGINE_BOT_CONFIG, else ./config.yaml if
-    there is one; None = no file (the defaults)."""
-    if explicit:
-        return Path(explicit)
-    if env.get("IMAGINE_BOT_CONFIG"):
-        return Path(env["IMAGINE_BOT_CONFIG"])
-    default = Path("config.yaml")
-    return default if default.exists() else None
-
-
-def default_data_dir(env: Mapping[str, str]) -> Path:
-    """Where the bot keeps its files when there is no config file: the platform's per-user data directory
-    ($XDG_DATA_HOME/imagine-bot, by default ~/.local/share/imagine-bot, on Linux)."""
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    if sys.platform == "win32":
-        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
-    elif sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    else:  # XDG: a relative $XDG_DATA_HOME is invalid and ignored
-        xdg = Path(env.get("XDG_DATA_HOME", ""))
-        base = xdg if xdg.is_absolute() else home / ".local" / "share"
-    return base / APP_NAME
-
-
-def config_base_dir(path: Path | None, env: Mapping[str, str]) -> Path:
-    """The directory relative paths in the config resolve against: the config file's own (wherever the
-    command runs from), or without a config file `default_data_dir`."""
-    return path.absolute().parent if path is not None else default_data_dir(env)
-
-
-def resolve_paths(config: AppConfig, base: Path) -> AppConfig:
-    """`config` with its relative file paths (a SQLite `database`, `media.cache_dir`,
-    `moderation.banned_words_file`; `~` expanded) made absolute against `base`."""
-
-    def resolved(path: Path) -> Path:
-        path = path.expanduser()
-        return path if path.is_absolute() or str(path) == ":memory:" else base / path
-
-    database = config.database if isinstance(config.database, str) else resolved(config.database)
-    cache_dir = config.media.cache_dir
-    if cache_dir is None and isinstance(database, str):  # a server: the cache is this machine's own
-        cache_dir = Path(f"{APP_NAME}.media")
-    words = config.moderation.banned_words_file
-    media = config.media.model_copy(update={"cache_dir": cache_dir and resolved(cache_dir)})
-    moderation = config.moderation.model_copy(update={"banned_words_file": words and resolved(words)})
-    return config.model_copy(update={"database": database, "media": media, "moderation": moderation})
-
-
 def parse_config(
     data: Any, env: Mapping[str, str], source: str = "<config>", base_dir: Path | None = None
 ) -> AppConfig:
@@ -481,7 +429,7 @@ def parse_config(
 
 
 def load_config(path: Path | None, env: Mapping[str, str]) -> AppConfig:
-    """Load `path` (or the defaults when None), relative paths resolved by `config_base_dir`.
+    """Load `path` (or the defaults when None), relative paths resolved by `config_paths.base_dir`.
     Raises ConfigError listing every problem (what `check_config` reports)."""
     from bot.config_check import check_config
 

@@ -25,14 +25,13 @@ from bot.config import (
     AppConfig,
     DiscordConfig,
     Loc,
-    config_base_dir,
     database_location,
     did_you_mean,
     key_path,
     reference_problems,
-    resolve_paths,
     url_problem,
 )
+from bot.config_paths import config_base_dir, resolve_paths
 from bot.errors import ConfigError
 from providers import PROVIDERS
 from providers.base import ProviderConfig

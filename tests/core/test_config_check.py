@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import find_config, load_config
+from bot.config import load_config
 from bot.config_check import check_config
+from bot.config_paths import find_config
 from bot.errors import ConfigError
 
 TG_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"  # the shape @BotFather gives

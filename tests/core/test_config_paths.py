@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_app
-from bot.config import config_base_dir, default_data_dir, load_config
+from bot.config import load_config
 from bot.config_check import check_config
+from bot.config_paths import config_base_dir, default_data_dir
 from bot.store import DatabaseError, JobStore
 
 CONFIG = """\

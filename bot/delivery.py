@@ -92,12 +92,20 @@ class _Pending(Generic[T]):
     final: bool
 
 
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class _Chat(Generic[T]):
     window: _Window
     pending: dict[str, _Pending[T]] = field(default_factory=dict)  # message key -> newest render
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
+    answers: int = 0  # `paced` sends (answers to people) waiting for a slot: they go before edits
+    no_answers: asyncio.Event = field(default_factory=_set_event)  # set while `answers` is 0
 
 
 Sender = Callable[[str, T], Awaitable[None]]
@@ -166,11 +174,20 @@ class Delivery(Generic[T]):
     async def paced(self, chat_key: str, call: Callable[[], Awaitable[R]]) -> R:
         """Make a send that needs its answer now (a new message) inside the same windows as the edits.
 
-        A `RetryAfter` from `call` blocks the chat for the time asked and the call is tried again.
+        It takes the chat's next free slot before any queued edit: an answer to a person (a command's
+        reply, an error) never waits behind a job's progress. A `RetryAfter` from `call` blocks the
+        chat for the time asked and the call is tried again.
         """
         chat = self._chat(chat_key)
         for attempt in range(1, 2 * self._max_attempts + 1):
-            started = await self._wait_for_slot(chat.window)
+            chat.answers += 1
+            chat.no_answers.clear()
+            try:
+                started = await self._wait_for_slot(chat.window)
+            finally:
+                chat.answers -= 1
+                if not chat.answers:
+                    chat.no_answers.set()
             try:
                 return await self._timed(chat.window, started, call())
             except RetryAfter as exc:
@@ -206,7 +223,7 @@ class Delivery(Generic[T]):
         chat = self._chats[chat_key]
         try:
             while chat.pending:
-                started = await self._wait_for_slot(chat.window)
+                started = await self._wait_for_slot(chat.window, chat)
                 # a final render goes first: it is what people wait for; progress can wait
                 first = next(iter(chat.pending.items()))
                 message_key, item = next((e for e in chat.pending.items() if e[1].final), first)
@@ -220,9 +237,13 @@ class Delivery(Generic[T]):
             elif not any(c.pending or c.running for c in self._chats.values()):
                 self._idle.set()
 
-    async def _wait_for_slot(self, window: _Window) -> float:
-        """Wait until one more send fits the chat's and the global window; record it and say when."""
+    async def _wait_for_slot(self, window: _Window, edits_of: _Chat[T] | None = None) -> float:
+        """Wait until one more send fits the chat's and the global window; record it and say when.
+        For the edits of a chat (`edits_of`), only once no answer to a person waits for that chat."""
         while True:
+            if edits_of is not None and edits_of.answers:
+                await edits_of.no_answers.wait()
+                continue
             now = self._clock()
             wait = max(window.wait_time(now), self._global.wait_time(now))
             if wait <= 0:

@@ -151,3 +151,37 @@ async def test_a_failed_progress_edit_is_dropped_but_a_failed_final_is_retried(
     await delivery.flush()
     assert chat.shows == {"m2": "done"}
     assert delivery.stats.failed == 2
+
+
+async def test_an_answer_to_a_person_takes_the_next_slot_before_queued_progress() -> None:
+    """A chat whose every slot the progress of five jobs would take: a command's reply, sent through
+    `paced` while an edit is in flight, is the very next send; the edits queued before it follow.
+    (On the real clock, with a 50 ms window: the order is what is checked, not the time.)"""
+    sent: list[str] = []
+    gate, in_flight = asyncio.Event(), asyncio.Event()
+
+    async def send(message: str, payload: str) -> None:
+        in_flight.set()
+        await gate.wait()  # the first edit stays in flight until the reply is waiting
+        sent.append(message)
+
+    delivery: Delivery[str] = Delivery(send, lambda _: Rate(1, 0.05), Rate(100, 1.0))
+    runner = asyncio.create_task(delivery.run())
+    try:
+        for n in range(5):
+            delivery.push("c1", f"job{n}", "10%", (n, 10))
+        await in_flight.wait()  # job0's edit is on its way
+
+        async def reply() -> str:
+            sent.append("reply")
+            return "sent"
+
+        answer = asyncio.create_task(delivery.paced("c1", reply))
+        await asyncio.sleep(0.01)  # the reply waits for a slot
+        gate.set()
+        assert await answer == "sent"
+        await delivery.flush()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert sent == ["job0", "reply", "job1", "job2", "job3", "job4"]

@@ -34,7 +34,7 @@ from bot.telegram_frontend.common import (
     thread_of,
 )
 from bot.telegram_frontend.outbox import Outbox
-from bot.telegram_frontend.render import USAGE, View
+from bot.telegram_frontend.render import USAGE
 from bot.telegram_frontend.updates import origin
 from providers.base import BlendDimensions, ImageInput
 from providers.errors import ProviderError
@@ -319,7 +319,6 @@ class Handlers:
         if not allowed:
             await answer(query, render.not_yours(parent.owner), alert=True)
             return
-        await answer(query, presentation.toast(ref.action, ref.index))
         chat_id, message_id, thread = _origin(query, parent)
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
                               thread_id=str(thread) if thread else None,
@@ -329,9 +328,11 @@ class Handlers:
             job, created = await self._service.act(
                 owner, ref.job_id, ref.action, ref.index, placement=placement, anyone=allowed,
                 scope=str(chat_id), admin=admin)  # fmt: skip
-        except (UserError, ProviderError) as exc:
-            await self._reply_in(chat_id, message_id, thread, render.error_text(exc.message))
+        except (UserError, ProviderError) as exc:  # told to the presser alone, not to the whole chat
+            await answer(query, exc.message, alert=True)
             return
+        toast = presentation.toast(ref.action, ref.index)  # said once the service took the press
+        await answer(query, toast if created else f"{toast} already requested: job {job.id}.")
         if created:
             await self._show(job)
 
@@ -343,13 +344,6 @@ class Handlers:
             return True
         asked_by_group = chat is not None and parent.owner.user_id == str(chat.id)
         return asked_by_group and await self._admins.verdict(owner, chat)
-
-    async def _reply_in(self, chat_id: int, message_id: int | None, thread: int | None, text: str) -> None:
-        view = View(text, photo=False)
-        try:
-            await self._outbox.send_job_message(view, chat_id, message_id, thread)
-        except telegram.error.TelegramError as exc:
-            log.warning("could not reply in chat %s: %s", chat_id, exc)
 
     async def unknown_button(self, update: Update, context: Context) -> None:
         if update.callback_query is not None:

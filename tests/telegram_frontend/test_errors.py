@@ -142,15 +142,16 @@ async def test_unsupported_and_stale_buttons(bot: Bot) -> None:
     grid = await grid_of(bot, GROUP)
     job = await bot.job(GROUP, grid)
     animate = fake.press(GROUP, grid.message_id, ANN, ActionRef("video", 0, job.id).pack(), strict=False)
-    refusal = await bot.reply(GROUP, grid.message_id)
-    assert fake.answered(animate) == {"text": "Animate…"}
-    assert refusal.text == f"⚠️ Job {job.id} does not offer Animate (local)."  # as its button says
+    refusal = await fake.wait_until(lambda: fake.answered(animate))
+    # the refusal, as its button says, to the presser alone (no "Animate…" first, no message in the group)
+    assert refusal == {"text": f"Job {job.id} does not offer Animate (local).", "show_alert": True}
 
     gone = fake.press(GROUP, grid.message_id, ANN, ActionRef("upscale", 1, "zzzzzzzzzz").pack(), strict=False)
     junk = fake.press(GROUP, grid.message_id, ANN, "something-else", strict=False)
     await fake.wait_until(lambda: fake.answered(gone) and fake.answered(junk))
     assert fake.answered(gone) == {"text": "There is no job 'zzzzzzzzzz'.", "show_alert": True}
     assert fake.answered(junk) == {"text": "This button no longer works."}
+    assert [m.message_id for m in fake.bot_messages(GROUP)] == [grid.message_id]  # nothing said to all
     no_traces(bot)
 
 

@@ -160,6 +160,7 @@ def _timed(metrics: Metrics, provider: str, operation: str,
         try:
             return await call(*args, **kwargs)
         except ProviderError as exc:
+            exc.provider = exc.provider or provider  # the logs name it (ProviderError.describe)
             metrics.errors.labels(provider, operation, type(exc).__name__).inc()
             raise
         finally:

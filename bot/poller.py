@@ -186,8 +186,9 @@ class Poller:
             async with asyncio.timeout(self._lease(job.provider) - _LEASE_MARGIN):
                 snapshot = await self._send(job)  # given up before its claim lapses: never sent twice
         except (ProviderOutcomeUnknown, TimeoutError) as exc:
+            why = exc.describe() if isinstance(exc, ProviderOutcomeUnknown) else "no answer within its lease"
             log.warning("job %s: no answer to its submit on %s (%s); it will be reconciled",
-                        job.id, job.provider, type(exc).__name__)  # fmt: skip
+                        job.id, job.provider, why)  # fmt: skip
             await self._store.extend_claim(job, self._clock() + self._config.reconcile_delay)
             return
         except ProviderError as exc:
@@ -268,7 +269,7 @@ class Poller:
             await self._store.release_submit(retry, now + self._backoff(job.submit_attempts), now)
             return
         message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else refusal_message(exc)
-        log.warning("job %s failed at submit on %s: %s", job.id, name, type(exc).__name__)
+        log.warning("job %s failed at submit on %s: %s", job.id, name, exc.describe())
         await self.finish(job, JobState.FAILED, message)
 
     async def _fail_over(self, job: Job, now: float) -> bool:
@@ -423,7 +424,7 @@ class Poller:
                 await self._store.save(job.model_copy(update={"next_poll_at": next_polls[job.id]}), job)
 
     async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
-        log.info("fetch of %d job(s) failed: %s", len(jobs), type(exc).__name__)
+        log.info("fetch of %d job(s) failed: %s", len(jobs), exc.describe())
         if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
             self._pool.pause(jobs[0].provider, now + exc.retry_after)  # submits wait too
         for job in jobs:

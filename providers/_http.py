@@ -65,13 +65,15 @@ def retry_after(headers: Mapping[str, str], body: Any = None) -> float | None:
         return None
 
 
-def error_for(kind: ErrorKind, detail: str | None, provider: str, wait: float | None = None) -> ProviderError:
-    """The exception for `kind`, with the provider's own text where it is meant for users."""
+def error_for(kind: ErrorKind, detail: str | None, provider: str, wait: float | None = None,
+              status: int | None = None) -> ProviderError:
+    """The exception for `kind`, with the provider's own text where it is meant for users (and for the
+    operators' log always, with the HTTP `status`)."""
     text = _KIND_MESSAGES.get(kind) if kind is not ErrorKind.REJECTED else None
     if kind in (ErrorKind.REJECTED, ErrorKind.NOT_FOUND):
         text = f"{provider} refused the request: {detail}" if detail else f"{provider} refused the request."
     message = text or f"{provider}: {detail or kind.value}"
-    return make_error(kind, message, wait)
+    return make_error(kind, message, wait, status=status, detail=detail)
 
 
 def bearer_headers(config: ProviderConfig) -> dict[str, str]:
@@ -147,11 +149,14 @@ class ProviderHTTP:
                 timeout=self._timeout,
             )
         except _NOT_SENT as exc:  # nothing reached the provider: sending again is safe
-            raise ProviderUnavailable(f"{self._name} could not be reached.") from exc
+            why = type(exc).__name__
+            raise ProviderUnavailable(f"{self._name} could not be reached.", detail=why) from exc
         except httpx.TimeoutException as exc:
-            raise ProviderOutcomeUnknown(f"{self._name} did not answer in time.") from exc
+            why = type(exc).__name__
+            raise ProviderOutcomeUnknown(f"{self._name} did not answer in time.", detail=why) from exc
         except httpx.HTTPError as exc:
-            raise ProviderOutcomeUnknown(f"{self._name} stopped answering mid-request.") from exc
+            why = type(exc).__name__
+            raise ProviderOutcomeUnknown(f"{self._name} stopped answering mid-request.", detail=why) from exc
         body = _decode(response)
         if response.is_success:
             if body is None:
@@ -160,7 +165,7 @@ class ProviderHTTP:
         detail = _detail(body)
         log.info("%s %s %s -> HTTP %s", self._name, method, path, response.status_code)
         kind = _code_kind(body, self._error_codes) or status_kind(response.status_code)
-        raise error_for(kind, detail, self._name, retry_after(response.headers, body))
+        raise error_for(kind, detail, self._name, retry_after(response.headers, body), response.status_code)
 
 
 def _decode(response: httpx.Response) -> Any:

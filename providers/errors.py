@@ -11,11 +11,23 @@ from enum import StrEnum
 
 
 class ProviderError(Exception):
-    """Base class. `message` is user-safe."""
+    """Base class. `message` is user-safe; the rest is for operators' logs: `provider` (its name as
+    configured, set where the pool calls it), `status` (the HTTP status) and `detail` (the provider's
+    own words, or the transport failure)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.provider: str | None = None
+        self.status = status
+        self.detail = detail
+
+    def describe(self) -> str:
+        """One line for the log, e.g. `ProviderBusy from mj (HTTP 429: Too many concurrent tasks)`."""
+        where = f" from {self.provider}" if self.provider else ""
+        facts = [f"HTTP {self.status}" if self.status else "", self.detail or ""]
+        said = ": ".join(fact for fact in facts if fact)
+        return f"{type(self).__name__}{where}" + (f" ({said})" if said else "")
 
 
 class ProviderAuthError(ProviderError):
@@ -33,8 +45,9 @@ class ProviderQuotaExceeded(ProviderError):
 class ProviderBusy(ProviderError):
     """Concurrency or queue full: keep the job queued and try again later."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, *, status: int | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message, status=status, detail=detail)
         self.retry_after = retry_after
 
 
@@ -84,9 +97,10 @@ _KIND_TO_CLASS: dict[ErrorKind, type[ProviderError]] = {
 }
 
 
-def make_error(kind: ErrorKind, message: str, retry_after: float | None = None) -> ProviderError:
+def make_error(kind: ErrorKind, message: str, retry_after: float | None = None, *, status: int | None = None,
+               detail: str | None = None) -> ProviderError:
     """Build the exception for `kind`; `retry_after` only matters for busy/rate-limited."""
     cls = _KIND_TO_CLASS[kind]
     if issubclass(cls, ProviderBusy):
-        return cls(message, retry_after)
-    return cls(message)
+        return cls(message, retry_after, status=status, detail=detail)
+    return cls(message, status=status, detail=detail)

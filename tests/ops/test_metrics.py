@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import App, build_app, running
 from bot.config import parse_config
 from bot.delivery import Delivery, Rate, RetryAfter
-from bot.domain import JobState
+from bot.domain import JobState, Owner
+from tests.fakes.midjourney_api import MidjourneyApiFake
 from tests.ops.conftest import ADA, GROUP
 from tests.providers.test_failover import Finished
 
@@ -136,3 +138,24 @@ async def test_metrics_beside_the_webhook_receiver(bot: Running) -> None:
         got = samples((await http.get(f"{bot.base}/metrics")).text)
     assert refused.status_code == 404
     assert got[("imagine_webhook_deliveries_total", (("outcome", "unknown"),))] == 1
+
+
+async def test_the_log_says_which_provider_refused_with_what_status_and_words(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A refused submit: the member reads the provider's reason; the operators' log also names the
+    provider as configured, the HTTP status and the provider's own words (not just a class name)."""
+    async with MidjourneyApiFake() as fake:
+        config = parse_config({
+            "database": str(tmp_path / "bot.sqlite3"), "default_provider": "mj",
+            "providers": [{"name": "mj", "type": "midjourney_api", "base_url": fake.base_url,
+                           "api_key": "test-key"}]}, {})  # fmt: skip
+        fake.inject("rejected")
+        async with build_app(config, serve_http=False) as app:
+            job = await app.service.imagine(Owner(platform="cli", user_id="u", name="U"), "a harbour")
+            with caplog.at_level(logging.WARNING, logger="bot.poller"):
+                await app.poller.tick()
+            failed = await app.service.get(job.id)
+    assert failed.error and "Banned prompt detected" in failed.error and "HTTP" not in failed.error
+    logged = [r.getMessage() for r in caplog.records if job.id in r.getMessage()]
+    assert logged == [f"job {job.id} failed at submit on mj: "
+                      "ProviderRejected from mj (HTTP 400: Banned prompt detected)"]

@@ -30,6 +30,7 @@ import tempfile
 import time
 from typing import Any
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import AppConfig, PollingConfig
 from bot.domain import Job, Owner
@@ -89,7 +90,7 @@ async def run_scenario(name: str) -> dict[str, Any]:
             sampler = asyncio.create_task(_lag_sampler(lags, stop))
             started = time.time()
             for i in range(spec["jobs"]):
-                await app.service.imagine(OWNER, f"benchmark job {i} --seed {i}")
+                await app.service.imagine(Caller(OWNER), f"benchmark job {i} --seed {i}")
             created = time.time()
             await asyncio.wait_for(finished.all_done.wait(), timeout=110)
             ended = time.time()

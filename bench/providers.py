@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench._provider_fake import FakeProcess, Finished, markdown_table, percentile, provider_entry
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import parse_config
 from bot.domain import Owner
@@ -88,7 +89,7 @@ async def scenario(kind: str, callbacks: bool, args: argparse.Namespace) -> Row:
                 app.listeners.add(finished)
                 start = time.monotonic()
                 for i in range(args.jobs):
-                    await app.service.imagine(OWNER, f"bench lighthouse {i}")
+                    await app.service.imagine(Caller(OWNER), f"bench lighthouse {i}")
                 await asyncio.wait_for(finished.all_done.wait(), timeout=120)
                 wall = time.monotonic() - start
                 if app.webhooks is not None:

@@ -45,6 +45,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import AppConfig, MediaConfig, PollingConfig
 from bot.domain import Job, JobState, Owner, merge_snapshot, new_job_id
@@ -177,7 +178,7 @@ async def throughput(engine: str, size: dict[str, Any]) -> dict[str, Any]:
                 with LagTicker() as lag:
                     started, cpu = time.perf_counter(), time.process_time()
                     for i in range(jobs):
-                        await app.service.imagine(owner(i), f"store benchmark {i} --seed {i}")
+                        await app.service.imagine(Caller(owner(i)), f"store benchmark {i} --seed {i}")
                     created = time.perf_counter()
                     await asyncio.wait_for(finished.all_done.wait(), timeout=900)
                     ended, cpu = time.perf_counter(), time.process_time() - cpu
@@ -232,7 +233,7 @@ async def snapshot_latency(engine: str, size: dict[str, Any]) -> dict[str, Any]:
     provider = LocalConfig(name="local", duration=0.0, max_concurrency=100_000, job_timeout=3600.0)
     with tempfile.TemporaryDirectory() as media:
         async with database(engine) as url, build_app(config_for(url, provider, media)) as app:
-            created = [await app.service.imagine(owner(i), f"snapshot benchmark {i}")
+            created = [await app.service.imagine(Caller(owner(i)), f"snapshot benchmark {i}")
                        for i in range(size["snap_jobs"])]  # fmt: skip
             now = time.time()
             jobs = await running_jobs(app.store, "local", created, now)
@@ -334,7 +335,7 @@ async def blend_updates(engine: str, size: dict[str, Any]) -> dict[str, Any]:
                           owner=owner(0), created_at=now, updated_at=now, deadline=now + 3600)  # fmt: skip
                 await store.insert(job)
                 ids[way] = job.id
-            blended = await app.service.blend(owner(1), [ImageInput(data=d, filename=f"{i}.png")
+            blended = await app.service.blend(Caller(owner(1)), [ImageInput(data=d, filename=f"{i}.png")
                                                          for i, d in enumerate(images)])  # fmt: skip
             assert all(image.sha256 for image in blended.request.images)
             ids["after"] = blended.id
@@ -381,7 +382,7 @@ async def live(engine: str, size: dict[str, Any]) -> dict[str, Any]:
             with LagTicker() as lag:
                 started = time.perf_counter()
                 for i in range(jobs):  # all live at once: queued, the poller not yet running
-                    await app.service.imagine(owner(i), f"live benchmark {i} --seed {i}")
+                    await app.service.imagine(Caller(owner(i)), f"live benchmark {i} --seed {i}")
                 created = time.perf_counter()
                 creating = len(lag.samples)
                 async with running(app):

@@ -1,9 +1,12 @@
-"""Access: who may use the bot where (allow/block lists from the config, bans stored by admins), and
-who counts as an admin.
+"""Access: who is asking, where, with which rights (`Caller`), and the one policy deciding what they may
+do (`AccessPolicy`): use the bot in a chat at all, press a job's buttons, cancel a job, run admin commands.
 
-The chat frontends decide whether a member is an admin of the chat or server a command came from
-(Discord: Manage Server or one of `admins.discord_role_ids`; Telegram: a chat administrator) and say
-so with `Actor.chat_admin`. Operators (`admins.users`, and the CLI) are admins everywhere.
+The split between frontends and the policy: a frontend *judges* what only its platform can tell (is
+this member an admin of this Discord server / Telegram group, including a Telegram admin posting
+anonymously as the group) and puts that verdict in the `Caller` it builds for each command or press.
+Every *decision* made from it is here, the same for every platform, so that a rule cannot hold on one
+platform and not on the other. Operators (`admins.users`, and the CLI) are admins everywhere.
+
 Ids compare as strings: an entry "123" matches that id on any platform, "discord:123" only there.
 """
 
@@ -14,11 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.config import AccessConfig, AdminsConfig
-from bot.domain import CLI_PLATFORM, Owner
+from bot.domain import CLI_PLATFORM, Job, Owner, same_person
 from bot.errors import NotAllowed, UserError
 from bot.store.ops import BanList
 
 GLOBAL = "*"  # the scope of a ban or setting that applies everywhere
+CHAT_REFUSAL = "This bot is not enabled in this chat. Ask an admin to allow it."
+SERVER_REFUSAL = "This bot is not enabled in this server."
+
 
 def scope_key(platform: str, scope: str | None) -> str | None:
     """A chat/server id as stored: "discord:<guild id>", "telegram:<chat id>" (None: no chat, e.g. CLI)."""
@@ -29,6 +35,11 @@ def matches(entries: Iterable[str], platform: str, ident: str | None) -> bool:
     if not ident:
         return False
     return any(entry in (ident, f"{platform}:{ident}") for entry in entries)
+
+
+def for_platform(entries: Iterable[str], platform: str) -> list[str]:
+    """The entries that can match on `platform`: bare ids, and those written "<platform>:<id>"."""
+    return [entry for entry in entries if ":" not in entry or entry.startswith(f"{platform}:")]
 
 
 def parse_user(text: str, default_platform: str = GLOBAL) -> tuple[str, str]:
@@ -42,11 +53,14 @@ def parse_user(text: str, default_platform: str = GLOBAL) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who runs a command and where: the frontends build one per command.
+class Caller:
+    """Who runs a command or presses a button, where, with which rights: the frontends (and the CLI)
+    build one per command and pass it first to every JobService and AdminService command.
 
-    `scope` is the raw Discord guild id / Telegram chat id (None in DMs and the CLI);
-    `chat_admin` is the frontend's judgement of the member in that chat; `operator` is set by the CLI.
+    `scope` is the raw Discord guild id / Telegram group id (None in DMs, private chats and the CLI;
+    job commands then count under the chat they are shown in); `chat_admin` is the frontend's judgement
+    of the member in that chat; `operator` is set by the CLI (`admins.users` are recognised by the
+    policy itself).
     """
 
     owner: Owner
@@ -56,12 +70,26 @@ class Actor:
     scope_platform: str | None = None  # the scope's platform when not the owner's (the CLI's --scope)
 
     @property
+    def platform(self) -> str:
+        return self.scope_platform or self.owner.platform
+
+    @property
     def scope_key(self) -> str | None:
-        return scope_key(self.scope_platform or self.owner.platform, self.scope)
+        return scope_key(self.platform, self.scope)
 
 
 class AccessPolicy:
-    """Decides whether a user may use the bot in a chat, and whether they are an operator."""
+    """Every access decision, for every platform:
+
+    - `check`: may the caller use the bot here (served servers, user and chat allow/block lists, bans);
+    - `may_press`: a job's buttons (with `access.owner_only_buttons`: its owner only, and for a job an
+      anonymous Telegram admin asked for, which belongs to the group, that group's admins);
+    - `may_cancel`: its owner, an admin of the chat, an operator; anyone without owner-only buttons;
+    - `is_admin` / `is_operator`: who runs admin commands (AdminService decides where).
+
+    `discord.guild_ids` reaches here through the config (see `AccessConfig.served`): with ids, Discord
+    is served in those servers only (not in DMs), for operators too, since commands exist only there.
+    """
 
     def __init__(self, access: AccessConfig, admins: AdminsConfig, bans: BanList,
                  clock: Callable[[], float] = time.time) -> None:
@@ -70,30 +98,91 @@ class AccessPolicy:
         self.bans = bans
         self._clock = clock
 
-    def is_operator(self, owner: Owner) -> bool:
-        return owner.platform == CLI_PLATFORM or matches(self._admins.users, owner.platform, owner.user_id)
+    @property
+    def owner_only_buttons(self) -> bool:
+        return self._access.owner_only_buttons
 
-    def is_admin(self, actor: Actor) -> bool:
-        return actor.operator or actor.chat_admin or self.is_operator(actor.owner)
+    # -- who is who -------------------------------------------------------------------------------
 
-    async def check(self, owner: Owner, scope: str | None, chat_id: str | None = None) -> None:
-        """Raise NotAllowed when the user or the chat/server is not let in, or the user is banned.
+    def is_operator(self, who: Caller | Owner) -> bool:
+        """An admin everywhere: the CLI, or one of `admins.users`. Given an Owner (the target of a ban),
+        only the config decides."""
+        if isinstance(who, Caller):
+            return who.operator or self.is_operator(who.owner)
+        return who.platform == CLI_PLATFORM or matches(self._admins.users, who.platform, who.user_id)
 
-        Operators always pass (so a misconfigured list cannot lock them out)."""
-        if self.is_operator(owner):
+    def is_admin(self, caller: Caller) -> bool:
+        """An admin where the caller is: of this chat or server (the frontend's verdict), or an operator."""
+        return caller.chat_admin or self.is_operator(caller)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def may_press(self, caller: Caller, job: Job) -> bool:
+        """Whether `caller` may press `job`'s buttons. Chat admins and operators are not owners: with
+        owner-only buttons they start their own jobs like everyone, except on a job an anonymous admin
+        asked for: it belongs to the group itself, and a press always comes from the presser's own
+        account, so without this nobody could use its buttons."""
+        if not self.owner_only_buttons or same_person(caller.owner, job.owner):
+            return True
+        asked_by_group = job.owner.platform == caller.platform and job.owner.user_id == caller.scope
+        return asked_by_group and self.is_admin(caller)
+
+    def check_press(self, caller: Caller, job: Job) -> None:
+        if not self.may_press(caller, job):
+            raise NotAllowed(f"These buttons belong to {job.owner.name or 'the person who asked'}. "
+                             "Start your own with /imagine.")
+
+    def may_cancel(self, caller: Caller, job: Job) -> bool:
+        """Its owner, an admin of the chat (the frontend's verdict), an operator; anyone when buttons
+        are not owner-only (a cancel is no more than a press of somebody else's button)."""
+        return not self.owner_only_buttons or same_person(caller.owner, job.owner) or self.is_admin(caller)
+
+    def check_cancel(self, caller: Caller, job: Job) -> None:
+        if not self.may_cancel(caller, job):
+            raise NotAllowed(f"Job {job.id} belongs to {job.owner.name or 'someone else'}.")
+
+    # -- using the bot at all ---------------------------------------------------------------------
+
+    def chat_refusal(self, caller: Caller, chat: str | None = None) -> str | None:
+        """Why the bot does not serve the caller's server or chat (None: it does), from the config
+        alone (no store read: frontends may ask for every update). `chat` is where the command was
+        sent (a Discord channel, a Telegram chat) when it is not the scope itself.
+
+        `access.allow_chats` restricts a platform when it names chats of that platform or bare ids:
+        "telegram:-100123" alone leaves Discord unrestricted (so `telegram.allowed_chat_ids` folds into
+        it). Operators pass the chat lists (a misconfigured list cannot lock them out), but not the
+        served servers: outside them the bot has no commands at all."""
+        platform, scope = caller.platform, caller.scope
+        served = self._access.served.get(platform)
+        if served is not None and scope not in served:
+            return SERVER_REFUSAL
+        if self.is_operator(caller):
+            return None
+        chats = [c for c in (scope or chat, chat) if c]
+        allowed = for_platform(self._access.allow_chats, platform)
+        if any(matches(self._access.block_chats, platform, c) for c in chats) or (
+            allowed and not any(matches(allowed, platform, c) for c in chats)
+        ):
+            return CHAT_REFUSAL
+        return None
+
+    async def check(self, caller: Caller, chat: str | None = None) -> None:
+        """Raise NotAllowed when the caller's server or chat is not served (`chat_refusal`), the user
+        is not let in by the user lists, or is banned here or everywhere. Operators always pass the
+        lists and bans."""
+        refusal = self.chat_refusal(caller, chat)
+        if refusal is not None:
+            raise NotAllowed(refusal)
+        if self.is_operator(caller):
             return
-        platform, cfg = owner.platform, self._access
-        chats = [c for c in (scope, chat_id) if c]
-        if matches(cfg.block_users, platform, owner.user_id) or (
-            cfg.allow_users and not matches(cfg.allow_users, platform, owner.user_id)
+        owner, cfg = caller.owner, self._access
+        if matches(cfg.block_users, owner.platform, owner.user_id) or (
+            cfg.allow_users and not matches(cfg.allow_users, owner.platform, owner.user_id)
         ):
             raise NotAllowed("You are not allowed to use this bot. Ask an admin if you think this is wrong.")
-        if any(matches(cfg.block_chats, platform, c) for c in chats) or (
-            cfg.allow_chats and not any(matches(cfg.allow_chats, platform, c) for c in chats)
-        ):
-            raise NotAllowed("This bot is not enabled in this chat. Ask an admin to allow it.")
-        ban = await self.bans.banned(platform, owner.user_id, scope_key(platform, scope) or GLOBAL)
+        where = scope_key(owner.platform, caller.scope or chat) or GLOBAL
+        ban = await self.bans.banned(owner.platform, owner.user_id, where)
         if ban is not None:
-            where = "here" if ban[0] != GLOBAL else "from this bot"
+            here = "here" if ban[0] != GLOBAL else "from this bot"
             reason = f" ({ban[1]})" if ban[1] else ""
-            raise NotAllowed(f"You are banned {where}{reason}. Ask an admin if you think this is wrong.")
+            raise NotAllowed(f"You are banned {here}{reason}. Ask an admin if you think this is wrong.")

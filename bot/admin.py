@@ -1,5 +1,6 @@
 """AdminService: the admin commands of every frontend and the CLI (ban/unban, limits, pause/resume a
-provider, stats). Each takes the `Actor` running it and checks what that actor may do:
+provider, stats). Each takes the `Caller` running it; who is an admin is the AccessPolicy's, and
+where each may act is decided here:
 
 - chat admins (the frontend's verdict: Discord Manage Server / configured roles, Telegram chat admins)
   act on the chat or server they ran the command in: bans and limits there, stats of it;
@@ -18,8 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.access import GLOBAL, AccessPolicy, Actor, parse_user
-from bot.domain import CLI_PLATFORM, Owner
+from bot.access import GLOBAL, AccessPolicy, Caller, parse_user
+from bot.domain import CLI_PLATFORM, Owner, same_person
 from bot.errors import NotAllowed, UserError
 from bot.pool import ProviderPool
 from bot.quota import LIMIT_KEYS, Quotas
@@ -66,81 +67,82 @@ class AdminService:
 
     # -- who may do what ---------------------------------------------------------------------------
 
-    def is_admin(self, actor: Actor) -> bool:
-        return self._access.is_admin(actor)
+    def is_admin(self, caller: Caller) -> bool:
+        return self._access.is_admin(caller)
 
-    def _operator(self, actor: Actor) -> bool:
-        return actor.operator or self._access.is_operator(actor.owner)
+    def _operator(self, caller: Caller) -> bool:
+        return self._access.is_operator(caller)
 
-    def _scope(self, actor: Actor, everywhere: bool) -> str:
-        """Where an admin command applies: the actor's chat, or everywhere (operators only)."""
-        if not self.is_admin(actor):
+    def _scope(self, caller: Caller, everywhere: bool) -> str:
+        """Where an admin command applies: the caller's chat, or everywhere (operators only)."""
+        if not self.is_admin(caller):
             raise NotAllowed("Only admins can do that.")
-        if self._operator(actor):
-            return GLOBAL if everywhere or actor.scope_key is None else actor.scope_key
+        if self._operator(caller):
+            return GLOBAL if everywhere or caller.scope_key is None else caller.scope_key
         if everywhere:
             raise NotAllowed("Only the bot's operators can do that everywhere; leave out 'everywhere'.")
-        if actor.scope_key is None:
+        if caller.scope_key is None:
             raise NotAllowed("Run this in the server or group you administer.")
-        return actor.scope_key
+        return caller.scope_key
 
-    def _require_operator(self, actor: Actor) -> None:
-        if not self._operator(actor):
+    def _require_operator(self, caller: Caller) -> None:
+        if not self._operator(caller):
             raise NotAllowed("Only the bot's operators can do that.")
 
     # -- bans ---------------------------------------------------------------------------------------
 
-    def _target(self, actor: Actor, user: str) -> tuple[str, str]:
-        default = GLOBAL if actor.owner.platform == CLI_PLATFORM else actor.owner.platform
+    def _target(self, caller: Caller, user: str) -> tuple[str, str]:
+        default = GLOBAL if caller.owner.platform == CLI_PLATFORM else caller.owner.platform
         return parse_user(user, default)
 
-    async def ban(self, actor: Actor, user: str, reason: str = "", *, everywhere: bool = False) -> Ban:
-        scope = self._scope(actor, everywhere)
-        platform, user_id = self._target(actor, user)
-        if self._access.is_operator(Owner(platform=platform, user_id=user_id)):
+    async def ban(self, caller: Caller, user: str, reason: str = "", *, everywhere: bool = False) -> Ban:
+        scope = self._scope(caller, everywhere)
+        platform, user_id = self._target(caller, user)
+        target = Owner(platform=platform, user_id=user_id)
+        if self._access.is_operator(target):
             raise NotAllowed(f"{user} is an operator of this bot and cannot be banned.")
-        if (platform, user_id) == (actor.owner.platform, actor.owner.user_id):
+        if same_person(target, caller.owner):
             raise UserError("You cannot ban yourself.")
         now = self._clock()
-        by = f"{actor.owner.platform}:{actor.owner.user_id}"
+        by = f"{caller.owner.platform}:{caller.owner.user_id}"
         await self._access.bans.ban(platform, user_id, scope, reason.strip(), by, now)
         return Ban(platform, user_id, scope, reason.strip(), by, now)
 
-    async def unban(self, actor: Actor, user: str, *, everywhere: bool = False) -> bool:
+    async def unban(self, caller: Caller, user: str, *, everywhere: bool = False) -> bool:
         """False when there was no such ban here."""
-        scope = self._scope(actor, everywhere)
-        platform, user_id = self._target(actor, user)
+        scope = self._scope(caller, everywhere)
+        platform, user_id = self._target(caller, user)
         return await self._access.bans.unban(platform, user_id, scope)
 
-    async def bans(self, actor: Actor) -> list[Ban]:
-        scope = self._scope(actor, False)
+    async def bans(self, caller: Caller) -> list[Ban]:
+        scope = self._scope(caller, False)
         return await self._access.bans.list(None if scope == GLOBAL else scope)
 
     # -- limits -------------------------------------------------------------------------------------
 
-    async def limits(self, actor: Actor) -> dict[str, float | int | None]:
-        """The limits in force where the actor is (config + overrides), by name."""
-        scope = self._scope(actor, False)
+    async def limits(self, caller: Caller) -> dict[str, float | int | None]:
+        """The limits in force where the caller is (config + overrides), by name."""
+        scope = self._scope(caller, False)
         limits = await self._quotas.limits(None if scope == GLOBAL else scope)
         values: dict[str, float | int | None] = {key: getattr(limits, key) for key in LIMIT_KEYS}
         values["default_cost"] = limits.default_cost
         values.update({f"cost.{kind}": cost for kind, cost in sorted(limits.costs.items())})
         return values
 
-    async def set_limit(self, actor: Actor, key: str, value: str, *, everywhere: bool = False) -> None:
+    async def set_limit(self, caller: Caller, key: str, value: str, *, everywhere: bool = False) -> None:
         """Set one of LIMIT_KEYS to a number, "none" (unlimited) or "default" (the config's value)."""
-        await self._quotas.set_limit(self._scope(actor, everywhere), key, value)
+        await self._quotas.set_limit(self._scope(caller, everywhere), key, value)
 
     # -- providers ----------------------------------------------------------------------------------
 
-    async def pause(self, actor: Actor, provider: str) -> None:
+    async def pause(self, caller: Caller, provider: str) -> None:
         """Stop sending jobs to `provider` (queued ones wait; new ones are refused) until `resume`."""
-        self._require_operator(actor)
+        self._require_operator(caller)
         self._pool.hold(provider)
         await self._settings.put(GLOBAL, _HOLD + provider, "1")
 
-    async def resume(self, actor: Actor, provider: str) -> None:
-        self._require_operator(actor)
+    async def resume(self, caller: Caller, provider: str) -> None:
+        self._require_operator(caller)
         self._pool.release(provider)
         await self._settings.delete(GLOBAL, _HOLD + provider)
 
@@ -164,10 +166,10 @@ class AdminService:
 
     # -- stats --------------------------------------------------------------------------------------
 
-    async def stats(self, actor: Actor, period: float = 86400.0) -> Stats:
-        """Jobs, outcomes and spend per provider over the last `period` seconds (the actor's chat for a
+    async def stats(self, caller: Caller, period: float = 86400.0) -> Stats:
+        """Jobs, outcomes and spend per provider over the last `period` seconds (the caller's chat for a
         chat admin, everything for an operator outside a chat)."""
-        scope = self._scope(actor, False)
+        scope = self._scope(caller, False)
         where = None if scope == GLOBAL else scope
         since = self._clock() - period
         return Stats(since, where, await self._quotas.ledger.stats(since, where))
@@ -203,43 +205,43 @@ def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--scope", help=scope_help)
 
 
-def cli_actor(owner: Owner, scope: str | None) -> Actor:
+def cli_caller(owner: Owner, scope: str | None) -> Caller:
     if scope is None:
-        return Actor(owner, operator=True)
+        return Caller(owner, operator=True)
     platform, _, ident = scope.rpartition(":")
     if not platform or not ident:
         raise UserError(f"--scope must be PLATFORM:ID, e.g. discord:1234; not '{scope}'.")
-    return Actor(owner, scope=ident, scope_platform=platform, operator=True)
+    return Caller(owner, scope=ident, scope_platform=platform, operator=True)
 
 
 async def run_cli(admin: AdminService, args: argparse.Namespace, owner: Owner) -> int:
     """One admin command; what it did on stdout, as text or (--json) one JSON object per line."""
-    actor = cli_actor(owner, getattr(args, "scope", None))
+    caller = cli_caller(owner, getattr(args, "scope", None))
     say = _Say(getattr(args, "json", False))
     command = args.admin_command
     if command == "ban":
-        ban = await admin.ban(actor, args.user, args.reason)
+        ban = await admin.ban(caller, args.user, args.reason)
         where = "everywhere" if ban.scope == GLOBAL else ban.scope
         say(f"banned {ban.platform}:{ban.user_id} ({where})", _ban_record(ban))
     elif command == "unban":
-        lifted = await admin.unban(actor, args.user)
+        lifted = await admin.unban(caller, args.user)
         say(f"unbanned {args.user}" if lifted else f"{args.user} was not banned there",
             {"user": args.user, "unbanned": lifted})
     elif command == "bans":
-        for ban in await admin.bans(actor):
+        for ban in await admin.bans(caller):
             text = f"{ban.platform}:{ban.user_id}\t{ban.scope}\t{ban.reason}\tby {ban.banned_by}"
             say(text, _ban_record(ban))
     elif command == "limits":
-        limits = await admin.limits(actor)
+        limits = await admin.limits(caller)
         say("\n".join(f"{k}: {'none' if v is None else f'{v:g}'}" for k, v in limits.items()), limits)
     elif command == "set-limit":
-        await admin.set_limit(actor, args.key, args.value)
+        await admin.set_limit(caller, args.key, args.value)
         say(f"{args.key} set to {args.value}", {"key": args.key, "value": args.value})
     elif command in ("pause", "resume"):
-        await (admin.pause if command == "pause" else admin.resume)(actor, args.provider)
+        await (admin.pause if command == "pause" else admin.resume)(caller, args.provider)
         say(f"{args.provider} {command}d", {"provider": args.provider, "paused": command == "pause"})
     else:
-        stats = await admin.stats(actor, parse_period(args.since))
+        stats = await admin.stats(caller, parse_period(args.since))
         if say.json:
             for row in stats.providers:
                 say("", {"since": _iso(stats.since), "scope": stats.scope, **asdict(row)})

@@ -5,20 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
 
+from bot.access import AccessPolicy
 from bot.admin import AdminService
 from bot.config import AppConfig
 from bot.domain import CLI_PLATFORM
 from bot.events import Listeners, SharedEvents
+from bot.job_media import JobMedia
 from bot.media import Downloader, MediaCache
 from bot.metrics import Health, Metrics, MetricsServer, add_routes
+from bot.moderation import Moderator
 from bot.poller import Poller
-from bot.pool import ProviderPool
+from bot.pool import ProviderFactory, ProviderPool, build_provider
+from bot.queue_board import QueueBoard
+from bot.quota import Quotas
+from bot.runner import JobRunner
 from bot.service import JobService
 from bot.store import JobStore
 from bot.webhooks import WebhookReceiver
@@ -29,18 +36,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class App:
+    """Every part `build_app` built and wired.
+
+    What the chat frontends use: `config` (their section, `admins`, `default_provider`), `service`
+    (commands and queries, with `service.access` for chat admins and `service.media` for a job's
+    files), `admin`, `store` (their inbox, albums, Discord's identify gate, queued jobs to resume),
+    `worker` (which chats this process shows), `events` (other workers' inbox events), `webhooks`
+    (Telegram's webhook mode mounts its route there), `listeners` (their outbox subscribes),
+    `metrics.watch_delivery` and `health.frontends`. The rest (`http`, `pool`, `runner`, `poller`,
+    `metrics_server`) is for the core, the CLI, tests and benchmarks."""
+
     config: AppConfig
     http: httpx.AsyncClient
     store: JobStore
     pool: ProviderPool
     listeners: Listeners
-    poller: Poller
+    runner: JobRunner  # calls the providers for jobs: submit/act, reconcile, status polls, deadline cancels
+    poller: Poller  # when: claims queued jobs and due polls and hands them to the runner
     service: JobService
     admin: AdminService
     metrics: Metrics  # frontends: metrics.watch_delivery(platform, delivery); health.frontends.append(self)
     health: Health
     worker: Worker  # this process among the workers sharing the database (who shows which chat)
     events: SharedEvents  # job changes to and from the other workers
+    board: QueueBoard  # every provider's queue, for the positions job messages show
     webhooks: WebhookReceiver | None = None  # set when the config has a `webhooks` section
     metrics_server: MetricsServer | None = None  # `metrics.listen` without webhooks
 
@@ -50,6 +69,8 @@ async def build_app(
     config: AppConfig,
     *,
     clock: Callable[[], float] = time.time,
+    jitter: Callable[[], float] = random.random,
+    make_provider: ProviderFactory = build_provider,
     serve_http: bool = True,
     create_database: bool = True,
 ) -> AsyncIterator[App]:
@@ -57,43 +78,63 @@ async def build_app(
     `serve_http=False` (one-shot CLI commands) leaves out the webhook and metrics server: the port
     belongs to `run`, and jobs of a process without it are polled, not called back. Such a process
     also works only on CLI jobs: a chat job changes in the process that edits its message.
-    `create_database=False` (read-only commands): a SQLite database not there yet is a DatabaseError."""
+    `create_database=False` (read-only commands): a SQLite database not there yet is a DatabaseError.
+
+    What tests and benchmarks inject, everything else being the production wiring: `clock` (every
+    part reads the time from it), `jitter` (of the runner's backoff: a constant makes retries
+    predictable) and `make_provider` (builds each provider entry's adapter from its config and the
+    shared HTTP client, e.g. the local simulator on the test's clock)."""
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100)) as http:
         store = await JobStore.open(config.database, create=create_database)
-        pool = ProviderPool.from_config(config, http)
+        pool = ProviderPool.from_config(config, http, make_provider)
         try:
             await pool.start()
-            listeners = Listeners()
-            worker = Worker(store, config.workers, clock=clock)
-            events = SharedEvents(store, listeners, clock)
-            hooks = None
-            if config.webhooks is not None and serve_http:
-                hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
-            poller = Poller(store, pool, listeners, config.polling, clock=clock, callbacks=hooks,
-                            only_platform=None if serve_http else CLI_PLATFORM)
-            cache = MediaCache(Downloader(http, config.media), config.media_cache_dir)
-            service = JobService(config, store, pool, cache, listeners, poller.wake, clock)
-            admin, metrics, health = await _operations(store, pool, listeners, service, clock)
-            metrics.worker = health.worker = worker.describe
-            if hooks is not None:
-                metrics.webhook_counts = lambda: hooks.deliveries
-            served = None
-            if hooks is None and config.metrics.listen and serve_http:
-                served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
-            yield App(config, http, store, pool, listeners, poller, service, admin, metrics, health, worker,
-                      events, hooks, served)
+            yield await _assemble(config, http, store, pool, clock, jitter, serve_http)
         finally:
             await pool.aclose()
             await store.close()
 
 
+async def _assemble(
+    config: AppConfig, http: httpx.AsyncClient, store: JobStore, pool: ProviderPool,
+    clock: Callable[[], float], jitter: Callable[[], float], serve_http: bool,
+) -> App:
+    """Build and wire every part but the store and the providers, in the order they depend on."""
+    listeners = Listeners()
+    board = QueueBoard()
+    listeners.add(board)  # first: the frontends' listeners read positions from it
+    hooks = None
+    if config.webhooks is not None and serve_http:
+        hooks = WebhookReceiver(config.webhooks, store, pool, listeners, clock=clock)
+    runner = JobRunner(store, pool, listeners, config.polling, clock=clock, jitter=jitter, callbacks=hooks)
+    poller = Poller(store, pool, runner, config.polling, clock=clock,
+                    only_platform=None if serve_http else CLI_PLATFORM)
+    access = AccessPolicy(config.access, config.admins, store.bans, clock)
+    quotas = Quotas(config.limits, store.ledger, store.ops, clock)
+    job_media = JobMedia(pool, MediaCache(Downloader(http, config.media), config.media_cache_dir))
+    service = JobService(config, store, pool, job_media, listeners, poller.wake, clock, access=access,
+                         moderator=Moderator.from_config(config.moderation), quotas=quotas)
+    admin, metrics, health = await _operations(store, pool, listeners, access, quotas, clock)
+    worker = Worker(store, config.workers, clock=clock)
+    metrics.worker = health.worker = worker.describe
+    if hooks is not None:
+        metrics.webhook_counts = lambda: hooks.deliveries
+    served = None
+    if hooks is None and config.metrics.listen and serve_http:
+        served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
+    board.load(await service.queued_jobs())
+    return App(config, http, store, pool, listeners, runner, poller, service, admin, metrics, health, worker,
+               SharedEvents(store, listeners, clock), board, hooks, served)
+
+
 async def _operations(
-    store: JobStore, pool: ProviderPool, listeners: Listeners, service: JobService, clock: Callable[[], float]
+    store: JobStore, pool: ProviderPool, listeners: Listeners, access: AccessPolicy, quotas: Quotas,
+    clock: Callable[[], float],
 ) -> tuple[AdminService, Metrics, Health]:
     """Refunds, admin pauses, metrics and health: wired once, state restored from the store."""
-    listeners.add(service.quotas)  # failed and timed-out jobs are refunded however they end
-    await service.quotas.ledger.reconcile(clock())  # ... including any that ended during a crash
-    admin = AdminService(pool, service.access, service.quotas, store.ops, clock)
+    listeners.add(quotas)  # failed and timed-out jobs are refunded however they end
+    await quotas.ledger.reconcile(clock())  # ... including any that ended during a crash
+    admin = AdminService(pool, access, quotas, store.ops, clock)
     held = await admin.restore()
     if held:
         log.info("providers paused by an admin: %s", ", ".join(held))
@@ -105,7 +146,8 @@ async def _operations(
 
 @contextlib.asynccontextmanager
 async def running(app: App) -> AsyncIterator[None]:
-    """Run the poller (and the webhook server, when configured) in a TaskGroup for the block."""
+    """Run the poller, the worker's leases, the shared events (and the webhook or metrics server,
+    the admin pauses' watch and retention, when configured) in a TaskGroup for the block."""
     async with asyncio.TaskGroup() as group:
         await app.worker.join()
         tasks = [group.create_task(app.poller.run(), name="poller"),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import faults, frontends
+from bot.access import Caller
 from bot.admin import parse_period
 from bot.admin import run_cli as run_admin_cli
 from bot.app import App, build_app, running
@@ -52,8 +53,7 @@ log = logging.getLogger(__name__)
 _USER = os.environ.get("USER", "admin")
 WATCH_REREAD = 1.0  # seconds between looks at the store while watching a job
 CLI_OWNER = Owner(platform=CLI_PLATFORM, user_id=_USER, name=_USER)
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
-               "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
+CLI_CALLER = Caller(CLI_OWNER, operator=True)  # whoever runs the CLI operates the bot
 EXIT_DATABASE = ExitCode.DATABASE  # the name older tests and scripts import
 
 
@@ -95,12 +95,12 @@ async def _create(app: App, args: argparse.Namespace, out: Out) -> Job:
     """The job the command asks for: a new one, or (`wait`, an action pressed before) a stored one."""
     service = app.service
     if args.command == "imagine":
-        return await service.imagine(CLI_OWNER, args.prompt, provider=args.provider)
+        return await service.imagine(CLI_CALLER, args.prompt, provider=args.provider)
     if args.command == "describe":
-        return await service.describe(CLI_OWNER, _read_image(args.file), provider=args.provider)
+        return await service.describe(CLI_CALLER, _read_image(args.file), provider=args.provider)
     if args.command == "blend":
         images = [_read_image(p) for p in args.files]
-        return await service.blend(CLI_OWNER, images, dimensions=args.dimensions, provider=args.provider)
+        return await service.blend(CLI_CALLER, images, dimensions=args.dimensions, provider=args.provider)
     if args.command == "wait":
         return await service.get(args.job)
     parsed = parse_action_name(args.action)
@@ -110,7 +110,7 @@ async def _create(app: App, args: argparse.Namespace, out: Out) -> Job:
     if parent.state is JobState.SUCCEEDED and name not in offers(parent):
         raise UnsupportedAction(f"Job {parent.id} does not offer {name}; it offers: "
                                 f"{' '.join(offers(parent)) or 'nothing'}.")  # fmt: skip
-    job, created = await service.act(CLI_OWNER, parent.id, *parsed)
+    job, created = await service.act(CLI_CALLER, parent.id, *parsed)
     if not created:
         out.note(f"{name} was already requested: job {job.id}")
     return job
@@ -124,7 +124,7 @@ async def _command(args: argparse.Namespace, config: AppConfig, out: Out) -> int
         if args.command == "jobs":
             return await _jobs(app, args.limit, out)
         if args.command == "cancel":
-            job = await app.service.cancel(CLI_OWNER, args.job, admin=True)  # the CLI is an operator
+            job = await app.service.cancel(CLI_CALLER, args.job)
             if out.json:
                 out.record(job_record(job))
             else:

@@ -24,12 +24,10 @@ from bot.app import App
 from bot.domain import Job, JobState, action_name
 from bot.errors import ExitCode
 from bot.job_media import JobFiles
-from bot.media import sniff
+from bot.media import extension as extension_of
 from providers.base import COMMANDS
 
 WATCH_REREAD = 1.0  # seconds between looks at the store while watching a job
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
-               "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -252,7 +250,7 @@ def file_names(job: Job, files: JobFiles) -> list[tuple[str, bytes]]:
 def write_new(out_dir: Path, stem: str, data: bytes) -> tuple[Path, bool]:
     """Write `data` as `<stem>.<ext>` in `out_dir`, never over another file: a name taken by different
     bytes moves on to `<stem>-2.<ext>`, `-3` ...; the same bytes already there are kept (False)."""
-    extension = _EXTENSIONS.get(sniff(data) or "", "bin")
+    extension = extension_of(data, "bin")
     n = 1
     while True:
         path = out_dir / (f"{stem}.{extension}" if n == 1 else f"{stem}-{n}.{extension}")

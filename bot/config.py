@@ -12,7 +12,7 @@ import re
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -100,12 +101,18 @@ class TelegramConfig(_Section):
     token: SecretStr = SecretStr("")
     base_url: str | None = None  # a self-hosted Bot API server, e.g. http://127.0.0.1:8081/bot
     base_file_url: str | None = None
-    allowed_chat_ids: list[int] = Field(default_factory=list)  # empty = every chat
-    owner_only_buttons: bool = True
+    # Deprecated (folded into the access section by AppConfig, with a warning): use access.allow_chats
+    # ("telegram:<id>") and access.owner_only_buttons.
+    allowed_chat_ids: list[int] | None = None
+    owner_only_buttons: bool | None = None
     # Flood limits (Telegram: ~1 message/s per chat, 20/min per group, ~30/s overall; edits count).
     chat_rate: RateLimit = RateLimit(count=1, period=1.0)
     group_rate: RateLimit = RateLimit(count=20, period=60.0)
     global_rate: RateLimit = RateLimit(count=30, period=1.0)
+    # A chat showing more unfinished jobs than this is congested: further jobs get no placeholder and
+    # no progress, one status message says how many are in the works, each result is posted when ready
+    # (one message per job instead of two or more). null: never.
+    congestion_jobs: int | None = Field(default=5, ge=1)
     album_wait: float = Field(default=1.0, ge=0)  # how long /blend waits for the rest of an album
     poll_timeout: float = Field(default=10.0, ge=0)  # getUpdates long-poll timeout
     # polling: this process long-polls getUpdates (one process only: Telegram allows one consumer).
@@ -117,13 +124,18 @@ class TelegramConfig(_Section):
 
 class DiscordConfig(_Section):
     token: SecretStr = SecretStr("")
-    guild_ids: list[int] = Field(default_factory=list)  # sync targets and allowlist; empty = global, any
+    # Where the slash commands are registered (synced at every start); with ids, also the only servers
+    # served (AccessPolicy decides, see AccessConfig.served); empty = global commands, every server, DMs.
+    guild_ids: list[int] = Field(default_factory=list)
     api_base: str | None = None  # REST reverse proxy, e.g. http://127.0.0.1:8082/api/v10
     gateway_url: str | None = None  # gateway reverse proxy, e.g. ws://127.0.0.1:8082/gw
-    owner_only_buttons: bool = True
+    owner_only_buttons: bool | None = None  # deprecated: access.owner_only_buttons (folded in, warned)
     channel_edits: int = Field(default=5, ge=1)  # message edits per channel per `channel_period`
     channel_period: float = Field(default=5.0, gt=0)  # seconds (Discord: about 5 edits / 5 s)
     global_per_second: int = Field(default=40, ge=1)  # all requests of the bot (Discord: 50/s)
+    # Seconds after a command during which its job's message is edited through the interaction's own
+    # webhook (a bucket per interaction, outside the global limit); the token lives 15 minutes. 0: never.
+    interaction_edit_window: float = Field(default=840.0, ge=0, le=900)
     guild_ready_timeout: float = Field(default=2.0, ge=0)  # discord.py's wait for GUILD_CREATEs
     # Sharding (Discord requires it past ~2,500 guilds). shard_count: null = one unsharded connection;
     # "auto" = Discord's recommended count (GET /gateway/bot), every shard in this process; a number =
@@ -206,12 +218,21 @@ class ModerationConfig(_Section):
 
 class AccessConfig(_Section):
     """Ids as "123" (any platform) or "discord:123"; chats are Discord server or channel ids and
-    Telegram chat ids. An empty allowlist allows everyone; the blocklists always win."""
+    Telegram chat ids. An empty allowlist allows everyone; the blocklists always win. `allow_chats`
+    restricts a platform only when it names that platform's chats ("telegram:-100123") or bare ids.
+    Every rule is applied by bot.access.AccessPolicy, the same on every platform."""
 
+    owner_only_buttons: bool = True  # a job's buttons (and /cancel) are its owner's (and chat admins' cancel)
     allow_users: IdList = Field(default_factory=list)
     block_users: IdList = Field(default_factory=list)
     allow_chats: IdList = Field(default_factory=list)
     block_chats: IdList = Field(default_factory=list)
+    # platform -> the only servers it serves: set by AppConfig from `discord.guild_ids` (not a key).
+    _served: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def served(self) -> dict[str, frozenset[str]]:
+        return self._served
 
 
 class AdminsConfig(_Section):
@@ -333,6 +354,50 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close}'?)" if close else ""
 
 
+def fold_access(access: AccessConfig, telegram: TelegramConfig | None, discord: DiscordConfig | None
+                ) -> tuple[AccessConfig, list[str]]:
+    """`access` with the deprecated per-platform keys folded in (`telegram.owner_only_buttons`,
+    `discord.owner_only_buttons`, `telegram.allowed_chat_ids`), and a warning for each. A key set in
+    `access` too wins over the old one (the warning says the old one is ignored)."""
+    given = access.model_fields_set
+    updates: dict[str, Any] = {}
+    notes: list[str] = []
+    old_buttons = {f"{name}.owner_only_buttons": section.owner_only_buttons
+                   for name, section in (("telegram", telegram), ("discord", discord))
+                   if section is not None and section.owner_only_buttons is not None}  # fmt: skip
+    for key in old_buttons:
+        if "owner_only_buttons" in given:
+            notes.append(f"{key}: deprecated and ignored: access.owner_only_buttons is set and wins (one "
+                         f"rule for every platform); remove {key}")
+        else:
+            notes.append(f"{key}: deprecated, read as access.owner_only_buttons (one rule for every "
+                         "platform): move it there")
+    if old_buttons and "owner_only_buttons" not in given:
+        updates["owner_only_buttons"] = any(old_buttons.values())  # they disagree: owner-only, the safer
+        if len(set(old_buttons.values())) > 1:
+            notes.append("access.owner_only_buttons: telegram's and discord's old keys disagree: read as "
+                         "true (only a job's owner presses its buttons) on both")
+    old_chats = telegram.allowed_chat_ids if telegram is not None else None
+    if old_chats is not None and "allow_chats" in given:
+        notes.append("telegram.allowed_chat_ids: deprecated and ignored: access.allow_chats is set and "
+                     "wins; list the Telegram chats there as \"telegram:<id>\" and remove "
+                     "telegram.allowed_chat_ids")
+    elif old_chats is not None:
+        updates["allow_chats"] = [f"telegram:{chat}" for chat in old_chats]
+        listed = ", ".join(f'"telegram:{chat}"' for chat in old_chats)
+        notes.append(f"telegram.allowed_chat_ids: deprecated, read as access.allow_chats: [{listed}]: move "
+                     "the ids there")
+    return (access.model_copy(update=updates) if updates else access), notes
+
+
+def _serving(access: AccessConfig, discord: DiscordConfig | None) -> AccessConfig:
+    """A copy of `access` serving, on Discord, only `discord.guild_ids` (when there are any)."""
+    guilds = discord.guild_ids if discord is not None else []
+    served = access.model_copy()
+    served._served = {"discord": frozenset(map(str, guilds))} if guilds else {}
+    return served
+
+
 #: `AppConfig.model_validate(..., context=CHECKED)`: the caller (bot/config_check.py) reports how the
 #: parts name each other itself, key by key, together with every other problem.
 CHECKED = {"references_checked": True}
@@ -361,6 +426,7 @@ class AppConfig(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    _deprecations: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("database", mode="before")
     @classmethod
@@ -395,6 +461,27 @@ class AppConfig(_Section):
         if problems:
             raise ValueError("; ".join(f"{key_path(loc)}: {message}" for loc, message in problems))
         return self
+
+    @model_validator(mode="after")
+    def _one_access_section(self) -> AppConfig:
+        """AccessPolicy reads the `access` section alone: the keys that moved there are folded in here,
+        each with a warning naming its new key (see `deprecations`), and `discord.guild_ids` becomes
+        the servers Discord serves (`AccessConfig.served`)."""
+        access, self._deprecations = fold_access(self.access, self.telegram, self.discord)
+        self.access = _serving(access, self.discord)
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's copy, which validates nothing again: `access.served` is derived again here, so a
+        copy with another discord section (tests change `guild_ids` this way) serves its servers."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.access = _serving(copied.access, copied.discord)
+        return copied
+
+    @property
+    def deprecations(self) -> list[str]:
+        """Keys of an older config that still work, as "key.path: what to write instead"."""
+        return list(self._deprecations)
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -430,11 +430,11 @@ def _discord_token_problem(token: str) -> str | None:
 
 def config_warnings(config: AppConfig) -> list[str]:
     """What works but is probably not meant, on a config without problems (check-config prints them,
-    `run` logs them)."""
+    `run` logs them): first the keys that moved (AppConfig folds them into their new place)."""
+    warnings = config.deprecations
     on = config.chat_frontends
     if not on:
-        return []
-    warnings = []
+        return warnings
     if config.provider(config.default_provider).type == "local":
         verb = "is" if len(on) == 1 else "are"
         warnings.append(f"default_provider: '{config.default_provider}' is the built-in simulator and "

@@ -43,6 +43,15 @@ class Rate:
     period: float
 
 
+@dataclass(frozen=True)
+class Lane:
+    """A chat's windows, and whether its sends also count against the global window. Discord's
+    interaction webhooks, for one, have a bucket per interaction and are outside the bot's global limit."""
+
+    rates: tuple[Rate, ...]
+    metered: bool = True
+
+
 @dataclass
 class DeliveryStats:
     pushed: int = 0  # renders handed to push()
@@ -63,14 +72,17 @@ class _Window:
         self.sent: deque[float] = deque()
         self.blocked_until = 0.0
 
-    def wait_time(self, now: float) -> float:
+    def wait_time(self, now: float, *, reserve: bool = False) -> float:
+        """`reserve`: for progress, which leaves a quarter of each window (of 4 or more sends) free,
+        so an answer to a person or a final that comes next finds a slot at once."""
         while self.sent and self.sent[0] <= now - self._span:
             self.sent.popleft()
         wait = self.blocked_until - now
         for rate in self.rates:
+            count = rate.count - rate.count // 4 if reserve else rate.count
             recent = [at for at in self.sent if at > now - rate.period]
-            if len(recent) >= rate.count:
-                wait = max(wait, recent[-rate.count] + rate.period - now)
+            if len(recent) >= count:
+                wait = max(wait, recent[-count] + rate.period - now)
         return max(0.0, wait)
 
     def record(self, now: float) -> None:
@@ -90,6 +102,13 @@ class _Pending(Generic[T]):
     payload: T
     fingerprint: Hashable
     final: bool
+    urgent: bool = False
+
+    @property
+    def rank(self) -> int:
+        """Serving order within a chat: finals, then urgent sends (a job's first message, which
+        answers a command), then progress; oldest first within each."""
+        return 0 if self.final else 1 if self.urgent else 2
 
 
 def _set_event() -> asyncio.Event:
@@ -101,6 +120,7 @@ def _set_event() -> asyncio.Event:
 @dataclass
 class _Chat(Generic[T]):
     window: _Window
+    metered: bool  # counts against the global window too
     pending: dict[str, _Pending[T]] = field(default_factory=dict)  # message key -> newest render
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     running: bool = False
@@ -125,7 +145,7 @@ class Delivery(Generic[T]):
     def __init__(
         self,
         send: Sender[T],
-        chat_rate: Callable[[str], Rate | Sequence[Rate]],
+        chat_rate: Callable[[str], Rate | Sequence[Rate] | Lane],
         global_rate: Rate,
         *,
         clock: Clock = time.monotonic,
@@ -141,15 +161,21 @@ class Delivery(Generic[T]):
         self._chats: dict[str, _Chat[T]] = {}
         self._shown: dict[str, Hashable] = {}  # message key -> fingerprint last delivered
         self._sending: dict[str, Hashable] = {}  # message key -> fingerprint of the send in flight
+        self._lane_of: dict[str, str] = {}  # message key -> the chat (lane) it is pending or sent in
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._idle = asyncio.Event()
         self._idle.set()
         self.stats = DeliveryStats()
 
     def push(self, chat_key: str, message_key: str, payload: T, fingerprint: Hashable, *,
-             final: bool = False) -> None:
+             final: bool = False, urgent: bool = False) -> None:
         """Queue `payload` as the newest state of `message_key`. Never blocks, never sends itself."""
         self.stats.pushed += 1
+        lane = self._lane_of.get(message_key)
+        if lane is not None and lane != chat_key and (message_key in self._chats[lane].pending
+                                                      or message_key in self._sending):
+            chat_key = lane  # a message stays in one lane while anything of it is on its way: in order
+        self._lane_of[message_key] = chat_key
         chat = self._chat(chat_key)
         previous = chat.pending.get(message_key)
         if previous is None and fingerprint in (self._shown.get(message_key), self._sending.get(message_key)):
@@ -157,7 +183,8 @@ class Delivery(Generic[T]):
             return
         if previous is not None:
             self.stats.coalesced += 1
-        chat.pending[message_key] = _Pending(payload, fingerprint, final or bool(previous and previous.final))
+        chat.pending[message_key] = _Pending(payload, fingerprint, final or bool(previous and previous.final),
+                                             urgent or bool(previous and previous.urgent))
         self._idle.clear()
         if not chat.running:
             chat.running = True
@@ -167,8 +194,9 @@ class Delivery(Generic[T]):
         chat = self._chats.get(chat_key)
         if chat is None:
             rates = self._chat_rate(chat_key)
-            window = _Window(rates) if isinstance(rates, Rate) else _Window(*rates)
-            chat = self._chats[chat_key] = _Chat(window)
+            if not isinstance(rates, Lane):
+                rates = Lane((rates,) if isinstance(rates, Rate) else tuple(rates))
+            chat = self._chats[chat_key] = _Chat(_Window(*rates.rates), rates.metered)
         return chat
 
     async def paced(self, chat_key: str, call: Callable[[], Awaitable[R]]) -> R:
@@ -183,19 +211,27 @@ class Delivery(Generic[T]):
             chat.answers += 1
             chat.no_answers.clear()
             try:
-                started = await self._wait_for_slot(chat.window)
+                started = await self._wait_for_slot(chat, edits=False)
             finally:
                 chat.answers -= 1
                 if not chat.answers:
                     chat.no_answers.set()
             try:
-                return await self._timed(chat.window, started, call())
+                return await self._timed(chat, started, call())
             except RetryAfter as exc:
                 self.stats.retried += 1
                 chat.window.blocked_until = self._clock() + exc.seconds
                 if attempt == 2 * self._max_attempts:
                     raise
         raise AssertionError("unreachable")
+
+    def withdraw(self, message_key: str) -> None:
+        """Drop what is pending for `message_key`, unsent (e.g. its message now goes by another key)."""
+        lane = self._lane_of.get(message_key)
+        if lane is not None and self._chats[lane].pending.pop(message_key, None) is not None:
+            self.stats.coalesced += 1
+            if message_key not in self._sending:
+                del self._lane_of[message_key]
 
     def shown(self, message_key: str, fingerprint: Hashable) -> None:
         """Record what a message already shows (e.g. the frontend just sent it) so it is not re-sent."""
@@ -223,10 +259,9 @@ class Delivery(Generic[T]):
         chat = self._chats[chat_key]
         try:
             while chat.pending:
-                started = await self._wait_for_slot(chat.window, chat)
+                started = await self._wait_for_slot(chat, progress=True)
                 # a final render goes first: it is what people wait for; progress can wait
-                first = next(iter(chat.pending.items()))
-                message_key, item = next((e for e in chat.pending.items() if e[1].final), first)
+                message_key, item = min(chat.pending.items(), key=lambda entry: entry[1].rank)
                 del chat.pending[message_key]
                 await self._deliver(chat, message_key, item, started)
         finally:
@@ -237,28 +272,35 @@ class Delivery(Generic[T]):
             elif not any(c.pending or c.running for c in self._chats.values()):
                 self._idle.set()
 
-    async def _wait_for_slot(self, window: _Window, edits_of: _Chat[T] | None = None) -> float:
-        """Wait until one more send fits the chat's and the global window; record it and say when.
-        For the edits of a chat (`edits_of`), only once no answer to a person waits for that chat."""
+    async def _wait_for_slot(self, chat: _Chat[T], *, edits: bool = True, progress: bool = False
+                             ) -> float:
+        """Wait until one more send fits the chat's (and, if metered, the global) window; record it
+        and say when. Edits wait, besides, until no answer to a person waits for that chat; progress
+        leaves part of the chat's window free (see `_Window.wait_time`)."""
         while True:
-            if edits_of is not None and edits_of.answers:
-                await edits_of.no_answers.wait()
+            if edits and chat.answers:
+                await chat.no_answers.wait()
                 continue
             now = self._clock()
-            wait = max(window.wait_time(now), self._global.wait_time(now))
+            only_progress = progress and all(item.rank == 2 for item in chat.pending.values())
+            wait = chat.window.wait_time(now, reserve=only_progress)
+            if chat.metered:
+                wait = max(wait, self._global.wait_time(now))
             if wait <= 0:
-                window.record(now)
-                self._global.record(now)
+                chat.window.record(now)
+                if chat.metered:
+                    self._global.record(now)
                 return now
             await self._sleep(wait)
 
-    async def _timed(self, window: _Window, started: float, send: Awaitable[R]) -> R:
+    async def _timed(self, chat: _Chat[T], started: float, send: Awaitable[R]) -> R:
         try:
             return await send
         finally:  # the send counts from when it finished (see _Window.settle)
             now = self._clock()
-            window.settle(started, now)
-            self._global.settle(started, now)
+            chat.window.settle(started, now)
+            if chat.metered:
+                self._global.settle(started, now)
 
     async def _deliver(self, chat: _Chat[T], message_key: str, item: _Pending[T], started: float) -> None:
         """Send `item`; meanwhile the same render pushed again is not queued (it is on its way)."""
@@ -267,11 +309,13 @@ class Delivery(Generic[T]):
             await self._attempts(chat, message_key, item, started)
         finally:
             self._sending.pop(message_key, None)
+            if message_key not in chat.pending:
+                self._lane_of.pop(message_key, None)
 
     async def _attempts(self, chat: _Chat[T], message_key: str, item: _Pending[T], started: float) -> None:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._timed(chat.window, started, self._send(message_key, item.payload))
+                await self._timed(chat, started, self._send(message_key, item.payload))
             except RetryAfter as exc:
                 self.stats.retried += 1
                 chat.window.blocked_until = self._clock() + exc.seconds
@@ -283,7 +327,7 @@ class Delivery(Generic[T]):
                 log.warning("delivery of %s failed (attempt %d)", message_key, attempt, exc_info=True)
                 if not item.final or attempt == self._max_attempts:
                     return
-                started = await self._wait_for_slot(chat.window)
+                started = await self._wait_for_slot(chat)
                 continue
             self.stats.sent += 1
             self.shown(message_key, item.fingerprint)

@@ -33,6 +33,7 @@ __all__ = [
     "can_transition",
     "merge_snapshot",
     "new_job_id",
+    "same_person",
 ]
 
 
@@ -94,6 +95,12 @@ class Owner(BaseModel):
     platform: str
     user_id: str
     name: str = ""
+
+
+def same_person(a: Owner, b: Owner) -> bool:
+    """The one owner comparison: the same account on the same platform. The display name is left out
+    (it changes, and an anonymous admin's jobs carry the group's)."""
+    return (a.platform, a.user_id) == (b.platform, b.user_id)
 
 
 class Placement(BaseModel):

@@ -22,6 +22,17 @@ class JobFiles:
     videos: list[bytes]
 
 
+@dataclass(frozen=True)
+class Result:
+    """What a chat shows of a finished job: its main picture (the grid, else the first image) fitted to
+    the platform's cap, the single image as it came (when there is no grid: a full-size copy may go out
+    besides), and the videos as they came (each frontend decides what fits)."""
+
+    main: bytes | None
+    single: bytes | None
+    videos: list[bytes]
+
+
 class JobMedia:
     def __init__(self, pool: ProviderPool, cache: media.MediaCache) -> None:
         self._pool = pool
@@ -41,6 +52,16 @@ class JobMedia:
             images = await media.split_grid(grid, max_pixels=self._cache.downloader.config.max_pixels)
         videos = [await self._download(job, url) for url in job.result.video_urls]
         return JobFiles(grid, images, videos)
+
+    async def result(self, job: Job, max_bytes: int, max_side: int | None = None, *,
+                     files: JobFiles | None = None) -> Result:
+        """The finished job's picture to show, chosen and fitted once for every frontend (`files`: the
+        job's files when the caller has them already)."""
+        files = files or await self.files(job, tiles=False)
+        main = files.grid or (files.images[0] if files.images else None)
+        fitted = await media.fit(main, max_bytes, max_side) if main is not None else None
+        single = files.images[0] if files.grid is None and files.images else None
+        return Result(fitted, single, files.videos)
 
     async def preview(self, job: Job) -> bytes | None:
         """The job's current preview image, fetched fresh (previews are transient: not cached)."""

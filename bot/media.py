@@ -38,6 +38,16 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
+#: The file extension of each media type we handle (the names uploads and saved files get).
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
+              "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
+
+
+def extension(data: bytes, default: str = "png") -> str:
+    """The file extension `data` should be saved or uploaded under."""
+    return EXTENSIONS.get(sniff(data) or "", default)
+
+
 def sniff(data: bytes) -> str | None:
     """The media type from the leading bytes, or None if it is not an image or video we handle."""
     for magic, offset, mime in _MAGIC:

@@ -1,7 +1,10 @@
-"""The poller: one supervised loop that submits queued jobs, polls running ones and enforces deadlines.
+"""The poller: one supervised loop that decides when work is due and takes it. Each tick it hands the
+jobs past their deadline, the submits whose answer never came, the queued jobs a provider has room for
+and the due status polls (batched where the provider allows) to the job runner (bot/runner.py), which
+is what calls the providers. Taking work is an atomic claim in the store, so workers sharing a
+database never take the same job; a command or a button press wakes the loop at once.
 
-Clock, sleep and jitter are injected so tests drive it without waiting on wall-clock timers.
-Everything it learns goes to the store first, then to the listeners.
+Clock is injected so tests drive it without waiting on wall-clock timers.
 """
 
 from __future__ import annotations
@@ -9,49 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
 
-from bot import faults
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
-from bot.errors import UserError
-from bot.events import JobListener
-from bot.moderation import refusal_message
 from bot.pool import ProviderPool
+from bot.runner import JobRunner
 from bot.store import JobStore
-from providers.base import COMMANDS, Action, ActRequest, SubmitAttempt, TaskSnapshot
-from providers.errors import (
-    ProviderAuthError,
-    ProviderBusy,
-    ProviderError,
-    ProviderOutcomeUnknown,
-    ProviderQuotaExceeded,
-    ProviderUnavailable,
-)
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-_LEASE_MARGIN = 1.0  # seconds a submit is given up before its claim would lapse
-_AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
-_UNKNOWN_MESSAGE = ("The image provider did not confirm whether it started this job, and it can't be asked; "
-                    "to avoid charging twice it was not sent again. It was refunded: please try again.")
-
-
-class Callbacks(Protocol):
-    """The webhook receiver as the poller sees it (see bot.webhooks.WebhookReceiver)."""
-
-    async def url_for(self, job: Job) -> str | None:
-        """The callback URL to give the provider for `job`, or None when it gets none."""
-
-    def poll_interval(self, provider: str) -> float | None:
-        """The slower fallback cadence for jobs that expect a callback from `provider`, else None."""
 
 
 class Poller:
@@ -59,26 +30,22 @@ class Poller:
         self,
         store: JobStore,
         pool: ProviderPool,
-        listener: JobListener,
+        runner: JobRunner,
         config: PollingConfig,
         *,
-        clock: Clock = time.time,
-        jitter: Callable[[], float] = random.random,
-        callbacks: Callbacks | None = None,
+        clock: Callable[[], float] = time.time,
         only_platform: str | None = None,
     ) -> None:
         """`only_platform` limits the work to jobs asked for on that platform: a one-shot CLI beside
         `run` works on its own ("cli") jobs, so a chat job's changes happen where its message is edited."""
         self._store = store
-        self._only = only_platform
-        self._callbacks = callbacks
         self._pool = pool
-        self._listener = listener
+        self._runner = runner
         self._config = config
         self._clock = clock
-        self._jitter = jitter
+        self._only = only_platform
         self._wake = asyncio.Event()
-        self.fetch_requests = 0  # provider fetch calls made (for benchmarks and /metrics)
+        self.fetch_requests = 0  # status calls handed to the runner, one per batch (benchmarks, tests)
 
     def wake(self) -> None:
         """Run a tick now (a job was queued or an action pressed)."""
@@ -112,185 +79,33 @@ class Poller:
 
     async def tick(self) -> None:
         now = self._clock()
-        await self._expire(now)
+        for job in await self._store.expired(now, self._only):
+            await self._runner.time_out(job)
         await self._reconcile_stale(now)
         await self._dispatch(now)
         await self._poll(now)
-
-    async def _changed(self, job: Job) -> None:
-        if job.terminal:
-            await faults.point("final_stored")
-        await self._listener.job_changed(job)
-
-    # -- deadlines --------------------------------------------------------------------------------
-
-    async def _expire(self, now: float) -> None:
-        for job in await self._store.expired(now, self._only):
-            minutes = max(1, round((job.deadline - job.created_at) / 60))
-            ended = await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and "
-                                                               "was stopped.")  # fmt: skip
-            if ended is not None and job.provider_task_id:
-                await self._cancel_quietly(job.provider, job.provider_task_id, job.id)
-
-    async def _cancel_quietly(self, name: str, task_id: str, job_id: str) -> None:
-        """Stop a provider task nobody will look at again (where the provider can)."""
-        if not self._pool.get(name).capabilities.cancel:
-            return
-        try:
-            await self._pool.get(name).cancel(task_id)
-        except ProviderError as exc:
-            log.info("could not cancel task %s of job %s: %s", task_id, job_id, exc.message)
 
     async def retire_orphans(self) -> None:
         """Fail the unfinished jobs of providers that are no longer configured (once, at start)."""
         for job in await self._store.live_elsewhere(self._pool.names):
             log.warning("job %s: provider %s is no longer configured", job.id, job.provider)
-            await self.finish(job, JobState.FAILED, f"The provider '{job.provider}' is no longer available.")
+            await self._runner.finish(job, JobState.FAILED, f"The provider '{job.provider}' is no longer "
+                                                            "available.")  # fmt: skip
 
-    async def finish(self, job: Job, state: JobState, error: str | None) -> Job | None:
-        """Move a job to a terminal state with a user-safe message, store it and tell the listeners.
-        None when it had already ended some other way (a webhook, a cancel, another process)."""
-        ended = job.model_copy(
-            update={"state": state, "error": error, "next_poll_at": None, "claimed_until": None,
-                    "updated_at": self._clock()}
-        )  # fmt: skip
-        stored = await self._store.save(ended, job)
-        if stored is not None:
-            await self._changed(stored)
-        return stored
-
-    # -- submitting queued jobs -------------------------------------------------------------------
-
-    def _lease(self, provider: str) -> float:
-        """How long a claim holds: past the request's own timeout, so a live submit always ends first."""
-        timeout = self._pool.config(provider).request_timeout
-        return timeout + max(2.0, timeout / 2)
+    # -- taking work ------------------------------------------------------------------------------
 
     async def _dispatch(self, now: float) -> None:
+        """Claim as many queued jobs as each provider has room for, and have them sent."""
         for name in await self._store.queued_providers():
             if self._pool.paused(name, now):
                 continue
             capacity = self._pool.config(name).max_concurrency
             # the lease runs from now, not from the tick's start: a long tick must not shorten it
-            claimed_at, lease = self._clock(), self._lease(name)
+            claimed_at, lease = self._clock(), self._runner.lease(name)
             jobs = await self._store.claim_queued(name, claimed_at, lease, capacity, self._only)
             async with asyncio.TaskGroup() as group:
                 for job in jobs:
-                    group.create_task(self._submit(job, now))
-
-    async def _submit(self, job: Job, now: float) -> None:
-        """Send a claimed job. Its attempt key goes with it, so an answer that never comes back can be
-        looked up (`_reconcile`) instead of sent twice."""
-        await faults.point("submit_claimed")
-        try:
-            async with asyncio.timeout(self._lease(job.provider) - _LEASE_MARGIN):
-                snapshot = await self._send(job)  # given up before its claim lapses: never sent twice
-        except (ProviderOutcomeUnknown, TimeoutError) as exc:
-            why = exc.describe() if isinstance(exc, ProviderOutcomeUnknown) else "no answer within its lease"
-            log.warning("job %s: no answer to its submit on %s (%s); it will be reconciled",
-                        job.id, job.provider, why)  # fmt: skip
-            await self._store.extend_claim(job, self._clock() + self._config.reconcile_delay)
-            return
-        except ProviderError as exc:
-            await self._submit_failed(job, exc, now)
-            return
-        except UserError as exc:  # its input can't be sent (no longer stored)
-            await self.finish(job, JobState.FAILED, exc.message)
-            return
-        await faults.point("submit_sent")
-        self._pool.last_success[job.provider] = now
-        await self._submitted(job, snapshot, now)
-
-    async def _send(self, job: Job) -> TaskSnapshot:
-        provider = self._pool.get(job.provider)
-        update = {"callback_url": await self._callbacks.url_for(job) if self._callbacks else None,
-                  "client_ref": job.submit_key}  # fmt: skip
-        if job.kind in COMMANDS:  # its stored inputs are loaded here, for the request that goes out
-            request = await self._store.inputs.load(job.request)
-            return await provider.submit(request.model_copy(update=update))
-        act = self._act_request(job).model_copy(update=update)
-        return await provider.act((await self._parent(job)).as_parent(), act)
-
-    async def _parent(self, job: Job) -> Job:
-        parent = await self._store.get(job.parent_id or "")
-        assert parent is not None, "a child job always has its parent stored"
-        return parent
-
-    def _act_request(self, job: Job) -> ActRequest:
-        prompt = job.request.prompt.full() if job.request.prompt and job.kind is Action.VIDEO_EXTEND else None
-        return ActRequest(
-            action=job.kind,
-            index=job.index,
-            prompt=prompt,
-            speed=job.request.speed,
-            callback_url=job.request.callback_url,
-        )
-
-    def _interval(self, provider: str, hooked: bool = True) -> float:
-        """Seconds between polls: the provider's own, or the slower fallback when a callback is due
-        (`hooked`: the job was given a callback URL; a job another process submitted may have none)."""
-        interval = self._pool.config(provider).poll_interval
-        fallback = self._callbacks.poll_interval(provider) if self._callbacks and hooked else None
-        return max(interval, fallback) if fallback is not None else interval
-
-    async def _next_polls(self, name: str, jobs: list[Job], now: float) -> dict[str, float]:
-        hooked = await self._store.with_callbacks([job.id for job in jobs]) if self._callbacks else set()
-        return {job.id: now + self._interval(name, job.id in hooked) for job in jobs}
-
-    async def _submitted(self, job: Job, snapshot: TaskSnapshot, now: float) -> None:
-        next_poll = (await self._next_polls(job.provider, [job], now))[job.id]
-        stored = await self._store.record_submit(job, snapshot.task_id, next_poll, self._clock())
-        if stored is None:  # the claim was lost: cancelled or timed out while the submit was in flight
-            current = await self._store.get(job.id)
-            if current is None or current.provider_task_id != snapshot.task_id:
-                log.info("job %s ended during its submit; stopping task %s", job.id, snapshot.task_id)
-                await self._cancel_quietly(job.provider, snapshot.task_id, job.id)
-            return
-        merged = await self._store.apply_snapshot(job.provider, snapshot, now, known=stored)
-        await self._changed(merged or stored)
-
-    async def _submit_failed(self, job: Job, exc: ProviderError, now: float) -> None:
-        """A submit the provider answered with a refusal: nothing was created there, so the job may
-        wait (busy), move to a fallback, be tried again later (unavailable) or fail."""
-        name = job.provider
-        if isinstance(exc, ProviderBusy):
-            wait = exc.retry_after if exc.retry_after is not None else self._backoff(0)
-            self._pool.pause(name, now + wait)
-            waited = self._clock() - job.created_at  # not `now`: the tick may have begun before the job
-            if waited >= self._pool.config(name).busy_wait and await self._fail_over(job, now):
-                return
-            await self._store.release_submit(job, None, now)  # dispatch retries once the provider un-pauses
-            return
-        if isinstance(exc, ProviderQuotaExceeded | ProviderUnavailable) and await self._fail_over(job, now):
-            return
-        attempts_left = job.submit_attempts + 1 < self._config.max_submit_attempts
-        if isinstance(exc, ProviderUnavailable) and attempts_left:
-            retry = job.model_copy(update={"submit_attempts": job.submit_attempts + 1})
-            await self._store.release_submit(retry, now + self._backoff(job.submit_attempts), now)
-            return
-        message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else refusal_message(exc)
-        log.warning("job %s failed at submit on %s: %s", job.id, name, exc.describe())
-        await self.finish(job, JobState.FAILED, message)
-
-    async def _fail_over(self, job: Job, now: float) -> bool:
-        """Hand a new command to the next untried provider in its chain. Actions never move."""
-        if job.kind not in COMMANDS:
-            return False
-        tried = [*job.tried_providers, job.provider]
-        chain = self._pool.fallback_chain(tried[0])
-        for name in chain:  # a provider that can't serve the job's flags is no fallback: they'd be lost
-            caps = self._pool.get(name).capabilities
-            if name not in tried and caps.can(job.kind) and not caps.flags.refused(job.request.prompt):
-                moved = job.model_copy(update={"provider": name, "tried_providers": tried,
-                                               "submit_attempts": 0})  # fmt: skip
-                stored = await self._store.release_submit(moved, None, now)
-                log.info("job %s moved from %s to %s", job.id, job.provider, name)
-                if stored is not None:
-                    await self._changed(stored)
-                return True
-        return False
-
-    # -- submits whose outcome is unknown ---------------------------------------------------------
+                    group.create_task(self._runner.submit(job, now))
 
     async def _reconcile_stale(self, now: float) -> None:
         """Submits whose lease ran out: answered by nobody (a timeout) or left by a process that died."""
@@ -300,53 +115,10 @@ class Poller:
                 group.create_task(self._reconcile(job, now))
 
     async def _reconcile(self, job: Job, now: float) -> None:
-        """Ask the provider whether the attempt created a task; adopt it, send again, or give up."""
-        if job.provider not in self._pool.names:
-            return  # retire_orphans ends it
-        provider = self._pool.get(job.provider)
-        if provider.capabilities.reconcile:
-            try:
-                found = await provider.reconcile(await self._attempt(job))
-            except ProviderError as exc:  # can't tell now: ask again later (the deadline still holds)
-                log.info("job %s: reconcile on %s failed (%s); retrying", job.id, job.provider, exc.message)
-                await self._ask_later(job, now)
-                return
-            if found is not None and (owner := await self._store.by_task(job.provider, found.task_id)):
-                log.info("job %s: the task found, %s, is job %s's; asking again later", job.id, found.task_id,
-                         owner.id)  # a match by prompt and time can't tell two of our own jobs apart
-                await self._ask_later(job, now)
-                return
-            if found is not None:
-                log.info("job %s: its unanswered submit created task %s", job.id, found.task_id)
-                await self._submitted(job, found, now)
-                return
-            log.info("job %s: its unanswered submit created nothing; sending it again", job.id)
-        elif not self._pool.config(job.provider).resubmit_unknown:
-            log.warning("job %s: the outcome of its submit to %s is unknown and %s can't be asked; "
-                        "failed and refunded", job.id, job.provider, job.provider)  # fmt: skip
-            await self.finish(job, JobState.FAILED, _UNKNOWN_MESSAGE)
-            return
-        if await self._store.release_submit(job, now, now) is not None:
-            self.wake()
+        if await self._runner.reconcile(job, now):
+            self.wake()  # back in the queue: sent again on the next tick
 
-    async def _ask_later(self, job: Job, now: float) -> None:
-        """Reconcile again after a backoff that grows with each lookup that could not tell."""
-        await self._store.extend_claim(job, now + self._backoff(job.poll_failures), job.poll_failures + 1)
-
-    async def _attempt(self, job: Job) -> SubmitAttempt:
-        parent = await self._parent(job) if job.kind not in COMMANDS else None
-        return SubmitAttempt(
-            client_ref=job.submit_key or "", kind=job.kind,
-            prompt=job.request.prompt.full() if job.request.prompt else None,
-            parent_task_id=parent.provider_task_id if parent else None, index=job.index,
-            started_at=job.submit_started or job.created_at,
-        )  # fmt: skip
-
-    def _backoff(self, failures: int) -> float:
-        delay = min(self._config.backoff_max, self._config.backoff_base * 2.0**failures)
-        return delay * (0.5 + self._jitter() / 2)
-
-    # -- polling running jobs ---------------------------------------------------------------------
+    # -- due polls --------------------------------------------------------------------------------
 
     async def _poll(self, now: float) -> None:
         groups: dict[str, list[Job]] = defaultdict(list)
@@ -365,7 +137,7 @@ class Poller:
 
     async def _claim_polls(self, name: str, jobs: list[Job], now: float, slack: float) -> list[Job]:
         """The polls of `jobs` this process takes (another sharing the database may take some)."""
-        lease_end = self._clock() + max(self._lease(name), slack + 1.0)
+        lease_end = self._clock() + max(self._runner.lease(name), slack + 1.0)
         claimed = await self._store.claim_polls(jobs, now + slack, lease_end)
         return [job for job in jobs if job.id in claimed]
 
@@ -378,7 +150,7 @@ class Poller:
         """How far ahead to look for jobs that may ride along in a batched status call."""
         pool = self._pool
         batched = [n for n in pool.names if pool.get(n).capabilities.batch_fetch > 1]
-        return max((self._interval(n) / 2 for n in batched), default=0.0)
+        return max((self._runner.interval(n) / 2 for n in batched), default=0.0)
 
     def _worth_polling(self, name: str, jobs: list[Job], now: float) -> list[Job]:
         """The due jobs; for a batched provider also those due within half an interval, when a call is
@@ -386,50 +158,15 @@ class Poller:
         due = [job for job in jobs if (job.next_poll_at or 0.0) <= now]
         if not due or self._pool.get(name).capabilities.batch_fetch <= 1:
             return due
-        horizon = now + self._interval(name) / 2
+        horizon = now + self._runner.interval(name) / 2
         return [job for job in jobs if (job.next_poll_at or 0.0) <= horizon]
 
     async def _fetch(self, name: str, jobs: list[Job], now: float) -> None:
         """Poll `jobs`, claimed; a clean stop meanwhile hands their polls back, so the next process
         polls them at once rather than after the claim's lease (an extra poll changes nothing)."""
+        self.fetch_requests += 1
         try:
-            await self._fetch_claimed(name, jobs, now)
+            await self._runner.poll(name, jobs, now)
         except asyncio.CancelledError:
             await self._store.release_polls([job.id for job in jobs], self._clock())
             raise
-
-    async def _fetch_claimed(self, name: str, jobs: list[Job], now: float) -> None:
-        provider = self._pool.get(name)
-        ids = [job.provider_task_id for job in jobs if job.provider_task_id]
-        self.fetch_requests += 1
-        try:
-            await faults.point("poll_claimed")
-            snapshots = await provider.fetch(ids)
-        except ProviderError as exc:
-            await self._poll_failed(jobs, exc, now)
-            return
-        self._pool.last_success[name] = now
-        seen = set()
-        next_polls = await self._next_polls(name, jobs, now)
-        by_task = {job.provider_task_id: job for job in jobs}
-        for snapshot in snapshots:
-            seen.add(snapshot.task_id)
-            known = by_task.get(snapshot.task_id)
-            next_poll = next_polls[known.id] if known else now + self._interval(name)
-            changed = await self._store.apply_snapshot(name, snapshot, now, next_poll, known=known)
-            if changed is not None:
-                await self._changed(changed)
-        for job in jobs:
-            if job.provider_task_id not in seen:  # the provider does not know it (yet): ask later
-                await self._store.save(job.model_copy(update={"next_poll_at": next_polls[job.id]}), job)
-
-    async def _poll_failed(self, jobs: list[Job], exc: ProviderError, now: float) -> None:
-        log.info("fetch of %d job(s) failed: %s", len(jobs), exc.describe())
-        if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
-            self._pool.pause(jobs[0].provider, now + exc.retry_after)  # submits wait too
-        for job in jobs:
-            wait = self._backoff(job.poll_failures)
-            if isinstance(exc, ProviderBusy) and exc.retry_after is not None:
-                wait = max(wait, exc.retry_after)
-            update = {"poll_failures": job.poll_failures + 1, "next_poll_at": now + wait}
-            await self._store.save(job.model_copy(update=update), job)

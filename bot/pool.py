@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from bot.config import AppConfig
 from bot.errors import UnknownProvider
 from providers import PROVIDERS
 from providers.base import Provider, ProviderConfig
+
+#: Builds the adapter for one provider entry, given the shared HTTP client. The composition root takes
+#: one, so tests and benchmarks can inject their own (e.g. the local simulator on a fake clock).
+ProviderFactory = Callable[[ProviderConfig, httpx.AsyncClient], Provider]
+
+
+def build_provider(entry: ProviderConfig, client: httpx.AsyncClient) -> Provider:
+    """The registry's adapter for `entry.type` (the default `ProviderFactory`)."""
+    return PROVIDERS[entry.type](entry, client)
 
 
 class ProviderPool:
@@ -18,8 +29,10 @@ class ProviderPool:
         self.last_success: dict[str, float] = {}
 
     @classmethod
-    def from_config(cls, config: AppConfig, client: httpx.AsyncClient) -> ProviderPool:
-        return cls({p.name: PROVIDERS[p.type](p, client) for p in config.providers})
+    def from_config(
+        cls, config: AppConfig, client: httpx.AsyncClient, make: ProviderFactory = build_provider
+    ) -> ProviderPool:
+        return cls({entry.name: make(entry, client) for entry in config.providers})
 
     async def start(self) -> None:
         for provider in self._providers.values():
@@ -55,7 +68,7 @@ class ProviderPool:
         return self._paused_until.get(name, 0.0) > now
 
     def hold(self, name: str) -> None:
-        """An admin's pause: the poller submits nothing to `name` until `release`."""
+        """An admin's pause: the poller hands the runner no new job for `name` until `release`."""
         self.get(name)
         self._held.add(name)
 

@@ -80,6 +80,15 @@ def status_line(job: Job, queue_position: int = 0) -> str:
     return f"Failed: {job.error or 'the provider could not generate this image.'}"
 
 
+def congestion_status(held: int) -> str:
+    """A busy chat's one status message, instead of a placeholder per job."""
+    if not held:
+        return "✅ Every job asked for here has its message."
+    jobs = "1 more job is" if held == 1 else f"{held} more jobs are"
+    return (f"⏳ {jobs} being made. This chat is busy, so each result is posted here as soon as it is "
+            "ready, without a progress message first.")
+
+
 def toast(action: str, index: int) -> str:
     """The short acknowledgement of a button press: "Upscaling U2…", "Vary (Strong)…"."""
     label = button_label(action, index)

@@ -1,23 +1,22 @@
 """JobService: what frontends and the CLI call. Validates input, creates jobs, and serves results.
 
-Never imports a chat library. Jobs are created `queued`; the poller submits them as capacity allows.
+Never imports a chat library. Jobs are created `queued`; the poller takes them as capacity allows and
+the job runner (bot/runner.py) sends them to their provider.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import faults, media
-from bot.access import AccessPolicy, scope_key
+from bot.access import AccessPolicy, Caller, scope_key
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, button_label, new_job_id
 from bot.errors import (
     BadImage,
     InvalidPrompt,
     JobNotFinished,
-    NotAllowed,
     ProviderPaused,
     QuotaExceeded,
     UnknownJob,
@@ -77,48 +76,47 @@ class JobService:
         config: AppConfig,
         store: JobStore,
         pool: ProviderPool,
-        cache: media.MediaCache,
+        job_media: JobMedia,
         listener: JobListener,
         wake: Callable[[], None],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float],
         *,
-        access: AccessPolicy | None = None,
-        moderator: Moderator | None = None,
-        quotas: Quotas | None = None,
+        access: AccessPolicy,
+        moderator: Moderator,
+        quotas: Quotas,
     ) -> None:
-        """`access`, `moderator` and `quotas` default to ones built from the config; register
-        `quotas` as a job listener so failed and timed-out jobs are refunded (bot.app does)."""
+        """Every collaborator is built and wired by the composition root (bot.app.build_app), never
+        here: `quotas` must also be a job listener there (refunds), and the admin service shares
+        `access` and `quotas` with this service. `wake` tells the poller a job is waiting."""
         self._config = config
         self._store = store
         self._pool = pool
-        self.media = JobMedia(pool, cache)
+        self.media = job_media
         self._listener = listener
         self._wake = wake
         self._clock = clock
-        self.access = access or AccessPolicy(config.access, config.admins, store.bans, clock)
-        self.moderator = moderator or Moderator.from_config(config.moderation)
-        self.quotas = quotas or Quotas(config.limits, store.ledger, store.ops, clock)
+        self.access = access
+        self.moderator = moderator
+        self.quotas = quotas
 
     # -- commands ---------------------------------------------------------------------------------
 
     async def imagine(
         self,
-        owner: Owner,
+        caller: Caller,
         prompt: str,
         *,
         provider: str | None = None,
         images: Sequence[ImageInput] = (),
         speed: Speed | None = None,
         placement: Placement | None = None,
-        scope: str | None = None,
-        admin: bool = False,
         origin: str | None = None,
     ) -> Job:
-        """`scope` is the Discord guild id / Telegram chat id the command came from (default: the
-        placement's chat) for per-chat limits and access lists; `admin` is the frontend's verdict that
-        the user administers that chat (exempt from limits unless `limits.exempt_chat_admins` is off);
-        `origin` names the platform event asking (see `_create`)."""
-        prefs = await self.settings(owner)
+        """Every command takes the `Caller` first: who asks (the job's owner), where (`caller.scope`,
+        else the placement's chat, for per-chat limits and access lists) and with which rights (a
+        chat admin is exempt from limits unless `limits.exempt_chat_admins` is off; operators always
+        are). `origin` names the platform event asking (see `_create`)."""
+        prefs = await self.settings(caller.owner)
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         caps = self._pool.get(name).capabilities
         parsed = self._parse(prompt, name)
@@ -130,33 +128,29 @@ class JobService:
         chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
         checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
         request = GenerationRequest(kind=Action.IMAGINE, prompt=params, images=checked, speed=chosen_speed)
-        return await self._create(owner, name, request, placement, scope, admin, origin)
+        return await self._create(caller, name, request, placement, origin)
 
     async def describe(
         self,
-        owner: Owner,
+        caller: Caller,
         image: ImageInput,
         *,
         provider: str | None = None,
         placement: Placement | None = None,
-        scope: str | None = None,
-        admin: bool = False,
         origin: str | None = None,
     ) -> Job:
         name = self._provider_for(provider, Action.DESCRIBE)
         request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
-        return await self._create(owner, name, request, placement, scope, admin, origin)
+        return await self._create(caller, name, request, placement, origin)
 
     async def blend(
         self,
-        owner: Owner,
+        caller: Caller,
         images: Sequence[ImageInput],
         *,
         dimensions: BlendDimensions | None = None,
         provider: str | None = None,
         placement: Placement | None = None,
-        scope: str | None = None,
-        admin: bool = False,
         origin: str | None = None,
     ) -> Job:
         name = self._provider_for(provider, Action.BLEND)
@@ -165,21 +159,20 @@ class JobService:
             raise BadImage(f"Blend takes {low} to {high} images; got {len(images)}.")
         checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
         request = GenerationRequest(kind=Action.BLEND, images=checked, dimensions=dimensions)
-        return await self._create(owner, name, request, placement, scope, admin, origin)
+        return await self._create(caller, name, request, placement, origin)
 
     async def act(
-        self, owner: Owner, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
-        anyone: bool = True, scope: str | None = None, admin: bool = False,
+        self, caller: Caller, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
     ) -> tuple[Job, bool]:
         """Press a button. Returns the job for that press and whether it is new (False: pressed before).
 
-        With `anyone=False` only the job's owner may press its buttons (others get NotAllowed).
-        Only a new job is charged; a repeated press of a live button returns its job, even at a limit.
+        Who may press is the access policy's (`may_press`: NotAllowed for others, before anything is
+        made). Only a new job is charged; a repeated press of a live button returns its job, even at a
+        limit.
         """
         parent = await self.get(job_id)
-        if not anyone and (parent.owner.platform, parent.owner.user_id) != (owner.platform, owner.user_id):
-            raise NotAllowed(f"These buttons belong to {parent.owner.name or 'the person who asked'}; "
-                             "start your own with /imagine.")
+        self.access.check_press(caller, parent)
+        owner = caller.owner
         if parent.state is not JobState.SUCCEEDED:
             if parent.terminal:
                 ended = parent.state.value.replace("_", " ")
@@ -189,9 +182,9 @@ class JobService:
             child = self._pick_prompt(owner, parent, index, placement)
         else:
             child = self._child(owner, parent, Action(action), index, placement)
-        where = await self._admit(owner, child, scope)
+        where = await self._admit(caller, child)
         async with self.quotas.lock, self._store.transaction():
-            exempt = self._exempt(owner, admin)
+            exempt = self._exempt(caller)
             if not exempt:
                 try:
                     await self.quotas.check(owner, where, child.kind)
@@ -208,13 +201,12 @@ class JobService:
             self._wake()
         return job, created
 
-    async def cancel(self, owner: Owner, job_id: str, *, anyone: bool = False, admin: bool = False) -> Job:
-        """Cancel a queued (or, where the provider can, a running) job. Only its owner may, unless
-        `anyone` (the frontend lets anybody) or `admin` (an admin of the chat, or an operator)."""
+    async def cancel(self, caller: Caller, job_id: str) -> Job:
+        """Cancel a queued (or, where the provider can, a running) job. Who may is the access policy's
+        (`may_cancel`: the owner, an admin of the chat, an operator; anyone without owner-only buttons)."""
         job = await self.get(job_id)
-        mine = (job.owner.platform, job.owner.user_id) == (owner.platform, owner.user_id)
-        if not (mine or anyone or admin or self.access.is_operator(owner)):
-            raise NotAllowed(f"Job {job.id} belongs to {job.owner.name or 'someone else'}.")
+        self.access.check_cancel(caller, job)
+        owner = caller.owner
         if job.terminal:
             raise UnsupportedAction(f"Job {job.id} has already {job.state.value.replace('_', ' ')}.")
         provider = self._pool.get(job.provider)
@@ -242,9 +234,9 @@ class JobService:
     async def recent(self, owner: Owner | None = None, limit: int = 20) -> list[Job]:
         return await self._store.recent(limit, owner)
 
-    async def usage(self, owner: Owner, chat: str | None = None, *, admin: bool = False) -> Usage:
-        """The user's usage and what is left (for /info): `chat` is the guild / chat id asked from."""
-        return await self.quotas.usage(owner, scope_key(owner.platform, chat), self._exempt(owner, admin))
+    async def usage(self, caller: Caller) -> Usage:
+        """The caller's usage and what is left (for /info), with their server's or group's (`scope`)."""
+        return await self.quotas.usage(caller.owner, caller.scope_key, self._exempt(caller))
 
     async def queue_position(self, job: Job) -> int:
         return await self._store.queue_position(job)
@@ -281,6 +273,13 @@ class JobService:
         """Jobs that ended (in the last `within` seconds) without their final edit on `platform` being
         recorded: pending when the bot stopped, or finished while no frontend listened."""
         return await self._store.undelivered(platform, self._clock() - within)
+
+    async def queued_jobs(self, per_provider: int = 500) -> list[Job]:
+        """Every provider's queued jobs, oldest first (at most `per_provider` each)."""
+        jobs: list[Job] = []
+        for name in self._pool.names:
+            jobs.extend(await self._store.queued(name, float("inf"), per_provider))
+        return jobs
 
     def providers(self) -> list[str]:
         return self._pool.names
@@ -356,37 +355,38 @@ class JobService:
             created_at=now, updated_at=now, deadline=now + self._pool.config(provider).job_timeout,
         )
 
-    def _exempt(self, owner: Owner, admin: bool) -> bool:
-        return self.access.is_operator(owner) or (admin and self._config.limits.exempt_chat_admins)
+    def _exempt(self, caller: Caller) -> bool:
+        chat_admin = caller.chat_admin and self._config.limits.exempt_chat_admins
+        return chat_admin or self.access.is_operator(caller)
 
-    async def _admit(self, owner: Owner, job: Job, scope: str | None) -> str | None:
+    async def _admit(self, caller: Caller, job: Job) -> str | None:
         """Everything checked before a job may cost anything: access, a held provider, banned words.
-        Returns the chat scope key the job is counted under."""
+        Returns the chat scope key the job is counted under (the caller's scope, else the job's chat)."""
         chat = job.placement.chat_id if job.placement else None
-        await self.access.check(owner, scope or chat, chat)
+        await self.access.check(caller, chat)
         if self._pool.held(job.provider):
             others = [n for n in self._pool.names if not self._pool.held(n) and self.can(n, job.kind)]
             hint = f" Try: {', '.join(others)}." if others and job.parent_id is None else ""
             raise ProviderPaused(f"Provider '{job.provider}' is paused by an admin.{hint}")
         if job.request.prompt is not None:
             self.moderator.check(job.request.prompt.full())
-        return scope_key(owner.platform, scope or chat)
+        return scope_key(caller.owner.platform, caller.scope or chat)
 
-    async def _create(self, owner: Owner, provider: str, request: GenerationRequest,
-                      placement: Placement | None, scope: str | None = None, admin: bool = False,
-                      origin: str | None = None) -> Job:
+    async def _create(self, caller: Caller, provider: str, request: GenerationRequest,
+                      placement: Placement | None, origin: str | None = None) -> Job:
         """Check, store and charge a new job in one transaction. The same `origin` (a platform event
         processed again after a restart) returns the job it created the first time, charged once."""
         if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
             return earlier  # admitted when it was made: a ban or pause since doesn't undo it
+        owner = caller.owner
         job = self._new_job(owner, provider, request, placement, request.kind).model_copy(
             update={"origin": origin})
-        where = await self._admit(owner, job, scope)
+        where = await self._admit(caller, job)
         if request.images:  # stored once, apart from the job's row, which names them
             stored = await self._store.inputs.keep(request.images, self._clock())
             job = job.model_copy(update={"request": request.model_copy(update={"images": stored})})
         async with self.quotas.lock, self._store.transaction():
-            exempt = self._exempt(owner, admin)
+            exempt = self._exempt(caller)
             if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
                 return earlier
             if not exempt:

@@ -55,3 +55,35 @@ def test_the_workers_benchmark_runs_every_scenario() -> None:
     for row in ("provider status requests per job", "kill → every one changed (max)",
                 "change → listener on the other worker, one at a time", "| changes heard | 40/40 |"):
         assert row in table, (row, table)
+
+
+def tiny(script: str, *arguments: str, within: float = 120) -> str:
+    """`python bench/<script> <arguments>`: what it printed, once it ended well."""
+    done = subprocess.run([sys.executable, f"bench/{script}", *arguments], cwd=ROOT, capture_output=True,
+                          text=True, timeout=within)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_discord_benchmark_runs_jobs_finishing_together() -> None:
+    """A few jobs at a small scale (figures mean nothing here): every grid shown, the table complete."""
+    table = tiny("discord.py", "--scenario", "finish-together", "--jobs", "3", "--duration", "1",
+                 "--scale", "0.2")  # fmt: skip
+    for row in ("completion → final grid shown p50 / p99 / max", "**429s from the fake**",
+                "**REST requests per job**", "| requests the fake refused (violations) | 0 |"):
+        assert row in table, (row, table)
+
+
+def test_the_telegram_benchmark_runs_both_scenarios() -> None:
+    table = tiny("telegram.py", "--jobs", "3", "--duration", "3", "--scale", "0.05")
+    for row in ("**commands → every result shown (Telegram s)**",
+                "**messages sent per job** (sends + edits)"):
+        assert row in table, (row, table)
+    table = tiny("telegram.py", "--scenario", "reply-while-progress", "--commands", "2", "--every", "1",
+                 "--scale", "0.3")  # fmt: skip
+    assert "**command → reply p50 / p99 / max (Telegram s)**" in table, table
+
+
+def test_the_webhooks_benchmark_runs_with_real_size_grids() -> None:
+    table = tiny("webhooks.py", "--grid", "real", "--jobs", "2", "--rate", "4", "--duration", "1")
+    assert "2048x2048 PNG grids" in table and "| callbacks, discord, 2048² grids | 2/2 |" in table, table

@@ -105,7 +105,7 @@ async def test_chats_are_paced_independently_but_share_the_global_window(
 ) -> None:
     delivery = make(per_chat=Rate(1, 10.0), overall=Rate(3, 1.0))
     for n in range(6):
-        delivery.push(f"c{n}", "m", "x", n)
+        delivery.push(f"c{n}", f"m{n}", "x", n)
     await delivery.flush()
     times = sorted(at for at, _, _ in chat.sends)
     assert len(times) == 6
@@ -185,3 +185,41 @@ async def test_an_answer_to_a_person_takes_the_next_slot_before_queued_progress(
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert sent == ["job0", "reply", "job1", "job2", "job3", "job4"]
+
+
+async def test_a_message_keeps_its_lane_while_anything_of_it_is_on_its_way(
+    make: Callable[..., Delivery[str]], chat: Chat
+) -> None:
+    """A message that moves to another lane (Discord: from its interaction's webhook to the bot token)
+    while an older state still waits in the first one is not sent twice out of order: the newer
+    state joins the older in its lane and replaces it."""
+    delivery = make(per_chat=Rate(1, 1.0))
+    delivery.push("webhook", "m0", "other", 0)  # the lane is busy for a second after this one
+    delivery.push("webhook", "m", "progress", 1)
+    delivery.push("channel", "m", "final", 2, final=True)  # moved lanes meanwhile
+    await delivery.flush()
+    assert [(key, payload) for _, key, payload in chat.sends if key == "m"] == [("m", "final")]
+
+
+async def test_progress_leaves_a_quarter_of_the_window_for_answers_and_finals(
+    make: Callable[..., Delivery[str]], chat: Chat, time: VirtualTime
+) -> None:
+    """A group allows 20 sends a minute: progress alone takes at most 15 of them, so the reply to a
+    command or a final that comes later finds a slot at once instead of waiting out the minute.
+    Finals (and answers, through `paced`) may use the whole window."""
+    delivery = make(per_chat=Rate(20, 60.0), overall=Rate(100, 1.0))
+    for n in range(30):
+        delivery.push("g", f"job{n}", "50%", (n, 50))
+    await delivery.flush()
+    first_minute = [key for at, key, _ in chat.sends if at < 60.0]
+    assert len(first_minute) == 15 and len(chat.sends) == 30
+
+    chat.sends.clear()  # the last minute holds 15 progress edits: the quarter is still free ...
+    asked = time.now
+    for n in range(30):
+        delivery.push("g", f"job{n}", "75%", (n, 75))
+    for n in range(5):
+        delivery.push("g", f"done{n}", "done", (n, 100), final=True)
+    await delivery.flush()
+    finals = [at for at, _, payload in chat.sends if payload == "done"]
+    assert finals == [asked] * 5  # ... so five finals go at once, ahead of the progress

@@ -1,8 +1,8 @@
 """`/admin …`: ban/unban, bans, limits, set-limit, pause/resume a provider, stats, on top of AdminService.
 
 Every answer is ephemeral. The frontend judges whether the member administers this server (Manage
-Server or a configured role, see `handlers.is_admin`) and says so in the `Actor`; AdminService decides
-what that actor may do and refuses the rest with a message that is shown as it is.
+Server or a configured role, see `handlers.is_admin`) and says so in the `Caller`; AdminService decides
+what that caller may do and refuses the rest with a message that is shown as it is.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.access import GLOBAL, Actor
+from bot.access import GLOBAL, Caller
 from bot.admin import AdminService, parse_period
 from bot.config import AdminsConfig
-from bot.discord_frontend.handlers import is_admin, owner_of, scope_of
+from bot.discord_frontend.handlers import caller_of
 from bot.discord_frontend.replies import answering, tell
 from bot.errors import NotAllowed
 from bot.presentation import shorten
@@ -26,7 +26,7 @@ REFUSAL = ("Only this server's admins can use /admin (members with Manage Server
 # A DM has no server to administer, so "this server's admins" would point at nothing there.
 DM_REFUSAL = ("/admin works inside a server, for that server's admins; in a direct message with the bot "
               "only the bot's operators can use it.")
-Command = Callable[[Actor], Awaitable[str]]
+Command = Callable[[Caller], Awaitable[str]]
 
 
 def _where(scope: str) -> str:
@@ -65,29 +65,28 @@ class AdminHandlers:
         self._admin = admin
         self._admins = admins
 
-    def actor(self, interaction: discord.Interaction) -> Actor:
-        return Actor(owner_of(interaction), scope=scope_of(interaction),
-                     chat_admin=is_admin(interaction, self._admins))
+    def caller(self, interaction: discord.Interaction) -> Caller:
+        return caller_of(interaction, self._admins)
 
     async def _run(self, interaction: discord.Interaction, command: Command) -> None:
         async with answering(interaction):
-            actor = self.actor(interaction)
-            if not self._admin.is_admin(actor):
+            caller = self.caller(interaction)
+            if not self._admin.is_admin(caller):
                 raise NotAllowed(REFUSAL if interaction.guild_id else DM_REFUSAL)
-            await tell(interaction, await command(actor))
+            await tell(interaction, await command(caller))
 
     async def ban(self, interaction: discord.Interaction, user: discord.abc.User, reason: str | None,
                   everywhere: bool) -> None:
-        async def ban(actor: Actor) -> str:
-            done = await self._admin.ban(actor, f"discord:{user.id}", reason or "", everywhere=everywhere)
+        async def ban(caller: Caller) -> str:
+            done = await self._admin.ban(caller, f"discord:{user.id}", reason or "", everywhere=everywhere)
             why = f": {done.reason}." if done.reason else "."
             return f"{_who(user)} is banned {_where(done.scope)}{why}"
 
         await self._run(interaction, ban)
 
     async def unban(self, interaction: discord.Interaction, user: discord.abc.User, everywhere: bool) -> None:
-        async def unban(actor: Actor) -> str:
-            lifted = await self._admin.unban(actor, f"discord:{user.id}", everywhere=everywhere)
+        async def unban(caller: Caller) -> str:
+            lifted = await self._admin.unban(caller, f"discord:{user.id}", everywhere=everywhere)
             where = "everywhere" if everywhere else "in this server"
             return f"{_who(user)} is no longer banned {where}." if lifted else (
                 f"{_who(user)} was not banned {where}.")
@@ -95,39 +94,40 @@ class AdminHandlers:
         await self._run(interaction, unban)
 
     async def bans(self, interaction: discord.Interaction) -> None:
-        async def bans(actor: Actor) -> str:
-            return bans_text(await self._admin.bans(actor))
+        async def bans(caller: Caller) -> str:
+            return bans_text(await self._admin.bans(caller))
 
         await self._run(interaction, bans)
 
     async def limits(self, interaction: discord.Interaction) -> None:
-        async def limits(actor: Actor) -> str:
-            return limits_text(await self._admin.limits(actor))
+        async def limits(caller: Caller) -> str:
+            return limits_text(await self._admin.limits(caller))
 
         await self._run(interaction, limits)
 
     async def set_limit(self, interaction: discord.Interaction, key: str, value: str,
                         everywhere: bool) -> None:
-        async def set_limit(actor: Actor) -> str:
-            await self._admin.set_limit(actor, key, value, everywhere=everywhere)
+        async def set_limit(caller: Caller) -> str:
+            await self._admin.set_limit(caller, key, value, everywhere=everywhere)
             where = "everywhere" if everywhere else "here"
-            return f"`{key}` is now {value.strip()} {where}.\n" + limits_text(await self._admin.limits(actor))
+            limits = limits_text(await self._admin.limits(caller))
+            return f"`{key}` is now {value.strip()} {where}.\n" + limits
 
         await self._run(interaction, set_limit)
 
     async def pause(self, interaction: discord.Interaction, provider: str, paused: bool) -> None:
-        async def pause(actor: Actor) -> str:
+        async def pause(caller: Caller) -> str:
             if paused:
-                await self._admin.pause(actor, provider)
+                await self._admin.pause(caller, provider)
                 return f"Provider `{provider}` is paused: queued jobs wait, new ones are refused."
-            await self._admin.resume(actor, provider)
+            await self._admin.resume(caller, provider)
             return f"Provider `{provider}` is back in service."
 
         await self._run(interaction, pause)
 
     async def stats(self, interaction: discord.Interaction, period: str) -> None:
-        async def stats(actor: Actor) -> str:
-            result = await self._admin.stats(actor, parse_period(period))
+        async def stats(caller: Caller) -> str:
+            result = await self._admin.stats(caller, parse_period(period))
             return block(result.lines(), f"Stats, last {period.strip()}")
 
         await self._run(interaction, stats)

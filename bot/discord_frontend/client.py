@@ -193,7 +193,7 @@ class DiscordFrontend:
                                                list(range(int(self.config.shard_count or 1))))
             app.worker.info["discord_shards"] = shards
             app.worker.info["discord_shard_count"] = self.config.shard_count
-        self.outbox = Outbox(self.client, app.service, self.config,
+        self.outbox = Outbox(self.client, app.service, app.board, self.config,
                              owns=lambda channel_id: app.worker.owns_chat(PLATFORM, channel_id))
         self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
@@ -274,8 +274,8 @@ class DiscordFrontend:
         wanted = set(channels)
         await self.client.handlers.send_unreplied(self._adopted_since, wanted)
         self._adopted_since = self.clock()  # a dead worker's jobs: any created before the takeover
-        if count := await self.outbox.redeliver(wanted):
-            log.info("discord: re-sending the final state of %d job(s) from before the restart", count)
+        if count := await self.outbox.messages.adopt(wanted, unreplied=False):  # sent just above
+            log.info("discord: showing %d job(s) left from the last run", count)
 
     async def _drain(self) -> None:
         """Let the interactions being handled finish, then pending edits (a final grid, most of all)

@@ -19,17 +19,17 @@ from typing import Any
 import discord
 
 from bot import faults
+from bot.access import Caller
 from bot.config import AdminsConfig, AppConfig
 from bot.discord_frontend import render
 from bot.discord_frontend.inbox import InteractionInbox, origin
-from bot.discord_frontend.outbox import PLATFORM, Outbox, Rendered
+from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import acknowledge, answering, tell
 from bot.domain import ActionRef, Job, Owner, Placement
 from bot.errors import BadImage, UnknownJob, UserError
 from bot.presentation import toast
 from bot.service import JobService
 from providers.base import BlendDimensions, ImageInput, Speed
-from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def scope_of(interaction: discord.Interaction) -> str | None:
 
 def is_admin(interaction: discord.Interaction, admins: AdminsConfig) -> bool:
     """An admin of this server: Manage Server (unless `admins.discord_manage_server` is off) or one of
-    `admins.discord_role_ids`. Operators (`admins.users`) are recognised by the service itself."""
+    `admins.discord_role_ids`. Operators (`admins.users`) are the AccessPolicy's to recognise."""
     member = interaction.user
     if interaction.guild_id is None or not isinstance(member, discord.Member):
         return False
@@ -56,6 +56,13 @@ def is_admin(interaction: discord.Interaction, admins: AdminsConfig) -> bool:
     if admins.discord_manage_server and (permissions.manage_guild or permissions.administrator):
         return True
     return any(str(role.id) in admins.discord_role_ids for role in member.roles)
+
+
+def caller_of(interaction: discord.Interaction, admins: AdminsConfig) -> Caller:
+    """Who asks, in which server, and whether they administer it: the first argument of every service
+    command. What they may do with it is the AccessPolicy's decision."""
+    admin = is_admin(interaction, admins)
+    return Caller(owner_of(interaction), scope=scope_of(interaction), chat_admin=admin)
 
 
 def check_attachment(attachment: discord.Attachment, what: str, max_bytes: int) -> None:
@@ -88,12 +95,12 @@ class Handlers:
         return self._inbox
 
     # ------------------------------------------------------------------------------ access and input
-    def admin(self, interaction: discord.Interaction) -> bool:
-        return is_admin(interaction, self._config.admins)
+    def caller(self, interaction: discord.Interaction) -> Caller:
+        return caller_of(interaction, self._config.admins)
 
     async def allowed(self, interaction: discord.Interaction) -> bool:
-        """The guild allowlist (`discord.guild_ids`; empty = everywhere), then the access lists and
-        bans; refuses others ephemerally (autocomplete just gets no suggestions)."""
+        """The access policy's verdict (the servers served, `discord.guild_ids`; the access lists;
+        bans); refuses others ephemerally (autocomplete just gets no suggestions)."""
         refusal = await self._refusal(interaction)
         if refusal is None:
             return True
@@ -104,14 +111,11 @@ class Handlers:
         return False
 
     async def _refusal(self, interaction: discord.Interaction) -> str | None:
-        assert self._discord is not None
         if self.stopping:
             return "The bot is restarting; try again in a minute."
-        if self._discord.guild_ids and interaction.guild_id not in self._discord.guild_ids:
-            return "This bot is not enabled in this server."
         chat = str(interaction.channel_id) if interaction.channel_id else None
         try:
-            await self._service.access.check(owner_of(interaction), scope_of(interaction), chat)
+            await self._service.access.check(self.caller(interaction), chat)
         except UserError as exc:
             return exc.message
         return None
@@ -139,74 +143,46 @@ class Handlers:
             await self._show(job, interaction if answerable else None)
 
     async def _show(self, job: Job, interaction: discord.Interaction | None = None, *,
-                    new: bool = False) -> None:
-        """The job's first message, then where it is, in the store: the "thinking…" response of
-        `interaction` (an edit: the same again after a restart changes nothing), or else a new channel
-        message. A job shown before (handled before a restart) or meant for no chat is left alone.
-
-        A channel message for a job that is not `new` (just created) may have been sent before a
-        restart: Discord then returns that message as it was, so the Outbox edits it to the job's
-        state instead of taking it as shown."""
+                    uncertain: bool = False) -> None:
+        """The job's first message: the "thinking…" response of `interaction` (an edit: the same again
+        after a restart changes nothing), then where it is, in the store; without an interaction (a
+        button press, one that expired) a channel message, queued in the job-message layer."""
         where = job.placement
         if where is None or where.platform != PLATFORM or where.message_id is not None:
             return
-        channel_id = int(where.chat_id)
-        card = await self._outbox.card(job)
-        content = await self._outbox.rendered(job, card, channel_id)
-        if interaction is not None:
-            extra: dict[str, Any] = {"attachments": content.files} if content.files else {}
-            message: discord.Message = await interaction.edit_original_response(
-                embed=content.embed, view=content.view, **extra)
-        else:
-            message = await self._post(job, channel_id, content)
+        if interaction is None:  # `uncertain`: an earlier run may have sent it (see send_unreplied)
+            await self._outbox.messages.show(job, uncertain=uncertain)
+            return
+        card = self._outbox.card(job)
+        content = await self._outbox.rendered(job, card, int(where.chat_id))
+        extra: dict[str, Any] = {"attachments": content.files} if content.files else {}
+        message = await interaction.edit_original_response(embed=content.embed, view=content.view, **extra)
         await faults.point("reply_sent")
         placement = where.model_copy(update={"message_id": str(message.id)})
-        shown = interaction is not None or new
-        if shown:
-            self._outbox.shown(placement, card)
+        self._outbox.answered(placement, card, interaction)
         await self._service.place(job, placement)  # the Outbox edits a message not known to be current
-        if shown:
-            await self._service.delivered(job)  # only when `job` (as just shown) is finished
-
-    async def _post(self, job: Job, channel_id: int, content: Rendered) -> discord.Message:
-        """A job's message in its channel, replying to `reply_to` (a pressed button's message). The job
-        id is the nonce, enforced: a second send (after a restart) returns the first message."""
-        assert job.placement is not None
-        extra: dict[str, Any] = {"view": content.view} if content.view else {}
-        if job.placement.reply_to:
-            extra["reference"] = discord.MessageReference(
-                message_id=int(job.placement.reply_to), channel_id=channel_id, fail_if_not_exists=False)
-        return await self._client.get_partial_messageable(channel_id).send(
-            embed=content.embed, files=content.files, nonce=job.id,
-            allowed_mentions=discord.AllowedMentions.none(), **extra)
+        await self._service.delivered(job)  # only when `job` (as just shown) is finished
 
     async def send_unreplied(self, before: float, channels: Container[str]) -> None:
         """After the interactions from before a restart were handled again (or on taking a dead
         worker's channels over): the first message of every job in `channels` created before `before`
         that still has none (its interaction expired). A job whose interaction is being handled here
-        right now is its handler's to answer."""
+        right now is its handler's to answer. A message an earlier run sent is returned by Discord for
+        the job's nonce, as it was: the layer edits it to the job's state."""
         jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before
                 and job.placement is not None and job.placement.chat_id in channels
                 and job.origin not in self._inbox.answering]  # fmt: skip
         if jobs:
             log.info("discord: sending the first message of %d job(s) from before the restart", len(jobs))
         for job in jobs:
-            try:
-                await self._show(await self._service.get(job.id))
-            except (discord.NotFound, discord.Forbidden) as exc:  # the channel is gone, or closed to us
-                log.warning("job %s: its message can't be sent to channel %s: %s", job.id,
-                            job.placement and job.placement.chat_id, exc)
-                await self._service.unplace(job)
-            except (discord.HTTPException, UserError, ProviderError) as exc:  # the next start tries again
-                log.warning("job %s: its message could not be sent: %s", job.id, exc)
+            await self._outbox.messages.show(job, uncertain=True)
 
     async def imagine(self, interaction: discord.Interaction, prompt: str, *, provider: str | None,
                       speed: Speed | None, image: discord.Attachment | None) -> None:
         async def create(placement: Placement) -> Job:
             images = [await self._image(image, "The reference image")] if image else []
-            return await self._service.imagine(owner_of(interaction), prompt, provider=provider,
+            return await self._service.imagine(self.caller(interaction), prompt, provider=provider,
                                                images=images, speed=speed, placement=placement,
-                                               scope=scope_of(interaction), admin=self.admin(interaction),
                                                origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The reference image")] if image else [])
@@ -215,9 +191,8 @@ class Handlers:
                        provider: str | None) -> None:
         async def create(placement: Placement) -> Job:
             checked = await self._image(image, "The image")
-            return await self._service.describe(owner_of(interaction), checked, provider=provider,
-                                                placement=placement, scope=scope_of(interaction),
-                                                admin=self.admin(interaction), origin=origin(interaction))
+            return await self._service.describe(self.caller(interaction), checked, provider=provider,
+                                                placement=placement, origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The image")])
 
@@ -227,9 +202,8 @@ class Handlers:
 
         async def create(placement: Placement) -> Job:
             inputs = [await self._image(attachment, what) for attachment, what in named]
-            return await self._service.blend(owner_of(interaction), inputs, dimensions=dimensions,
+            return await self._service.blend(self.caller(interaction), inputs, dimensions=dimensions,
                                              provider=provider, placement=placement,
-                                             scope=scope_of(interaction), admin=self.admin(interaction),
                                              origin=origin(interaction))
 
         await self._start(interaction, create, named)
@@ -244,15 +218,12 @@ class Handlers:
             answerable = await acknowledge(interaction, thinking=False)
             channel_id, parent = interaction.channel_id, interaction.message
             assert channel_id is not None and parent is not None
-            assert self._discord is not None
-            job, created = await self._service.act(
-                owner_of(interaction), ref.job_id, ref.action, ref.index,
-                placement=Placement(platform=PLATFORM, chat_id=str(channel_id), reply_to=str(parent.id)),
-                anyone=not self._discord.owner_only_buttons, scope=scope_of(interaction),
-                admin=self.admin(interaction))
+            job, created = await self._service.act(  # whose buttons these are is the access policy's
+                self.caller(interaction), ref.job_id, ref.action, ref.index,
+                placement=Placement(platform=PLATFORM, chat_id=str(channel_id), reply_to=str(parent.id)))
             unshown = job.placement is not None and job.placement.message_id is None
             if created or unshown:  # the same press handled again after a restart: its message, once
-                await self._show(job, new=created)
+                await self._show(job, uncertain=not created)
             elif answerable:
                 await interaction.followup.send(
                     f"{toast(ref.action, ref.index)} already requested: job `{job.id}` is {job.state.value}.",
@@ -266,9 +237,9 @@ class Handlers:
 
     async def cancel(self, interaction: discord.Interaction, job_id: str | None) -> None:
         async with answering(interaction):
-            owner = owner_of(interaction)
-            job = await self._service.get(job_id) if job_id else await self._latest_active(owner)
-            cancelled = await self._service.cancel(owner, job.id, admin=self.admin(interaction))
+            caller = self.caller(interaction)
+            job = await self._service.get(job_id) if job_id else await self._latest_active(caller.owner)
+            cancelled = await self._service.cancel(caller, job.id)  # who may: the access policy
             await tell(interaction, f"Job `{cancelled.id}` cancelled.")
 
     async def _latest_active(self, owner: Owner) -> Job:
@@ -292,8 +263,7 @@ class Handlers:
 
     async def info(self, interaction: discord.Interaction) -> None:
         async with answering(interaction):
-            usage = await self._service.usage(owner_of(interaction), scope_of(interaction),
-                                              admin=self.admin(interaction))
+            usage = await self._service.usage(self.caller(interaction))
             embed = render.info_embed(await self._service.provider_status(), usage.lines())
             await interaction.response.send_message(embed=embed, ephemeral=True)
 

@@ -1,18 +1,22 @@
-"""Outbox: job changes -> coalesced, paced edits of the job's channel message, through the bot token.
+"""Outbox: Discord's `Surface` for the shared job-message layer (`bot/job_messages.py`).
 
-Every edit after the first goes through `channel.get_partial_message(id).edit(...)` (bot token), never
-the interaction webhook, so a job that outlives the 15-minute interaction token still gets its final
-grid. `Delivery` keeps only the newest render per message and paces per channel; discord.py itself
-sleeps on 429s and bucket headers, and whatever it gives up on comes back here as `RetryAfter`.
+A job's message is an embed with its buttons, and when final the result uploaded (fitted to the
+channel's upload cap). While the interaction that made it lives (`discord.interaction_edit_window`,
+under the token's 15 minutes), edits go through the interaction's own webhook (`PATCH
+/webhooks/{app}/{token}/messages/@original`): a rate-limit bucket per interaction, outside the bot's
+global limit, so a burst finishing together in one channel is not throttled to the channel's ~1 edit/s.
+After that, through the bot token (`channel.get_partial_message(id).edit`), paced per channel.
+discord.py sleeps on 429s and bucket headers; what it gives up on comes back as `RetryAfter`.
 A message in a thread archived meanwhile can't be edited (50083): its final state becomes a new reply.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable, Container, Iterator
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +24,14 @@ import discord
 
 from bot import media
 from bot.config import DiscordConfig
-from bot.delivery import Delivery, Rate, RetryAfter
+from bot.delivery import Lane, Rate
 from bot.discord_frontend import render
+from bot.discord_frontend.render import Card
 from bot.discord_frontend.views import view
-from bot.domain import Job, JobState, Placement
+from bot.domain import Job, Placement
+from bot.job_messages import Gone, JobMessages
 from bot.presentation import shorten
+from bot.queue_board import QueueBoard
 from bot.service import JobService
 
 log = logging.getLogger(__name__)
@@ -33,14 +40,11 @@ PLATFORM = "discord"
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # bytes per file when neither guild nor interaction says more
 REQUEST_LIMIT = 25 * 1024 * 1024  # bytes per request, all files together
 THREAD_ARCHIVED = 50083  # JSON error code: edits in an archived thread (and sends to a locked one)
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
-               "video/mp4": "mp4", "video/webm": "webm"}  # fmt: skip
+INVALID_WEBHOOK_TOKEN = 50027  # the interaction's token expired (or was never valid)
+UNKNOWN_WEBHOOK = 10015
+_INTERACTIONS_KEPT = 10_000  # live interactions remembered for their webhook (oldest forgotten first)
 
-
-@dataclass(frozen=True)
-class Outgoing:
-    job: Job
-    card: render.Card
+Files = tuple[dict[str, bytes], str]  # a result's files by name, and a note (e.g. a video too large)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,6 @@ class Rendered:
     note: str = ""  # e.g. a video too large to upload
 
 
-def message_key(placement: Placement) -> str:
-    return f"{placement.chat_id}/{placement.message_id}"
-
-
 def retry_after(exc: discord.HTTPException) -> float:
     """Seconds a 429 asked to wait (header first, then the JSON body), 1 s when it said nothing."""
     header = exc.response.headers.get("Retry-After") if exc.response is not None else None
@@ -66,37 +66,50 @@ def retry_after(exc: discord.HTTPException) -> float:
         return 1.0
 
 
-@contextlib.contextmanager
-def waiting_out_rate_limits() -> Iterator[None]:
-    """A rate limit discord.py gave up on becomes `RetryAfter`: Delivery waits, then sends again."""
-    try:
-        yield
-    except discord.RateLimited as exc:  # longer than max_ratelimit_timeout
-        raise RetryAfter(exc.retry_after) from exc
-    except discord.HTTPException as exc:
-        if exc.status == 429:  # discord.py retried and gave up
-            raise RetryAfter(retry_after(exc)) from exc
-        raise
+def rate_limited(exc: BaseException) -> float | None:
+    """Seconds to wait when `exc` is a rate limit discord.py gave up on, else None."""
+    if isinstance(exc, discord.RateLimited):  # longer than max_ratelimit_timeout
+        return exc.retry_after
+    if isinstance(exc, discord.HTTPException) and exc.status == 429:  # discord.py retried and gave up
+        return retry_after(exc)
+    return None
 
 
 class Outbox:
-    """The Discord listener: renders every change of a Discord-placed job and delivers it."""
+    """Discord's surface: renders every change of a Discord-placed job and sends it."""
 
-    def __init__(self, client: discord.Client, service: JobService, config: DiscordConfig,
-                 owns: Callable[[str], Awaitable[bool]] | None = None) -> None:
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, service: JobService, board: QueueBoard, config: DiscordConfig,
+                 owns: Callable[[str], Awaitable[bool]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
-        self._owns = owns  # whether this worker shows a channel (bot/workers.py); None: every channel
         self._service = service
+        self._config = config
+        self._clock = clock
         self._upload_limits: dict[int, int] = {}  # channel id -> upload cap its interactions reported
         # threads that refused an edit as archived: their progress edits are skipped, not sent to fail
         # (Discord bans a bot after too many invalid requests); a message sent there reopens them
         self._archived_threads: set[int] = set()
-        channel_rate = Rate(config.channel_edits, config.channel_period)
-        self.delivery: Delivery[Outgoing] = Delivery(
-            self._send, lambda _: channel_rate, Rate(config.global_per_second, 1.0))
+        # message id -> the interaction whose response it is, and until when its webhook is used
+        self._interactions: dict[str, tuple[discord.Interaction, float]] = {}
+        self._files: dict[str, asyncio.Task[Files]] = {}  # job id -> its result files, fetched ahead
+        self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
+        self._channel_rate = Rate(config.channel_edits, config.channel_period)
+        self.messages: JobMessages[Card] = JobMessages(
+            self, service, board, Rate(config.global_per_second, 1.0), owns=owns)
+        self.delivery = self.messages.delivery
 
     async def run(self) -> None:
-        await self.delivery.run()
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                await self.messages.run()
+            finally:
+                self._group = None
+
+    async def job_changed(self, job: Job) -> None:
+        await self.messages.job_changed(job)
 
     def remember_upload_limit(self, channel_id: int, limit: int) -> None:
         self._upload_limits[channel_id] = limit
@@ -108,26 +121,21 @@ class Outbox:
         guild = getattr(channel, "guild", None)
         return guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
 
-    async def card(self, job: Job) -> render.Card:
-        position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
-        return render.card(job, position)
+    def card(self, job: Job) -> Card:
+        return self.render(job, self.messages.position(job))
 
-    def shown(self, placement: Placement, card: render.Card) -> None:
-        """The message was just sent showing `card`: don't edit it to the same thing."""
+    def answered(self, placement: Placement, card: Card, interaction: discord.Interaction) -> None:
+        """The interaction's response is the job's message, just sent showing `card`: later edits go
+        through the interaction's webhook while it lives."""
         self._archived_threads.discard(int(placement.chat_id))  # a send reopens an archived thread
-        self.delivery.shown(message_key(placement), card)
+        if self._config.interaction_edit_window > 0 and placement.message_id:
+            self._interactions[placement.message_id] = (
+                interaction, self._clock() + self._config.interaction_edit_window)
+            if len(self._interactions) > _INTERACTIONS_KEPT:
+                del self._interactions[next(iter(self._interactions))]
+        self.messages.shown(placement, card)
 
-    async def job_changed(self, job: Job) -> None:
-        placement = job.placement
-        if placement is None or placement.platform != PLATFORM or not placement.message_id:
-            return
-        if self._owns is not None and not await self._owns(placement.chat_id):
-            return  # another worker shows this channel
-        card = await self.card(job)
-        self.delivery.push(placement.chat_id, message_key(placement), Outgoing(job, card), card,
-                           final=job.terminal)
-
-    async def rendered(self, job: Job, card: render.Card, channel_id: int) -> Rendered:
+    async def rendered(self, job: Job, card: Card, channel_id: int) -> Rendered:
         """The card as message content: the embed, the buttons and (when final) the uploaded result."""
         if not card.with_result:
             return Rendered(render.embed(card), view(card.rows), [])
@@ -140,87 +148,148 @@ class Outbox:
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in named.items()]
         return Rendered(embed, view(card.rows), files, note)
 
-    async def _result_files(self, job: Job, cap: int) -> tuple[dict[str, bytes], str]:
-        """The files a finished job's message carries, each re-encoded to fit the channel's cap."""
+    async def _result_files(self, job: Job, cap: int) -> Files:
+        task = self._files.pop(job.id, None)
+        if task is not None:
+            return await task
+        return await self._fetch_files(job, cap)
+
+    async def _fetch_files(self, job: Job, cap: int) -> Files:
+        """The files a finished job's message carries, each fitted to the channel's cap."""
+        inputs = bool(job.result and job.result.prompts and job.request.images)
         got = await self._service.media.files(job, tiles=False)
-        images: dict[str, bytes] = {}
-        if got.grid is not None:
-            images["grid"] = got.grid
-        elif got.images:
-            images["image"] = got.images[0]
-        if job.result and job.result.prompts and job.request.images:
-            images["input"] = (await self._service.inputs(job))[0].data
-        per_file = min(cap, REQUEST_LIMIT // max(1, len(images) + len(got.videos)))
+        count = (1 if got.grid is not None or got.images else 0) + inputs + len(got.videos)
+        per_file = min(cap, REQUEST_LIMIT // max(1, count))
+        chosen = await self._service.media.result(job, per_file, files=got)
         named: dict[str, bytes] = {}
-        for stem, data in images.items():
-            fitted = await media.fit(data, per_file)
-            named[f"{stem}.{_EXTENSIONS.get(media.sniff(fitted) or '', 'png')}"] = fitted
+        if chosen.main is not None:
+            stem = "grid" if got.grid is not None else "image"
+            named[f"{stem}.{media.extension(chosen.main)}"] = chosen.main
+        if inputs:
+            data = await media.fit((await self._service.inputs(job))[0].data, per_file)
+            named[f"input.{media.extension(data)}"] = data
         note = ""
-        for i, video in enumerate(got.videos, start=1):
+        for i, video in enumerate(chosen.videos, start=1):
             if len(video) <= per_file:
-                named[f"video{i}.{_EXTENSIONS.get(media.sniff(video) or '', 'mp4')}"] = video
+                named[f"video{i}.{media.extension(video, 'mp4')}"] = video
             else:
                 note = f"Video {i} is {len(video) / 1e6:.1f} MB, over this channel's upload limit."
         return named, note
 
-    async def _send(self, key: str, out: Outgoing) -> None:
-        channel_id, message_id = (int(part) for part in key.split("/"))
-        if channel_id in self._archived_threads and not out.job.terminal:
-            return  # it would be refused as well
-        message = self._client.get_partial_messageable(channel_id).get_partial_message(message_id)
-        content = await self.rendered(out.job, out.card, channel_id)
+    # -- the Surface ------------------------------------------------------------------------------
+
+    def render(self, job: Job, position: int) -> Card:
+        return render.card(job, position)
+
+    def first_view(self, job: Job, position: int, *, uncertain: bool) -> Card:
+        return render.card(job, position)  # a resend with the job's nonce returns the first message
+
+    def lane(self, placement: Placement) -> str:
+        live = self._interactions.get(placement.message_id or "")
+        if live is not None and live[1] > self._clock():
+            return f"itx/{placement.message_id}"
+        return placement.chat_id
+
+    def rates(self, lane: str) -> Lane:
+        # an interaction's webhook: its own bucket (Discord does not document its size; the headers
+        # tell discord.py, which sleeps on them), outside the global limit
+        return Lane((self._channel_rate,), metered=not lane.startswith("itx/"))
+
+    def rate_limited(self, exc: BaseException) -> float | None:
+        return rate_limited(exc)
+
+    def prefetch(self, job: Job) -> None:
+        placement = job.placement
+        if self._group is None or placement is None or job.id in self._files or not job.result:
+            return
+        cap = self.upload_limit(int(placement.chat_id))
+        self._files[job.id] = self._group.create_task(self._fetch_files(job, cap), name=f"files:{job.id}")
+
+    async def post(self, job: Job, card: Card) -> Placement:
+        """The job's message in its channel, replying to `reply_to` (a pressed button's message). The
+        job id is the nonce, enforced: a second send (after a restart) returns the first message."""
+        where = job.placement
+        assert where is not None
+        channel_id = int(where.chat_id)
+        content = await self.rendered(job, card, channel_id)
+        extra: dict[str, Any] = {"view": content.view} if content.view else {}
+        if where.reply_to:
+            extra["reference"] = discord.MessageReference(
+                message_id=int(where.reply_to), channel_id=channel_id, fail_if_not_exists=False)
         try:
-            with waiting_out_rate_limits():
-                if out.card.with_result:
-                    await message.edit(embed=content.embed, view=content.view, attachments=content.files)
-                else:
-                    await message.edit(embed=content.embed, view=content.view)
+            message = await self._client.get_partial_messageable(channel_id).send(
+                embed=content.embed, files=content.files, nonce=job.id,
+                allowed_mentions=discord.AllowedMentions.none(), **extra)
+        except (discord.NotFound, discord.Forbidden) as exc:  # the channel is gone, or closed to us
+            raise Gone(str(exc.text or exc.status)) from exc
+        self._archived_threads.discard(channel_id)
+        return where.model_copy(update={"message_id": str(message.id)})
+
+    async def edit(self, job: Job | None, card: Card, placement: Placement) -> Placement | None:
+        assert job is not None, "every Discord message edited here shows a job"
+        channel_id, message_id = int(placement.chat_id), int(placement.message_id or 0)
+        if channel_id in self._archived_threads and not job.terminal:
+            return None  # it would be refused as well
+        content = await self.rendered(job, card, channel_id)
+        try:
+            await self._edit(job, card, content, placement)
         except discord.HTTPException as exc:
             if exc.code == THREAD_ARCHIVED:  # retrying the edit can't help; a new message can
                 self._archived_threads.add(channel_id)
-                await self._archived(out, channel_id, message_id)
-                return
+                return await self._archived(job, card, channel_id, message_id)
             if isinstance(exc, discord.NotFound | discord.Forbidden):  # deleted, or closed to us for good
-                await self._service.delivered(out.job)  # a restart should not try it again
+                raise Gone(str(exc.text or exc.status)) from exc
             raise
         self._archived_threads.discard(channel_id)  # reopened meanwhile (by a person, say)
-        await self._service.delivered(out.job)  # a final state: recorded, so a restart need not resend it
+        return None
 
-    async def _archived(self, out: Outgoing, channel_id: int, message_id: int) -> None:
+    async def _edit(self, job: Job, card: Card, content: Rendered, placement: Placement) -> None:
+        """Through the interaction's webhook while it lives, else (or when Discord says its token
+        expired) through the bot token."""
+        extra: dict[str, Any] = {"attachments": content.files} if card.with_result else {}
+        live = self._interactions.get(placement.message_id or "")
+        if live is not None and live[1] > self._clock():
+            try:
+                await live[0].edit_original_response(embed=content.embed, view=content.view, **extra)
+                return
+            except discord.HTTPException as exc:
+                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
+                    raise
+                content = await self.rendered(job, card, int(placement.chat_id))  # its files were closed
+                extra = {"attachments": content.files} if card.with_result else {}
+        self._interactions.pop(placement.message_id or "", None)
+        message = self._client.get_partial_messageable(int(placement.chat_id)).get_partial_message(
+            int(placement.message_id or 0))
+        await message.edit(embed=content.embed, view=content.view, **extra)
+
+    async def _archived(self, job: Job, card: Card, channel_id: int, message_id: int
+                        ) -> Placement | None:
         """The job's message sits in an archived thread. Progress is dropped (nobody is reading there);
         the final state is posted as a reply, which reopens an unlocked thread, and becomes the job's
         message so its buttons and later edits work. A locked thread refuses that too: give up for good."""
-        if not out.job.terminal:
-            return
-        content = await self.rendered(out.job, out.card, channel_id)  # the failed edit closed its files
+        if not job.terminal:
+            return None
+        content = await self.rendered(job, card, channel_id)  # the failed edit closed its files
         reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
                                              fail_if_not_exists=False)
         extra: dict[str, Any] = {"view": content.view} if content.view else {}
         try:
-            with waiting_out_rate_limits():  # then Delivery tries the edit (and this) again
-                message = await self._client.get_partial_messageable(channel_id).send(
-                    embed=content.embed, files=content.files, reference=reference,
-                    allowed_mentions=discord.AllowedMentions.none(), **extra)
+            message = await self._client.get_partial_messageable(channel_id).send(
+                embed=content.embed, files=content.files, reference=reference,
+                allowed_mentions=discord.AllowedMentions.none(), **extra)
         except discord.HTTPException as exc:
             if exc.code != THREAD_ARCHIVED and not isinstance(exc, discord.Forbidden):
                 raise  # e.g. a 5xx: Delivery tries again a few times
             # locked (50083, or 403 for a bot that may not manage threads): a restart is refused alike
             log.warning("job %s ended in locked thread %s, which refused its result (%s %s)",
-                        out.job.id, channel_id, exc.status, exc.code)
-            await self._service.delivered(out.job)
-            return
-        placement = Placement(platform=PLATFORM, chat_id=str(channel_id), message_id=str(message.id))
-        self.shown(placement, out.card)  # place() pushes the job again: the new message already shows it
-        await self._service.place(out.job, placement)
-        await self._service.delivered(out.job)
+                        job.id, channel_id, exc.status, exc.code)
+            raise Gone("locked thread") from exc
+        self._archived_threads.discard(channel_id)
+        return Placement(platform=PLATFORM, chat_id=str(channel_id), message_id=str(message.id))
 
-    async def redeliver(self, channels: Container[str]) -> int:
-        """Push every finished job in `channels` whose final edit was never recorded: it was still
-        pending when the bot stopped, or the job ended while no Discord frontend listened. Returns how
-        many."""
-        jobs = [job for job in await self._service.undelivered(PLATFORM)
-                if job.placement is not None and job.placement.chat_id in channels]  # fmt: skip
-        for job in jobs:
-            await self.job_changed(job)
-        return len(jobs)
-
+    async def status(self, chat_id: str, message_id: str | None, text: str) -> str:
+        channel = self._client.get_partial_messageable(int(chat_id))
+        if message_id is None:
+            return str((await channel.send(text, allowed_mentions=discord.AllowedMentions.none())).id)
+        await channel.get_partial_message(int(message_id)).edit(content=text)
+        return message_id

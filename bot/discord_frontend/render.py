@@ -43,6 +43,7 @@ class Card:
     preview_url: str | None  # progress preview (a provider URL), shown as the embed image
     rows: tuple[tuple[Button, ...], ...]
     with_result: bool  # the final render: the result files are uploaded with it
+    final: bool = False  # the job has ended: this is the last edit its message gets
 
 
 def card(job: Job, queue_position: int = 0) -> Card:
@@ -57,6 +58,7 @@ def card(job: Job, queue_position: int = 0) -> Card:
         preview_url=job.preview_url if not job.terminal else None,
         rows=rows,
         with_result=succeeded and job.result is not None,
+        final=job.terminal,
     )
 
 

@@ -1,6 +1,6 @@
 """/info for everyone, and /admin <sub> for the chat's administrators and the bot's operators.
 
-Every /admin sub-command is one AdminService call with the `Actor` who ran it; what a chat admin may
+Every /admin sub-command is one AdminService call with the `Caller` who ran it; what a chat admin may
 do (act on their own chat) and what only operators may (pause/resume, "everywhere") is decided there.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Message, Update
 
-from bot.access import GLOBAL, Actor
+from bot.access import GLOBAL, Caller
 from bot.admin import AdminService, parse_period
 from bot.errors import UserError
 from bot.presentation import provider_state
@@ -58,7 +58,7 @@ class AdminHandlers:
         self._admin = admin
         self._outbox = outbox
         self._admins = admins
-        self._subs: dict[str, Callable[[Actor, Message, list[str]], Awaitable[str]]] = {
+        self._subs: dict[str, Callable[[Caller, Message, list[str]], Awaitable[str]]] = {
             "ban": self._ban, "unban": self._unban, "bans": self._bans, "limits": self._limits,
             "setlimit": self._set_limit, "set-limit": self._set_limit, "pause": self._pause,
             "resume": self._resume, "stats": self._stats,
@@ -69,9 +69,7 @@ class AdminHandlers:
         message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
-        owner = owner_of(user)
-        admin = await self._admins.verdict(owner, message.chat, message)
-        usage = await self._service.usage(owner, str(message.chat_id), admin=admin)
+        usage = await self._service.usage(await self._admins.caller(owner_of(user), message.chat, message))
         lines = ["Providers:", *map(provider_line, await self._service.provider_status()), "", *usage.lines()]
         await self._outbox.reply_text(message, "\n".join(lines))
 
@@ -79,11 +77,8 @@ class AdminHandlers:
         message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
-        owner = owner_of(user)
-        chat_admin = await self._admins.verdict(owner, message.chat, message)
-        scope = None if message.chat.type == "private" else str(message.chat_id)
-        actor = Actor(owner, scope=scope, chat_admin=chat_admin)
-        if not self._admin.is_admin(actor):
+        caller = await self._admins.caller(owner_of(user), message.chat, message)
+        if not self._admin.is_admin(caller):
             await self._outbox.reply_text(message, REFUSAL)
             return
         words = arguments(message).split()
@@ -92,7 +87,7 @@ class AdminHandlers:
             await self._outbox.reply_text(message, ADMIN_HELP)
             return
         try:
-            text = await handler(actor, message, words[1:])
+            text = await handler(caller, message, words[1:])
         except UserError as exc:
             text = render.error_text(exc.message)
         await self._outbox.reply_text(message, text)
@@ -122,50 +117,50 @@ class AdminHandlers:
             return True, words[:-1]
         return False, words
 
-    async def _ban(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _ban(self, caller: Caller, message: Message, words: list[str]) -> str:
         user, name, rest = await self._target(message, words)
         everywhere, rest = self._everywhere(rest)
-        ban = await self._admin.ban(actor, user, " ".join(rest), everywhere=everywhere)
+        ban = await self._admin.ban(caller, user, " ".join(rest), everywhere=everywhere)
         where = "everywhere" if ban.scope == GLOBAL else "in this chat"
         reason = f" ({ban.reason})" if ban.reason else ""
         return f"Banned {name} {where}{reason}. /admin unban lifts it."
 
-    async def _unban(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _unban(self, caller: Caller, message: Message, words: list[str]) -> str:
         user, name, rest = await self._target(message, words)
         everywhere, _ = self._everywhere(rest)
-        if await self._admin.unban(actor, user, everywhere=everywhere):
+        if await self._admin.unban(caller, user, everywhere=everywhere):
             return f"Unbanned {name}."
         return f"{name} was not banned {'everywhere' if everywhere else 'in this chat'}."
 
-    async def _bans(self, actor: Actor, message: Message, words: list[str]) -> str:
-        bans = await self._admin.bans(actor)
+    async def _bans(self, caller: Caller, message: Message, words: list[str]) -> str:
+        bans = await self._admin.bans(caller)
         if not bans:
             return "Nobody is banned here."
         lines = [f"• {b.platform}:{b.user_id}{' (everywhere)' if b.scope == GLOBAL else ''}"
                  f"{f' — {b.reason}' if b.reason else ''}" for b in bans]  # fmt: skip
         return "\n".join(["Banned:", *lines])
 
-    async def _limits(self, actor: Actor, message: Message, words: list[str]) -> str:
-        limits = await self._admin.limits(actor)
+    async def _limits(self, caller: Caller, message: Message, words: list[str]) -> str:
+        limits = await self._admin.limits(caller)
         lines = [f"• {key}: {_limit(value)}" for key, value in limits.items()]
         return "\n".join(["Limits here (none = unlimited):", *lines])
 
-    async def _set_limit(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _set_limit(self, caller: Caller, message: Message, words: list[str]) -> str:
         everywhere, words = self._everywhere(words)
         if len(words) != 2:
             raise UserError(f"Usage: /admin setlimit <{'|'.join(LIMIT_KEYS)}> <number|none|default>")
         key, value = words
-        await self._admin.set_limit(actor, key, value, everywhere=everywhere)
+        await self._admin.set_limit(caller, key, value, everywhere=everywhere)
         return f"{key} is now {value}{' everywhere' if everywhere else ' in this chat'}."
 
-    async def _pause(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _pause(self, caller: Caller, message: Message, words: list[str]) -> str:
         name = self._provider(words)
-        await self._admin.pause(actor, name)
+        await self._admin.pause(caller, name)
         return f"Paused {name}: its queued jobs wait and new ones are refused until /admin resume {name}."
 
-    async def _resume(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _resume(self, caller: Caller, message: Message, words: list[str]) -> str:
         name = self._provider(words)
-        await self._admin.resume(actor, name)
+        await self._admin.resume(caller, name)
         return f"Resumed {name}."
 
     def _provider(self, words: list[str]) -> str:
@@ -174,7 +169,7 @@ class AdminHandlers:
             raise UserError(f"Name one provider: {', '.join(names)}.")
         return words[0]
 
-    async def _stats(self, actor: Actor, message: Message, words: list[str]) -> str:
+    async def _stats(self, caller: Caller, message: Message, words: list[str]) -> str:
         period = words[0] if words else "24h"
-        stats = await self._admin.stats(actor, parse_period(period))
+        stats = await self._admin.stats(caller, parse_period(period))
         return "\n".join([f"Last {period}:", *stats.lines()])

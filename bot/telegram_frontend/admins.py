@@ -1,4 +1,6 @@
-"""Who administers a Telegram chat: `getChatAdministrators`, cached per chat for a short while.
+"""Who administers a Telegram chat: `getChatAdministrators`, cached per chat for a short while, and
+the `Caller` of a command or press carrying that verdict (what the member may do with it is the
+AccessPolicy's decision, not this module's).
 
 One call per group per `ttl` however many commands and presses arrive; a refused call (the bot was
 removed, a network hiccup) counts as "no admins" for a shorter while, so a command never fails on it.
@@ -13,7 +15,7 @@ from collections.abc import Callable
 import telegram.error
 from telegram import Bot, Chat, Message
 
-from bot.access import AccessPolicy
+from bot.access import Caller
 from bot.config import AdminsConfig
 from bot.domain import Owner
 from bot.telegram_frontend.common import is_anonymous_admin
@@ -26,20 +28,23 @@ _MEMORY = 5_000  # chats whose admin list is remembered
 
 
 class ChatAdmins:
-    def __init__(self, bot: Bot, config: AdminsConfig, access: AccessPolicy, *, ttl: float = TTL,
+    def __init__(self, bot: Bot, config: AdminsConfig, *, ttl: float = TTL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._bot = bot
         self._config = config
-        self._access = access
         self._ttl = ttl
         self._clock = clock
         self._cache: dict[int, tuple[float, frozenset[int]]] = {}  # chat id -> (expires, admin user ids)
 
+    async def caller(self, owner: Owner, chat: Chat | None, message: Message | None = None) -> Caller:
+        """Who asks, where (a group's id; None in a private chat, which is nobody's to administer) and
+        whether they administer that group: the first argument of every service command."""
+        scope = None if chat is None or chat.type == Chat.PRIVATE else str(chat.id)
+        return Caller(owner, scope=scope, chat_admin=await self.verdict(owner, chat, message))
+
     async def verdict(self, owner: Owner, chat: Chat | None, message: Message | None = None) -> bool:
-        """Whether the user counts as an admin where they are: an operator (`admins.users`), or an
-        administrator of this group (including one posting anonymously as the group itself)."""
-        if self._access.is_operator(owner):
-            return True
+        """Whether the user is an administrator of this group (including one posting anonymously as
+        the group itself). Operators (`admins.users`) are the AccessPolicy's to recognise."""
         if chat is None or chat.type == Chat.PRIVATE or not self._config.telegram_chat_admins:
             return False
         if message is not None and is_anonymous_admin(message):

@@ -50,7 +50,6 @@ COMMANDS = (
 #: Shown in the menu of chat administrators only (everyone else is refused /admin anyway).
 ADMIN_COMMANDS = (*COMMANDS, ("admin", "Admin: ban, unban, bans, limits, setlimit, pause, resume, stats"))
 SHUTDOWN_FLUSH = 5.0  # seconds to finish pending edits on the way out (what is left goes out on restart)
-_RESUME_QUEUED = 500  # queued jobs per provider whose position is shown afresh at start
 
 
 def build_application(config: TelegramConfig) -> Application:  # type: ignore[type-arg]
@@ -80,9 +79,9 @@ class TelegramFrontend:
         self._shutdown_flush = shutdown_flush
         self.application = build_application(config)
         bot = self.application.bot
-        self.outbox = Outbox(bot, app.service, config, retry_after_scale=retry_after_scale,
+        self.outbox = Outbox(bot, app.service, app.board, config, retry_after_scale=retry_after_scale,
                              owns=lambda chat_id: app.worker.owns_chat(PLATFORM, chat_id))
-        admins = ChatAdmins(bot, app.config.admins, app.service.access)
+        admins = ChatAdmins(bot, app.config.admins)
         albums = Albums(app.store.albums, config.album_wait)
         self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
@@ -144,16 +143,8 @@ class TelegramFrontend:
         """Show what is pending in `chats` (this worker's from now on): at start, what the last run left
         behind; later, the chats of a worker that died. Finals never delivered, queued jobs whose
         position may have moved, first replies never sent, and updates never processed."""
-        wanted = set(chats)
-        jobs = await self._app.service.undelivered(PLATFORM)
-        for name in self._app.service.providers():
-            jobs.extend(await self._app.store.queued(name, float("inf"), _RESUME_QUEUED))
-        jobs = [job for job in jobs if job.placement and job.placement.platform == PLATFORM
-                and job.placement.chat_id in wanted]  # fmt: skip
-        if jobs:
-            log.info("telegram: showing %d job(s) left from the last run", len(jobs))
-        await self.outbox.resume(jobs)
-        await self.handlers.send_unreplied(wanted)
+        if count := await self.outbox.messages.adopt(chats):
+            log.info("telegram: showing %d job(s) left from the last run", count)
         await self.inbox.drain()
 
     async def _initialize(self) -> None:

@@ -6,18 +6,18 @@ else reaches `on_error`, which logs the trace and tells the user something went 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable
 
 import telegram.error
 from telegram import Bot, CallbackQuery, Chat, Message, Update, User
 from telegram.ext import ApplicationHandlerStop
 
-from bot import faults, presentation
+from bot import presentation
+from bot.access import Caller
 from bot.config import TelegramConfig
-from bot.domain import ActionRef, Job, Owner, Placement
+from bot.domain import ActionRef, Job, Placement
 from bot.errors import BadImage, UserError
 from bot.service import JobService
 from bot.telegram_frontend import render
@@ -40,7 +40,7 @@ from providers.base import BlendDimensions, ImageInput
 from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
-Create = Callable[[Owner, Placement, bool], Awaitable[Job]]  # (owner, where, chat admin?) -> the job
+Create = Callable[[Caller, Placement], Awaitable[Job]]  # (who asks, where it is shown) -> the job
 Sender = User | Chat  # a person, or the chat a message was sent on behalf of (see `owner_of`)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 _CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
@@ -92,67 +92,23 @@ class Handlers:
         self._albums = albums
         self._config = config
         self.errors = 0  # unexpected handler failures (logged with their trace)
-        self._showing: set[str] = set()  # ids of jobs whose first reply is being sent here
 
     # -- starting jobs ----------------------------------------------------------------------------
 
     async def _start(self, message: Message, user: Sender, create: Create) -> None:
         """Create a job (showing the user's mistake if it can't be), reply at once, record the reply.
-        The service is told the chat (for its limits and access lists) and whether the user administers
-        it. The same update processed again after a restart finds its job: replied to at most once."""
+        The service is told who asks, in which group, and whether they administer it (the Caller). The
+        same update processed again after a restart finds its job: replied to at most once."""
         thread = thread_of(message)
         placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
                               thread_id=str(thread) if thread else None, reply_to=str(message.message_id))
-        owner = owner_of(user)
         try:
-            admin = await self._admins.verdict(owner, message.chat, message)
-            job = await create(owner, placement, admin)
+            caller = await self._admins.caller(owner_of(user), message.chat, message)
+            job = await create(caller, placement)
         except (UserError, ProviderError) as exc:
             await self._outbox.reply_text(message, render.error_text(exc.message))
             return
-        if job.placement is not None and job.placement.message_id is None:
-            await self._show(job)
-
-    async def send_unreplied(self, chats: Container[str]) -> None:
-        """The first replies, in `chats`, of jobs whose reply was never sent (a restart, a dead worker)."""
-        jobs = [job for job in await self._service.unreplied(PLATFORM)
-                if job.placement is not None and job.placement.chat_id in chats]  # fmt: skip
-        if jobs:
-            log.info("telegram: sending the first reply of %d job(s) from before the restart", len(jobs))
-        for job in jobs:
-            await self._show(job)
-
-    async def _show(self, job: Job) -> None:
-        """The job's first message, replying to what asked for it; then where it is, in the store. Once:
-        a job being shown here (by its handler, or after a takeover) is not shown again meanwhile."""
-        if job.id in self._showing:
-            return
-        self._showing.add(job.id)
-        try:
-            with contextlib.suppress(UserError):  # a job pruned meanwhile has nothing to show
-                current = await self._service.get(job.id)  # shown since it was read (by a takeover)?
-                if current.placement is not None and current.placement.message_id is None:
-                    await self._first_reply(current)
-        finally:
-            self._showing.discard(job.id)
-
-    async def _first_reply(self, job: Job) -> None:
-        assert job.placement is not None, "a job shown in a chat has a placement"
-        where = job.placement
-        chat_id, thread = int(where.chat_id), int(where.thread_id) if where.thread_id else None
-        view = render.first_view(job, await self._service.queue_position(job))
-        try:
-            reply_to = int(where.reply_to) if where.reply_to else None
-            sent = await self._outbox.send_job_message(view, chat_id, reply_to, thread)
-        except (telegram.error.BadRequest, telegram.error.Forbidden) as exc:  # the chat is gone for us
-            log.warning("job %s: its message can't be sent to chat %s: %s", job.id, chat_id, exc)
-            await self._service.unplace(job)
-            return
-        except telegram.error.TelegramError as exc:  # the job carries on; the next start tries again
-            log.warning("job %s: its message could not be sent to chat %s: %s", job.id, chat_id, exc)
-            return
-        await faults.point("reply_sent")
-        await self._service.place(job, where.model_copy(update={"message_id": str(sent.message_id)}))
+        await self._outbox.messages.show(job)  # the reply goes out in the chat's next free slot
 
     async def _fail(self, message: Message, exc: UserError | ProviderError) -> None:
         await self._outbox.reply_text(message, render.error_text(exc.message))
@@ -177,8 +133,8 @@ class Handlers:
         await self._imagine(update, message, user, message.text or "")
 
     async def _imagine(self, update: Update, message: Message, user: Sender, prompt: str) -> None:
-        await self._start(message, user, lambda o, p, a: self._service.imagine(
-            o, prompt, placement=p, scope=p.chat_id, admin=a, origin=origin(update)))  # fmt: skip
+        await self._start(message, user, lambda c, p: self._service.imagine(
+            c, prompt, placement=p, origin=origin(update)))  # fmt: skip
 
     async def describe(self, update: Update, context: Context) -> None:
         """/describe replying to a photo, or a photo (or image file) with /describe as its caption."""
@@ -196,8 +152,8 @@ class Handlers:
         except UserError as exc:
             await self._fail(message, exc)
             return
-        await self._start(message, user, lambda o, p, a: self._service.describe(
-            o, image, placement=p, scope=p.chat_id, admin=a, origin=origin(update)))  # fmt: skip
+        await self._start(message, user, lambda c, p: self._service.describe(
+            c, image, placement=p, origin=origin(update)))  # fmt: skip
 
     async def blend(self, update: Update, context: Context) -> None:
         """/blend replying to an album, or an album with /blend as its caption."""
@@ -214,9 +170,8 @@ class Handlers:
         except UserError as exc:
             await self._fail(message, exc)
             return
-        await self._start(message, user, lambda o, p, a: self._service.blend(
-            o, images, dimensions=dimensions, placement=p, scope=p.chat_id, admin=a,
-            origin=origin(update)))  # fmt: skip
+        await self._start(message, user, lambda c, p: self._service.blend(
+            c, images, dimensions=dimensions, placement=p, origin=origin(update)))  # fmt: skip
 
     @staticmethod
     def _dimensions(text: str) -> BlendDimensions | None:
@@ -265,17 +220,13 @@ class Handlers:
         message, user = update.effective_message, update.effective_sender
         if message is None or user is None:
             return
-        owner = owner_of(user)
         try:
             job = await self._target(message)
             if job is None:
                 await self._outbox.reply_text(message, USAGE["cancel"])
                 return
-            admin = await self._admins.verdict(owner, message.chat, message)
-            if self._config.owner_only_buttons and not (admin or _owns(owner, job)):
-                raise UserError(f"Only {job.owner.name or 'the person who asked'} can cancel job {job.id}.")
-            cancelled = await self._service.cancel(owner, job.id, anyone=not self._config.owner_only_buttons,
-                                                   admin=admin)  # fmt: skip
+            caller = await self._admins.caller(owner_of(user), message.chat, message)
+            cancelled = await self._service.cancel(caller, job.id)  # who may: the access policy
         except (UserError, ProviderError) as exc:
             await self._fail(message, exc)
             return
@@ -308,42 +259,27 @@ class Handlers:
         if ref is None:
             await answer(query, "This button no longer works.")
             return
-        owner = owner_of(query.from_user)
         try:
             parent = await self._service.get(ref.job_id)
         except UserError as exc:
             await answer(query, exc.message, alert=True)
             return
-        chat = query.message.chat if query.message else None
-        allowed = not self._config.owner_only_buttons or await self._may_press(owner, parent, chat)
-        if not allowed:
-            await answer(query, render.not_yours(parent.owner), alert=True)
-            return
         chat_id, message_id, thread = _origin(query, parent)
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
                               thread_id=str(thread) if thread else None,
                               reply_to=str(message_id) if message_id else None)  # fmt: skip
-        try:
-            admin = await self._admins.verdict(owner, chat)
-            job, created = await self._service.act(
-                owner, ref.job_id, ref.action, ref.index, placement=placement, anyone=allowed,
-                scope=str(chat_id), admin=admin)  # fmt: skip
+        try:  # whose buttons these are (owner-only, an anonymous admin's group job) is the policy's
+            chat = query.message.chat if query.message else None
+            caller = await self._admins.caller(owner_of(query.from_user), chat)
+            job, created = await self._service.act(caller, ref.job_id, ref.action, ref.index,
+                                                   placement=placement)  # fmt: skip
         except (UserError, ProviderError) as exc:  # told to the presser alone, not to the whole chat
             await answer(query, exc.message, alert=True)
             return
         toast = presentation.toast(ref.action, ref.index)  # said once the service took the press
         await answer(query, toast if created else f"{toast} already requested: job {job.id}.")
         if created:
-            await self._show(job)
-
-    async def _may_press(self, owner: Owner, parent: Job, chat: Chat | None) -> bool:
-        """With owner-only buttons: the person who asked, or, for a job an anonymous admin asked for
-        (it belongs to the group itself), any administrator of the group. A press always comes from
-        the presser's own account, so without this nobody could use an anonymous admin's buttons."""
-        if _owns(owner, parent):
-            return True
-        asked_by_group = chat is not None and parent.owner.user_id == str(chat.id)
-        return asked_by_group and await self._admins.verdict(owner, chat)
+            await self._outbox.messages.show(job)
 
     async def unknown_button(self, update: Update, context: Context) -> None:
         if update.callback_query is not None:
@@ -352,20 +288,22 @@ class Handlers:
     # -- gate and errors --------------------------------------------------------------------------
 
     async def gate(self, update: Update, context: Context) -> None:
-        """Handler group -2: updates from chats outside `allowed_chat_ids` go no further, nor do a
-        linked channel's posts that Telegram copies into its discussion group: one that starts with
-        /imagine was written for the channel's readers, not to the bot."""
+        """Handler group -2: updates from chats the access policy does not serve (`access.allow_chats`,
+        `access.block_chats`) go no further, nor do a linked channel's posts that Telegram copies into
+        its discussion group: one that starts with /imagine was written for the channel's readers."""
         if (message := update.effective_message) is not None and message.is_automatic_forward:
             raise ApplicationHandlerStop
-        allowed = self._config.allowed_chat_ids
-        chat = update.effective_chat
-        if not allowed or chat is None or chat.id in allowed:
+        chat, sender = update.effective_chat, update.effective_sender
+        if chat is None or sender is None:
+            return
+        scope = None if chat.type == Chat.PRIVATE else str(chat.id)
+        refusal = self._service.access.chat_refusal(Caller(owner_of(sender), scope=scope), str(chat.id))
+        if refusal is None:
             return
         if update.callback_query is not None:
-            await answer(update.callback_query, "This bot isn't enabled in this chat.", alert=True)
+            await answer(update.callback_query, refusal, alert=True)
         elif (message := update.effective_message) is not None and (message.text or "").startswith("/"):
-            await self._outbox.reply_text(message, f"This bot isn't enabled in this chat. An admin can add "
-                                                   f"its id ({chat.id}) to telegram.allowed_chat_ids.")
+            await self._outbox.reply_text(message, f"{refusal} (This chat is {PLATFORM}:{chat.id}.)")
         raise ApplicationHandlerStop
 
     async def on_error(self, update: object, context: Context) -> None:
@@ -380,10 +318,6 @@ class Handlers:
             await self._outbox.reply_text(update.effective_message,
                                           "⚠️ Something went wrong on my side; it has been logged. "
                                           "Please try again.")  # fmt: skip
-
-
-def _owns(owner: Owner, job: Job) -> bool:
-    return (job.owner.platform, job.owner.user_id) == (owner.platform, owner.user_id)
 
 
 def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | None]:

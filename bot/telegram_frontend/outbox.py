@@ -1,9 +1,10 @@
-"""Everything the bot sends goes through the Outbox, paced to Telegram's flood limits.
+"""Everything the bot sends to Telegram goes through the Outbox, paced to Telegram's flood limits.
 
-Job messages are edited through the shared `Delivery` (newest state per message wins, identical
-states are never re-sent, a 429 is waited out and the final state always arrives). New messages
-(replies to commands, error texts, full-size documents) use `Delivery.paced`, so they share the same
-per-chat and global windows as the edits.
+The Outbox is Telegram's `Surface` for the shared job-message layer (`bot/job_messages.py`: what is
+shown when, congestion, bookkeeping): it renders a job as a photo (placeholder, preview, the result
+fitted to Telegram's photo limits, a full-size document when the photo would lose detail) or a text
+message, and sends and edits it. Answers to people (replies to commands, errors, documents) use
+`paced`, so they share the chat's flood windows and go before queued progress.
 """
 
 from __future__ import annotations
@@ -14,22 +15,24 @@ import functools
 import io
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import telegram.error
 from PIL import Image, ImageDraw
 from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
 
-from bot import faults, media
+from bot import media
 from bot.config import RateLimit, TelegramConfig
-from bot.delivery import Delivery, Rate, RetryAfter
-from bot.domain import Job, JobState
+from bot.delivery import Rate
+from bot.domain import Job, Placement
 from bot.errors import UserError
+from bot.job_messages import Gone, JobMessages
+from bot.queue_board import QueueBoard
 from bot.service import JobService
 from bot.telegram_frontend import render
-from bot.telegram_frontend.common import placed_thread, thread_of
+from bot.telegram_frontend.common import PLATFORM, placed_thread, thread_of
 from bot.telegram_frontend.keyboards import markup
 from bot.telegram_frontend.render import PLACEHOLDER, RESULT, View
 
@@ -38,18 +41,6 @@ R = TypeVar("R")
 
 #: Bad Request descriptions meaning the message is gone or can't be edited any more: stop trying.
 _GONE = ("message to edit not found", "message can't be edited", "chat not found", "message_id_invalid")
-_RANK = {state: rank for rank, state in enumerate(JobState)}
-_MEMORY = 50_000  # messages whose last pushed state is remembered
-
-
-@dataclass(frozen=True)
-class Edit:
-    """The newest view of one message (and the job it shows, when it shows one)."""
-
-    chat_id: int
-    message_id: int
-    view: View
-    job: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -60,10 +51,6 @@ class Prepared:
     photo: bytes | None
     full: tuple[bytes, str, str] | None
     videos: tuple[bytes, ...]
-
-
-def message_key(chat_id: int | str, message_id: int | str) -> str:
-    return f"{chat_id}:{message_id}"
 
 
 def reply_to(message_id: int) -> ReplyParameters:
@@ -81,10 +68,6 @@ def retry_seconds(exc: telegram.error.RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, dtm.timedelta) else float(value)
 
 
-def _placeholder_image() -> bytes:
-    return _placeholder()
-
-
 @functools.cache
 def _placeholder() -> bytes:
     """A plain dark square shown until the first preview or the result arrives."""
@@ -96,49 +79,45 @@ def _placeholder() -> bytes:
 
 
 class Outbox:
-    def __init__(self, bot: Bot, service: JobService, config: TelegramConfig, *,
+    """Telegram's surface for the job-message layer, and the paced sends of answers to people."""
+
+    platform = PLATFORM
+
+    def __init__(self, bot: Bot, service: JobService, board: QueueBoard, config: TelegramConfig, *,
                  retry_after_scale: float = 1.0, owns: Callable[[str], Awaitable[bool]] | None = None
                  ) -> None:
         self.bot = bot
-        self._owns = owns  # whether this worker shows a chat (bot/workers.py); None: every chat
         self._service = service
         self._config = config
         self._retry_scale = retry_after_scale  # tests against a time-scaled fake shrink waits alike
-        self.delivery: Delivery[Edit] = Delivery(self._edit, self._chat_rates, _rate(config.global_rate))
-        self._images: dict[str, str] = {}  # message key -> image shown (placeholder or a preview URL)
-        self._latest: dict[str, tuple[int, int]] = {}  # message key -> (state rank, progress) pushed
+        self.messages: JobMessages[View] = JobMessages(self, service, board, _rate(config.global_rate),
+                                                       owns=owns, max_live=config.congestion_jobs)
+        self.delivery = self.messages.delivery
+        self._images: dict[str, str] = {}  # job id -> image its message shows (placeholder or a preview)
         self._placeholder_id: str | None = None  # file_id of the uploaded placeholder, reused
-        self._prepared: dict[str, asyncio.Task[Prepared | None]] = {}  # message key -> result media
+        self._prepared: dict[str, asyncio.Task[Prepared | None]] = {}  # job id -> its result media
         self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
-        self._waiting: dict[str, dict[str, Job]] = {}  # provider -> its queued jobs shown here, by id
-        self._left: dict[str, None] = {}  # ids of jobs (any platform) seen out of the queue
-        self.gone = 0  # edits given up because the message was deleted
-
-    def _chat_rates(self, chat_key: str) -> tuple[Rate, ...]:
-        if int(chat_key) < 0:  # groups and channels: ~1/s in the chat and 20/min in the group
-            return _rate(self._config.chat_rate), _rate(self._config.group_rate)
-        return (_rate(self._config.chat_rate),)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
             try:
-                await self.delivery.run()
+                await self.messages.run()
             finally:
                 self._group = None
 
-    # -- new messages -----------------------------------------------------------------------------
+    async def job_changed(self, job: Job) -> None:
+        await self.messages.job_changed(job)
+
+    @property
+    def gone(self) -> int:
+        return self.messages.gone
+
+    # -- answers to people ------------------------------------------------------------------------
 
     async def paced(self, chat_id: int, call: Callable[[], Awaitable[R]]) -> R:
-        """`call()` (one send) made inside the chat's flood windows; a 429 is waited out and retried."""
-
-        async def converted() -> R:
-            try:
-                return await call()
-            except telegram.error.RetryAfter as exc:
-                raise RetryAfter(retry_seconds(exc) * self._retry_scale) from exc
-
-        return await self.delivery.paced(str(chat_id), converted)
+        """`call()` (one send) in the chat's next free slot; a 429 is waited out and retried."""
+        return await self.messages.paced(str(chat_id), call)
 
     async def reply_text(self, message: Message, text: str) -> Message | None:
         """A text reply to `message`; a refusal by Telegram is logged, never raised at the user."""
@@ -151,20 +130,95 @@ class Outbox:
             log.warning("could not reply in chat %s: %s", message.chat_id, exc)
             return None
 
-    async def send_job_message(self, view: View, chat_id: int, reply_to_id: int | None,
-                               thread_id: int | None) -> Message:
-        """The first message of a job: a placeholder photo (or text) replying to the command."""
-        params = reply_to(reply_to_id) if reply_to_id else None
-        keyboard = markup(view.buttons)
-        if view.photo:
-            sent = await self._send_placeholder(view, chat_id, params, thread_id)
-            self._images[message_key(chat_id, sent.message_id)] = PLACEHOLDER
-        else:
-            sent = await self.paced(chat_id, lambda: self.bot.send_message(
-                chat_id, view.text, reply_parameters=params, reply_markup=keyboard,
-                message_thread_id=thread_id))  # fmt: skip
-        self.delivery.shown(message_key(chat_id, sent.message_id), view)
-        return sent
+    async def send_view(self, view: View, message: Message) -> Message:
+        """A text message with buttons (e.g. /settings) replying to `message`, in its topic."""
+        return await self.paced(message.chat_id, lambda: self.bot.send_message(
+            message.chat_id, view.text, reply_parameters=reply_to(message.message_id),
+            reply_markup=markup(view.buttons), message_thread_id=thread_of(message)))  # fmt: skip
+
+    def show_text(self, chat_id: int, message_id: int, view: View) -> None:
+        """Edit a text message the bot sent (e.g. /settings) through the paced, coalescing path."""
+        where = Placement(platform=PLATFORM, chat_id=str(chat_id), message_id=str(message_id))
+        self.messages.show_view(where, view)
+
+    # -- the Surface: how a job's message looks and is sent ---------------------------------------
+
+    def render(self, job: Job, position: int) -> View:
+        return render.job_view(job, position)
+
+    def first_view(self, job: Job, position: int, *, uncertain: bool) -> View:
+        if uncertain:
+            return render.first_view(job, position)
+        view = render.job_view(job, position)
+        return view if view.image == RESULT else replace(view, image=None)
+
+    def lane(self, placement: Placement) -> str:
+        return placement.chat_id
+
+    def rates(self, lane: str) -> tuple[Rate, ...]:
+        if int(lane) < 0:  # groups and channels: ~1/s in the chat and 20/min in the group
+            return _rate(self._config.chat_rate), _rate(self._config.group_rate)
+        return (_rate(self._config.chat_rate),)
+
+    def rate_limited(self, exc: BaseException) -> float | None:
+        if isinstance(exc, telegram.error.RetryAfter):
+            return retry_seconds(exc) * self._retry_scale
+        return None
+
+    def prefetch(self, job: Job) -> None:
+        """Start downloading and re-encoding a finished job's media now, so the upload can start as
+        soon as the chat's flood window has room (instead of after it)."""
+        if self._group is not None and job.id not in self._prepared and render.job_view(job).image == RESULT:
+            self._prepared[job.id] = self._group.create_task(self._prepare(job), name=f"prepare:{job.id}")
+
+    async def post(self, job: Job, view: View) -> Placement:
+        """The job's first message, replying to the command: its result when it has one already, else a
+        placeholder photo (or text)."""
+        where = job.placement
+        assert where is not None
+        chat_id, thread = int(where.chat_id), placed_thread(job)
+        params = reply_to(int(where.reply_to)) if where.reply_to else None
+        try:
+            if not view.photo:
+                sent = await self.bot.send_message(chat_id, view.text, reply_parameters=params,
+                                                   reply_markup=markup(view.buttons),
+                                                   message_thread_id=thread)
+            elif view.image == RESULT and (prepared := await self._take_prepared(job)) is not None:
+                sent = await self._post_result(job, view, prepared, chat_id, params, thread)
+            else:
+                sent = await self._send_placeholder(view, chat_id, params, thread)
+                self._images[job.id] = PLACEHOLDER
+        except (telegram.error.BadRequest, telegram.error.Forbidden) as exc:  # the chat is gone for us
+            raise Gone(exc.message) from exc
+        return where.model_copy(update={"message_id": str(sent.message_id)})
+
+    async def edit(self, job: Job | None, view: View, placement: Placement) -> None:
+        try:
+            await self._apply(job, view, int(placement.chat_id), int(placement.message_id or 0))
+        except telegram.error.BadRequest as exc:
+            text = exc.message.lower()
+            # "not modified": it already shows this (e.g. the same final state again after a restart)
+            if "not modified" not in text:
+                if not any(gone in text for gone in _GONE):
+                    raise
+                self._forget(job)
+                raise Gone(exc.message) from exc
+        except telegram.error.Forbidden as exc:  # the bot was removed from the chat or blocked
+            self._forget(job)
+            raise Gone(exc.message) from exc
+
+    async def status(self, chat_id: str, message_id: str | None, text: str) -> str:
+        if message_id is None:
+            sent = await self.bot.send_message(int(chat_id), text)
+            return str(sent.message_id)
+        try:
+            await self.bot.edit_message_text(text, int(chat_id), int(message_id))
+        except telegram.error.BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+        return message_id
+
+    # -- sending and editing ----------------------------------------------------------------------
 
     async def _send_placeholder(self, view: View, chat_id: int, params: ReplyParameters | None,
                                 thread_id: int | None) -> Message:
@@ -173,126 +227,69 @@ class Outbox:
             if self._placeholder_id is not None:
                 photo = self._placeholder_id
             else:
-                photo = await asyncio.to_thread(_placeholder_image)
+                photo = await asyncio.to_thread(_placeholder)
             return await self.bot.send_photo(chat_id, photo, caption=view.text, reply_parameters=params,
                                              reply_markup=markup(view.buttons), message_thread_id=thread_id)
 
         try:
-            sent = await self.paced(chat_id, send)
+            sent = await send()
         except telegram.error.BadRequest:
             if self._placeholder_id is None:
                 raise
             self._placeholder_id = None  # a stale file_id (another bot token?): upload it again
-            sent = await self.paced(chat_id, send)
+            sent = await send()
         if sent.photo:
             self._placeholder_id = sent.photo[-1].file_id
         return sent
 
-    # -- job changes -> edits ---------------------------------------------------------------------
-
-    async def job_changed(self, job: Job) -> None:
-        """The listener: queue the job's newest view for its message (never blocks on Telegram)."""
-        if job.state is not JobState.QUEUED and job.id not in self._left:
-            await self._left_queue(job)
-        placement = job.placement
-        if placement is None or placement.platform != "telegram" or placement.message_id is None:
+    def _forget(self, job: Job | None) -> None:
+        if job is None:
             return
-        if self._owns is not None and not await self._owns(placement.chat_id):
-            return  # another worker shows this chat
-        self._track(job)
-        position = await self._service.queue_position(job) if job.state is JobState.QUEUED else 0
-        # no await from here on: the check and the push must see the same newest state
-        key = message_key(placement.chat_id, placement.message_id)
-        rank = (_RANK[job.state], job.progress)
-        if rank < self._latest.get(key, (-1, -1)):
-            return  # an older report that arrived late (e.g. around place()): never move backwards
-        self._latest.pop(key, None)
-        self._latest[key] = rank
-        if len(self._latest) > _MEMORY:
-            del self._latest[next(iter(self._latest))]
-        view = render.job_view(job, position)
-        edit = Edit(int(placement.chat_id), int(placement.message_id), view, job)
-        self.delivery.push(placement.chat_id, key, edit, view, final=view.final)
-        if view.image == RESULT:
-            self._prefetch(key, job)
-
-    async def resume(self, jobs: Iterable[Job]) -> None:
-        """At start: show these jobs' current state again (finals a restart cut off, queue positions)."""
-        for job in jobs:
-            await self.job_changed(job)
-
-    def _track(self, job: Job) -> None:
-        """Remember the queued jobs shown here, per provider, so their position can be refreshed."""
-        for waiting in self._waiting.values():
-            waiting.pop(job.id, None)  # it left the queue, or moved to another provider's
-        if job.state is JobState.QUEUED:
-            self._waiting.setdefault(job.provider, {})[job.id] = job
-
-    async def _left_queue(self, job: Job) -> None:
-        """A job (from any frontend) is out of its provider's queue: everyone behind it moved up.
-        Their renders are pushed again; Delivery sends only those whose text changed, coalesced."""
-        self._left[job.id] = None
-        if len(self._left) > _MEMORY:
-            del self._left[next(iter(self._left))]
-        waiting = self._waiting.get(job.provider, {})
-        waiting.pop(job.id, None)
-        for other in list(waiting.values()):
-            await self.job_changed(other)
-
-    def show_text(self, chat_id: int, message_id: int, view: View) -> None:
-        """Edit a text message the bot sent (e.g. /settings) through the paced, coalescing path."""
-        key = message_key(chat_id, message_id)
-        self.delivery.push(str(chat_id), key, Edit(chat_id, message_id, view), view)
-
-    async def _edit(self, key: str, edit: Edit) -> None:
-        """The Delivery sender: apply one view to its message."""
-        try:
-            await self._apply(key, edit)
-        except telegram.error.RetryAfter as exc:
-            raise RetryAfter(retry_seconds(exc) * self._retry_scale) from exc
-        except telegram.error.BadRequest as exc:
-            text = exc.message.lower()
-            # "not modified": it already shows this (e.g. the same final state again after a restart)
-            if "not modified" not in text:
-                if not any(gone in text for gone in _GONE):
-                    raise
-                self._gave_up(key, exc)
-        except telegram.error.Forbidden as exc:  # the bot was removed from the chat or blocked
-            self._gave_up(key, exc)
-        if edit.view.final and edit.job is not None:  # shown (or unshowable): a restart need not resend
-            await faults.point("final_edited")
-            await self._service.delivered(edit.job)
-
-    def _gave_up(self, key: str, exc: telegram.error.TelegramError) -> None:
-        self.gone += 1
-        self._images.pop(key, None)
-        if (task := self._prepared.pop(key, None)) is not None:
+        self._images.pop(job.id, None)
+        if (task := self._prepared.pop(job.id, None)) is not None:
             task.cancel()
-        log.info("message %s can't be edited any more (%s); its job carries on", key, exc.message)
 
-    async def _apply(self, key: str, edit: Edit) -> None:
-        view, chat_id, message_id = edit.view, edit.chat_id, edit.message_id
+    async def _apply(self, job: Job | None, view: View, chat_id: int, message_id: int) -> None:
         keyboard = markup(view.buttons)
-        if not view.photo:
+        if not view.photo or job is None:
             await self.bot.edit_message_text(view.text, chat_id, message_id, reply_markup=keyboard)
             return
-        if view.image == RESULT and edit.job is not None and await self._result(key, edit):
+        if view.image == RESULT and (prepared := await self._take_prepared(job)) is not None:
+            item = InputMediaPhoto(prepared.photo or b"", caption=view.text, filename=f"{job.id}.jpg")
+            await self.bot.edit_message_media(item, chat_id, message_id, reply_markup=keyboard)
+            self._prepared.pop(job.id, None)  # kept until here: a 429 retries with the same bytes
+            self._images.pop(job.id, None)
+            await self._extras(job, prepared, chat_id, message_id)
             return
         image = view.image
-        if image is not None and image not in (PLACEHOLDER, RESULT) and image != self._images.get(key):
-            preview = await self._preview(edit.job)
+        if image is not None and image not in (PLACEHOLDER, RESULT) and image != self._images.get(job.id):
+            preview = await self._preview(job)
             if preview is not None:
                 media_item = InputMediaPhoto(preview, caption=view.text, filename="preview.jpg")
                 await self.bot.edit_message_media(media_item, chat_id, message_id, reply_markup=keyboard)
-                self._images[key] = image
+                self._images[job.id] = image
                 return
         await self.bot.edit_message_caption(chat_id, message_id, caption=view.text, reply_markup=keyboard)
         if view.final:
-            self._images.pop(key, None)
+            self._images.pop(job.id, None)
 
-    async def _preview(self, job: Job | None) -> bytes | None:
-        if job is None:
-            return None
+    async def _post_result(self, job: Job, view: View, prepared: Prepared, chat_id: int,
+                           params: ReplyParameters | None, thread: int | None) -> Message:
+        sent = await self.bot.send_photo(chat_id, prepared.photo or b"", caption=view.text,
+                                         reply_parameters=params, reply_markup=markup(view.buttons),
+                                         message_thread_id=thread, filename=f"{job.id}.jpg")
+        self._prepared.pop(job.id, None)
+        await self._extras(job, prepared, chat_id, sent.message_id)
+        return sent
+
+    async def _extras(self, job: Job, prepared: Prepared, chat_id: int, message_id: int) -> None:
+        if prepared.full is not None:
+            await self._document(job, chat_id, message_id, *prepared.full)
+        for number, video in enumerate(prepared.videos, start=1):
+            await self._document(job, chat_id, message_id, video, f"{job.id}-{number}.mp4",
+                                 f"Video {number} · job {job.id}")
+
+    async def _preview(self, job: Job) -> bytes | None:
         try:
             data = await self._service.media.preview(job)
         except UserError as exc:
@@ -300,46 +297,26 @@ class Outbox:
             return None
         return await media.fit(data, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE) if data else None
 
-    def _prefetch(self, key: str, job: Job) -> None:
-        """Start downloading and re-encoding a finished job's media now, so the upload can start as
-        soon as the chat's flood window has room (instead of after it)."""
-        if self._group is not None and key not in self._prepared:
-            self._prepared[key] = self._group.create_task(self._prepare(job), name=f"prepare:{job.id}")
+    async def _take_prepared(self, job: Job) -> Prepared | None:
+        """The result's media (prefetched, or fetched now); None when there is no picture to show."""
+        task = self._prepared.get(job.id)
+        prepared = await task if task is not None else await self._prepare(job)
+        if prepared is None or prepared.photo is None:
+            self._prepared.pop(job.id, None)
+            return None
+        return prepared
 
     async def _prepare(self, job: Job) -> Prepared | None:
         try:
-            files = await self._service.media.files(job)
-            main = files.grid or (files.images[0] if files.images else None)
-            photo = await media.fit(main, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE) if main else None
-            single = files.images[0] if files.grid is None and files.images else None
-            full = await self._full_size(job, single) if single else None
+            chosen = await self._service.media.result(job, render.PHOTO_MAX_BYTES, render.PHOTO_MAX_SIDE)
+            full = await self._full_size(job, chosen.single) if chosen.single else None
         except UserError as exc:
             log.warning("result of job %s could not be fetched: %s", job.id, exc.message)
             return None
         except Exception:  # a background task: log the trace, the edit falls back to the caption
             log.exception("preparing the result of job %s failed", job.id)
             return None
-        return Prepared(photo, full, tuple(files.videos))
-
-    async def _result(self, key: str, edit: Edit) -> bool:
-        """The final grid (or image) with its buttons; False when there is no picture to show."""
-        job = edit.job
-        assert job is not None
-        task = self._prepared.get(key)
-        prepared = await task if task is not None else await self._prepare(job)
-        if prepared is None or prepared.photo is None:
-            self._prepared.pop(key, None)
-            return False
-        item = InputMediaPhoto(prepared.photo, caption=edit.view.text, filename=f"{job.id}.jpg")
-        await self.bot.edit_message_media(item, edit.chat_id, edit.message_id,
-                                          reply_markup=markup(edit.view.buttons))  # fmt: skip
-        self._prepared.pop(key, None)  # kept until here: a 429 retries with the same bytes
-        self._images.pop(key, None)
-        if prepared.full is not None:
-            await self._document(edit, *prepared.full)
-        for number, video in enumerate(prepared.videos, start=1):
-            await self._document(edit, video, f"{job.id}-{number}.mp4", f"Video {number} · job {job.id}")
-        return True
+        return Prepared(chosen.main, full, tuple(chosen.videos))
 
     async def _full_size(self, job: Job, data: bytes) -> tuple[bytes, str, str] | None:
         """A single image larger than Telegram keeps in a photo also goes out as a document."""
@@ -348,16 +325,16 @@ class Outbox:
             return None
         if len(data) > render.DOCUMENT_MAX_BYTES:
             data = await media.fit(data, render.DOCUMENT_MAX_BYTES)
-        ext = {"image/png": "png", "image/webp": "webp"}.get(media.sniff(data) or "") or "jpg"
-        return data, f"{job.id}-full.{ext}", f"Full resolution · {width}×{height}"
+        return data, f"{job.id}-full.{media.extension(data, 'jpg')}", f"Full resolution · {width}×{height}"
 
-    async def _document(self, edit: Edit, data: bytes, filename: str, caption: str) -> None:
+    async def _document(self, job: Job, chat_id: int, message_id: int, data: bytes, filename: str,
+                        caption: str) -> None:
         # the topic too, not only the reply: were the job message deleted meanwhile, the reply would
         # be dropped (allow_sending_without_reply) and the file would land in the forum's General topic
-        thread = placed_thread(edit.job)
+        thread = placed_thread(job)
         try:
-            await self.paced(edit.chat_id, lambda: self.bot.send_document(
-                edit.chat_id, data, filename=filename, caption=caption,
-                reply_parameters=reply_to(edit.message_id), message_thread_id=thread))  # fmt: skip
+            await self.paced(chat_id, lambda: self.bot.send_document(
+                chat_id, data, filename=filename, caption=caption,
+                reply_parameters=reply_to(message_id), message_thread_id=thread))  # fmt: skip
         except telegram.error.TelegramError as exc:
-            log.warning("could not send %s to chat %s: %s", filename, edit.chat_id, exc)
+            log.warning("could not send %s to chat %s: %s", filename, chat_id, exc)

@@ -129,11 +129,6 @@ def jobs_text(jobs: Sequence[Job]) -> str:
     return cut("\n".join(lines), TEXT_LIMIT)
 
 
-def not_yours(owner: Owner) -> str:
-    return (f"These buttons belong to {owner.name or 'the person who asked'}. "
-            "Start your own with /imagine.")
-
-
 def error_text(message: str) -> str:
     return cut(f"⚠️ {message}", TEXT_LIMIT)
 

@@ -11,7 +11,7 @@ from bot.domain import Owner
 from bot.errors import UserError
 from bot.service import JobService
 from bot.telegram_frontend import keyboards, render
-from bot.telegram_frontend.common import Context, answer, owner_of, thread_of
+from bot.telegram_frontend.common import Context, answer, owner_of
 from bot.telegram_frontend.outbox import Outbox
 from bot.telegram_frontend.render import View
 from providers.base import Action
@@ -46,7 +46,7 @@ class SettingsHandlers:
             return
         view = await self._view(owner_of(user))
         try:
-            await self._outbox.send_job_message(view, message.chat_id, message.message_id, thread_of(message))
+            await self._outbox.send_view(view, message)
         except telegram.error.TelegramError as exc:
             log.warning("could not send settings to chat %s: %s", message.chat_id, exc)
 

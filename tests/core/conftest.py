@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.access import Caller
 from bot.config import AppConfig, MediaConfig, PollingConfig
 from bot.domain import Job, Owner
 from bot.store import JobStore
@@ -46,10 +47,10 @@ class Harness(Wired):
         return finished
 
     async def imagine(self, prompt: str = "a lighthouse at dusk", **kw: Any) -> Job:
-        return await self.done(await self.service.imagine(OWNER, prompt, **kw))
+        return await self.done(await self.service.imagine(Caller(OWNER), prompt, **kw))
 
     async def act(self, job: Job, action: str, index: int = 0) -> Job:
-        child, created = await self.service.act(OWNER, job.id, action, index)
+        child, created = await self.service.act(Caller(OWNER), job.id, action, index)
         assert created
         return await self.done(child)
 
@@ -80,7 +81,7 @@ async def build(
         media=media or MediaConfig(),
         polling=polling or PollingConfig(backoff_base=1.0, backoff_max=8.0, max_submit_attempts=3),
     )
-    async with wire(config, configs, clock) as wired:
+    async with wire(config, clock) as wired:
         listener = Recorder()
         wired.listeners.add(listener)
         yield Harness(**wired.parts(), listener=listener)

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 
 from bot import faults
+from bot.access import Caller
 from bot.domain import JobState
 from tests.core.conftest import OWNER, build, local
 
@@ -16,7 +17,7 @@ async def test_jobs_of_a_provider_removed_from_the_config_fail_at_start(tmp_path
                                                                         database: Path | str) -> None:
     async with build(tmp_path, [local("local"), local("gone", duration=60.0)], database=database) as h:
         kept = await h.imagine("a kept job")
-        await h.service.imagine(OWNER, "an orphan to be", provider="gone")
+        await h.service.imagine(Caller(OWNER), "an orphan to be", provider="gone")
         await h.poller.tick()  # submitted and running at "gone"
     async with build(tmp_path, [local("local")], database=database) as h:
         orphan = next(job for job in await h.service.recent() if job.provider == "gone")
@@ -35,7 +36,7 @@ async def test_a_poll_cut_short_by_a_clean_stop_is_due_again_at_once(tmp_path: P
     """A due poll is claimed by pushing it a lease ahead; a stop while its status request is out hands it
     back, so the next process (a restart) polls it at once instead of after the lease."""
     async with build(tmp_path, [local("local", duration=60.0)], database=database) as h:
-        job = await h.service.imagine(OWNER, "a poll cut short")
+        job = await h.service.imagine(Caller(OWNER), "a poll cut short")
         await h.poller.tick()  # submitted
         h.clock.advance(5.0)  # its poll is due
         faults.arm("poll_claimed=hang")  # the status request never answers

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.access import Caller
 from bot.app import App, build_app
 from bot.config import parse_config
 from bot.domain import Job, JobState, Owner
@@ -58,7 +59,7 @@ class Bot:
 
     async def imagine(self, prompt: str, provider: str, **kw: Any) -> Job:
         """Ask for an image on `provider` and run the poller until the job has been sent (or ended)."""
-        job = await self.app.service.imagine(OWNER, prompt, provider=provider, **kw)
+        job = await self.app.service.imagine(Caller(OWNER), prompt, provider=provider, **kw)
         for _ in range(10):
             await self.app.poller.tick()
             job = await self.app.service.get(job.id)
@@ -71,7 +72,7 @@ class Bot:
         """The message `imagine` answers with; asserts that no job was made."""
         before = await self.app.service.recent(OWNER)
         with pytest.raises(InvalidPrompt) as caught:
-            await self.app.service.imagine(OWNER, prompt, provider=provider)
+            await self.app.service.imagine(Caller(OWNER), prompt, provider=provider)
         assert await self.app.service.recent(OWNER) == before
         return caught.value.message
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import AppConfig, MediaConfig, PollingConfig, parse_config
 from bot.domain import PICK_PROMPT, Job, JobState
@@ -21,7 +22,7 @@ from tests.core.conftest import OWNER, Harness, build, image_input, local, png, 
 async def test_imagine_goes_through_every_state_and_gives_a_grid(tmp_path: Path,
                                                                  database: Path | str) -> None:
     async with build(tmp_path, [local(duration=10.0)], database=database) as h:
-        job = await h.service.imagine(OWNER, "a lighthouse at dusk --ar 16:9")
+        job = await h.service.imagine(Caller(OWNER), "a lighthouse at dusk --ar 16:9")
         assert job.state is JobState.QUEUED
         done = await h.done(job, step=2.0)
         states = [j.state for j in h.listener.of(job.id)]
@@ -42,7 +43,7 @@ async def test_upscales_variations_and_reroll(h: Harness) -> None:
     grid = await h.imagine("a red fox --seed 7")
     children: list[Job] = []
     for action, index in GRID_ACTIONS:
-        child, created = await h.service.act(OWNER, grid.id, action.value, index)
+        child, created = await h.service.act(Caller(OWNER), grid.id, action.value, index)
         assert created and child.parent_id == grid.id and child.provider == grid.provider
         children.append(child)
     done = await h.settle(*(c.id for c in children))
@@ -76,22 +77,22 @@ async def test_follow_ups_of_an_upscale(h: Harness, action: Action) -> None:
 
 
 async def test_describe_then_pick_a_prompt(h: Harness) -> None:
-    described = await h.done(await h.service.describe(OWNER, image_input(png(90, 30, (20, 40, 220)))))
+    described = await h.done(await h.service.describe(Caller(OWNER), image_input(png(90, 30, (20, 40, 220)))))
     assert described.result is not None
     prompts = described.result.prompts
     assert len(prompts) == 4 and len(set(prompts)) == 4 and "blue" in prompts[0]
-    picked, created = await h.service.act(OWNER, described.id, PICK_PROMPT, 3)
+    picked, created = await h.service.act(Caller(OWNER), described.id, PICK_PROMPT, 3)
     assert created and picked.kind is Action.IMAGINE and picked.parent_id == described.id
     assert picked.request.prompt is not None and picked.request.prompt.full() == prompts[2]
     assert (await h.done(picked)).state is JobState.SUCCEEDED
     with pytest.raises(UnsupportedAction, match="no prompt 5"):
-        await h.service.act(OWNER, described.id, PICK_PROMPT, 5)
+        await h.service.act(Caller(OWNER), described.id, PICK_PROMPT, 5)
 
 
 @pytest.mark.parametrize("count", [2, 5])
 async def test_blend(h: Harness, count: int) -> None:
     images = [image_input(png(40, 40, (50 * i, 20, 200 - 30 * i))) for i in range(count)]
-    blended = await h.done(await h.service.blend(OWNER, images, dimensions="landscape"))
+    blended = await h.done(await h.service.blend(Caller(OWNER), images, dimensions="landscape"))
     assert blended.state is JobState.SUCCEEDED
     files = await h.service.media.files(blended)
     assert files.grid is not None and len(set(files.images)) == 4
@@ -102,16 +103,16 @@ async def test_blend(h: Harness, count: int) -> None:
 async def test_blend_counts_outside_the_range(h: Harness) -> None:
     for count in (1, 6):
         with pytest.raises(BadImage, match=f"got {count}"):
-            await h.service.blend(OWNER, [image_input() for _ in range(count)])
+            await h.service.blend(Caller(OWNER), [image_input() for _ in range(count)])
 
 
 async def test_the_same_button_twice_makes_one_job_and_one_call(h: Harness) -> None:
     grid = await h.imagine()
-    first, created = await h.service.act(OWNER, grid.id, "upscale", 1)
-    again, created_again = await h.service.act(OWNER, grid.id, "upscale", 1)
+    first, created = await h.service.act(Caller(OWNER), grid.id, "upscale", 1)
+    again, created_again = await h.service.act(Caller(OWNER), grid.id, "upscale", 1)
     assert created and not created_again and again.id == first.id
     await h.done(first)
-    after, created_after = await h.service.act(OWNER, grid.id, "upscale", 1)
+    after, created_after = await h.service.act(Caller(OWNER), grid.id, "upscale", 1)
     assert not created_after and after.id == first.id and after.state is JobState.SUCCEEDED
     assert h.providers["local"].calls["act"] == 1
     children = [j for j in await h.store.recent(50) if j.parent_id == grid.id]
@@ -120,30 +121,30 @@ async def test_the_same_button_twice_makes_one_job_and_one_call(h: Harness) -> N
 
 async def test_concurrent_presses_make_one_job(h: Harness) -> None:
     grid = await h.imagine()
-    presses = await asyncio.gather(*(h.service.act(OWNER, grid.id, "variation", 2) for _ in range(8)))
+    presses = await asyncio.gather(*(h.service.act(Caller(OWNER), grid.id, "variation", 2) for _ in range(8)))
     assert len({job.id for job, _ in presses}) == 1 and sum(created for _, created in presses) == 1
 
 
 async def test_bad_requests_are_refused_with_a_reason(h: Harness) -> None:
-    pending = await h.service.imagine(OWNER, "a fox")
+    pending = await h.service.imagine(Caller(OWNER), "a fox")
     with pytest.raises(JobNotFinished, match="still queued"):
-        await h.service.act(OWNER, pending.id, "upscale", 1)
+        await h.service.act(Caller(OWNER), pending.id, "upscale", 1)
     with pytest.raises(UnknownJob, match="nope"):
-        await h.service.act(OWNER, "nope", "upscale", 1)
+        await h.service.act(Caller(OWNER), "nope", "upscale", 1)
     with pytest.raises(UnknownJob):
         await h.service.get("zzzzzzzzzz")
     with pytest.raises(UnknownProvider, match=r"'mj'.*local"):
-        await h.service.imagine(OWNER, "a fox", provider="mj")
+        await h.service.imagine(Caller(OWNER), "a fox", provider="mj")
     with pytest.raises(InvalidPrompt, match="--ar"):
-        await h.service.imagine(OWNER, "a fox --ar wide")
+        await h.service.imagine(Caller(OWNER), "a fox --ar wide")
     grid = await h.done(pending)
     with pytest.raises(UnsupportedAction, match="does not offer"):
-        await h.service.act(OWNER, grid.id, Action.ZOOM_OUT_2X.value)  # a grid has no zoom
+        await h.service.act(Caller(OWNER), grid.id, Action.ZOOM_OUT_2X.value)  # a grid has no zoom
     with pytest.raises(UnsupportedAction, match="does not offer"):
-        await h.service.act(OWNER, grid.id, Action.VIDEO.value)  # the local provider cannot animate
+        await h.service.act(Caller(OWNER), grid.id, Action.VIDEO.value)  # the local provider cannot animate
     upscale = await h.act(grid, "upscale", 1)
     with pytest.raises(UnsupportedAction, match="does not offer"):
-        await h.service.act(OWNER, upscale.id, "upscale", 2)
+        await h.service.act(Caller(OWNER), upscale.id, "upscale", 2)
 
 
 async def test_actions_on_an_ended_job(tmp_path: Path, database: Path | str) -> None:
@@ -151,7 +152,7 @@ async def test_actions_on_an_ended_job(tmp_path: Path, database: Path | str) -> 
         failed = await h.imagine("a storm at sea")
         assert failed.state is JobState.FAILED and failed.error and "simulated" in failed.error
         with pytest.raises(UnsupportedAction, match="failed; it has no buttons"):
-            await h.service.act(OWNER, failed.id, "upscale", 1)
+            await h.service.act(Caller(OWNER), failed.id, "upscale", 1)
 
 
 async def test_a_provider_that_cannot_do_it(tmp_path: Path) -> None:
@@ -162,9 +163,9 @@ async def test_a_provider_that_cannot_do_it(tmp_path: Path) -> None:
     )
     async with build_app(config) as app:
         with pytest.raises(UnsupportedAction, match=r"cannot describe images\. Try: local"):
-            await app.service.describe(OWNER, image_input())
+            await app.service.describe(Caller(OWNER), image_input())
         with pytest.raises(UnsupportedAction, match="cannot blend"):
-            await app.service.blend(OWNER, [image_input(), image_input()])
+            await app.service.blend(Caller(OWNER), [image_input(), image_input()])
         assert await app.service.recent() == []
 
 
@@ -172,11 +173,11 @@ async def test_bad_files_for_describe_and_blend(tmp_path: Path, database: Path |
     big = png(120, 120, noise=True)
     async with build(tmp_path, media=MediaConfig(max_download_bytes=len(big) - 1), database=database) as h:
         with pytest.raises(BadImage, match="not an image"):
-            await h.service.describe(OWNER, image_input(b"GIF-ish? no, plain text"))
+            await h.service.describe(Caller(OWNER), image_input(b"GIF-ish? no, plain text"))
         with pytest.raises(BadImage, match="Image 2 is not an image"):
-            await h.service.blend(OWNER, [image_input(), image_input(b"%PDF-1.4")])
+            await h.service.blend(Caller(OWNER), [image_input(), image_input(b"%PDF-1.4")])
         with pytest.raises(BadImage, match="limit"):
-            await h.service.describe(OWNER, image_input(big))
+            await h.service.describe(Caller(OWNER), image_input(big))
         assert await h.service.recent() == []
 
 
@@ -184,8 +185,8 @@ async def test_an_undecodable_image_is_refused_before_it_becomes_a_job(h: Harnes
     """The upload check decodes the pixels: a PNG signature over garbage is refused up front, so no job
     is created, charged or sent; other work goes on."""
     with pytest.raises(BadImage, match="could not be decoded"):
-        await h.service.describe(OWNER, image_input(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64))
-    fine = await h.service.imagine(OWNER, "a fox")
+        await h.service.describe(Caller(OWNER), image_input(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64))
+    fine = await h.service.imagine(Caller(OWNER), "a fox")
     (fine,) = await h.settle(fine.id)
     assert fine.state is JobState.SUCCEEDED
     assert [job.kind.value for job in await h.service.recent()] == ["imagine"]
@@ -195,7 +196,7 @@ async def test_concurrency_limit_and_fifo_queue(tmp_path: Path, database: Path |
     async with build(tmp_path, [local(duration=5.0, max_concurrency=2)], database=database) as h:
         jobs = []
         for i in range(5):
-            jobs.append(await h.service.imagine(OWNER, f"fox number {i}"))
+            jobs.append(await h.service.imagine(Caller(OWNER), f"fox number {i}"))
             h.clock.advance(0.01)
         assert [await h.service.queue_position(j) for j in jobs] == [1, 2, 3, 4, 5]
         await h.poller.tick()
@@ -218,7 +219,7 @@ async def test_busy_provider_keeps_the_job_queued_until_retry_after(tmp_path: Pa
                                                                     kind: ErrorKind) -> None:
     config = local(submit_error=kind, submit_error_count=1, error_retry_after=30.0)
     async with build(tmp_path, [config], database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         await h.poller.tick()
         assert (await h.service.get(job.id)).state is JobState.QUEUED
         for _ in range(5):
@@ -245,7 +246,7 @@ async def test_errors_at_submit_end_the_job_with_a_safe_message(
     tmp_path: Path, database: Path | str, kind: ErrorKind, text: str
 ) -> None:
     async with build(tmp_path, [local(submit_error=kind, api_key="sk-secret-777")], database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         done = await h.done(job, step=10.0)
         assert done.state is JobState.FAILED and done.error and text in done.error
         assert "sk-secret-777" not in done.error
@@ -257,7 +258,7 @@ async def test_errors_at_submit_end_the_job_with_a_safe_message(
 async def test_unavailable_is_retried_with_backoff(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, [local(submit_error=ErrorKind.UNAVAILABLE, submit_error_count=2)],
                      database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         await h.poller.tick()
         waiting = await h.service.get(job.id)
         assert waiting.state is JobState.QUEUED and waiting.submit_attempts == 1
@@ -268,7 +269,7 @@ async def test_unavailable_is_retried_with_backoff(tmp_path: Path, database: Pat
 
 async def test_deadline_times_out_with_a_message(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, [local(duration=1000.0, job_timeout=120.0)], database=database) as h:
-        job = await h.service.imagine(OWNER, "a slow fox")
+        job = await h.service.imagine(Caller(OWNER), "a slow fox")
         await h.poller.tick()
         h.clock.advance(60.0)
         await h.poller.tick()
@@ -289,7 +290,7 @@ async def test_deadline_times_out_with_a_message(tmp_path: Path, database: Path 
 async def test_a_job_stuck_in_the_queue_times_out(tmp_path: Path, database: Path | str) -> None:
     stuck = local(submit_error=ErrorKind.BUSY, error_retry_after=10.0, job_timeout=60.0, busy_wait=1000.0)
     async with build(tmp_path, [stuck], database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         ended = await h.done(job, step=10.0)
         assert ended.state is JobState.TIMED_OUT and ended.error and "1 min" in ended.error
 
@@ -298,7 +299,7 @@ async def test_a_job_stuck_in_the_queue_times_out(tmp_path: Path, database: Path
 async def test_failover_to_a_fallback(tmp_path: Path, database: Path | str, kind: ErrorKind) -> None:
     primary = local("primary", submit_error=kind, fallbacks=["backup"], busy_wait=0.0)
     async with build(tmp_path, [primary, local("backup")], database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         done = await h.done(job)
         assert done.state is JobState.SUCCEEDED
         assert (done.provider, done.tried_providers) == ("backup", ["primary"])
@@ -328,28 +329,28 @@ async def test_no_fallback_left(tmp_path: Path, database: Path | str) -> None:
         local("b", submit_error=ErrorKind.QUOTA),
     ]
     async with build(tmp_path, both, database=database) as h:
-        done = await h.done(await h.service.imagine(OWNER, "a fox"))
+        done = await h.done(await h.service.imagine(Caller(OWNER), "a fox"))
         assert done.state is JobState.FAILED and done.provider == "b" and done.tried_providers == ["a"]
 
 
 async def test_cancel(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, [local(duration=100.0)], database=database) as h:
-        queued = await h.service.imagine(OWNER, "a fox")
-        cancelled = await h.service.cancel(OWNER, queued.id)
+        queued = await h.service.imagine(Caller(OWNER), "a fox")
+        cancelled = await h.service.cancel(Caller(OWNER), queued.id)
         assert cancelled.state is JobState.CANCELLED and "Ada" in (cancelled.error or "")
-        running = await h.service.imagine(OWNER, "another fox")
+        running = await h.service.imagine(Caller(OWNER), "another fox")
         await h.poller.tick()
         with pytest.raises(UnsupportedAction, match="cannot cancel"):
-            await h.service.cancel(OWNER, running.id)
+            await h.service.cancel(Caller(OWNER), running.id)
         with pytest.raises(UnsupportedAction, match="already cancelled"):
-            await h.service.cancel(OWNER, queued.id)
+            await h.service.cancel(Caller(OWNER), queued.id)
         await h.poller.tick()
         assert h.providers["local"].calls["submit"] == 1
 
 
 async def test_a_new_poller_resumes_jobs_after_a_restart(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, [local(duration=20.0)], database=database) as h:
-        job = await h.service.imagine(OWNER, "a fox")
+        job = await h.service.imagine(Caller(OWNER), "a fox")
         await h.poller.tick()
         h.clock.advance(5.0)
         await h.poller.tick()
@@ -369,14 +370,14 @@ async def test_the_supervised_loop_runs_jobs_on_wall_clock(tmp_path: Path) -> No
         polling=PollingConfig(idle_interval=0.05),
     )
     async with build_app(config) as app, running(app):
-        job = await app.service.imagine(OWNER, "a fox")
+        job = await app.service.imagine(Caller(OWNER), "a fox")
         for _ in range(200):
             await asyncio.sleep(0.02)
             if (await app.service.get(job.id)).terminal:
                 break
         done = await app.service.get(job.id)
         assert done.state is JobState.SUCCEEDED
-        child, _ = await app.service.act(OWNER, job.id, "upscale", 4)
+        child, _ = await app.service.act(Caller(OWNER), job.id, "upscale", 4)
         for _ in range(200):
             await asyncio.sleep(0.02)
             if (await app.service.get(child.id)).terminal:

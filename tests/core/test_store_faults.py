@@ -28,6 +28,7 @@ import pytest
 from PIL import Image
 
 import bot.cli
+from bot.access import Caller
 from bot.cli import EXIT_DATABASE, main
 from bot.config import MediaConfig, PollingConfig, is_database_url
 from bot.domain import Job, JobState
@@ -273,7 +274,7 @@ async def test_every_backend_killed_again_and_again_while_jobs_run(tmp_path: Pat
         name = urlsplit(url).path.lstrip("/")
         providers = [local(duration=1.0, poll_interval=0.2, request_timeout=2.0)]
         async with build(tmp_path, providers, clock=RealClock(), polling=FAST_POLLING, database=url) as h:
-            jobs = [await h.service.imagine(OWNER, f"a lighthouse at dusk {n}") for n in range(JOBS)]
+            jobs = [await h.service.imagine(Caller(OWNER), f"a lighthouse at dusk {n}") for n in range(JOBS)]
             admin = await asyncpg.connect(postgres.server())
             killed = 0
             try:
@@ -359,7 +360,8 @@ async def test_a_server_gone_for_seconds_makes_jobs_wait_then_finish(
             providers = [local(duration=2.0, poll_interval=0.2)]
             async with build(tmp_path, providers, clock=RealClock(), polling=FAST_POLLING,
                              database=behind) as h:  # fmt: skip
-                jobs = [await h.service.imagine(OWNER, f"a harbour at night {n}") for n in range(JOBS)]
+                me = Caller(OWNER)
+                jobs = [await h.service.imagine(me, f"a harbour at night {n}") for n in range(JOBS)]
                 async with running(h):
                     async with asyncio.timeout(20):  # all at the provider, none finished yet
                         while not set(await states(h, jobs)) <= {JobState.SUBMITTED, JobState.RUNNING}:  # noqa: ASYNC110
@@ -412,13 +414,13 @@ async def test_an_upload_over_the_size_cap_is_never_stored(tmp_path: Path, datab
     media = MediaConfig(max_download_bytes=CAP, cache_dir=tmp_path / "media")
     async with build(tmp_path, database=database, media=media) as h:
         with pytest.raises(BadImage, match=rf"^The image is {size} MB; the limit is 1\.0 MB\.$"):
-            await h.service.describe(OWNER, big)
+            await h.service.describe(Caller(OWNER), big)
         with pytest.raises(BadImage, match=rf"^Image 2 is {size} MB; the limit is 1\.0 MB\.$"):
-            await h.service.blend(OWNER, [small, big])
+            await h.service.blend(Caller(OWNER), [small, big])
         with pytest.raises(BadImage, match=rf"is {size} MB; the limit is 1\.0 MB\.$"):
-            await h.service.imagine(OWNER, "a lighthouse at dusk", images=[big])
+            await h.service.imagine(Caller(OWNER), "a lighthouse at dusk", images=[big])
         assert [await count(h, table) for table in ("blobs", "job_blobs", "jobs", "quota_ledger")] == [0] * 4
 
-        kept = await h.service.describe(OWNER, small)  # an image within the cap is stored, once
+        kept = await h.service.describe(Caller(OWNER), small)  # an image within the cap is stored, once
         assert await count(h, "blobs") == 1
         assert (await h.service.inputs(kept))[0].data == small.data

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.domain import JobState
-from tests.discord_frontend.conftest import Discord
+from bot.domain import JobState, Owner
+from tests.discord_frontend.conftest import Discord, make_config, run_bot
+from tests.fakes.discord_api import DiscordFake, FakeUser
+
+
+def owner(user: FakeUser) -> Owner:
+    return Owner(platform="discord", user_id=str(user.id))
 
 
 @pytest.fixture
@@ -108,3 +114,35 @@ async def test_only_the_owner_or_an_admin_cancels_a_job(discord_env: Discord) ->
     await d.told(lambda text: text == f"Job `{job.id}` cancelled.")
     await d.finished(queued)
     assert queued.embeds[0]["description"].startswith("Cancelled")
+
+
+@pytest.mark.parametrize("owner_only", [True, False])
+async def test_a_strangers_cancel_and_press_follow_owner_only_buttons(fake: DiscordFake, tmp_path: Path,
+                                                                      owner_only: bool) -> None:
+    """The access policy's one rule, as on Telegram (tests/telegram_frontend/test_errors.py): with
+    `access.owner_only_buttons` (the default) a stranger can neither /cancel a job nor press its
+    buttons; without it anyone in the channel can do both."""
+    config = make_config(fake, tmp_path / "bot.sqlite3", {"access": {"owner_only_buttons": owner_only}},
+                         duration=0.6, max_concurrency=1)
+    async with run_bot(config) as bot:
+        await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
+        d = Discord(fake, config, bot)
+        grid = await d.response(await d.command("imagine", {"prompt": "alice's grid"}))
+        queued = await d.response(await d.command("imagine", {"prompt": "alice's queued job"}))
+        job = await d.job_of(queued)
+        assert job.state is JobState.QUEUED
+        await d.command("cancel", {"job": job.id}, user=d.bob)
+        await d.finished(grid)
+        await d.press(grid, "U1", user=d.bob)
+        if owner_only:
+            refusals = await d.told(lambda text: "belong" in text, count=2)
+            assert sorted(refusals) == [f"Job {job.id} belongs to Alice.",
+                                        "These buttons belong to Alice. Start your own with /imagine."]
+            assert (await d.finished(queued)).attachments  # it ran to the end
+            assert await bot.app.service.recent(owner(d.bob)) == []
+        else:
+            await d.told(lambda text: text == f"Job `{job.id}` cancelled.")
+            assert (await d.finished(queued)).embeds[0]["description"].startswith("Cancelled")
+            (upscale,) = await d.reply_to(grid)
+            assert (await d.job_of(upscale)).owner.user_id == str(d.bob.id)
+    assert fake.violations == [], fake.violations

@@ -12,14 +12,14 @@ from typing import Any
 import discord
 import pytest
 
-from bot.access import Actor
+from bot.access import Caller
 from bot.discord_frontend.replies import GENERIC
 from bot.domain import JobState, Owner
 from tests.discord_frontend.conftest import Discord, labels, make_config, run_bot
 from tests.discord_frontend.test_resilience import eventually
 from tests.fakes.discord_api import DiscordFake, FakeInteraction, FakeMessage, FakeUser
 
-OPERATOR = Actor(Owner(platform="cli", user_id="test", name="test"), operator=True)
+OPERATOR = Caller(Owner(platform="cli", user_id="test", name="test"), operator=True)
 GRID_BUTTONS = [["U1", "U2", "U3", "U4"], ["V1", "V2", "V3", "V4", "🔄"]]
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.access import Caller
 from bot.discord_frontend.admin import REFUSAL
 from bot.domain import Owner
 from tests.discord_frontend.conftest import Discord, make_config, run_bot
@@ -67,7 +68,7 @@ async def test_a_banned_word_is_refused_before_anything_is_spent(ops: Ops) -> No
     assert d.public() == []
     service = d.bot.app.service
     assert await service.recent(owner(d.alice)) == []
-    assert (await service.usage(owner(d.alice), str(d.fake.guild_id))).user[0].used == 0
+    assert (await service.usage(Caller(owner(d.alice), scope=str(d.fake.guild_id)))).user[0].used == 0
 
 
 async def test_a_blocked_user_is_refused_every_command(ops: Ops) -> None:

@@ -18,19 +18,26 @@ def local_options() -> dict[str, float]:
     return {"duration": 0.8}
 
 
-async def test_a_job_outliving_the_interaction_token_still_ends_with_its_grid(discord_env: Discord) -> None:
-    d = discord_env
-    d.fake.token_lifetime = 0.3  # Discord's 15 minutes, shortened: the job takes longer than this
-    interaction = await d.command("imagine", {"prompt": "a slow sunrise"})
-    message = await d.response(interaction)
-    await d.finished(message)
-    assert not d.fake.token_alive(interaction)
-    assert message.attachments and labels(message)[0] == ["U1", "U2", "U3", "U4"]
-    channel_edits = [r for r in d.fake.requests if r == ("PATCH", f"/api/v10/channels/{d.channel}/messages/"
-                                                                  f"{message.id}")]
-    webhook_edits = [r for r in d.fake.requests if r[0] == "PATCH" and "/webhooks/" in r[1]]
-    assert len(webhook_edits) == 1  # only the first edit used the interaction
-    assert len(channel_edits) >= 2 and len(channel_edits) == message.edit_count - 1
+async def test_edits_use_the_interaction_webhook_while_it_lives_then_the_bot_token(
+        fake: DiscordFake, tmp_path: Path) -> None:
+    fake.token_lifetime = 0.4  # Discord's 15 minutes, shortened: the job takes longer than this
+    config = make_config(fake, tmp_path / "bot.sqlite3", duration=1.2)
+    section = config.discord.model_copy(update={"interaction_edit_window": 0.3})  # type: ignore[union-attr]
+    async with run_bot(config.model_copy(update={"discord": section})) as bot:
+        d = Discord(fake, config, bot)
+        await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
+        interaction = await d.command("imagine", {"prompt": "a slow sunrise"})
+        message = await d.response(interaction)
+        await d.finished(message)
+    assert not fake.token_alive(interaction)
+    assert message.attachments and labels(message)[0] == ["U1", "U2", "U3", "U4"], message.embeds
+    channel_edits = [r for r in fake.requests if r == ("PATCH", f"/api/v10/channels/{d.channel}/messages/"
+                                                                f"{message.id}")]
+    webhook_edits = [r for r in fake.requests if r[0] == "PATCH" and "/webhooks/" in r[1]]
+    assert len(webhook_edits) >= 2  # the response, then progress through the interaction's own bucket
+    assert len(channel_edits) >= 1  # past the window: the bot token (the final grid among them)
+    assert len(channel_edits) + len(webhook_edits) == message.edit_count
+    assert fake.violations == []  # never a call with an expired token
 
 
 async def _started(d: Discord, prompt: str) -> FakeMessage:
@@ -78,11 +85,13 @@ async def test_a_final_edit_pending_at_shutdown_is_sent_after_the_restart(fake: 
         d = Discord(fake, config, first)
         await fake.wait_for(lambda: fake.commands.get(fake.guild_id))
         delivered = await d.finished(await _started(d, "delivered before the stop"))
-        pending = await _started(d, "finished while Discord says wait")
+        command = await d.command("imagine", {"prompt": "finished while Discord says wait"})
+        pending = await d.response(command)
         job = await first.app.service.by_message("discord", str(d.channel), str(pending.id))
         assert job is not None
-        # a minute's 429 on this message: longer than discord.py waits, longer than the stop's drain
-        fake.inject_429(times=1000, retry_after=60, path_contains=f"/messages/{pending.id}")
+        # a minute's 429 on this message (edited through its interaction's webhook): longer than
+        # discord.py waits, longer than the stop's drain
+        fake.inject_429(times=1000, retry_after=60, path_contains=command.token)
         first.frontend.drain_timeout = 0.1
         await eventually(lambda: _ended(first, job.id))
         await fake.wait_for(lambda: fake.sent_429 >= 1)
@@ -123,8 +132,9 @@ async def test_twenty_jobs_at_once_in_one_channel_all_end_with_their_grid(discor
 
 async def test_429s_past_discord_py_retries_still_deliver_the_final_edit(discord_env: Discord) -> None:
     d = discord_env
-    message = await _started(d, "through a storm of 429s")
-    d.fake.inject_429(times=12, retry_after=0.02, path_contains=f"/channels/{d.channel}/messages/")
+    command = await d.command("imagine", {"prompt": "through a storm of 429s"})
+    message = await d.response(command)
+    d.fake.inject_429(times=12, retry_after=0.02, path_contains=command.token)  # its webhook's edits
     await d.finished(message)
     assert d.fake.sent_429 >= 12 and message.attachments
     assert d.bot.frontend.outbox.delivery.stats.retried >= 2  # discord.py gave up twice; Delivery did not

@@ -10,7 +10,14 @@ Every REST request is matched against Discord's own OpenAPI document (tests/fake
 path or method answers 404/405, a JSON body (or multipart `payload_json`) that breaks the request schema
 answers 400 50035; both land in `fake.violations`. On top of the schema it enforces the limits of
 DESIGN.md §5 (custom_id, rows, content, embeds, upload sizes), the interaction ack deadline and token
-lifetime, and per-channel message-edit rate limits. Every duration is multiplied by `time_scale`.
+lifetime (15 min: then 401 50027 Invalid Webhook Token), and rate limits as Discord's docs lay them out:
+bot-token message edits share a per-channel bucket (`edit_limit`, ~5 per 5 s) and every bot-token request
+counts against the bot's global limit (`global_limit`, 50/s: a 429 with `"global": true`); the
+interaction routes (`/interactions/...` callbacks and the interaction's webhook `/webhooks/{app}/{token}`:
+follow-ups and `@original` / follow-up edits) are outside the global limit, and the webhook ones have a
+bucket per interaction (webhook id + token, `webhook_limit`), never the channel's. Every duration is
+multiplied by `time_scale`. `limited` counts the 429s sent by scope (channel-edit, interaction-webhook,
+global, injected); `sent_429` is their sum.
 Besides guild text channels it has DMs (`dm_channel(user)`, `slash_command(None, ...)`: no guild_id,
 `user` instead of `member`, global commands only) and public threads (`add_thread`, `archive_thread`:
 edits there answer 400 50083 until a new message unarchives it; a locked one refuses that too).
@@ -37,7 +44,7 @@ import mimetypes
 import re
 import secrets
 import time
-from collections import namedtuple
+from collections import Counter, namedtuple
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -345,7 +352,8 @@ def find_buttons(message: FakeMessage) -> list[Button]:
 class DiscordFake(FakeServer):
     def __init__(self, *, token: str = "ZmFrZS1ib3Q.fake-bot.token-for-tests", time_scale: float = 1.0,
                  token_lifetime: float = 15 * 60, ack_deadline: float = 3.0,
-                 edit_limit: tuple[int, float] = (5, 5.0), max_file_size: int = 10 * MiB,
+                 edit_limit: tuple[int, float] = (5, 5.0), webhook_limit: tuple[int, float] = (5, 2.0),
+                 global_limit: tuple[int, float] | None = (50, 1.0), max_file_size: int = 10 * MiB,
                  max_request_size: int = 25 * MiB, heartbeat_interval_ms: int = 41250,
                  nonce_window: float = 300.0, shards: int = 1, max_concurrency: int = 1,
                  required_shards: int = 1, identify_interval: float = 5.0) -> None:
@@ -353,7 +361,12 @@ class DiscordFake(FakeServer):
         self.time_scale = time_scale  # multiplies every duration below; all of them may change mid-test
         self.token_lifetime = token_lifetime  # seconds an interaction token works for webhooks
         self.ack_deadline = ack_deadline  # seconds to answer an interaction callback
-        self.edit_limit = edit_limit  # (edits, per seconds) per channel
+        self.edit_limit = edit_limit  # (edits, per seconds) per channel, bot-token edits only
+        # (requests, per seconds) per interaction token on its webhook (follow-ups, @original and follow-up
+        # edits). Discord documents that this bucket is per webhook id + token and outside the global
+        # limit, not its size: that comes in the X-RateLimit-* headers (5 per 2 s is what webhooks show)
+        self.webhook_limit = webhook_limit
+        self.global_limit = global_limit  # (requests, per seconds) of the bot token; None: unlimited
         self.max_file_size, self.max_request_size = max_file_size, max_request_size
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.nonce_window = nonce_window  # seconds an enforced nonce keeps returning its message
@@ -382,9 +395,9 @@ class DiscordFake(FakeServer):
         self.interactions: dict[int, FakeInteraction] = {}
         self._nonces: dict[tuple[int, str], tuple[float, int, int]] = {}  # (author, nonce) -> (at, chan, msg)
         self.violations: list[Violation] = []
-        self.sent_429 = 0
+        self.limited: Counter[str] = Counter()  # 429s sent, by scope
         self.sessions: list[_Session] = []
-        self._buckets: dict[str, list[float]] = {}  # key -> [reset_at, remaining]
+        self._buckets: dict[str, list[float]] = {}  # key -> [reset_at, used]
         self._injected: list[list[Any]] = []  # [times_left, retry_after, method, path_contains]
         self._changed = asyncio.Event()
         self.guild_id, (self.channel_id,) = self.add_guild("Test Guild")
@@ -517,6 +530,11 @@ class DiscordFake(FakeServer):
         return self.msgs[channel_id][message_id]
 
     find_buttons = staticmethod(find_buttons)
+
+    @property
+    def sent_429(self) -> int:
+        """Every 429 the fake answered (rate limits and injected ones)."""
+        return sum(self.limited.values())
 
     def token_alive(self, interaction: FakeInteraction) -> bool:
         """Whether the interaction's token still works for webhook calls (edits, follow-ups)."""
@@ -760,24 +778,41 @@ class DiscordFake(FakeServer):
         await self._dispatch("MESSAGE_UPDATE", self._message_payload(m), m.guild_id, message=True)
         return m
 
-    def _rate_limit(self, key: str, limit: int, per: float) -> dict[str, str]:
+    def _rate_limit(self, key: str, limit: int, per: float, scope: str) -> dict[str, str]:
+        """Charge one request to bucket `key` (`limit` per `per` s, a fixed window from its first
+        request); a 429 when it is spent. The headers tell the bucket's state, as Discord's do."""
         now, per = self.clock(), per * self.time_scale
-        bucket = self._buckets.setdefault(key, [now + per, limit])
+        bucket = self._buckets.setdefault(key, [now + per, 0])
         if now >= bucket[0]:
-            bucket[:] = [now + per, limit]
+            bucket[:] = [now + per, 0]
         reset_after = max(bucket[0] - now, 0.0)
         headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Reset-After": f"{reset_after:.3f}",
-                   "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Bucket": "msg-edit"}
-        if bucket[1] <= 0:
-            raise self._too_many(reset_after, {**headers, "X-RateLimit-Remaining": "0"})
-        bucket[1] -= 1
-        return {**headers, "X-RateLimit-Remaining": str(int(bucket[1]))}
+                   "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Bucket": scope}
+        if bucket[1] >= limit:
+            raise self._too_many(reset_after, {**headers, "X-RateLimit-Remaining": "0"}, scope)
+        bucket[1] += 1
+        return {**headers, "X-RateLimit-Remaining": str(int(limit - bucket[1]))}
 
-    def _too_many(self, retry_after: float, headers: dict[str, str] | None = None) -> _Reject:
+    def _global(self) -> None:
+        """The bot token's global limit: no bucket headers on success, `"global": true` on a 429."""
+        if self.global_limit is None:
+            return
+        count, per = self.global_limit
+        now = self.clock()
+        window = self._buckets.setdefault("global", [now + per * self.time_scale, 0])
+        if now >= window[0]:
+            window[:] = [now + per * self.time_scale, 0]
+        if window[1] >= count:
+            headers = {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+            raise self._too_many(max(window[0] - now, 0.0), headers, "global")
+        window[1] += 1
+
+    def _too_many(self, retry_after: float, headers: dict[str, str] | None = None,
+                  scope: str = "injected") -> _Reject:
         """A 429 as discord.py needs it to retry: a `Via` header, a JSON body (else: a Cloudflare ban)."""
-        self.sent_429 += 1
+        self.limited[scope] += 1
         body = {"message": "You are being rate limited.", "retry_after": round(retry_after, 3),
-                "global": False}
+                "global": scope == "global"}
         return _Reject(429, body, "", {"Via": "1.1 google", "Retry-After": str(max(1, round(retry_after))),
                                         "X-RateLimit-Scope": "user", **(headers or {})})
 
@@ -797,8 +832,14 @@ class DiscordFake(FakeServer):
                     injected[0] -= 1
                     raise self._too_many(injected[1])
             headers = {}
-            if method == "PATCH" and template == CHANNEL_MESSAGE:
-                headers = self._rate_limit(f"edit:{params['channel_id']}", *self.edit_limit)
+            if template.startswith(WEBHOOK):  # the interaction's own bucket; outside the global limit
+                key = f"webhook:{params['webhook_id']}:{params['webhook_token']}"
+                headers = self._rate_limit(key, *self.webhook_limit, "interaction-webhook")
+            elif not template.startswith("/interactions/"):  # the bot token
+                self._global()
+                if method == "PATCH" and template == CHANNEL_MESSAGE:
+                    key = f"edit:{params['channel_id']}"
+                    headers = self._rate_limit(key, *self.edit_limit, "channel-edit")
             body, uploads = await self._read_body(request, template)
             if (handler := self._handlers.get((method, template))) is None:
                 raise _reject(501, 0, f"the fake does not implement {method} {template}", "unimplemented")

@@ -228,6 +228,7 @@ class MidjourneyApiFake(FakeServer):
             return web.json_response({"message": "shutting down"}, status=503)
         answers: dict[str, web.StreamResponse] = {
             "auth": web.json_response({"message": "Invalid API-KEY"}, status=401),
+            "auth_echo": web.json_response({"message": f"Invalid API-KEY {self.api_key}"}, status=401),
             "quota": self._envelope(1001, None, "quota not enough"),
             "busy": self._envelope(1002, None, "concurrency limit, max 10"),
             "rate_limited": web.json_response(

@@ -228,6 +228,42 @@ async def test_edit_bucket_headers_make_discord_py_wait_not_429(fake: DiscordFak
     assert fake.message(fake.channel_id, sent.id).edit_count == 3
 
 
+async def test_interaction_webhooks_have_a_bucket_per_token_outside_the_channel_and_global_limits(
+        fake: DiscordFake, bot: Bot) -> None:
+    fake.webhook_limit = (3, 60.0)
+    await run_imagine(fake, bot)  # its handler made 2 calls on the token's webhook: a follow-up, an edit
+    (first,) = fake.interactions.values()
+    (message,) = fake.messages(fake.channel_id)
+    fake.edit_limit = (0, 60.0)  # the channel takes no more bot-token edits
+    fake.global_limit = (0, 60.0)  # nor the bot token anything at all
+    api = f"{fake.base_url}/api/v10"
+    original = f"{api}/webhooks/{fake.application_id}/{first.token}/messages/@original"
+    auth = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.patch(original, json={"content": "third"}) as response:  # the token's last one
+            assert response.status == 200 and response.headers["X-RateLimit-Remaining"] == "0"
+            assert response.headers["X-RateLimit-Bucket"] == "interaction-webhook"
+        async with http.patch(original, json={"content": "fourth"}) as response:
+            assert response.status == 429 and response.headers["Via"]
+            assert (await response.json())["global"] is False
+        fake.global_limit = None
+        edit = f"{api}/channels/{fake.channel_id}/messages/{message.id}"
+        async with http.patch(edit, json={"content": "bot token"}, headers=auth) as response:
+            assert response.status == 429 and response.headers["X-RateLimit-Bucket"] == "channel-edit"
+        fake.global_limit = (0, 60.0)
+        async with http.get(f"{api}/users/@me", headers=auth) as response:
+            assert response.status == 429 and response.headers["X-RateLimit-Global"] == "true"
+            assert (await response.json())["global"] is True
+    assert message.content == "third"
+    assert dict(fake.limited) == {"interaction-webhook": 1, "channel-edit": 1, "global": 1}
+    # another interaction has a bucket of its own, and its webhook calls are outside the global limit
+    await fake.slash_command(fake.guild_id, fake.channel_id, fake.user, "imagine", {"prompt": "a hare"},
+                             {"image": ("hare.png", PNG, "image/png")})
+    await fake.wait_for(lambda: len(bot.seen.response_ids) == 4)
+    assert fake.sent_429 == 3 and fake.violations == []
+    fake.global_limit = None  # the fixture's clean-up may use the bot token
+
+
 async def test_over_long_custom_id_is_rejected_and_recorded(fake: DiscordFake, bot: Bot) -> None:
     channel = bot.get_channel(fake.channel_id)
     assert isinstance(channel, discord.TextChannel)

@@ -1,5 +1,5 @@
-"""Operations tests on real parts: the core of tests/harness.py plus quotas, access, admin, metrics
-and health, wired as bot.app wires them."""
+"""Operations tests on real parts: the app of tests/harness.py (built by bot.app.build_app), with its
+quotas, access, admin, metrics and health at hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.access import Actor
+from bot.access import Caller
 from bot.admin import AdminService
 from bot.config import AppConfig, PollingConfig
 from bot.domain import Job, Owner
@@ -30,14 +30,15 @@ class Ops(Wired):
     metrics: Metrics
     health: Health
 
-    async def imagine(self, owner: Owner = ADA, prompt: str = "a lighthouse at dusk", **kw: Any) -> Job:
-        kw.setdefault("scope", GROUP)
-        job = await self.service.imagine(owner, prompt, **kw)
+    async def imagine(self, owner: Owner = ADA, prompt: str = "a lighthouse at dusk", *, scope: str = GROUP,
+                      admin: bool = False, **kw: Any) -> Job:
+        """`owner` imagines in the group `scope` (`admin`: as one of its admins) and waits for the end."""
+        job = await self.service.imagine(self.caller(owner, scope=scope, chat_admin=admin), prompt, **kw)
         (done,) = await self.settle(job.id)
         return done
 
-    def actor(self, owner: Owner = ADA, *, chat_admin: bool = False, scope: str | None = GROUP) -> Actor:
-        return Actor(owner, scope=scope, chat_admin=chat_admin)
+    def caller(self, owner: Owner = ADA, *, chat_admin: bool = False, scope: str | None = GROUP) -> Caller:
+        return Caller(owner, scope=scope, chat_admin=chat_admin)
 
 
 def local(name: str = "local", **settings: Any) -> LocalConfig:
@@ -55,14 +56,8 @@ async def build(tmp_path: Path, providers: Iterable[LocalConfig] = (), database:
         "providers": configs,
         "polling": PollingConfig(backoff_base=1.0, backoff_max=4.0, max_submit_attempts=2), **sections,
     })  # fmt: skip
-    async with wire(config, configs, clock) as wired:
-        metrics = Metrics()
-        metrics.instrument(wired.providers.values())
-        service, pool = wired.service, wired.pool
-        wired.listeners.add(service.quotas)
-        admin = AdminService(pool, service.access, service.quotas, wired.store.ops, clock)
-        health = Health(wired.store, pool.last_success, pool.names, clock)
-        yield Ops(**wired.parts(), admin=admin, metrics=metrics, health=health)
+    async with wire(config, clock) as wired:
+        yield Ops(**wired.parts(), admin=wired.app.admin, metrics=wired.app.metrics, health=wired.app.health)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import Actor
+from bot.access import Caller
 from bot.domain import JobState, Owner, Placement
 from bot.errors import NotAllowed, ProviderPaused, QuotaExceeded, UserError
 from tests.ops.conftest import ADA, BOB, GROUP, Ops, build, local
@@ -28,11 +28,12 @@ async def test_allow_and_block_lists(tmp_path: Path, database: Path | str) -> No
         with pytest.raises(NotAllowed):
             await ops.imagine(CAROL, scope="556", placement=placement)
         with pytest.raises(NotAllowed):  # a DM, outside every allowed chat
-            await ops.service.imagine(CAROL, "hi", placement=Placement(platform="discord", chat_id="888"))
+            await ops.service.imagine(Caller(CAROL), "hi",
+                                      placement=Placement(platform="discord", chat_id="888"))
 
 
 async def test_a_non_admin_cannot_run_admin_commands(ops: Ops) -> None:
-    member = ops.actor(BOB)
+    member = ops.caller(BOB)
     assert not ops.admin.is_admin(member)
     attempts = [
         ops.admin.ban(member, "telegram:101"),
@@ -55,7 +56,7 @@ async def test_a_non_admin_cannot_run_admin_commands(ops: Ops) -> None:
 async def test_chat_admins_ban_in_their_chat_operators_everywhere(tmp_path: Path,
                                                                   database: Path | str) -> None:
     async with build(tmp_path, admins={"users": ["telegram:999"]}, database=database) as ops:
-        chat_admin = ops.actor(ADA, chat_admin=True)
+        chat_admin = ops.caller(ADA, chat_admin=True)
         ban = await ops.admin.ban(chat_admin, "202", "spam")  # a bare id: the admin's platform
         assert (ban.platform, ban.user_id, ban.scope) == ("telegram", "202", f"telegram:{GROUP}")
         with pytest.raises(NotAllowed, match=r"^You are banned here \(spam\)"):
@@ -66,10 +67,10 @@ async def test_chat_admins_ban_in_their_chat_operators_everywhere(tmp_path: Path
         with pytest.raises(NotAllowed, match="operator of this bot"):
             await ops.admin.ban(chat_admin, "telegram:999")
         with pytest.raises(NotAllowed, match="Run this in the server or group"):
-            await ops.admin.ban(ops.actor(ADA, chat_admin=True, scope=None), "202")
+            await ops.admin.ban(ops.caller(ADA, chat_admin=True, scope=None), "202")
         with pytest.raises(UserError, match="yourself"):
             await ops.admin.ban(chat_admin, "101")
-        operator = Actor(Owner(platform="telegram", user_id="999"), scope=None)
+        operator = Caller(Owner(platform="telegram", user_id="999"), scope=None)
         await ops.admin.ban(operator, "telegram:202", "everywhere now")
         with pytest.raises(NotAllowed, match=r"banned from this bot \(everywhere now\)"):
             await ops.imagine(BOB, scope="-1002")
@@ -81,14 +82,14 @@ async def test_chat_admins_ban_in_their_chat_operators_everywhere(tmp_path: Path
 
 async def test_a_banned_user_cannot_press_buttons(ops: Ops) -> None:
     grid = await ops.imagine(BOB)
-    await ops.admin.ban(ops.actor(ADA, chat_admin=True), "telegram:202")
+    await ops.admin.ban(ops.caller(ADA, chat_admin=True), "telegram:202")
     with pytest.raises(NotAllowed):
-        await ops.service.act(BOB, grid.id, "upscale", 1, scope=GROUP)
+        await ops.service.act(ops.caller(BOB), grid.id, "upscale", 1)
 
 
 async def test_limits_shown_and_set_by_admins(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, limits={"user_per_hour": 10}, database=database) as ops:
-        chat_admin = ops.actor(ADA, chat_admin=True)
+        chat_admin = ops.caller(ADA, chat_admin=True)
         assert (await ops.admin.limits(chat_admin))["user_per_hour"] == 10
         await ops.admin.set_limit(chat_admin, "user_per_hour", "1")
         await ops.admin.set_limit(chat_admin, "chat_per_day", "none")
@@ -109,13 +110,13 @@ async def test_limits_shown_and_set_by_admins(tmp_path: Path, database: Path | s
 async def test_pause_and_resume_a_provider(tmp_path: Path, database: Path | str) -> None:
     async with build(tmp_path, [local("local"), local("spare")], admins={"users": ["telegram:999"]},
                      database=database) as ops:
-        operator = Actor(Owner(platform="telegram", user_id="999"))
-        queued = await ops.service.imagine(ADA, "queued before the pause", scope=GROUP)
+        operator = Caller(Owner(platform="telegram", user_id="999"))
+        queued = await ops.service.imagine(ops.caller(ADA), "queued before the pause")
         await ops.admin.pause(operator, "local")
         with pytest.raises(NotAllowed):
-            await ops.admin.pause(ops.actor(ADA, chat_admin=True), "spare")  # chat admins cannot
+            await ops.admin.pause(ops.caller(ADA, chat_admin=True), "spare")  # chat admins cannot
         with pytest.raises(ProviderPaused, match=r"^Provider 'local' is paused by an admin\. Try: spare\.$"):
-            await ops.service.imagine(ADA, "new", scope=GROUP)
+            await ops.service.imagine(ops.caller(ADA), "new")
         for _ in range(3):
             await ops.poller.tick()
             ops.clock.advance(1)
@@ -138,13 +139,13 @@ async def test_stats_per_provider_over_a_period(tmp_path: Path, database: Path |
         await ops.imagine(ADA)
         await ops.imagine(ADA, "kaboom")
         await ops.imagine(BOB, provider="spare", scope="-1002")
-        operator = Actor(Owner(platform="telegram", user_id="999"))
+        operator = Caller(Owner(platform="telegram", user_id="999"))
         stats = await ops.admin.stats(operator, 3600)
         rows = [(p.provider, p.jobs, p.succeeded, p.failed, p.refunded, p.spend) for p in stats.providers]
         assert rows == [("local", 2, 1, 1, 1, 1.0), ("spare", 1, 1, 0, 0, 1.0)]
         everything = await ops.admin.stats(operator, 86400)
         assert everything.providers[0].jobs == 3
-        in_group = await ops.admin.stats(ops.actor(ADA, chat_admin=True), 86400)
+        in_group = await ops.admin.stats(ops.caller(ADA, chat_admin=True), 86400)
         assert [(p.provider, p.jobs) for p in in_group.providers] == [("local", 3)]
         header = ["provider", "jobs", "ok", "failed", "active", "refunds", "spend"]
         assert in_group.lines()[0].split() == header

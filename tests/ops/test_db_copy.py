@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import yaml
 
+from bot.access import Caller
 from bot.cli import EXIT_DATABASE, main
 from bot.domain import Job, JobState
 from bot.store import InboxEntry, JobStore
@@ -95,13 +96,13 @@ async def seed(tmp_path: Path) -> Seeded:
     async with build(tmp_path, [local(max_concurrency=1)], database=path) as h:
         first = await h.imagine("a lighthouse at dusk")
         upscale = await h.act(first, "upscale", 1)
-        blend = await h.done(await h.service.blend(OWNER, [image_input(png(color=(9, 8, 7))),
+        blend = await h.done(await h.service.blend(Caller(OWNER), [image_input(png(color=(9, 8, 7))),
                                                            image_input(png(color=(1, 2, 3)))]))
-        asked = await h.service.imagine(OWNER, "from telegram", origin="telegram:update:41")
+        asked = await h.service.imagine(Caller(OWNER), "from telegram", origin="telegram:update:41")
         origin_job = await h.done(asked)
         # never submitted (the poller does not tick again), all at the same moment: their order is the
         # source's sequence alone
-        queued = [await h.service.imagine(OWNER, f"queued fox {i}") for i in range(4)]
+        queued = [await h.service.imagine(Caller(OWNER), f"queued fox {i}") for i in range(4)]
         store, now = h.store, h.clock()
         await store.callback_secret(first.id, "callback-secret")
         await store.bans.ban("telegram", "202", "*", "spam", "cli:ops", now)

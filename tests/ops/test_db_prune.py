@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.access import Caller
 from bot.cli import main
 from bot.config import is_database_url
 from bot.domain import Job
@@ -25,6 +26,7 @@ from tests.harness import FakeClock
 from tests.ops.test_db_copy import dump, with_password
 
 DAY = 86400.0
+ME = Caller(OWNER)
 OLD_ONLY, SHARED, NEW_ONLY = png(color=(1, 2, 3)), png(color=(4, 5, 6)), png(color=(7, 8, 9))
 
 
@@ -36,11 +38,11 @@ class Aged:
 
 async def aged(tmp_path: Path, database: Path | str) -> Aged:
     async with build(tmp_path, clock=FakeClock(time.time() - 100 * DAY), database=database) as h:
-        blend = await h.done(await h.service.blend(OWNER, [image_input(OLD_ONLY), image_input(SHARED)]))
+        blend = await h.done(await h.service.blend(ME, [image_input(OLD_ONLY), image_input(SHARED)]))
         imagined = await h.imagine("an old lighthouse")
         await h.store.callback_secret(imagined.id, "old-secret")
     async with build(tmp_path, clock=FakeClock(time.time() - 2 * 3600), database=database) as h:
-        kept = await h.done(await h.service.blend(OWNER, [image_input(SHARED), image_input(NEW_ONLY)]))
+        kept = await h.done(await h.service.blend(ME, [image_input(SHARED), image_input(NEW_ONLY)]))
         recent = await h.imagine("a new lighthouse")
         await h.store.callback_secret(recent.id, "new-secret")
     return Aged([blend, imagined], [kept, recent])

@@ -20,7 +20,10 @@ import yaml
 from aiohttp import web
 from telegram import Bot
 
+from bot.access import Caller
+from bot.app import build_app
 from bot.config import parse_config
+from bot.domain import Owner
 from bot.logs import REDACTED, configure_logging, secrets_of
 from tests.core.conftest import png
 from tests.fakes._server import FakeServer
@@ -253,3 +256,27 @@ async def test_real_discord_interaction_requests_at_debug(
     _assert_clean(text)
     assert f"/interactions/99/{REDACTED}/callback has returned status code 404" in text
     assert f"/webhooks/1234/{REDACTED}/messages/@original has returned status code 404" in text
+
+
+async def test_a_provider_echoing_the_key_in_its_refusal_is_logged_redacted(
+    tmp_path: Path, root_logging: None
+) -> None:
+    """The job runner logs a refused submit with the provider's own words (for the operators); a
+    provider that echoes the API key in them has it redacted like every other secret, and the member
+    reads a message that names no key."""
+    async with MidjourneyApiFake(api_key=API_KEY) as fake:
+        config = parse_config({
+            "database": str(tmp_path / "bot.sqlite3"), "default_provider": "mj",
+            "providers": [{"name": "mj", "type": "midjourney_api", "base_url": fake.base_url,
+                           "api_key": API_KEY}]}, {})  # fmt: skip
+        out = io.StringIO()
+        configure_logging(config, out)
+        fake.inject("auth_echo")
+        async with build_app(config, serve_http=False) as app:
+            job = await app.service.imagine(Caller(Owner(platform="cli", user_id="u", name="U")), "a harbour")
+            await app.poller.tick()
+            failed = await app.service.get(job.id)
+    text = out.getvalue()
+    said = f"ProviderAuthError from mj (HTTP 401: Invalid API-KEY {REDACTED})"
+    assert f"job {job.id} failed at submit on mj: {said}" in text
+    assert API_KEY not in text and failed.error and API_KEY not in failed.error

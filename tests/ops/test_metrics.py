@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.access import Caller
 from bot.app import App, build_app, running
 from bot.config import parse_config
 from bot.delivery import Delivery, Rate, RetryAfter
@@ -90,9 +91,9 @@ async def _deliveries(bot: Running) -> None:
 
 async def test_scrape_after_a_scenario(bot: Running) -> None:
     service = bot.app.service
-    jobs = [await service.imagine(ADA, "a lighthouse", scope=GROUP),
-            await service.imagine(ADA, "kaboom", scope=GROUP),
-            await service.imagine(ADA, "a harbour", provider="flaky", scope=GROUP)]  # fmt: skip
+    jobs = [await service.imagine(Caller(ADA, scope=GROUP), "a lighthouse"),
+            await service.imagine(Caller(ADA, scope=GROUP), "kaboom"),
+            await service.imagine(Caller(ADA, scope=GROUP), "a harbour", provider="flaky")]  # fmt: skip
     ended = [await bot.finished.wait(job.id) for job in jobs]
     assert [job.state for job in ended] == [JobState.SUCCEEDED, JobState.FAILED, JobState.SUCCEEDED]
     await _deliveries(bot)
@@ -151,8 +152,8 @@ async def test_the_log_says_which_provider_refused_with_what_status_and_words(
                            "api_key": "test-key"}]}, {})  # fmt: skip
         fake.inject("rejected")
         async with build_app(config, serve_http=False) as app:
-            job = await app.service.imagine(Owner(platform="cli", user_id="u", name="U"), "a harbour")
-            with caplog.at_level(logging.WARNING, logger="bot.poller"):
+            job = await app.service.imagine(Caller(Owner(platform="cli", user_id="u", name="U")), "a harbour")
+            with caplog.at_level(logging.WARNING, logger="bot.runner"):
                 await app.poller.tick()
             failed = await app.service.get(job.id)
     assert failed.error and "Banned prompt detected" in failed.error and "HTTP" not in failed.error

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import parse_config
 from bot.domain import JobState
@@ -36,13 +37,13 @@ async def test_a_banned_word_is_refused_before_anything_is_spent(tmp_path: Path)
         for prompt, word in (("a SPIDER on a wall", "SPIDER"), ("gore --ar 16:9", "gore"),
                              ("a Bad Dream of the sea", "Bad Dream")):
             with pytest.raises(PromptRefused) as refused:
-                await ops.service.imagine(ADA, prompt, scope=GROUP)
+                await ops.service.imagine(ops.caller(ADA), prompt)
             assert refused.value.message == (
                 f"Your prompt was not sent: “{word}” is not allowed here. Remove it and try again.")
         with pytest.raises(PromptRefused):  # a negative prompt is part of the prompt too
-            await ops.service.imagine(ADA, "a quiet forest --no spider", scope=GROUP)
+            await ops.service.imagine(ops.caller(ADA), "a quiet forest --no spider")
         assert await ops.service.recent(ADA) == []
-        assert (await ops.service.usage(ADA, GROUP)).user[0].used == 0
+        assert (await ops.service.usage(ops.caller(ADA))).user[0].used == 0
         assert ops.providers["local"].calls["submit"] == 0
         assert (await ops.imagine(ADA, "spiderman-free goregeous bad dreams")).state is JobState.SUCCEEDED
 
@@ -73,8 +74,8 @@ async def test_a_provider_moderation_refusal_is_shown_kindly_and_refunded(
         finished = Finished()
         app.listeners.add(finished)
         mj.inject("rejected")
-        job = await app.service.imagine(ADA, "something the provider dislikes", scope=GROUP)
+        job = await app.service.imagine(Caller(ADA, scope=GROUP), "something the provider dislikes")
         done = await finished.wait(job.id)
         assert done.state is JobState.FAILED
         assert done.error == f"{PROVIDER_REFUSAL} (mj refused the request: Banned prompt detected.)"
-        assert (await app.service.usage(ADA, GROUP)).user[0].used == 0
+        assert (await app.service.usage(Caller(ADA, scope=GROUP))).user[0].used == 0

@@ -7,6 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import AppConfig
 from tests.core.conftest import OWNER, build, image_input, local, png
@@ -18,11 +19,11 @@ DAY = 86400.0
 async def test_finished_jobs_past_the_retention_age_go_in_the_background(tmp_path: Path,
                                                                          database: Path | str) -> None:
     async with build(tmp_path, clock=FakeClock(time.time() - 100 * DAY), database=database) as old:
-        blend = await old.done(await old.service.blend(OWNER, [image_input(png(color=(1, 2, 3))),
+        blend = await old.done(await old.service.blend(Caller(OWNER), [image_input(png(color=(1, 2, 3))),
                                                                image_input(png(color=(4, 5, 6)))]))
         imagined = await old.imagine("an old lighthouse")
     async with build(tmp_path, clock=FakeClock(time.time()), database=database) as new:
-        kept = await new.done(await new.service.blend(OWNER, [image_input(png(color=(4, 5, 6))),
+        kept = await new.done(await new.service.blend(Caller(OWNER), [image_input(png(color=(4, 5, 6))),
                                                               image_input(png(color=(7, 8, 9)))]))
     config = AppConfig.model_validate({"database": database, "providers": [local()],
                                        "default_provider": "local", "retention": {"keep_days": 30}})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bot.access import Caller
 from bot.app import build_app
 from bot.config import parse_config
 from bot.domain import JobState, Owner
@@ -42,10 +43,10 @@ def _app(tmp_path: Path, fake: FakeServer, clock: Clock, kind: str = "midjourney
 async def test_jobs_a_moment_apart_share_one_status_call(tmp_path: Path) -> None:
     clock = Clock()
     async with MidjourneyApiFake(polls_to_finish=1) as fake, _app(tmp_path, fake, clock) as app:
-        first = await app.service.imagine(OWNER, "a red fox")
+        first = await app.service.imagine(Caller(OWNER), "a red fox")
         await app.poller.tick()  # submits the first
         clock.now += 0.3
-        second = await app.service.imagine(OWNER, "a grey wolf")
+        second = await app.service.imagine(Caller(OWNER), "a grey wolf")
         await app.poller.tick()  # submits the second
         clock.now += 0.75  # the first is due; the second is 0.25 s from due (within half an interval)
         await app.poller.tick()
@@ -59,10 +60,10 @@ async def test_jobs_a_moment_apart_share_one_status_call(tmp_path: Path) -> None
 async def test_a_job_far_from_due_is_not_polled_early(tmp_path: Path) -> None:
     clock = Clock()
     async with MidjourneyApiFake(polls_to_finish=1) as fake, _app(tmp_path, fake, clock) as app:
-        await app.service.imagine(OWNER, "a red fox")
+        await app.service.imagine(Caller(OWNER), "a red fox")
         await app.poller.tick()
         clock.now += 0.9
-        late = await app.service.imagine(OWNER, "a grey wolf")
+        late = await app.service.imagine(Caller(OWNER), "a grey wolf")
         await app.poller.tick()  # nothing due yet: no status call
         clock.now += 0.2  # the first is due; the second is 0.9 s away (more than half an interval)
         await app.poller.tick()
@@ -74,10 +75,10 @@ async def test_a_job_far_from_due_is_not_polled_early(tmp_path: Path) -> None:
 async def test_a_per_task_provider_polls_only_what_is_due(tmp_path: Path) -> None:
     clock = Clock()
     async with MidapiFake(duration=0.0) as fake, _app(tmp_path, fake, clock, "midapi") as app:
-        await app.service.imagine(OWNER, "a red fox")
+        await app.service.imagine(Caller(OWNER), "a red fox")
         await app.poller.tick()
         clock.now += 0.3
-        await app.service.imagine(OWNER, "a grey wolf")
+        await app.service.imagine(Caller(OWNER), "a grey wolf")
         await app.poller.tick()
         clock.now += 0.75
         await app.poller.tick()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.access import Caller
 from bot.app import App, build_app, running
 from bot.config import parse_config
 from bot.domain import Job, JobState, Owner
@@ -89,7 +90,7 @@ async def test_refused_imagine_moves_to_the_fallback(
     built, finished = app
     mj, midapi = fakes
     mj.inject(fault, times=5)
-    job = await built.service.imagine(OWNER, "a lighthouse at dusk")
+    job = await built.service.imagine(Caller(OWNER), "a lighthouse at dusk")
     done = await finished.wait(job.id)
     assert done.state is JobState.SUCCEEDED, done.error
     assert done.provider == "midapi"
@@ -106,7 +107,7 @@ async def test_busy_beyond_busy_wait_moves_to_the_fallback(
     built, finished = app
     mj, _ = fakes
     mj.inject("busy")
-    done = await finished.wait((await built.service.imagine(OWNER, "a quiet harbour")).id)
+    done = await finished.wait((await built.service.imagine(Caller(OWNER), "a quiet harbour")).id)
     assert done.state is JobState.SUCCEEDED
     assert (done.provider, done.tried_providers) == ("midapi", ["mj"])
 
@@ -118,7 +119,7 @@ async def test_busy_within_busy_wait_stays_and_is_retried(
     built, finished = app
     mj, midapi = fakes
     mj.inject("busy")  # 1002 without a retry-after: paused for a short backoff, then retried on mj
-    done = await finished.wait((await built.service.imagine(OWNER, "a quiet harbour")).id)
+    done = await finished.wait((await built.service.imagine(Caller(OWNER), "a quiet harbour")).id)
     assert done.state is JobState.SUCCEEDED
     assert (done.provider, done.tried_providers) == ("mj", [])
     assert len(mj.submits()) == 2 and _midapi_generates(midapi) == 0
@@ -129,10 +130,10 @@ async def test_actions_stay_with_the_parents_provider(
 ) -> None:
     built, finished = app
     mj, midapi = fakes
-    parent = await finished.wait((await built.service.imagine(OWNER, "a red fox")).id)
+    parent = await finished.wait((await built.service.imagine(Caller(OWNER), "a red fox")).id)
     assert (parent.state, parent.provider) == (JobState.SUCCEEDED, "mj")
     mj.inject("quota", times=5)
-    reroll, created = await built.service.act(OWNER, parent.id, "reroll")
+    reroll, created = await built.service.act(Caller(OWNER), parent.id, "reroll")
     assert created
     done = await finished.wait(reroll.id)
     assert done.state is JobState.FAILED
@@ -147,9 +148,9 @@ async def test_action_on_a_failed_over_job_goes_to_the_fallback(
     built, finished = app
     mj, midapi = fakes
     mj.inject("quota", times=5)
-    parent = await finished.wait((await built.service.imagine(OWNER, "a red fox")).id)
+    parent = await finished.wait((await built.service.imagine(Caller(OWNER), "a red fox")).id)
     assert parent.provider == "midapi"
-    upscale, _ = await built.service.act(OWNER, parent.id, "upscale", 2)
+    upscale, _ = await built.service.act(Caller(OWNER), parent.id, "upscale", 2)
     done = await finished.wait(upscale.id)
     assert (done.state, done.provider) == (JobState.SUCCEEDED, "midapi")
     assert any(path.endswith("/generateUpscale") for _, path in midapi.requests)

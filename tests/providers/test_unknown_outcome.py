@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bot.access import Caller
 from bot.app import App, build_app, running
 from bot.config import parse_config
 from bot.domain import JobState
@@ -61,7 +62,7 @@ async def test_an_unanswered_submit_without_a_lookup_is_failed_and_refunded(app_
     async with MidjourneyApiFake(polls_to_finish=1) as fake:
         app, finished = await app_for({"name": "mj", "type": "midjourney_api", "base_url": fake.base_url})
         fake.inject(HANG_AFTER_CREATE)
-        job = await app.service.imagine(OWNER, "a lighthouse that never answers")
+        job = await app.service.imagine(Caller(OWNER), "a lighthouse that never answers")
         done = await finished.wait(job.id)
         assert done.state is JobState.FAILED
         assert "to avoid charging twice it was not sent again" in (done.error or "")
@@ -74,7 +75,7 @@ async def test_resubmit_unknown_sends_it_again(app_for: Any) -> None:
         entry = {"name": "mj", "type": "midjourney_api", "base_url": fake.base_url, "resubmit_unknown": True}
         app, finished = await app_for(entry)
         fake.inject(HANG_AFTER_CREATE)
-        job = await app.service.imagine(OWNER, "a lighthouse sent twice on purpose")
+        job = await app.service.imagine(Caller(OWNER), "a lighthouse sent twice on purpose")
         done = await finished.wait(job.id)
         assert done.state is JobState.SUCCEEDED
         assert len(fake.submits()) == 2  # the operator's choice: the first task is orphaned
@@ -86,7 +87,7 @@ async def test_an_unanswered_submit_is_found_at_the_provider_and_adopted(app_for
         app, finished = await app_for({"name": "proxy", "type": "mj_proxy", "base_url": fake.base_url,
                                        "api_key": "test-secret"})  # fmt: skip
         fake.inject(HANG_AFTER_CREATE)
-        job = await app.service.imagine(OWNER, "a lighthouse found again")
+        job = await app.service.imagine(Caller(OWNER), "a lighthouse found again")
         done = await finished.wait(job.id)
         assert done.state is JobState.SUCCEEDED
         assert fake.created_ids() == [done.provider_task_id]  # one task, and it is the job's
@@ -97,13 +98,13 @@ async def test_a_retry_after_on_a_submit_holds_the_polls_too(app_for: Any) -> No
     async with MidjourneyApiFake(polls_to_finish=10_000) as fake:
         app, _ = await app_for({"name": "mj", "type": "midjourney_api", "base_url": fake.base_url,
                                 "max_concurrency": 5})  # fmt: skip
-        running_job = await app.service.imagine(OWNER, "a lighthouse that keeps running")
+        running_job = await app.service.imagine(Caller(OWNER), "a lighthouse that keeps running")
         for _ in range(100):
             if (await app.service.get(running_job.id)).state is JobState.SUBMITTED and _polls(fake) >= 2:
                 break
             await asyncio.sleep(0.02)
         fake.inject("rate_limited")  # answered 429 with Retry-After: 2
-        await app.service.imagine(OWNER, "a lighthouse asked too soon")
+        await app.service.imagine(Caller(OWNER), "a lighthouse asked too soon")
         for _ in range(100):
             if app.pool.resume_at("mj") is not None:
                 break
@@ -125,7 +126,7 @@ async def test_a_retry_after_on_a_poll_holds_the_submits_too(app_for: Any) -> No
     async with MidjourneyApiFake(polls_to_finish=10_000) as fake:
         app, _ = await app_for({"name": "mj", "type": "midjourney_api", "base_url": fake.base_url,
                                 "max_concurrency": 5})  # fmt: skip
-        first = await app.service.imagine(OWNER, "a lighthouse polled too often")
+        first = await app.service.imagine(Caller(OWNER), "a lighthouse polled too often")
         for _ in range(100):
             if (await app.service.get(first.id)).state is JobState.SUBMITTED:
                 break
@@ -136,7 +137,7 @@ async def test_a_retry_after_on_a_poll_holds_the_submits_too(app_for: Any) -> No
                 break
             await asyncio.sleep(0.02)
         assert app.pool.resume_at("mj") is not None
-        second = await app.service.imagine(OWNER, "a lighthouse that must wait its turn")
+        second = await app.service.imagine(Caller(OWNER), "a lighthouse that must wait its turn")
         await asyncio.sleep(1.0)  # inside the provider's 2 s window: its submit waits
         assert len(fake.submits()) == 1
         assert (await app.service.get(second.id)).state is JobState.QUEUED

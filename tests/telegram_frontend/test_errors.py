@@ -129,7 +129,7 @@ async def test_someone_elses_buttons_are_politely_refused(bot: Bot) -> None:
 
 
 async def test_anyone_may_press_when_configured(make_bot: BotFactory) -> None:
-    async with make_bot(telegram={"owner_only_buttons": False}) as bot:
+    async with make_bot(access={"owner_only_buttons": False}) as bot:
         grid = await grid_of(bot, GROUP)
         bot.fake.press(GROUP, grid.message_id, BOB, text="V3")
         child = await bot.finished(GROUP, (await bot.reply(GROUP, grid.message_id)).message_id)
@@ -162,8 +162,9 @@ async def test_cancel_a_queued_job_and_refusals(make_bot: BotFactory) -> None:
         second = await bot.reply(GROUP, fake.send_text(GROUP, ANN, "/imagine second").message_id)
         await bot.until(GROUP, second.message_id, lambda m: "Queued" in (m.caption or "")
                         or "Starting" in (m.caption or ""))  # fmt: skip
-        assert (await answer_to(bot, GROUP, "/cancel", BOB, reply_to=second.message_id)).startswith(
-            "⚠️ Only Ann can cancel job")
+        second_job = await bot.job(GROUP, second)
+        assert await answer_to(bot, GROUP, "/cancel", BOB, reply_to=second.message_id) == (
+            f"⚠️ Job {second_job.id} belongs to Ann.")
         assert (await answer_to(bot, GROUP, "/cancel", reply_to=second.message_id)).startswith(
             "Cancelled job")
         cancelled = await bot.until(GROUP, second.message_id, lambda m: "Cancelled" in (m.caption or ""))
@@ -178,10 +179,39 @@ async def test_cancel_a_queued_job_and_refusals(make_bot: BotFactory) -> None:
             "⚠️ That message isn't one of my jobs. Reply /cancel to a job's message.")
 
 
+@pytest.mark.parametrize("owner_only", [True, False])
+async def test_a_strangers_cancel_and_press_follow_owner_only_buttons(make_bot: BotFactory,
+                                                                      owner_only: bool) -> None:
+    """The access policy's one rule, as on Discord (tests/discord_frontend/test_commands.py): with
+    `access.owner_only_buttons` (the default) a stranger can neither /cancel a job nor press its
+    buttons; without it anyone in the chat can do both."""
+    async with make_bot(local={"duration": 1.0, "max_concurrency": 1},
+                        access={"owner_only_buttons": owner_only}) as bot:
+        fake = bot.fake
+        first = await bot.reply(GROUP, fake.send_text(GROUP, ANN, "/imagine first").message_id)
+        second = await bot.reply(GROUP, fake.send_text(GROUP, ANN, "/imagine second").message_id)
+        job = await bot.job(GROUP, second)
+        answer = await answer_to(bot, GROUP, "/cancel", BOB, reply_to=second.message_id)
+        grid = await bot.finished(GROUP, first.message_id)
+        press = fake.press(GROUP, grid.message_id, BOB, text="U1")
+        if owner_only:
+            assert answer == f"⚠️ Job {job.id} belongs to Ann."
+            assert await fake.wait_until(lambda: fake.answered(press)) == {
+                "text": "These buttons belong to Ann. Start your own with /imagine.", "show_alert": True}
+            assert (await bot.ended(job.id)).state is JobState.SUCCEEDED
+            assert bot.replies(GROUP, grid.message_id) == []
+        else:
+            assert answer == f"Cancelled job {job.id}."
+            assert (await bot.ended(job.id)).state is JobState.CANCELLED
+            upscale = await bot.reply(GROUP, grid.message_id)
+            assert (await bot.job(GROUP, upscale)).owner.user_id == str(BOB.id)
+
+
 async def test_chats_outside_the_allow_list_are_refused(make_bot: BotFactory) -> None:
-    async with make_bot(telegram={"allowed_chat_ids": [GROUP]}) as bot:
+    async with make_bot(access={"allow_chats": [f"telegram:{GROUP}"]}) as bot:
         answer = await answer_to(bot, ANN.id, "/imagine a cat")
-        assert answer.startswith("This bot isn't enabled in this chat.") and str(ANN.id) in answer
+        assert answer == ("This bot is not enabled in this chat. Ask an admin to allow it. "
+                          f"(This chat is telegram:{ANN.id}.)")
         assert await bot.app.service.recent(None, 10) == []
         grid = await grid_of(bot, GROUP)  # the allowed chat works
         assert labels(grid)

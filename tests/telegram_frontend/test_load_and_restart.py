@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.access import Caller
 from bot.app import build_app, running
 from bot.config import AppConfig
 from bot.domain import Job, JobState, Owner, Placement
@@ -41,7 +42,15 @@ async def test_twenty_imagines_at_once_in_one_group(make_bot: BotFactory) -> Non
         assert stats.retried >= 2 and stats.failed == 0  # ... and waited out, nothing lost
         flood = [r for r in fake.rate_limited if r not in injected[:2]]
         assert flood == [], fake.rate_limited  # pacing kept every other send inside Telegram's windows
-        assert len(fake.bot_messages(GROUP)) == 20  # one message per job, edited in place
+        # one message per job; past the first five (telegram.congestion_jobs) the chat is congested:
+        # those jobs got no placeholder, their one message is their result, and one status message
+        # said how many were in the works
+        jobs = [m for m in fake.bot_messages(GROUP) if m.reply_to_message_id]
+        assert len(jobs) == 20
+        status = [m for m in fake.bot_messages(GROUP) if not m.reply_to_message_id]
+        assert [m.text for m in status] == ["✅ Every job asked for here has its message."]
+        media_edits = [c for c in fake.calls("editMessageMedia") if c.get("chat_id") == GROUP]
+        assert len(media_edits) <= 5 + 2  # only the first five were edited to their grid (+ two 429s)
 
 
 async def test_a_429_storm_on_progress_still_delivers_the_final_grid(make_bot: BotFactory) -> None:
@@ -87,7 +96,7 @@ async def test_a_job_that_ended_while_the_bot_was_down_gets_one_reply_then_its_g
     placement = Placement(platform="telegram", chat_id=str(GROUP), reply_to=str(command.message_id))
     async with build_app(config) as app, running(app):  # the job runs with no Telegram frontend up
         owner = Owner(platform="telegram", user_id=str(ANN.id))  # made from the command, as a frontend
-        job = await app.service.imagine(owner, "finished in the dark", placement=placement,  # killed
+        job = await app.service.imagine(Caller(owner), "finished in the dark", placement=placement,  # killed
                                         origin=f"telegram:{fake.last_update_id}")  # before it replied
         for _ in range(600):
             if (job := await app.service.get(job.id)).terminal:

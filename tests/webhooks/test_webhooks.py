@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.access import Caller
 from bot.app import App, build_app, running
 from bot.config import parse_config
 from bot.domain import Job, JobState, Owner
@@ -102,7 +103,7 @@ async def test_a_job_completes_by_callback_with_zero_status_polls(case: AdapterC
     async with _make_fake(case) as fake:
         knobs = {"webhook_secret": WHSEC} if case.type == "mj_rest" else {}
         async with serving(tmp_path, _entry(case, fake.base_url, **knobs)) as (app, changes):
-            job = await app.service.imagine(OWNER, "a lighthouse at dusk")
+            job = await app.service.imagine(Caller(OWNER), "a lighthouse at dusk")
             done = await changes.until(job.id, JobState.SUCCEEDED, JobState.FAILED)
             assert app.webhooks is not None
             delivered = app.webhooks.deliveries["accepted"]
@@ -130,7 +131,7 @@ async def quiet_mj(tmp_path: Path) -> AsyncIterator[tuple[MidjourneyApiFake, App
 
 
 async def _submitted(fake: MidjourneyApiFake, app: App, changes: Changes) -> tuple[Job, str]:
-    job = await app.service.imagine(OWNER, "a red fox")
+    job = await app.service.imagine(Caller(OWNER), "a red fox")
     submitted = await changes.until(job.id, JobState.SUBMITTED)
     [submit] = fake.submits()
     hook = submit.body["hookUrl"]
@@ -214,7 +215,7 @@ async def test_mj_rest_callbacks_need_a_valid_signature(tmp_path: Path) -> None:
     async with MjRestFake(job_duration=30, webhook_secret=WHSEC) as fake:
         entry = _entry(CASE, fake.base_url, webhook_secret=WHSEC)
         async with serving(tmp_path, entry) as (app, changes):
-            job = await app.service.imagine(OWNER, "a red fox")
+            job = await app.service.imagine(Caller(OWNER), "a red fox")
             job = await changes.until(job.id, JobState.SUBMITTED)
             bodies = [r.body for r in fake.received if isinstance(r.body, dict)]
             [hook] = {body["webhook_url"] for body in bodies if "webhook_url" in body}
@@ -241,7 +242,7 @@ async def test_a_lost_callback_only_delays_the_job(tmp_path: Path) -> None:
 
     async with MidjourneyApiFake(hook_delay=30, polls_to_finish=1) as fake:
         async with serving(tmp_path, _entry(CASE, fake.base_url), poll_interval=0.2) as (app, changes):
-            job = await app.service.imagine(OWNER, "a red fox")
+            job = await app.service.imagine(Caller(OWNER), "a red fox")
             done = await changes.until(job.id, JobState.SUCCEEDED)
         assert fake.submits()[0].body["hookUrl"]
         assert app.poller.fetch_requests >= 1 and done.state is JobState.SUCCEEDED
@@ -257,7 +258,7 @@ async def test_without_a_webhooks_section_no_callback_url_is_sent(tmp_path: Path
             assert app.webhooks is None
             changes = Changes()
             app.listeners.add(changes)
-            job = await app.service.imagine(OWNER, "a red fox")
+            job = await app.service.imagine(Caller(OWNER), "a red fox")
             await changes.until(job.id, JobState.SUCCEEDED)
         assert "hookUrl" not in fake.submits()[0].body
 
@@ -280,7 +281,7 @@ async def test_a_callback_that_beats_the_submit_answer_is_applied(tmp_path: Path
 
     async with EagerHookFake(polls_to_finish=10_000) as fake:
         async with serving(tmp_path, _entry(CASE, fake.base_url)) as (app, changes):
-            job = await app.service.imagine(OWNER, "a red fox")
+            job = await app.service.imagine(Caller(OWNER), "a red fox")
             done = await changes.until(job.id, JobState.SUCCEEDED)
             assert app.webhooks is not None
             accepted = app.webhooks.deliveries["accepted"]
@@ -311,9 +312,9 @@ async def test_button_presses_complete_by_callback_too(case: AdapterCase, tmp_pa
     async with _make_fake(case) as fake:
         knobs = {"webhook_secret": WHSEC} if case.type == "mj_rest" else {}
         async with serving(tmp_path, _entry(case, fake.base_url, **knobs)) as (app, changes):
-            parent = await app.service.imagine(OWNER, "a lighthouse at dusk")
+            parent = await app.service.imagine(Caller(OWNER), "a lighthouse at dusk")
             await changes.until(parent.id, JobState.SUCCEEDED)
-            child, created = await app.service.act(OWNER, parent.id, "variation", 2)
+            child, created = await app.service.act(Caller(OWNER), parent.id, "variation", 2)
             done = await changes.until(child.id, JobState.SUCCEEDED, JobState.FAILED)
             assert app.webhooks is not None
             secret = await app.store.callback_secret(child.id, "unused")

@@ -1,14 +1,19 @@
-"""Shared by bench/providers.py and bench/webhooks.py: a provider fake in a process of its own, with
-jittered job lengths, and the listener, percentile and table both benchmarks report with."""
+"""Shared by the benchmarks: a provider fake in a process of its own, with jittered job lengths, and the
+listener, percentile, table and header line they report with."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import platform
 import random
+import subprocess
 import time
 from dataclasses import dataclass
+from datetime import date
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from bot.domain import Job
@@ -24,6 +29,14 @@ def percentile(values: list[float], q: float) -> float:
     """The nearest-rank `q` quantile (0..1); NaN for no values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def header(script: str) -> str:
+    """Date, commit (of the tree the script runs from) and Python, for the results' "before/after" rows."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "?"  # fmt: skip
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{script}: {date.today()}, commit {commit}, {python}, nproc {os.cpu_count()}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -37,23 +37,19 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
-import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
 from collections import Counter
-from datetime import date
 from typing import Any
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord  # noqa: F401  (discord.player imports the deprecated stdlib audioop)
 
-from bench._provider_fake import markdown_table, percentile
-from bot.app import build_app, running
+from bench._provider_fake import header, markdown_table, percentile
+from bot.app import build_app, frontend_parts, running
 from bot.config import AppConfig, DiscordConfig, PollingConfig
 from bot.discord_frontend.client import DiscordFrontend
 from bot.domain import Job, JobState
@@ -141,7 +137,7 @@ def _route_of(method: str, path: str) -> str | None:
 
 async def _run(fake: TimedDiscord, config: AppConfig, args: argparse.Namespace) -> dict[str, Any]:
     async with build_app(config) as app, running(app):
-        frontend = DiscordFrontend(app)
+        frontend = DiscordFrontend(frontend_parts(app))
         observed = Observed()
         app.listeners.add(observed)
         task = asyncio.create_task(frontend.serve())
@@ -238,14 +234,6 @@ async def bench(args: argparse.Namespace) -> tuple[list[list[str]], TimedDiscord
             result = await _run(fake, _config(fake, Path(tmp) / "bench.sqlite3", args), args)
     rows = (_burst_rows if args.scenario == "burst" else _finish_together_rows)(fake, result, args)
     return rows, fake
-
-
-def header(script: str) -> str:
-    """Date, commit (of the tree the script runs from) and Python, for the results' "before/after" rows."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "?"  # fmt: skip
-    python = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"{script}: {date.today()}, commit {commit}, {python}, nproc {os.cpu_count()}"
 
 
 def main() -> None:

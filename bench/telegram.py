@@ -37,17 +37,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
-from datetime import date
 from typing import Any
 
-from bench._provider_fake import markdown_table, percentile
-from bot.app import build_app, running
+from bench._provider_fake import header, markdown_table, percentile
+from bot.app import build_app, frontend_parts, running
 from bot.config import AppConfig, PollingConfig, RateLimit, TelegramConfig
 from bot.domain import Job, JobState
 from bot.telegram_frontend.app import TelegramFrontend
@@ -137,7 +134,7 @@ def _sent(fake: TelegramFake) -> Counter[str]:
 
 async def _finish_together(fake: TimedFake, config: AppConfig, args: argparse.Namespace) -> dict[str, Any]:
     async with build_app(config) as app, running(app):
-        frontend = TelegramFrontend(app, retry_after_scale=args.scale)
+        frontend = TelegramFrontend(frontend_parts(app), retry_after_scale=args.scale)
         observed = Observed()
         app.listeners.add(observed)
         task = asyncio.create_task(frontend.serve())
@@ -202,7 +199,7 @@ async def _reply_while_progress(fake: TimedFake, config: AppConfig,
     chat = PRIVATE if args.chat == "private" else GROUP
     user = FakeUser(PRIVATE, "Asker")
     async with build_app(config) as app, running(app):
-        frontend = TelegramFrontend(app, retry_after_scale=args.scale)
+        frontend = TelegramFrontend(frontend_parts(app), retry_after_scale=args.scale)
         task = asyncio.create_task(frontend.serve())
         await fake.wait_until(lambda: fake.calls("getUpdates"), 30)
         job_command = fake.send_text(chat, user, "/imagine a long job whose progress is being edited")
@@ -265,14 +262,6 @@ async def bench(args: argparse.Namespace) -> tuple[list[list[str]], TimedFake]:
                 rows = _reply_rows(fake, await _reply_while_progress(fake, config, args), args)
             assert fake.violations == [], fake.violations
     return rows, fake
-
-
-def header(script: str) -> str:
-    """Date, commit (of the tree the script runs from) and Python, for the results' "before/after" rows."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1]).stdout.strip() or "?"  # fmt: skip
-    python = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"{script}: {date.today()}, commit {commit}, {python}, nproc {os.cpu_count()}"
 
 
 def main() -> None:

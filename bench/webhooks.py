@@ -74,7 +74,7 @@ from bench._provider_fake import (
     percentile,
     provider_entry,
 )
-from bot.app import App, build_app, running
+from bot.app import App, build_app, frontend_parts, running
 from bot.config import parse_config
 from bot.discord_frontend.client import DiscordFrontend
 from bot.domain import Job
@@ -251,7 +251,7 @@ async def _paced(args: argparse.Namespace, send: Any) -> list[Any]:
 async def _on_discord(fake: TimedDiscord, app: App, args: argparse.Namespace,
                       where: tuple[int, list[int], list[Any]]) -> Placed:
     guild_id, channels, users = where  # one user per channel
-    frontend = DiscordFrontend(app)
+    frontend = DiscordFrontend(frontend_parts(app))
     serving = asyncio.create_task(frontend.serve())
     await asyncio.wait_for(frontend.client.ready.wait(), 30)
     await fake.wait_for(lambda: fake.commands.get(guild_id), 30)
@@ -277,7 +277,7 @@ async def _on_discord(fake: TimedDiscord, app: App, args: argparse.Namespace,
 
 async def _on_telegram(fake: TimedTelegram, app: App, args: argparse.Namespace) -> Placed:
     users = [FakeUser(5000 + i, f"User {i}") for i in range(args.channels)]  # private chat id = user id
-    frontend = TelegramFrontend(app)
+    frontend = TelegramFrontend(frontend_parts(app))
     serving = asyncio.create_task(frontend.serve())
     await fake.wait_until(lambda: fake.calls("getUpdates"), 30)
     started = time.monotonic()

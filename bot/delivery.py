@@ -70,23 +70,36 @@ class _Window:
         self.rates = rates
         self._span = max(rate.period for rate in rates)
         self.sent: deque[float] = deque()
+        self.answered: deque[float] = deque()  # when answers to people were sent (a subset of `sent`)
         self.blocked_until = 0.0
 
     def wait_time(self, now: float, *, reserve: bool = False) -> float:
-        """`reserve`: for progress, which leaves a quarter of each window (of 4 or more sends) free,
-        so an answer to a person or a final that comes next finds a slot at once."""
-        while self.sent and self.sent[0] <= now - self._span:
-            self.sent.popleft()
+        """`reserve`: for progress, which leaves free half of each window (of 2 or more sends: a
+        Telegram group's 20 a minute, not a chat's 1 a second) plus as many slots as answers to people
+        took in the last period (people who write keep writing), so an answer or a final that comes
+        next finds a slot at once. In a chat where people write faster than that, progress waits: it is
+        the least useful thing to send."""
+        for times in (self.sent, self.answered):
+            while times and times[0] <= now - self._span:
+                times.popleft()
         wait = self.blocked_until - now
         for rate in self.rates:
-            count = rate.count - rate.count // 4 if reserve else rate.count
             recent = [at for at in self.sent if at > now - rate.period]
+            count = rate.count
+            if reserve:
+                answers = [at for at in self.answered if at > now - rate.period]
+                count -= rate.count // 2 + len(answers)
+                if count < 1:  # until the oldest of those answers leaves the period
+                    wait = max(wait, answers[0] + rate.period - now)
+                    continue
             if len(recent) >= count:
                 wait = max(wait, recent[-count] + rate.period - now)
         return max(0.0, wait)
 
-    def record(self, now: float) -> None:
+    def record(self, now: float, *, answer: bool = False) -> None:
         self.sent.append(now)
+        if answer:
+            self.answered.append(now)
 
     def settle(self, started: float, finished: float) -> None:
         """Count a send from when it finished: the platform counts it when it has processed it."""
@@ -287,7 +300,7 @@ class Delivery(Generic[T]):
             if chat.metered:
                 wait = max(wait, self._global.wait_time(now))
             if wait <= 0:
-                chat.window.record(now)
+                chat.window.record(now, answer=not edits)
                 if chat.metered:
                     self._global.record(now)
                 return now

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Protocol
 
-from bot.app import App, build_app, running
+from bot.app import App, build_app, frontend_parts, running
 from bot.config import AppConfig
 from bot.config_check import config_warnings
 from bot.errors import ExitCode
@@ -35,26 +35,26 @@ def build(app: App, names: list[str]) -> list[Frontend]:
     if "telegram" in names:
         from bot.telegram_frontend.app import TelegramFrontend
 
-        built.append(TelegramFrontend(app))
+        built.append(TelegramFrontend(frontend_parts(app)))
     if "discord" in names:
         from bot.discord_frontend.client import DiscordFrontend
 
-        built.append(DiscordFrontend(app))
+        built.append(DiscordFrontend(frontend_parts(app)))
     return built
 
 
 async def run(config: AppConfig) -> int:
     names = config.chat_frontends
-    if not names:
+    if not names and not config.web_enabled:
         print("No chat frontend is configured: set telegram.token and/or discord.token in the config "
-              "(see config.example.yaml). The CLI works without one: imagine-bot imagine \"a prompt\".",
-              file=sys.stderr)
+              "(see config.example.yaml), or turn on the web pages (web.enabled). The CLI works without "
+              "one: imagine-bot imagine \"a prompt\".", file=sys.stderr)
         return ExitCode.NO_FRONTEND
     for warning in config_warnings(config):
         log.warning("config: %s", warning)
     async with build_app(config) as app, running(app):
         frontends = build(app, names)
-        if not frontends:
+        if not frontends and app.web is None:
             print(f"The {' and '.join(names)} frontend(s) are not part of this version yet.", file=sys.stderr)
             return ExitCode.NO_FRONTEND
         await _serve_until_signal(frontends)

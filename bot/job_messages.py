@@ -21,11 +21,12 @@ out and when; the surface says how it looks and how it is sent on its platform:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot import faults, presentation
 from bot.delivery import Delivery, Lane, Rate, RetryAfter
@@ -137,6 +138,7 @@ class JobMessages(Generic[V]):
         self._early: dict[str, Job] = {}  # changes of jobs not yet asked to be shown, by id
         self._chats: dict[str, _Chat] = {}
         self.gone = 0  # messages given up on because they were deleted or closed to the bot
+        self._group: asyncio.TaskGroup | None = None  # set while run() runs
         board.on_moved(self._queue_moved)
 
     @property
@@ -144,7 +146,21 @@ class JobMessages(Generic[V]):
         return self._surface.platform
 
     async def run(self) -> None:
-        await self.delivery.run()
+        """Deliver until cancelled; the tasks `spawn`ed meanwhile (a result's files fetched ahead) are
+        owned by the same TaskGroup."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                await self.delivery.run()
+            finally:
+                self._group = None
+
+    def spawn(self, work: Coroutine[Any, Any, R], name: str) -> asyncio.Task[R] | None:
+        """Run `work` in the background while the layer runs (None when it does not: do it inline)."""
+        if self._group is None:
+            work.close()
+            return None
+        return self._group.create_task(work, name=name)
 
     # -- answers to people ------------------------------------------------------------------------
 

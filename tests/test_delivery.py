@@ -201,10 +201,10 @@ async def test_a_message_keeps_its_lane_while_anything_of_it_is_on_its_way(
     assert [(key, payload) for _, key, payload in chat.sends if key == "m"] == [("m", "final")]
 
 
-async def test_progress_leaves_a_quarter_of_the_window_for_answers_and_finals(
+async def test_progress_leaves_half_the_window_for_answers_and_finals(
     make: Callable[..., Delivery[str]], chat: Chat, time: VirtualTime
 ) -> None:
-    """A group allows 20 sends a minute: progress alone takes at most 15 of them, so the reply to a
+    """A group allows 20 sends a minute: progress alone takes at most 10 of them, so the reply to a
     command or a final that comes later finds a slot at once instead of waiting out the minute.
     Finals (and answers, through `paced`) may use the whole window."""
     delivery = make(per_chat=Rate(20, 60.0), overall=Rate(100, 1.0))
@@ -212,9 +212,9 @@ async def test_progress_leaves_a_quarter_of_the_window_for_answers_and_finals(
         delivery.push("g", f"job{n}", "50%", (n, 50))
     await delivery.flush()
     first_minute = [key for at, key, _ in chat.sends if at < 60.0]
-    assert len(first_minute) == 15 and len(chat.sends) == 30
+    assert len(first_minute) == 10 and len(chat.sends) == 30
 
-    chat.sends.clear()  # the last minute holds 15 progress edits: the quarter is still free ...
+    chat.sends.clear()  # the last minute holds 10 progress edits: the other half is still free ...
     asked = time.now
     for n in range(30):
         delivery.push("g", f"job{n}", "75%", (n, 75))
@@ -223,3 +223,24 @@ async def test_progress_leaves_a_quarter_of_the_window_for_answers_and_finals(
     await delivery.flush()
     finals = [at for at, _, payload in chat.sends if payload == "done"]
     assert finals == [asked] * 5  # ... so five finals go at once, ahead of the progress
+
+
+async def test_progress_gives_way_to_people_who_keep_writing(
+    make: Callable[..., Delivery[str]], chat: Chat, time: VirtualTime
+) -> None:
+    """Eight answers in the last minute: progress keeps eight more slots free for the next ones (and
+    half the window), so it goes only while the minute holds fewer than 20 - 10 - 8 = 2 sends: not
+    until those answers have aged out."""
+    delivery = make(per_chat=Rate(20, 60.0), overall=Rate(100, 1.0))
+
+    async def reply() -> str:
+        return "ok"
+
+    for _ in range(8):
+        await delivery.paced("g", reply)
+    for n in range(30):
+        delivery.push("g", f"job{n}", "50%", (n, 50))
+    await delivery.flush()
+    progress = [at for at, _, _ in chat.sends]
+    assert len([at for at in progress if at < 60.0]) == 0  # 8 answers + 10 kept free: nothing left
+    assert len(progress) == 30

@@ -22,7 +22,7 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.app import App
+from bot.app import FrontendParts
 from bot.config import DiscordConfig
 from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.commands import install
@@ -31,6 +31,7 @@ from bot.discord_frontend.inbox import InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
+from bot.discord_frontend.web_command import install_web
 from bot.domain import ActionRef
 from bot.errors import ExitCode, StartupError
 from bot.store import InboxEntry, JobStore
@@ -181,7 +182,7 @@ class IdentifyGate:
 class DiscordFrontend:
     name = "discord"
 
-    def __init__(self, app: App, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, app: FrontendParts, clock: Callable[[], float] = time.time) -> None:
         assert app.config.discord is not None, "the discord section is not configured"
         self.app = app
         self.config = app.config.discord
@@ -198,6 +199,8 @@ class DiscordFrontend:
         self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
+        install_web(self.client.tree, app.web.auth if app.web else None, app.config.admins,
+                    app.config.web.link_expiry)
         self.drain_timeout = DRAIN_ON_EXIT
         self._adopted_since = clock()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
@@ -212,10 +215,10 @@ class DiscordFrontend:
         token = self.config.token.get_secret_value()
         left = await self.inbox.left()  # before any interaction of this run can arrive
         with pointed_at(self.config.api_base, self.config.gateway_url):
-            self.app.listeners.add(self.outbox)
+            self.app.listeners.add(self.outbox.messages)
             try:
                 async with asyncio.TaskGroup() as group:
-                    delivery = group.create_task(self.outbox.run(), name="discord-delivery")
+                    delivery = group.create_task(self.outbox.messages.run(), name="discord-delivery")
                     resume = group.create_task(self._resume(left, self.clock()), name="discord-resume")
                     try:
                         await self._log_in(token)
@@ -227,7 +230,7 @@ class DiscordFrontend:
                         await self.client.close()
                         delivery.cancel()
             finally:
-                self.app.listeners.remove(self.outbox)
+                self.app.listeners.remove(self.outbox.messages)
 
     async def _log_in(self, token: str) -> None:
         """Log in (GET /users/@me); while Discord can't be reached, say so in one line and try again

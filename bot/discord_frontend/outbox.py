@@ -94,22 +94,10 @@ class Outbox:
         # message id -> the interaction whose response it is, and until when its webhook is used
         self._interactions: dict[str, tuple[discord.Interaction, float]] = {}
         self._files: dict[str, asyncio.Task[Files]] = {}  # job id -> its result files, fetched ahead
-        self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
         self._channel_rate = Rate(config.channel_edits, config.channel_period)
         self.messages: JobMessages[Card] = JobMessages(
             self, service, board, Rate(config.global_per_second, 1.0), owns=owns)
         self.delivery = self.messages.delivery
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            try:
-                await self.messages.run()
-            finally:
-                self._group = None
-
-    async def job_changed(self, job: Job) -> None:
-        await self.messages.job_changed(job)
 
     def remember_upload_limit(self, channel_id: int, limit: int) -> None:
         self._upload_limits[channel_id] = limit
@@ -200,10 +188,12 @@ class Outbox:
 
     def prefetch(self, job: Job) -> None:
         placement = job.placement
-        if self._group is None or placement is None or job.id in self._files or not job.result:
+        if placement is None or job.id in self._files or not job.result:
             return
         cap = self.upload_limit(int(placement.chat_id))
-        self._files[job.id] = self._group.create_task(self._fetch_files(job, cap), name=f"files:{job.id}")
+        task = self.messages.spawn(self._fetch_files(job, cap), f"files:{job.id}")
+        if task is not None:
+            self._files[job.id] = task
 
     async def post(self, job: Job, card: Card) -> Placement:
         """The job's message in its channel, replying to `reply_to` (a pressed button's message). The

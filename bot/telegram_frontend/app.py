@@ -22,7 +22,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import App
+from bot.app import FrontendParts
 from bot.config import TelegramConfig
 from bot.domain import ActionRef
 from bot.telegram_frontend.admin_commands import AdminHandlers
@@ -30,21 +30,25 @@ from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
 from bot.telegram_frontend.common import PLATFORM, until_answered
 from bot.telegram_frontend.handlers import Handlers
-from bot.telegram_frontend.keyboards import SETTING_PATTERN
+from bot.telegram_frontend.keyboards import REMIX_CANCEL_PATTERN, SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
+from bot.telegram_frontend.remix import RemixHandlers
 from bot.telegram_frontend.settings import SettingsHandlers
 from bot.telegram_frontend.updates import UpdateInbox
+from bot.telegram_frontend.web_command import WebCommand
 
 log = logging.getLogger(__name__)
 
 COMMANDS = (
     ("imagine", "Generate four images from a prompt"),
+    ("shorten", "Weigh a prompt's words and suggest shorter prompts"),
     ("describe", "Reply to a photo: four prompts that could have made it"),
     ("blend", "Reply to an album of 2-5 photos: blend them"),
     ("jobs", "Your recent jobs"),
     ("cancel", "Reply to a job's message: cancel it"),
     ("settings", "Your default provider, aspect ratio and speed"),
     ("info", "Providers, queues, and your usage and what is left"),
+    ("web", "A sign-in link to your gallery on the web (/web logout signs out)"),
     ("help", "How to use this bot"),
 )
 #: Shown in the menu of chat administrators only (everyone else is refused /admin anyway).
@@ -70,8 +74,8 @@ def _caption(command: str) -> filters.BaseFilter:
 class TelegramFrontend:
     name = "telegram"
 
-    def __init__(self, app: App, *, retry_after_scale: float = 1.0, shutdown_flush: float = SHUTDOWN_FLUSH
-                 ) -> None:
+    def __init__(self, app: FrontendParts, *, retry_after_scale: float = 1.0,
+                 shutdown_flush: float = SHUTDOWN_FLUSH) -> None:
         config = app.config.telegram
         assert config is not None and config.token.get_secret_value(), "telegram.token is configured"
         self._app = app
@@ -86,6 +90,9 @@ class TelegramFrontend:
         self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
+        self.web = WebCommand(app.web.auth if app.web else None, self.outbox, admins,
+                              app.config.web.link_expiry)
+        self.remix = RemixHandlers(app.service, self.outbox, admins)
         self.inbox = UpdateInbox(self.application, app.store, config, app.worker, app.events)
         self._register()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
@@ -100,7 +107,12 @@ class TelegramFrontend:
         h, add = self.handlers, self.application.add_handler
         add(TypeHandler(Update, h.gate), group=-2)
         add(MessageHandler(filters.PHOTO, h.remember_photo), group=-1)
+        # Remix: its presses and the replies that answer it go first (group -2 is the gate); others
+        # fall through to the job buttons and commands below
+        add(CallbackQueryHandler(self.remix.press, pattern=f"^{ActionRef.PATTERN}$"), group=-1)
+        add(MessageHandler(filters.REPLY & ~filters.COMMAND, self.remix.reply), group=-1)
         add(CommandHandler("imagine", h.imagine))
+        add(CommandHandler("shorten", h.shorten))
         add(CommandHandler("describe", h.describe))
         add(MessageHandler((filters.PHOTO | filters.Document.ALL) & _caption("describe"), h.describe))
         add(CommandHandler("blend", h.blend))
@@ -110,10 +122,12 @@ class TelegramFrontend:
         add(CommandHandler("settings", self.settings.settings))
         add(CommandHandler("info", self.admin.info))
         add(CommandHandler("admin", self.admin.admin))
+        add(CommandHandler("web", self.web.web))
         add(CommandHandler(["help", "start"], h.help))
         add(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, h.private_text))
         add(CallbackQueryHandler(self.settings.button, pattern=SETTING_PATTERN))
         add(CallbackQueryHandler(h.button, pattern=f"^{ActionRef.PATTERN}$"))
+        add(CallbackQueryHandler(self.remix.cancel, pattern=REMIX_CANCEL_PATTERN))
         add(CallbackQueryHandler(h.unknown_button))
         self.application.add_error_handler(h.on_error)
 
@@ -122,19 +136,19 @@ class TelegramFrontend:
         try:
             await self._initialize()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.outbox.run(), name="telegram-delivery")
-                self._app.listeners.add(self.outbox)  # before the first update can start a job
+                group.create_task(self.outbox.messages.run(), name="telegram-delivery")
+                self._app.listeners.add(self.outbox.messages)  # before the first update can start a job
                 try:
                     await self._app.worker.adopt(PLATFORM, self._adopt)
                     await self._start()
                     await self.inbox.run(self._app.webhooks)
                 except asyncio.CancelledError:
-                    self._app.listeners.remove(self.outbox)
+                    self._app.listeners.remove(self.outbox.messages)
                     with contextlib.suppress(TimeoutError):  # what is queued goes out, if it goes quickly
                         await asyncio.wait_for(self.outbox.delivery.flush(), self._shutdown_flush)
                     raise
                 except BaseException:
-                    self._app.listeners.remove(self.outbox)
+                    self._app.listeners.remove(self.outbox.messages)
                     raise
         finally:
             await self._stop()

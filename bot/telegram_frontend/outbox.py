@@ -96,18 +96,6 @@ class Outbox:
         self._images: dict[str, str] = {}  # job id -> image its message shows (placeholder or a preview)
         self._placeholder_id: str | None = None  # file_id of the uploaded placeholder, reused
         self._prepared: dict[str, asyncio.Task[Prepared | None]] = {}  # job id -> its result media
-        self._group: asyncio.TaskGroup | None = None  # set while run() runs: owns the prefetch tasks
-
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self._group = group
-            try:
-                await self.messages.run()
-            finally:
-                self._group = None
-
-    async def job_changed(self, job: Job) -> None:
-        await self.messages.job_changed(job)
 
     @property
     def gone(self) -> int:
@@ -168,8 +156,10 @@ class Outbox:
     def prefetch(self, job: Job) -> None:
         """Start downloading and re-encoding a finished job's media now, so the upload can start as
         soon as the chat's flood window has room (instead of after it)."""
-        if self._group is not None and job.id not in self._prepared and render.job_view(job).image == RESULT:
-            self._prepared[job.id] = self._group.create_task(self._prepare(job), name=f"prepare:{job.id}")
+        if job.id not in self._prepared and render.job_view(job).image == RESULT:
+            task = self.messages.spawn(self._prepare(job), f"prepare:{job.id}")
+            if task is not None:
+                self._prepared[job.id] = task
 
     async def post(self, job: Job, view: View) -> Placement:
         """The job's first message, replying to the command: its result when it has one already, else a

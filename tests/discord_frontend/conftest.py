@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # discord.player imports the deprecated stdlib 
     warnings.simplefilter("ignore", DeprecationWarning)
     import discord  # noqa: F401
 
-from bot.app import App, build_app, running
+from bot.app import App, build_app, frontend_parts, running
 from bot.config import AppConfig, DiscordConfig, MediaConfig, PollingConfig
 from bot.discord_frontend.client import DiscordFrontend
 from bot.domain import Job
@@ -62,7 +62,8 @@ async def run_bot(config: AppConfig, clock: Callable[[], float] | None = None) -
     """build_app + poller + the Discord frontend (on `clock`, if given), until the block ends (then a
     clean stop)."""
     async with build_app(config) as app, running(app):
-        frontend = DiscordFrontend(app, clock) if clock else DiscordFrontend(app)
+        parts = frontend_parts(app)
+        frontend = DiscordFrontend(parts, clock) if clock else DiscordFrontend(parts)
         task = asyncio.create_task(frontend.serve())
         try:
             await asyncio.wait_for(frontend.client.ready.wait(), 10)

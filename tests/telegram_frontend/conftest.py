@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import pytest
 from PIL import Image
 
-from bot.app import App, build_app, running
+from bot.app import App, build_app, frontend_parts, running
 from bot.config import AppConfig, parse_config
 from bot.domain import Job
 from bot.telegram_frontend.app import TelegramFrontend
@@ -136,7 +136,8 @@ async def serving(config: AppConfig, fake: TelegramFake, *, shutdown_flush: floa
     """build_app + poller + TelegramFrontend.serve() (`prepare`d first, if given), until the block ends
     (then a clean stop); yields once the bot receives updates (polls, or its webhook is set)."""
     async with build_app(config) as app, running(app):
-        frontend = TelegramFrontend(app, retry_after_scale=fake.time_scale, shutdown_flush=shutdown_flush)
+        frontend = TelegramFrontend(frontend_parts(app), retry_after_scale=fake.time_scale,
+                                    shutdown_flush=shutdown_flush)
         if prepare is not None:
             prepare(app, frontend)
         task = asyncio.create_task(frontend.serve(), name="telegram-under-test")

@@ -31,7 +31,6 @@ from bot.discord_frontend.inbox import InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
 from bot.discord_frontend.views import ActionButton, ActionClient
-from bot.discord_frontend.web_command import install_web
 from bot.domain import ActionRef
 from bot.errors import ExitCode, StartupError
 from bot.store import InboxEntry, JobStore
@@ -199,8 +198,6 @@ class DiscordFrontend:
         self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
-        install_web(self.client.tree, app.web.auth if app.web else None, app.config.admins,
-                    app.config.web.link_expiry)
         self.drain_timeout = DRAIN_ON_EXIT
         self._adopted_since = clock()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)

@@ -164,10 +164,14 @@ class Delivery(Generic[T]):
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         max_attempts: int = 3,
+        progress_rate: Rate | None = None,
     ) -> None:
         self._send = send
         self._chat_rate = chat_rate
         self._global = _Window(global_rate)
+        # all progress edits together, whatever their lane (finals and answers are not counted): a
+        # burst of jobs in lanes of their own would otherwise spend the bot's time on progress bars
+        self._progress = _Window(progress_rate) if progress_rate is not None else None
         self._clock = clock
         self._sleep = sleep
         self._max_attempts = max_attempts
@@ -299,10 +303,14 @@ class Delivery(Generic[T]):
             wait = chat.window.wait_time(now, reserve=only_progress)
             if chat.metered:
                 wait = max(wait, self._global.wait_time(now))
+            if only_progress and self._progress is not None:
+                wait = max(wait, self._progress.wait_time(now))
             if wait <= 0:
                 chat.window.record(now, answer=not edits)
                 if chat.metered:
                     self._global.record(now)
+                if only_progress and self._progress is not None:
+                    self._progress.record(now)
                 return now
             await self._sleep(wait)
 

@@ -124,13 +124,15 @@ class _Chat:
 
 class JobMessages(Generic[V]):
     def __init__(self, surface: Surface[V], books: Bookkeeping, board: QueueBoard, global_rate: Rate, *,
-                 owns: Callable[[str], Awaitable[bool]] | None = None, max_live: int | None = None) -> None:
+                 owns: Callable[[str], Awaitable[bool]] | None = None, max_live: int | None = None,
+                 progress_rate: Rate | None = None) -> None:
         self._surface = surface
         self._books = books
         self._board = board
         self._owns = owns  # whether this worker shows a chat (bot/workers.py); None: every chat
         self._max_live = max_live
-        self.delivery: Delivery[Outgoing[V]] = Delivery(self._send, surface.rates, global_rate)
+        self.delivery: Delivery[Outgoing[V]] = Delivery(self._send, surface.rates, global_rate,
+                                                        progress_rate=progress_rate)
         self._latest: dict[str, tuple[int, int]] = {}  # job id -> (state rank, progress) last pushed
         self._waiting: dict[str, dict[str, Job]] = {}  # provider -> its queued jobs shown here, by id
         self._posted: dict[str, Placement] = {}  # job id -> where its first message went (this run)

@@ -244,3 +244,24 @@ async def test_progress_gives_way_to_people_who_keep_writing(
     progress = [at for at, _, _ in chat.sends]
     assert len([at for at in progress if at < 60.0]) == 0  # 8 answers + 10 kept free: nothing left
     assert len(progress) == 30
+
+
+async def test_progress_across_lanes_shares_one_budget_finals_do_not(time: VirtualTime, chat: Chat) -> None:
+    """Lanes of their own (Discord interactions) have no common window: `progress_rate` bounds their
+    progress together, while finals go at once."""
+    delivery: Delivery[str] = Delivery(chat.send, lambda _: Rate(5, 5.0), Rate(100, 1.0), clock=time.clock,
+                                       sleep=time.sleep, progress_rate=Rate(10, 1.0))
+    runner = asyncio.create_task(delivery.run())
+    try:
+        for n in range(40, 60):  # first: the virtual clock jumps whenever any lane sleeps
+            delivery.push(f"itx/{n}", f"m{n}", "done", (n, 100), final=True)
+        for n in range(40):
+            delivery.push(f"itx/{n}", f"m{n}", "50%", (n, 50))
+        await delivery.flush()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    finals = [at for at, _, payload in chat.sends if payload == "done"]
+    progress = sorted(at for at, _, payload in chat.sends if payload == "50%")
+    assert finals == [0.0] * 20  # not held by the progress budget (which would spread them over 2 s)
+    assert len(progress) == 40 and progress[9] < 1.0 <= progress[10]  # ten a second

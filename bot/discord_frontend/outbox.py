@@ -95,8 +95,11 @@ class Outbox:
         self._interactions: dict[str, tuple[discord.Interaction, float]] = {}
         self._files: dict[str, asyncio.Task[Files]] = {}  # job id -> its result files, fetched ahead
         self._channel_rate = Rate(config.channel_edits, config.channel_period)
+        # progress through the interactions' own buckets is outside the global limit: a quarter of it
+        # still bounds all progress together, so a burst leaves the bot time to see and send finals
         self.messages: JobMessages[Card] = JobMessages(
-            self, service, board, Rate(config.global_per_second, 1.0), owns=owns)
+            self, service, board, Rate(config.global_per_second, 1.0), owns=owns,
+            progress_rate=Rate(max(1, config.global_per_second // 4), 1.0))
         self.delivery = self.messages.delivery
 
     def remember_upload_limit(self, channel_id: int, limit: int) -> None:

@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/discord.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/crash.py
+	$(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -28,6 +28,10 @@ from bot.quota import Quotas
 from bot.runner import JobRunner
 from bot.service import JobService
 from bot.store import JobStore
+from bot.web.auth import WebAuth
+from bot.web.site import WebParts
+from bot.web.site import mount as mount_web
+from bot.web.thumbs import ThumbCache
 from bot.webhooks import WebhookReceiver
 from bot.workers import Worker
 
@@ -62,6 +66,7 @@ class App:
     board: QueueBoard  # every provider's queue, for the positions job messages show
     webhooks: WebhookReceiver | None = None  # set when the config has a `webhooks` section
     metrics_server: MetricsServer | None = None  # `metrics.listen` without webhooks
+    web: WebParts | None = None  # `web.enabled`: the pages served on the webhooks server (bot/web/)
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,12 @@ class FrontendParts:
     webhooks: WebhookReceiver | None
     metrics: Metrics
     health: Health
+    web: WebParts | None = None  # the web pages, when on: /web hands out sign-in links for them
 
 
 def frontend_parts(app: App) -> FrontendParts:
     return FrontendParts(app.config, app.service, app.admin, app.board, app.listeners, app.worker, app.events,
-                         app.store, app.webhooks, app.metrics, app.health)
+                         app.store, app.webhooks, app.metrics, app.health, app.web)
 
 
 @contextlib.asynccontextmanager
@@ -149,8 +155,20 @@ async def _assemble(
     if hooks is None and config.metrics.listen and serve_http:
         served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
     board.load(await service.queued_jobs())
+    web = await _web(config, store, service, admin, job_media, clock) if hooks is not None else None
     return App(config, http, store, pool, listeners, runner, poller, service, admin, metrics, health, worker,
-               SharedEvents(store, listeners, clock), board, hooks, served)
+               SharedEvents(store, listeners, clock), board, hooks, served, web)
+
+
+async def _web(config: AppConfig, store: JobStore, service: JobService, admin: AdminService,
+               job_media: JobMedia, clock: Callable[[], float]) -> WebParts | None:
+    """The web pages' parts, when `web.enabled` (their signing secret loaded, or made and stored)."""
+    if not config.web_enabled or config.webhooks is None:
+        return None
+    auth = WebAuth(config.web, config.webhooks.public_url, store.web, clock)
+    await auth.load_secret()
+    thumbs = ThumbCache(config.media_cache_dir / "thumbs", max_pixels=config.media.max_pixels)
+    return WebParts(auth, service, admin, store.web, job_media, thumbs, clock)
 
 
 async def _operations(
@@ -182,6 +200,8 @@ async def running(app: App) -> AsyncIterator[None]:
         if app.webhooks is not None:
             web_app = app.webhooks.build_application()
             add_routes(web_app, app.metrics, app.health, app.store, app.pool.last_success)
+            if app.web is not None:
+                mount_web(web_app, app.web)
             tasks.append(group.create_task(app.webhooks.run(web_app), name="webhooks"))
             await app.webhooks.serving.wait()  # callback URLs handed out from here on are reachable
         elif app.metrics_server is not None:

@@ -43,8 +43,10 @@ from bot.config_paths import find_config
 from bot.domain import CLI_PLATFORM, Job, JobState, Owner, action_name, parse_action_name
 from bot.errors import BadImage, ConfigError, ExitCode, StartupError, UnsupportedAction, UserError
 from bot.logs import configure_logging
+from bot.presentation import batch_summary
 from bot.store import DatabaseError, JobStore
 from bot.store.copy import copy_store
+from bot.web.cli import run_cli as run_web_cli
 from providers.base import ImageInput
 from providers.errors import ProviderError
 
@@ -91,13 +93,24 @@ async def _unwrapped(command: Coroutine[Any, Any, int]) -> int:
         raise
 
 
+async def _create_all(app: App, args: argparse.Namespace, out: Out) -> list[Job]:
+    """The jobs the command asks for: an imagine's permutations and repeats (one job without), said on
+    stderr when there are several; any other command's one job."""
+    if args.command != "imagine":
+        return [await _create(app, args, out)]
+    jobs, _ = await app.service.imagine_many(CLI_CALLER, args.prompt, provider=args.provider)
+    if len(jobs) > 1:
+        out.note(batch_summary(jobs))
+    return jobs
+
+
 async def _create(app: App, args: argparse.Namespace, out: Out) -> Job:
     """The job the command asks for: a new one, or (`wait`, an action pressed before) a stored one."""
     service = app.service
-    if args.command == "imagine":
-        return await service.imagine(CLI_CALLER, args.prompt, provider=args.provider)
     if args.command == "describe":
         return await service.describe(CLI_CALLER, _read_image(args.file), provider=args.provider)
+    if args.command == "shorten":
+        return await service.shorten(CLI_CALLER, args.prompt, provider=args.provider)
     if args.command == "blend":
         images = [_read_image(p) for p in args.files]
         return await service.blend(CLI_CALLER, images, dimensions=args.dimensions, provider=args.provider)
@@ -110,13 +123,14 @@ async def _create(app: App, args: argparse.Namespace, out: Out) -> Job:
     if parent.state is JobState.SUCCEEDED and name not in offers(parent):
         raise UnsupportedAction(f"Job {parent.id} does not offer {name}; it offers: "
                                 f"{' '.join(offers(parent)) or 'nothing'}.")  # fmt: skip
-    job, created = await service.act(CLI_CALLER, parent.id, *parsed)
+    job, created = await service.act(CLI_CALLER, parent.id, *parsed, prompt=getattr(args, "prompt", None))
     if not created:
         out.note(f"{name} was already requested: job {job.id}")
     return job
 
 
-_CREATING = ("imagine", "describe", "blend")  # the commands that may start a store; the rest need one
+#: the commands that may start a store; the rest need one
+_CREATING = ("imagine", "describe", "blend", "shorten")
 
 
 async def _command(args: argparse.Namespace, config: AppConfig, out: Out) -> int:
@@ -131,18 +145,20 @@ async def _command(args: argparse.Namespace, config: AppConfig, out: Out) -> int
                 out.text(f"job {job.id} cancelled")
             return ExitCode.OK
         if getattr(args, "detach", False):  # stored queued: whoever polls next (`run`, `wait`) takes it
-            job = await _create(app, args, out)
-            if out.json:
-                out.record(job_record(job))
-            else:
-                out.text(job.id)
-            out.note(f"job {job.id} ({kind_name(job)}) {job.state.value} on {job.provider}: "
-                     f"`imagine-bot wait {job.id}` watches it and writes its files")  # fmt: skip
+            for job in await _create_all(app, args, out):
+                if out.json:
+                    out.record(job_record(job))
+                else:
+                    out.text(job.id)
+                out.note(f"job {job.id} ({kind_name(job)}) {job.state.value} on {job.provider}: "
+                         f"`imagine-bot wait {job.id}` watches it and writes its files")  # fmt: skip
             return ExitCode.OK
         async with running(app):
-            job = await _create(app, args, out)
-            ended = await watch(app, job, out)
-            return await report(app, ended, out, Path(args.out or "out"))
+            codes = []
+            for job in await _create_all(app, args, out):  # all run at once; watched one after another
+                ended = await watch(app, job, out)
+                codes.append(await report(app, ended, out, Path(args.out or "out")))
+            return next((code for code in codes if code != ExitCode.OK), ExitCode.OK)
 
 
 async def _jobs(app: App, limit: int, out: Out) -> int:
@@ -166,6 +182,12 @@ async def _admin(args: argparse.Namespace, config: AppConfig, out: Out) -> int:
     """Admin commands work on the store (a running bot picks up bans, limits and pauses from it)."""
     async with build_app(config, serve_http=False) as app:
         return await run_admin_cli(app.admin, args, CLI_OWNER)
+
+
+async def _web(args: argparse.Namespace, config: AppConfig) -> int:
+    """`web-link` and `web-sessions` work on the store (a running bot reads sessions from it)."""
+    async with build_app(config, serve_http=False) as app:
+        return await run_web_cli(args, config, app.store, CLI_OWNER)
 
 
 async def _db_copy(args: argparse.Namespace, config: AppConfig, out: Out) -> int:
@@ -246,6 +268,8 @@ def _dispatch(args: argparse.Namespace, config: AppConfig) -> int:
         return asyncio.run(_unwrapped(_admin(args, config, out)))
     if args.command == "workers":
         return asyncio.run(_unwrapped(_workers(args, config, out)))
+    if args.command in ("web-link", "web-sessions"):
+        return asyncio.run(_unwrapped(_web(args, config)))
     if args.command == "db":
         handler = _db_copy if args.db_command == "copy" else _db_prune
         return asyncio.run(_unwrapped(handler(args, config, out)))

@@ -282,6 +282,8 @@ async def report(app: App, job: Job, out: Out, out_dir: Path) -> int:
     else:
         for path, new in written:
             out.text(f"wrote {path}" if new else f"kept {path} (already there, the same)")
+        if job.result and job.result.summary:  # shorten's word scores
+            out.text(job.result.summary)
         for i, prompt in enumerate(job.result.prompts if job.result else [], start=1):
             out.text(f"P{i}: {prompt}")
         if job.state is JobState.SUCCEEDED and offers(job):

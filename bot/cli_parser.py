@@ -11,6 +11,7 @@ from typing import Any
 from bot.admin import add_cli as add_admin_cli
 from bot.domain import ACTION_NAMES
 from bot.errors import ExitCode
+from bot.web.cli import add_cli as add_web_cli
 
 # -- the command line --------------------------------------------------------------------------------
 
@@ -22,7 +23,7 @@ administer the bot (admin, db) and start it (run).
 Results go to stdout: text, or with --json one JSON object per job per line. Progress and notes go to
 stderr: a bar on a terminal, plain lines otherwise (the job as JSON lines with --json), nothing with
 --quiet. An error is one `error: ...` line on stderr and an exit code of its own (below)."""
-ACTIONS_HELP = f"U1-U4, V1-V4, {', '.join(ACTION_NAMES.values())}, P1-P4 (a describe's prompts)"
+ACTIONS_HELP = f"U1-U4, V1-V4, {', '.join(ACTION_NAMES.values())}, P1-P5 (a describe's or shorten's prompts)"
 #: What each exit code means, for --help (and the README's table).
 EXIT_CODES: dict[ExitCode, str] = {
     ExitCode.OK: "done",
@@ -81,6 +82,8 @@ examples:
   imagine-bot act JOB U2            # upscale the second image
   imagine-bot act JOB vary-strong   # on an upscale
   imagine-bot act JOB P3            # imagine a describe's third prompt
+  imagine-bot act JOB custom-zoom --prompt "a fox in a meadow --zoom 1.5"
+  imagine-bot act JOB V2 --remix "a fox in the snow --ar 16:9"   # Remix: V2 with an edited prompt
 
 {_FILES_EPILOG}"""
 
@@ -138,10 +141,17 @@ def parser() -> argparse.ArgumentParser:
     p = _job_command(sub, "act", "press a button of a finished job: U1-U4, V1-V4, reroll ...", _ACT_EPILOG)
     p.add_argument("job", help="the job's id")
     p.add_argument("action", help="U1-U4, V1-V4, reroll, vary-strong, zoom-out-2x ... (see below)")
+    p.add_argument("--prompt", "--remix", dest="prompt", metavar="PROMPT",
+                   help="the prompt the action asks for: custom-zoom's, with --zoom 1-2; or, as --remix, "
+                        "the edited prompt of a Remix of V1-V4, reroll, vary-subtle/-strong or a pan")
     _detachable(p)
     p = _job_command(sub, "describe", "four prompts for an image file")
     p.add_argument("file", help="an image file (PNG, JPEG, GIF, WEBP)")
     p.add_argument("--provider", help="a provider's name from the config (default: default_provider)")
+    _detachable(p)
+    p = _job_command(sub, "shorten", "weigh a prompt's words and suggest up to five shorter prompts (P1-P5)")
+    p.add_argument("prompt", help="the prompt, with any flags, as one argument: \"a fox --ar 16:9\"")
+    p.add_argument("--provider", help="a provider's name (its own shorten where it has one, else the bot's)")
     _detachable(p)
     p = _job_command(sub, "blend", "blend 2-5 image files")
     p.add_argument("files", nargs="+", metavar="FILE", help="2 to 5 image files")
@@ -163,7 +173,8 @@ def parser() -> argparse.ArgumentParser:
     p = db.add_parser("prune", help="forget finished jobs older than retention.keep_days (or --older-than)")
     p.add_argument("--dry-run", action="store_true", help="only count what would go")
     p.add_argument("--older-than", metavar="PERIOD", help="e.g. 30d, 12h, 2w (default: retention.keep_days)")
-    sub.add_parser("run", help="start the configured chat frontends")
+    sub.add_parser("run", help="start the configured chat frontends (and the web pages, web.enabled)")
+    add_web_cli(sub)
     sub.add_parser("workers", help="the workers sharing the database: live or gone, their leases")
     p = sub.add_parser("check-config", help="validate a config file and list every problem")
     p.add_argument("path", nargs="?", help="the config file (default: as --config)")

@@ -179,6 +179,25 @@ class WebhooksConfig(_Section):
     _public_url = field_validator("public_url")(_http_url)
 
 
+class WebConfig(_Section):
+    """The web pages (bot/web/): served on `webhooks.listen`, linked at `webhooks.public_url`. Sign-in
+    is by one-time links the bot signs with `secret` (default: one generated at the first start and
+    kept in the database, so every worker shares it); a link works once, for `link_expiry` seconds,
+    and opens a session of `session_lifetime` seconds."""
+
+    enabled: bool = False
+    session_lifetime: float = Field(default=7 * 86400.0, gt=0)
+    link_expiry: float = Field(default=600.0, gt=0, le=86400)
+    secret: SecretStr | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (or leave it out: one is generated and stored)")
+        return value
+
+
 def _as_strings(value: Any) -> Any:
     """YAML gives ids as ints; access lists and admin ids compare as strings."""
     return [str(v) for v in value] if isinstance(value, list) else value
@@ -198,6 +217,10 @@ class LimitsConfig(_Section):
     default_cost: float = Field(default=1.0, ge=0)
     costs: dict[str, float] = Field(default_factory=dict)  # action kind -> cost, e.g. {upscale: 0}
     exempt_chat_admins: bool = True  # chat/server admins are not limited (operators never are)
+    # One prompt's jobs: its permutations ({red, green}) times its --repeat, at most this many (admins
+    # too: a typo in braces can multiply fast). Each job is charged as one.
+    max_permutations: int = Field(default=40, ge=1)
+    max_repeat: int = Field(default=40, ge=1, le=40)  # --repeat N; Midjourney's own ceiling is 40
 
     @field_validator("costs")
     @classmethod
@@ -313,6 +336,8 @@ def reference_problems(
     fallbacks: Sequence[Sequence[str]],
     default_provider: str | None,
     webhook_mode_without_webhooks: bool,
+    *,
+    web_without_webhooks: bool = False,
 ) -> list[tuple[Loc, str]]:
     """What is wrong with how the config's parts name each other. `names[i]` and `fallbacks[i]` are
     provider entry i's (a name None where the entry has none: it is reported on its own, and then
@@ -341,6 +366,9 @@ def reference_problems(
             wrong += [f"'{name}' cannot fall back to itself"] if name in wanted else []
             if wrong:
                 problems.append((("providers", i, "fallbacks"), "; ".join(wrong)))
+    if web_without_webhooks:
+        problems.append((("web", "enabled"), "needs a webhooks section (the pages are served on "
+                                             "webhooks.listen and linked at webhooks.public_url)"))
     if webhook_mode_without_webhooks:
         problems.append((("telegram", "mode"), "webhook needs a webhooks section (Telegram posts updates to "
                                                "webhooks.public_url + /updates/telegram)"))
@@ -415,6 +443,7 @@ class AppConfig(_Section):
     telegram: TelegramConfig | None = None
     discord: DiscordConfig | None = None
     webhooks: WebhooksConfig | None = None
+    web: WebConfig = Field(default_factory=WebConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
     polling: PollingConfig = Field(default_factory=PollingConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -457,7 +486,8 @@ class AppConfig(_Section):
             return self
         webhook_mode = self.telegram is not None and self.telegram.mode == "webhook" and self.webhooks is None
         problems = reference_problems([p.name for p in self.providers], [p.fallbacks for p in self.providers],
-                                      self.default_provider, webhook_mode)
+                                      self.default_provider, webhook_mode,
+                                      web_without_webhooks=self.web.enabled and self.webhooks is None)
         if problems:
             raise ValueError("; ".join(f"{key_path(loc)}: {message}" for loc, message in problems))
         return self
@@ -495,6 +525,11 @@ class AppConfig(_Section):
         if self.discord and self.discord.token.get_secret_value():
             names.append("discord")
         return names
+
+    @property
+    def web_enabled(self) -> bool:
+        """The web pages are served (`web.enabled`, on the webhooks server)."""
+        return self.web.enabled and self.webhooks is not None
 
     @property
     def media_cache_dir(self) -> Path:

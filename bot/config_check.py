@@ -221,7 +221,10 @@ def _references(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     default = data.get("default_provider")
     telegram, webhooks = data.get("telegram"), data.get("webhooks")
     webhook_mode = isinstance(telegram, dict) and telegram.get("mode") == "webhook" and not webhooks
-    return reference_problems(names, fallbacks, None if default is None else str(default), webhook_mode)
+    web = data.get("web")
+    web_on = isinstance(web, dict) and web.get("enabled") is True and not webhooks
+    return reference_problems(names, fallbacks, None if default is None else str(default), webhook_mode,
+                              web_without_webhooks=web_on)
 
 
 def _validated(document: dict[str, Any], data: dict[str, Any], found: _Problems) -> AppConfig | None:

@@ -113,6 +113,17 @@ class Placement(BaseModel):
     reply_to: str | None = None  # the message (a command, a pressed button's) the first reply answers
 
 
+_BATCH_RE = re.compile(r"#([0-9]+)/([0-9]+)$")
+
+
+def batch_origins(origin: str | None, size: int) -> list[str | None]:
+    """The origins of the `size` jobs one event makes: the event itself for one job; for several, each
+    its place in the set (deterministic, so the event processed again finds the same jobs)."""
+    if origin is None or size == 1:
+        return [origin] * size
+    return [f"{origin}#{n}/{size}" for n in range(1, size + 1)]
+
+
 class Job(BaseModel):
     id: str
     kind: Action
@@ -140,11 +151,24 @@ class Job(BaseModel):
     submit_key: str | None = None  # the attempt key of the submit in flight (state `submitting`)
     submit_started: float | None = None
     claimed_until: float | None = None  # the lease of the process submitting it
-    origin: str | None = None  # the platform event that created it ("telegram:<update_id>"): unique
+    # the platform event that created it ("telegram:<update_id>"): unique; one of several jobs made by
+    # one event (permutations, --repeat) adds its place in the set, "telegram:<update_id>#2/4"
+    origin: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+    @property
+    def batch(self) -> tuple[int, int] | None:
+        """(n, size) of a job made with others by one prompt (its message shows "n/size"), else None."""
+        match = _BATCH_RE.search(self.origin or "")
+        return (int(match[1]), int(match[2])) if match else None
+
+    @property
+    def event(self) -> str | None:
+        """The platform event that created the job (the same for every job of a set)."""
+        return _BATCH_RE.sub("", self.origin) if self.origin else None
 
     def offers(self) -> list[tuple[Action, int]]:
         """The follow-up actions this job's result offers, in the provider's order."""
@@ -181,6 +205,11 @@ _ACTION_CODES: dict[str, str] = {
         (Action.PAN_DOWN, "pd"),
         (Action.VIDEO, "an"),
         (Action.VIDEO_EXTEND, "ax"),
+        (Action.UPSCALE_2X, "u2x"),
+        (Action.UPSCALE_4X, "u4x"),
+        (Action.REDO_UPSCALE, "ru"),
+        (Action.MAKE_SQUARE, "sq"),
+        (Action.CUSTOM_ZOOM, "cz"),
         (Action.SHORTEN, "sh"),
         (Action.DESCRIBE, "d"),
         (Action.BLEND, "b"),
@@ -269,6 +298,11 @@ ACTION_LABELS: dict[str, str] = {
     Action.PAN_DOWN.value: "⬇️",
     Action.VIDEO.value: "Animate",
     Action.VIDEO_EXTEND.value: "Extend video",
+    Action.UPSCALE_2X.value: "Upscale (2x)",
+    Action.UPSCALE_4X.value: "Upscale (4x)",
+    Action.REDO_UPSCALE.value: "Redo Upscale",
+    Action.MAKE_SQUARE.value: "Make Square",
+    Action.CUSTOM_ZOOM.value: "🔍 Custom Zoom",
 }
 _INDEXED = {"u": Action.UPSCALE.value, "v": Action.VARIATION.value, "p": PICK_PROMPT}
 #: The one CLI spelling of each index-free action (U, V and P take 1-4: U2, V3, P1): the action's own
@@ -287,6 +321,11 @@ ACTION_NAMES: dict[str, str] = {
     Action.PAN_DOWN.value: "pan-down",
     Action.VIDEO.value: "animate",
     Action.VIDEO_EXTEND.value: "extend",
+    Action.UPSCALE_2X.value: "upscale-2x",
+    Action.UPSCALE_4X.value: "upscale-4x",
+    Action.REDO_UPSCALE.value: "redo-upscale",
+    Action.MAKE_SQUARE.value: "make-square",
+    Action.CUSTOM_ZOOM.value: "custom-zoom",
 }
 #: Other spellings still understood (older CLI names, the button labels, the stored action values),
 #: after `_normal` has lower-cased them and made spaces and underscores hyphens; never printed.
@@ -328,7 +367,7 @@ def parse_action_name(text: str) -> tuple[str, int] | None:
     """`U2` -> ("upscale", 2), `vary-strong` -> ("vary_strong", 0), any case and any of the aliases;
     None if it names no action."""
     name = _normal(text)
-    if len(name) == 2 and name[0] in _INDEXED and name[1] in "1234":
+    if len(name) == 2 and name[0] in _INDEXED and (name[1] in "1234" or name == "p5"):  # P5: a shorten's
         return _INDEXED[name[0]], int(name[1])
     if name in _NAMES:
         return _NAMES[name], 0

@@ -45,16 +45,16 @@ def build(app: App, names: list[str]) -> list[Frontend]:
 
 async def run(config: AppConfig) -> int:
     names = config.chat_frontends
-    if not names:
+    if not names and not config.web_enabled:
         print("No chat frontend is configured: set telegram.token and/or discord.token in the config "
-              "(see config.example.yaml). The CLI works without one: imagine-bot imagine \"a prompt\".",
-              file=sys.stderr)
+              "(see config.example.yaml), or turn on the web pages (web.enabled). The CLI works without "
+              "one: imagine-bot imagine \"a prompt\".", file=sys.stderr)
         return ExitCode.NO_FRONTEND
     for warning in config_warnings(config):
         log.warning("config: %s", warning)
     async with build_app(config) as app, running(app):
         frontends = build(app, names)
-        if not frontends:
+        if not frontends and app.web is None:
             print(f"The {' and '.join(names)} frontend(s) are not part of this version yet.", file=sys.stderr)
             return ExitCode.NO_FRONTEND
         await _serve_until_signal(frontends)

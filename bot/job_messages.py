@@ -279,7 +279,8 @@ class JobMessages(Generic[V]):
             job = early
         self._newest(job)
         chat = self._chats.setdefault(placement.chat_id, _Chat())
-        if self._max_live is not None and not job.terminal and len(chat.live) >= self._max_live:
+        congested = self._max_live is not None and (len(chat.live) >= self._max_live or bool(chat.held))
+        if congested and not job.terminal:
             chat.held[job.id] = job
             self._push_status(placement.chat_id, chat)
             return
@@ -304,17 +305,11 @@ class JobMessages(Generic[V]):
             self._push_status(chat_id, chat)
 
     def _finished(self, chat_id: str, job: Job) -> None:
-        """A shown job ended: room for a held one (the oldest), shown from now on."""
+        """A shown job ended. Held jobs stay held until they end too (each then costs one message, its
+        result); the chat takes placeholders again once none is held."""
         chat = self._chats.get(chat_id)
-        if chat is None or job.id not in chat.live:
-            return
-        del chat.live[job.id]
-        while chat.held and (self._max_live is None or len(chat.live) < self._max_live):
-            oldest = chat.held.pop(next(iter(chat.held)))
-            if not oldest.terminal:
-                chat.live[oldest.id] = None
-            self._push_first(oldest, uncertain=False)
-        self._push_status(chat_id, chat)
+        if chat is not None:
+            chat.live.pop(job.id, None)
 
     def _push_status(self, chat_id: str, chat: _Chat) -> None:
         if chat.held or chat.status_id is not None:

@@ -7,6 +7,7 @@ the same buttons; each frontend's own render module only maps them onto its plat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain import PICK_PROMPT, ActionRef, Job, JobState, button_label
@@ -16,8 +17,9 @@ _ROWS: tuple[tuple[Action, ...], ...] = (
     (Action.UPSCALE,),
     (Action.VARIATION, Action.REROLL),
     (Action.VARY_SUBTLE, Action.VARY_STRONG, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE),
-    (Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.VIDEO, Action.VIDEO_EXTEND),
+    (Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.CUSTOM_ZOOM, Action.VIDEO, Action.VIDEO_EXTEND),
     (Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN),
+    (Action.UPSCALE_2X, Action.UPSCALE_4X, Action.REDO_UPSCALE, Action.MAKE_SQUARE),
 )
 assert {a for row in _ROWS[2:] for a in row} >= set(UPSCALE_FOLLOWUPS)
 
@@ -103,9 +105,25 @@ def title(job: Job) -> str:
     if job.kind is Action.BLEND:
         return f"Blend of {len(job.request.images)} images"
     prompt = job.request.prompt.full() if job.request.prompt else ""
+    if job.kind is Action.SHORTEN:
+        return f"Shorten · {prompt}"
     if job.parent_id and job.kind is not Action.IMAGINE:
         return f"{button_label(job.kind.value, job.index)} · {prompt}"
+    if job.batch is not None:  # one of several jobs from one prompt: which one, so the chat reads in order
+        return f"{job.batch[0]}/{job.batch[1]} · {prompt}"
     return prompt
+
+
+def batch_summary(jobs: Sequence[Job]) -> str:
+    """The answer before the messages of a prompt's several jobs: how many, and which prompts."""
+    prompts = list(dict.fromkeys(job.request.prompt.full() for job in jobs if job.request.prompt))
+    runs = len(jobs) // max(1, len(prompts))
+    if len(prompts) == 1:
+        return f"{len(jobs)} jobs from your prompt (--repeat {runs}): {shorten(prompts[0], 200)}"
+    times = f", each {runs} times" if runs > 1 and runs * len(prompts) == len(jobs) else ""
+    each = max(40, 1800 // len(prompts))  # every one listed within Discord's 2000 characters
+    listed = "\n".join(f"• {shorten(prompt, each)}" for prompt in prompts)
+    return f"{len(jobs)} jobs from your permutations{times}:\n{listed}"
 
 
 def shorten(text: str, limit: int) -> str:

@@ -1,7 +1,9 @@
 """Midjourney-style prompt parsing: text, leading image URLs and `--flags`, each checked clearly.
 
 Which flags exist and which `PromptParams` field each fills is `providers.base.FLAG_FIELDS`; this
-module knows how they are typed (aliases) and which values they take. Given the chosen provider's
+module knows how they are typed (aliases) and which values they take. The bot's own flags are read
+here too and never reach a provider: the speeds, `--remix`, and `--repeat N` (`--r`), which makes the
+service run the prompt N times. Given the chosen provider's
 `FlagPolicy`, a flag it cannot serve is refused here, naming the provider and what it supports.
 """
 
@@ -25,6 +27,9 @@ _NIJI = ("4", "5", "6", "7")
 _QUALITY = (0.25, 0.5, 1.0, 2.0, 4.0)
 _STYLES = ("raw", "cute", "expressive", "original", "scenic", "4a", "4b", "4c")
 _SPEEDS: dict[str, Speed] = {"relax": "relax", "fast": "fast", "turbo": "turbo"}
+_REPEAT = ("r", "repeat")
+MAX_REPEAT = 40  # Midjourney's own ceiling for --repeat; `limits.max_repeat` may set a lower one
+_REMIX = "remix"  # --remix: a bot switch like the speeds (Midjourney's Remix is a setting, not a flag)
 
 Reader = Callable[[str, str], Any]  # (the flag as typed, its value) -> the PromptParams value
 
@@ -33,6 +38,8 @@ Reader = Callable[[str, str], Any]  # (the flag as typed, its value) -> the Prom
 class ParsedPrompt:
     params: PromptParams
     speed: Speed | None
+    remix: bool = False  # --remix: the job's variations, rerolls and pans ask for the prompt first
+    repeat: int = 1  # --repeat N: how many jobs the prompt makes (each charged)
 
 
 def _int_range(low: int, high: int) -> Reader:
@@ -128,7 +135,6 @@ _READERS: dict[Flag, Reader] = {
     Flag.WEIRD: _int_range(0, 3000),
     Flag.IMAGE_WEIGHT: _image_weight,
     Flag.STYLE: _choice(_STYLES),
-    Flag.REPEAT: _int_range(1, 40),
     Flag.STYLE_REF: _words("image URLs, style codes (numbers) or 'random'", _is_style),
     Flag.STYLE_WEIGHT: _int_range(0, 1000),
     Flag.STYLE_VERSION: _int_range(1, 6),
@@ -155,7 +161,6 @@ _ALIASES: dict[str, Flag] = {flag.value: flag for flag in Flag} | {
     "chaos": Flag.CHAOS,
     "quality": Flag.QUALITY,
     "w": Flag.WEIRD,
-    "repeat": Flag.REPEAT,
     "profile": Flag.PROFILE,
 }
 
@@ -177,7 +182,8 @@ class _Provider:
         """What the provider takes; without one, every flag (the speed switches are the bot's own)."""
         flags = [f"--{flag}" for flag in Flag if self.serves(flag)]
         if self.name is None:
-            return f"Supported flags: {', '.join([*flags, *(f'--{speed}' for speed in _SPEEDS)])}."
+            own = [f"--{name}" for name in (*_SPEEDS, _REMIX, _REPEAT[1])]
+            return f"Supported flags: {', '.join([*flags, *own])}."
         return f"{self.name} supports {', '.join(flags) or 'no flags'}."
 
 
@@ -189,11 +195,13 @@ def _split(raw: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def parse_prompt(
-    raw: str, *, max_length: int = 4000, provider: str | None = None, policy: FlagPolicy | None = None
+    raw: str, *, max_length: int = 4000, provider: str | None = None, policy: FlagPolicy | None = None,
+    max_repeat: int = MAX_REPEAT,
 ) -> ParsedPrompt:
     """Parse a prompt as typed by a user. Raises InvalidPrompt naming the bad flag or value.
 
-    With a `policy` (the chosen provider's, named `provider`), flags it cannot serve are refused."""
+    With a `policy` (the chosen provider's, named `provider`), flags it cannot serve are refused.
+    `--repeat` takes 1 to `max_repeat` (the config's cap, never above Midjourney's 40)."""
     raw = raw.strip()
     if not raw:
         raise InvalidPrompt("The prompt is empty: describe the image you want, e.g. 'a lighthouse at dusk'.")
@@ -210,11 +218,18 @@ def parse_prompt(
     target = _Provider(provider, policy)
     fields: dict[str, Any] = {}
     speed: Speed | None = None
+    remix = False
+    repeat: int | None = None
     for typed, value in pairs:
-        if typed in _SPEEDS:
+        if typed in _REPEAT:  # the bot's own: the service makes that many jobs
+            if repeat is not None:
+                raise InvalidPrompt(f"--{typed} is given twice.")
+            repeat = _repeat(typed, value, min(max_repeat, MAX_REPEAT))
+            continue
+        if typed in _SPEEDS or typed == _REMIX:  # the bot's own switches, never sent to a provider
             if value:
                 raise InvalidPrompt(f"--{typed} takes no value; move '{value}' before the flags.")
-            speed = _SPEEDS[typed]
+            speed, remix = _SPEEDS.get(typed, speed), remix or typed == _REMIX
             continue
         flag = _flag(typed, target)
         if FLAG_FIELDS[flag] in fields:
@@ -224,14 +239,29 @@ def parse_prompt(
         raise InvalidPrompt("Use either --v or --niji, not both.")
     if not text:
         raise InvalidPrompt("The prompt has flags but no text: put what you want to see before the flags.")
-    return ParsedPrompt(PromptParams(text=text, image_urls=tuple(urls), **fields), speed)
+    return ParsedPrompt(PromptParams(text=text, image_urls=tuple(urls), **fields), speed, remix, repeat or 1)
+
+
+def _repeat(typed: str, value: str, most: int) -> int:
+    if not value:
+        raise InvalidPrompt(f"--{typed} needs a number of runs, e.g. --{typed} 4.")
+    if " " in value:
+        raise InvalidPrompt(f"--{typed} takes one value; got '{value}'. Put text before the flags.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidPrompt(f"--{typed} takes a whole number from 1 to {most}, not '{value}'.") from None
+    if not 1 <= number <= most:
+        cap = "" if most == MAX_REPEAT else " (this bot's limit)"
+        raise InvalidPrompt(f"--{typed} must be between 1 and {most}{cap}; got {number}.")
+    return number
 
 
 def _flag(typed: str, target: _Provider) -> Flag:
     """The flag `typed` names, if it is one the provider serves."""
     flag = _ALIASES.get(typed)
     if flag is None:
-        near = difflib.get_close_matches(typed, [*_ALIASES, *_SPEEDS], n=1, cutoff=0.6)
+        near = difflib.get_close_matches(typed, [*_ALIASES, *_SPEEDS, _REMIX, *_REPEAT], n=1, cutoff=0.6)
         hint = f"Did you mean --{near[0]}?" if near else target.supported()
         raise InvalidPrompt(f"Unknown flag --{typed}. {hint}")
     if target.policy is not None and not target.policy.serves(flag):

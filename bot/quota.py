@@ -151,36 +151,51 @@ class Quotas:
                 raise UserError("A limit must be zero or more.")
         await self._settings.put(scope, f"limit:{key}", "none" if text in ("off", "unlimited") else text)
 
-    async def check(self, owner: Owner, scope: str | None, kind: Action) -> None:
-        """Raise QuotaExceeded, saying when it frees up, if one more `kind` job is over a limit."""
-        limits, now, cost = await self.limits(scope), self._clock(), self.cost(kind)
+    async def check(self, owner: Owner, scope: str | None, kind: Action, count: int = 1) -> None:
+        """Raise QuotaExceeded, saying when it frees up, if `count` more `kind` jobs are over a limit
+        (several: one prompt's permutations or --repeat, refused whole when they don't all fit)."""
+        limits, now, cost = await self.limits(scope), self._clock(), self.cost(kind) * count
         if limits.user_concurrent is not None:
             live = await self.ledger.live_jobs(owner)
-            if live >= limits.user_concurrent:
-                raise QuotaExceeded(f"You already have {live} job(s) in progress (at most "
-                                    f"{limits.user_concurrent}); wait for one to finish.")
+            if live + count > limits.user_concurrent:
+                raise QuotaExceeded(self._too_many_live(live, count, limits.user_concurrent))
         if cost <= 0:
             return
         user = (("hour", HOUR, limits.user_per_hour), ("day", DAY, limits.user_per_day))
         for period, seconds, limit in user:
             if limit is not None:
                 charges = await self.ledger.user_charges(owner, now - seconds)
-                self._fits("You have", charges, limit, cost, period, seconds, now)
+                self._fits("You have", charges, limit, (cost, count), period, seconds, now)
         chat = (("hour", HOUR, limits.chat_per_hour), ("day", DAY, limits.chat_per_day))
         for period, seconds, limit in chat if scope is not None else ():
             if limit is not None and scope is not None:
                 charges = await self.ledger.scope_charges(scope, now - seconds)
-                self._fits("This chat has", charges, limit, cost, period, seconds, now)
+                self._fits("This chat has", charges, limit, (cost, count), period, seconds, now)
 
-    def _fits(self, who: str, charges: list[tuple[float, float]], limit: float, cost: float, period: str,
-              seconds: float, now: float) -> None:
-        used = sum(c for _, c in charges)
+    @staticmethod
+    def _too_many_live(live: int, count: int, most: int) -> str:
+        if count == 1:
+            return f"You already have {live} job(s) in progress (at most {most}); wait for one to finish."
+        return (f"This prompt makes {count} jobs and you have {live} in progress; at most {most} may be "
+                "in progress at once. Nothing was started.")
+
+    def _fits(self, who: str, charges: list[tuple[float, float]], limit: float, asked: tuple[float, int],
+              period: str, seconds: float, now: float) -> None:
+        """`asked`: the cost of what is asked for, and how many jobs that is."""
+        (cost, count), used = asked, sum(c for _, c in charges)
         if used + cost <= limit + 1e-9:
             return
         when = "this hour" if period == "hour" else "today"
         wait = duration(_frees_in(charges, limit, cost, seconds, now))
-        raise QuotaExceeded(f"{who} used {_amount(used)} of {_amount(limit)} {self.unit} {when}; "
-                            f"the next one frees up in {wait}.")
+        spent = f"{who} used {_amount(used)} of {_amount(limit)} {self.unit} {when}"
+        if count == 1:
+            raise QuotaExceeded(f"{spent}; the next one frees up in {wait}.")
+        price = "" if self.unit == "jobs" else f" ({_amount(cost)} {self.unit})"
+        need = f"This prompt makes {count} jobs{price}, charged only as a whole"
+        if cost > limit + 1e-9:
+            raise QuotaExceeded(f"{need}: more than the {_amount(limit)} allowed {when}. "
+                                "Nothing was started.")
+        raise QuotaExceeded(f"{need}: {spent}; enough frees up in {wait}. Nothing was started.")
 
     async def charge(self, job: Job, scope: str | None, exempt: bool) -> bool:
         return await self.ledger.charge(job, scope, self.cost(job.kind), exempt, self._clock())

@@ -8,7 +8,8 @@ one answer by name: the poller (bot/poller.py) decides *when* and *which* jobs (
 wake-ups, batching) and hands each claimed job or batch here; this module decides *what is sent* and
 *what the answer means*. Provider callbacks are the other way in: bot/webhooks.py applies them. One
 call is made elsewhere: a member's cancel of a running job, sent by JobService.cancel while the member
-waits for the outcome.
+waits for the outcome. A /shorten on a provider that has none is answered here without a call, by
+the bot's own analysis (bot/shorten.py), so it takes the same path as every other job.
 
 Everything it learns goes to the store first, then to the listener. A `ProviderError` names the
 provider, the HTTP status and the provider's words for the operators' log (`describe()`); the root
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from bot import faults
+from bot import faults, shorten
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
 from bot.errors import UserError
@@ -32,6 +33,7 @@ from bot.events import JobListener
 from bot.moderation import refusal_message
 from bot.pool import ProviderPool
 from bot.store import JobStore
+from bot.zoom import with_zoom
 from providers.base import COMMANDS, Action, ActRequest, SubmitAttempt, TaskSnapshot
 from providers.errors import (
     ProviderAuthError,
@@ -161,6 +163,8 @@ class JobRunner:
         provider = self._pool.get(job.provider)
         update = {"callback_url": await self._callbacks.url_for(job) if self._callbacks else None,
                   "client_ref": job.submit_key}  # fmt: skip
+        if job.kind is Action.SHORTEN and not provider.capabilities.can(Action.SHORTEN):
+            return shorten.snapshot(job.request.prompt)  # the bot's own analysis: no provider call
         if job.kind in COMMANDS:  # its stored inputs are loaded here, for the request that goes out
             request = await self._store.inputs.load(job.request)
             return await provider.submit(request.model_copy(update=update))
@@ -173,11 +177,15 @@ class JobRunner:
         return parent
 
     def _act_request(self, job: Job) -> ActRequest:
-        prompt = job.request.prompt.full() if job.request.prompt and job.kind is Action.VIDEO_EXTEND else None
+        edited = job.request.prompt if job.request.remixed else None  # Remix: the person's prompt
+        takes_prompt = job.kind in (Action.VIDEO_EXTEND, Action.CUSTOM_ZOOM)  # their prompt is always sent
+        given = job.request.prompt if takes_prompt else edited
         return ActRequest(
             action=job.kind,
             index=job.index,
-            prompt=prompt,
+            prompt=given.full() if given else None,
+            remix=edited,
+            zoom=job.request.zoom,
             speed=job.request.speed,
             callback_url=job.request.callback_url,
         )
@@ -280,10 +288,17 @@ class JobRunner:
         parent = await self._parent(job) if job.kind not in COMMANDS else None
         return SubmitAttempt(
             client_ref=job.submit_key or "", kind=job.kind,
-            prompt=job.request.prompt.full() if job.request.prompt else None,
+            prompt=self._sent_prompt(job),
             parent_task_id=parent.provider_task_id if parent else None, index=job.index,
-            started_at=job.submit_started or job.created_at,
+            started_at=job.submit_started or job.created_at, remix=job.request.remixed,
         )  # fmt: skip
+
+    @staticmethod
+    def _sent_prompt(job: Job) -> str | None:
+        """The prompt text the request carried: a Custom Zoom's form text has its --zoom (so a form
+        found waiting after a lost answer is confirmed with it)."""
+        prompt = job.request.prompt.full() if job.request.prompt else None
+        return with_zoom(prompt or "", job.request.zoom) if job.request.zoom is not None else prompt
 
     def _backoff(self, failures: int) -> float:
         delay = min(self._config.backoff_max, self._config.backoff_base * 2.0**failures)

@@ -6,13 +6,14 @@ the job runner (bot/runner.py) sends them to their provider.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot import faults, media
+from bot import faults, media, permutations
 from bot.access import AccessPolicy, Caller, scope_key
 from bot.config import AppConfig
-from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, button_label, new_job_id
+from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, batch_origins, button_label, new_job_id
 from bot.errors import (
     BadImage,
     InvalidPrompt,
@@ -30,7 +31,10 @@ from bot.pool import ProviderPool
 from bot.prompt import ParsedPrompt, parse_prompt
 from bot.quota import Quotas, Usage
 from bot.store import JobStore
+from bot.store.prompts import PromptRequest
+from bot.zoom import split_zoom, with_zoom
 from providers.base import (
+    REMIXABLE,
     Action,
     BlendDimensions,
     Capabilities,
@@ -50,7 +54,13 @@ _ACTION_VERBS: dict[Action, str] = {
 
 
 _ACTIVE = (JobState.SUBMITTED, JobState.RUNNING)
+REMIX_SETTINGS = ("off", "on")  # the Remix setting's values (off when never set)
+_REMIXABLE = frozenset(action.value for action in REMIXABLE)
 _SPEEDS: dict[str, Speed] = {"relax": "relax", "fast": "fast", "turbo": "turbo"}
+
+
+class _Raced(Exception):
+    """Another worker stored the jobs of the same platform event first (rolls this transaction back)."""
 
 
 def _speed(value: str | None) -> Speed | None:
@@ -115,20 +125,59 @@ class JobService:
         """Every command takes the `Caller` first: who asks (the job's owner), where (`caller.scope`,
         else the placement's chat, for per-chat limits and access lists) and with which rights (a
         chat admin is exempt from limits unless `limits.exempt_chat_admins` is off; operators always
-        are). `origin` names the platform event asking (see `_create`)."""
-        prefs = await self.settings(caller.owner)
+        are). `origin` names the platform event asking (see `_create`).
+
+        One prompt, one job: a prompt that makes several (permutations, --repeat) is refused here;
+        the frontends and the CLI ask `imagine_many`."""
+        name, requests = await self._imagine_requests(caller.owner, prompt, provider, images, speed)
+        if len(requests) > 1:
+            raise InvalidPrompt(f"This prompt makes {len(requests)} jobs (permutations or --repeat); "
+                                "this command makes one.")
+        return await self._create(caller, name, requests[0], placement, origin)
+
+    async def imagine_many(
+        self,
+        caller: Caller,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        images: Sequence[ImageInput] = (),
+        speed: Speed | None = None,
+        placement: Placement | None = None,
+        origin: str | None = None,
+    ) -> tuple[list[Job], bool]:
+        """`imagine` for a prompt that may make several jobs, as Midjourney's does: one per permutation
+        (`a {red, green} bird`, bot/permutations.py), each run `--repeat N` times (they multiply), at
+        most `limits.max_permutations` in all. Every job is checked before any is made, then all are
+        stored and charged in one transaction, or none (see `_create_set`). Returns them in order and
+        whether they are new (False: `origin` processed again after a restart found its jobs)."""
+        name, requests = await self._imagine_requests(caller.owner, prompt, provider, images, speed)
+        return await self._create_set(caller, name, requests, placement, origin)
+
+    async def _imagine_requests(self, owner: Owner, prompt: str, provider: str | None,
+                                images: Sequence[ImageInput], speed: Speed | None,
+                                ) -> tuple[str, list[GenerationRequest]]:
+        """The provider, and one request per job `prompt` makes: each permutation, repeated in place."""
+        prefs = await self.settings(owner)
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         caps = self._pool.get(name).capabilities
-        parsed = self._parse(prompt, name)
-        params = parsed.params
-        if params.aspect_ratio is None and prefs.get("aspect_ratio") and caps.flags.serves(Flag.ASPECT):
-            params = params.model_copy(update={"aspect_ratio": prefs["aspect_ratio"]})
         if len(images) > caps.max_images:
             raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
-        chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
         checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
-        request = GenerationRequest(kind=Action.IMAGINE, prompt=params, images=checked, speed=chosen_speed)
-        return await self._create(caller, name, request, placement, origin)
+        most = self._config.limits.max_permutations
+        requests: list[GenerationRequest] = []
+        for text in permutations.expand(prompt, most):
+            parsed = self._parse(text, name)
+            params = parsed.params
+            if params.aspect_ratio is None and prefs.get("aspect_ratio") and caps.flags.serves(Flag.ASPECT):
+                params = params.model_copy(update={"aspect_ratio": prefs["aspect_ratio"]})
+            chosen_speed = speed or parsed.speed or _speed(prefs.get("speed"))
+            request = GenerationRequest(kind=Action.IMAGINE, prompt=params, images=checked,
+                                        speed=chosen_speed, remix=parsed.remix)  # fmt: skip
+            requests += [request] * parsed.repeat
+        if len(requests) > most:
+            raise InvalidPrompt(permutations.too_many(len(requests), most))
+        return name, requests
 
     async def describe(
         self,
@@ -141,6 +190,24 @@ class JobService:
     ) -> Job:
         name = self._provider_for(provider, Action.DESCRIBE)
         request = GenerationRequest(kind=Action.DESCRIBE, images=(self.checked(image),))
+        return await self._create(caller, name, request, placement, origin)
+
+    async def shorten(
+        self,
+        caller: Caller,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        placement: Placement | None = None,
+        origin: str | None = None,
+    ) -> Job:
+        """/shorten: the provider's own where it has one (midjourney-proxy Plus), else the bot's
+        analysis (bot/shorten.py, answered by the job runner without a provider call), so every
+        provider serves it. Its result is up to five prompts, each a button that imagines it."""
+        prefs = await self.settings(caller.owner)
+        name = provider or prefs.get("provider") or self._config.default_provider
+        parsed = self._parse(prompt, name)
+        request = GenerationRequest(kind=Action.SHORTEN, prompt=parsed.params)
         return await self._create(caller, name, request, placement, origin)
 
     async def blend(
@@ -163,25 +230,27 @@ class JobService:
 
     async def act(
         self, caller: Caller, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
+        prompt: str | None = None, origin: str | None = None,
     ) -> tuple[Job, bool]:
         """Press a button. Returns the job for that press and whether it is new (False: pressed before).
 
         Who may press is the access policy's (`may_press`: NotAllowed for others, before anything is
         made). Only a new job is charged; a repeated press of a live button returns its job, even at a
-        limit.
+        limit. With a `prompt` it is a Remix press (see `_remixed`): one job per answer (`origin`, the
+        platform event that carried it), beside any live job of the same button.
         """
-        parent = await self.get(job_id)
-        self.access.check_press(caller, parent)
+        if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
+            return earlier, False  # the same answer processed again after a restart
+        parent = await self._pressable(caller, job_id)
         owner = caller.owner
-        if parent.state is not JobState.SUCCEEDED:
-            if parent.terminal:
-                ended = parent.state.value.replace("_", " ")
-                raise UnsupportedAction(f"Job {parent.id} {ended}; it has no buttons.")
-            raise JobNotFinished(f"Job {parent.id} is still {parent.state.value}; wait for it to finish.")
         if action == PICK_PROMPT:
             child = self._pick_prompt(owner, parent, index, placement)
         else:
             child = self._child(owner, parent, Action(action), index, placement)
+        if child.kind is Action.CUSTOM_ZOOM and prompt is None:  # nothing to zoom by: ask first
+            raise InvalidPrompt("Custom Zoom needs the prompt with --zoom 1-2 (CLI: --prompt).")
+        if prompt is not None:
+            child = self._remixed(child, prompt, origin)
         where = await self._admit(caller, child)
         async with self.quotas.lock, self._store.transaction():
             exempt = self._exempt(caller)
@@ -190,10 +259,11 @@ class JobService:
                     await self.quotas.check(owner, where, child.kind)
                 except QuotaExceeded:
                     earlier = await self._store.active_child(parent.id, child.kind, child.index)
-                    if earlier is None:
+                    if earlier is None or child.origin is not None:
                         raise
                     return earlier, False
-            job, created = await self._store.insert_child(child)
+            insert = self._store.insert if child.origin is not None else self._store.insert_child
+            job, created = await insert(child)
             if created:
                 await self.quotas.charge(job, where, exempt)
         if created:
@@ -306,12 +376,15 @@ class JobService:
     # -- per-user settings --------------------------------------------------------------------------
 
     async def settings(self, owner: Owner) -> dict[str, str]:
-        """The user's stored defaults: `provider`, `aspect_ratio`, `speed` (only those set)."""
+        """The user's stored defaults: `provider`, `aspect_ratio`, `speed`, `remix` (only those set)."""
         return await self._store.settings(owner.platform, owner.user_id)
 
     async def set_setting(self, owner: Owner, key: str, value: str) -> None:
         """Store one default after checking it; raises UserError naming what is wrong."""
-        if key == "provider":
+        if key == "remix":
+            if value not in REMIX_SETTINGS:
+                raise UserError(f"Remix is on or off; not '{value}'.")
+        elif key == "provider":
             self._provider_for(value, Action.IMAGINE)
         elif key == "aspect_ratio":
             parse_prompt(f"x --ar {value}", max_length=100)
@@ -319,11 +392,82 @@ class JobService:
             if _speed(value) is None:
                 raise InvalidPrompt(f"Speed must be one of relax, fast, turbo; not '{value}'.")
         else:
-            raise UserError(f"There is no setting '{key}'. Settings: provider, aspect_ratio, speed.")
+            raise UserError(f"There is no setting '{key}'. Settings: provider, aspect_ratio, speed, remix.")
         await self._store.put_setting(owner.platform, owner.user_id, key, value)
 
     def can(self, provider: str, action: Action) -> bool:
         return self._pool.get(provider).capabilities.can(action)
+
+    # -- Remix --------------------------------------------------------------------------------------
+
+    async def remix_target(self, caller: Caller, job_id: str, action: str, index: int) -> Job | None:
+        """The job whose button `caller` pressed, if the press first asks for the prompt (Remix); None
+        for a plain press. The press is checked as `act` would check it, so nobody is asked for a
+        prompt their answer could not use."""
+        if action not in _REMIXABLE and action != Action.CUSTOM_ZOOM.value:
+            return None  # most presses never ask: nothing is looked up on their way to `act`
+        parent = await self.get(job_id)
+        if not await self.asks_for_prompt(caller.owner, parent, action):
+            return None
+        self._check_press(caller, parent)
+        self._child(caller.owner, parent, Action(action), index, None)  # offered, and the provider can
+        return parent
+
+    async def ask_prompt(self, request: PromptRequest) -> None:
+        """Remember a Remix prompt asked for by a message (Telegram), until it is answered or cancelled
+        (asked now: its `created_at` is set here)."""
+        await self._store.prompts.add(dataclasses.replace(request, created_at=self._clock()))
+
+    async def open_prompt(self, pressed: PromptRequest, within: float) -> PromptRequest | None:
+        """The request `pressed` would duplicate: the same person's, for the same button, asked in the
+        last `within` seconds and still open (a second press, or the press handled again)."""
+        return await self._store.prompts.open_for(pressed, self._clock() - within)
+
+    async def prompt_request(self, platform: str, chat_id: str, message_id: str) -> PromptRequest | None:
+        return await self._store.prompts.get(platform, chat_id, message_id)
+
+    async def close_prompt(self, request: PromptRequest) -> bool:
+        """The request was answered (its job made) or cancelled; False when it already was."""
+        return await self._store.prompts.remove(request.platform, request.chat_id, request.message_id)
+
+    async def asks_for_prompt(self, owner: Owner, job: Job, action: str) -> bool:
+        """Whether `owner` pressing `action` on `job` is first asked for the prompt (Remix): for the
+        actions that take one, when the job was made with --remix or the presser's Remix setting is on
+        (the presser's, as in Midjourney: their button press, their form)."""
+        if action == Action.CUSTOM_ZOOM.value:  # its form is the point of it, Remix or not
+            return True
+        if action not in _REMIXABLE:
+            return False
+        return job.request.remix or (await self.settings(owner)).get("remix") == "on"
+
+    @staticmethod
+    def remix_prompt(job: Job, action: str | None = None) -> str:
+        """The prompt a Remix form starts from: the job's own, as it would be typed."""
+        prompt = job.request.prompt.full() if job.request.prompt else ""
+        return with_zoom(prompt) if action == Action.CUSTOM_ZOOM.value else prompt  # as Midjourney fills it
+
+    def _remixed(self, child: Job, prompt: str, origin: str | None) -> Job:
+        """`child` with the person's edited prompt, checked like a new command's (length, flags) for
+        the parent's provider. Speeds and --remix in it apply to this job; it keeps the rest."""
+        if child.kind is Action.CUSTOM_ZOOM:
+            return self._zoomed(child, prompt, origin)
+        if child.kind not in REMIXABLE:
+            label = button_label(child.kind.value, child.index)
+            raise UnsupportedAction(f"{label} takes no prompt to remix.")
+        parsed = self._parse(prompt, child.provider)
+        request = child.request.model_copy(update={
+            "prompt": parsed.params, "remixed": True, "remix": child.request.remix or parsed.remix,
+            "speed": parsed.speed or child.request.speed})  # fmt: skip
+        return child.model_copy(update={"request": request, "origin": origin or f"remix:{child.id}"})
+
+    def _zoomed(self, child: Job, prompt: str, origin: str | None) -> Job:
+        """A Custom Zoom with the person's answer: `--zoom` (1-2, else InvalidPrompt before anything
+        is made or charged) goes beside the prompt, which is checked like a new command's."""
+        text, factor = split_zoom(prompt)
+        parsed = self._parse(text, child.provider)
+        request = child.request.model_copy(update={"prompt": parsed.params, "zoom": factor,
+                                                   "speed": parsed.speed or child.request.speed})  # fmt: skip
+        return child.model_copy(update={"request": request, "origin": origin or f"zoom:{child.id}"})
 
     def checked(self, image: ImageInput, what: str = "The image") -> ImageInput:
         mime = media.check_image(image.data, self._config.media.max_download_bytes, what,
@@ -331,6 +475,21 @@ class JobService:
         return image.model_copy(update={"mime": mime})
 
     # -- internals --------------------------------------------------------------------------------
+
+    async def _pressable(self, caller: Caller, job_id: str) -> Job:
+        """The job whose button `caller` pressed, if they may press it and it has buttons."""
+        parent = await self.get(job_id)
+        self._check_press(caller, parent)
+        return parent
+
+    def _check_press(self, caller: Caller, parent: Job) -> None:
+        """`caller` may press `parent`'s buttons, and it has buttons (it succeeded)."""
+        self.access.check_press(caller, parent)
+        if parent.state is not JobState.SUCCEEDED:
+            if parent.terminal:
+                ended = parent.state.value.replace("_", " ")
+                raise UnsupportedAction(f"Job {parent.id} {ended}; it has no buttons.")
+            raise JobNotFinished(f"Job {parent.id} is still {parent.state.value}; wait for it to finish.")
 
     def _provider_for(self, requested: str | None, action: Action) -> str:
         name = requested or self._config.default_provider
@@ -344,7 +503,8 @@ class JobService:
         """`prompt` as typed, checked against what `provider` takes: its length and its flags."""
         limit = self._pool.config(provider).max_prompt_length
         policy = self._pool.get(provider).capabilities.flags
-        return parse_prompt(prompt, max_length=limit, provider=provider, policy=policy)
+        return parse_prompt(prompt, max_length=limit, provider=provider, policy=policy,
+                            max_repeat=self._config.limits.max_repeat)
 
     def _new_job(self, owner: Owner, provider: str, request: GenerationRequest, placement: Placement | None,
                  kind: Action, parent: Job | None = None, index: int = 0) -> Job:
@@ -374,31 +534,58 @@ class JobService:
 
     async def _create(self, caller: Caller, provider: str, request: GenerationRequest,
                       placement: Placement | None, origin: str | None = None) -> Job:
-        """Check, store and charge a new job in one transaction. The same `origin` (a platform event
-        processed again after a restart) returns the job it created the first time, charged once."""
-        if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
-            return earlier  # admitted when it was made: a ban or pause since doesn't undo it
+        """One new job (see `_create_set`)."""
+        jobs, _ = await self._create_set(caller, provider, [request], placement, origin)
+        return jobs[0]
+
+    async def _create_set(self, caller: Caller, provider: str, requests: Sequence[GenerationRequest],
+                          placement: Placement | None, origin: str | None) -> tuple[list[Job], bool]:
+        """Check, store and charge new jobs in one transaction: all of them or none (a quota that can't
+        cover every one refuses them all). The same `origin` (a platform event processed again after a
+        restart) returns the jobs it created the first time, charged once (False). Each job of a set
+        has its own origin (`batch_origins`: the store keeps origins unique)."""
+        origins = batch_origins(origin, len(requests))
+        if (earlier := await self._earlier(origins)) is not None:
+            return earlier, False  # admitted when it was made: a ban or pause since doesn't undo it
         owner = caller.owner
-        job = self._new_job(owner, provider, request, placement, request.kind).model_copy(
-            update={"origin": origin})
-        where = await self._admit(caller, job)
-        if request.images:  # stored once, apart from the job's row, which names them
-            stored = await self._store.inputs.keep(request.images, self._clock())
-            job = job.model_copy(update={"request": request.model_copy(update={"images": stored})})
-        async with self.quotas.lock, self._store.transaction():
-            exempt = self._exempt(caller)
-            if origin is not None and (earlier := await self._store.by_origin(origin)) is not None:
-                return earlier
-            if not exempt:
-                await self.quotas.check(owner, where, job.kind)
-            kept, created = await self._store.insert(job)
-            if not created:  # another worker stored the same event's job meanwhile: that one counts
-                return kept
-            await self.quotas.charge(job, where, exempt)
+        jobs = [self._new_job(owner, provider, request, placement, request.kind).model_copy(
+                    update={"origin": key}) for request, key in zip(requests, origins, strict=True)]
+        admitted: dict[str, str | None] = {}  # each distinct prompt checked once (moderation)
+        for job in jobs:
+            key = job.request.prompt.full() if job.request.prompt else ""
+            if key not in admitted:
+                admitted[key] = await self._admit(caller, job)
+        where = admitted[next(iter(admitted))]
+        if requests[0].images:  # stored once, apart from the jobs' rows, which name them (all the same)
+            stored = await self._store.inputs.keep(requests[0].images, self._clock())
+            jobs = [job.model_copy(update={"request": job.request.model_copy(update={"images": stored})})
+                    for job in jobs]  # fmt: skip
+        try:
+            async with self.quotas.lock, self._store.transaction():
+                if (earlier := await self._earlier(origins)) is not None:
+                    return earlier, False
+                exempt = self._exempt(caller)
+                if not exempt:
+                    await self.quotas.check(owner, where, jobs[0].kind, count=len(jobs))
+                for job in jobs:
+                    kept, _ = await self._store.insert(job)
+                    if kept.id != job.id:  # another worker stored the same event's jobs meanwhile
+                        raise _Raced
+                    await self.quotas.charge(job, where, exempt)
+        except _Raced:  # this transaction rolled back: theirs count
+            return await self._earlier(origins) or [], False
         await faults.point("job_created")
-        await self._listener.job_changed(job)
+        for job in jobs:
+            await self._listener.job_changed(job)
         self._wake()
-        return job
+        return jobs, True
+
+    async def _earlier(self, origins: Sequence[str | None]) -> list[Job] | None:
+        """The jobs stored for `origins` before, or None. A set is stored whole: its first tells."""
+        if origins[0] is None or (first := await self._store.by_origin(origins[0])) is None:
+            return None
+        rest = [await self._store.by_origin(key) for key in origins[1:] if key is not None]
+        return [first, *(job for job in rest if job is not None)]
 
     def _child(
         self, owner: Owner, parent: Job, action: Action, index: int, placement: Placement | None
@@ -408,7 +595,7 @@ class JobService:
             raise UnsupportedAction(f"Job {parent.id} does not offer {label} ({parent.provider}).")
         if not self._pool.get(parent.provider).capabilities.can(action):
             raise UnsupportedAction(f"{parent.provider} cannot do {label}.")
-        request = parent.request.model_copy(update={"kind": action, "images": ()})
+        request = parent.request.model_copy(update={"kind": action, "images": (), "remixed": False})
         return self._new_job(owner, parent.provider, request, placement, action, parent, index)
 
     def _pick_prompt(self, owner: Owner, parent: Job, index: int, placement: Placement | None) -> Job:

@@ -36,6 +36,11 @@ class Action(StrEnum):
     PAN_DOWN = "pan_down"
     VIDEO = "video"
     VIDEO_EXTEND = "video_extend"
+    UPSCALE_2X = "upscale_2x"  # Midjourney v5's "Upscale (2x)"
+    UPSCALE_4X = "upscale_4x"
+    REDO_UPSCALE = "redo_upscale"  # "Redo Upscale (...)": the upscaler that made this image, again
+    MAKE_SQUARE = "make_square"  # outpaint a non-square image to 1:1
+    CUSTOM_ZOOM = "custom_zoom"  # zoom out by 1.0-2.0 with an edited prompt (`zoom` on the request)
 
 
 #: Actions that start a job from user input rather than from a parent job.
@@ -61,6 +66,35 @@ UPSCALE_FOLLOWUPS: tuple[Action, ...] = (
     Action.PAN_UP,
     Action.PAN_DOWN,
     Action.VIDEO,
+    Action.UPSCALE_2X,
+    Action.UPSCALE_4X,
+    Action.REDO_UPSCALE,  # only on an image an upscaler made (not on a plain U1-U4)
+    Action.MAKE_SQUARE,  # only on a non-square image
+    Action.CUSTOM_ZOOM,
+)
+
+#: Follow-ups whose result is again a single image (an upscaler's output).
+UPSCALERS = frozenset(
+    {Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE, Action.UPSCALE_2X, Action.UPSCALE_4X,
+     Action.REDO_UPSCALE}
+)  # fmt: skip
+
+#: Custom Zoom's factor range (Midjourney's `--zoom`): 1.0 keeps the frame, 2.0 is Zoom Out 2x.
+ZOOM_RANGE = (1.0, 2.0)
+
+#: Actions that take a Remix prompt: with Remix on they ask for the prompt (pre-filled with the
+#: parent's) and run with the edited one. Upscales keep the picture, so they have nothing to remix.
+REMIXABLE = frozenset(
+    {
+        Action.VARIATION,
+        Action.VARY_SUBTLE,
+        Action.VARY_STRONG,
+        Action.REROLL,
+        Action.PAN_LEFT,
+        Action.PAN_RIGHT,
+        Action.PAN_UP,
+        Action.PAN_DOWN,
+    }
 )
 
 #: Actions whose result is a grid of four (their results offer GRID_ACTIONS).
@@ -78,6 +112,8 @@ GRID_PRODUCING = frozenset(
         Action.PAN_RIGHT,
         Action.PAN_UP,
         Action.PAN_DOWN,
+        Action.MAKE_SQUARE,
+        Action.CUSTOM_ZOOM,
     }
 )
 
@@ -107,7 +143,10 @@ BlendDimensions = Literal["portrait", "square", "landscape"]
 
 
 class Flag(StrEnum):
-    """A Midjourney prompt flag, named as it is written in a prompt sent to Midjourney."""
+    """A Midjourney prompt flag, named as it is written in a prompt sent to Midjourney.
+
+    `--repeat` is not one: the bot itself runs a prompt N times as N jobs (bot.prompt reads it), since
+    a relay that passed it on would start N tasks of which the bot tracks, and charges, one."""
 
     ASPECT = "ar"
     VERSION = "v"
@@ -120,7 +159,6 @@ class Flag(StrEnum):
     WEIRD = "weird"
     IMAGE_WEIGHT = "iw"
     STYLE = "style"
-    REPEAT = "r"
     TILE = "tile"
     STYLE_REF = "sref"
     STYLE_WEIGHT = "sw"
@@ -150,7 +188,6 @@ FLAG_FIELDS: dict[Flag, str] = {
     Flag.WEIRD: "weird",
     Flag.IMAGE_WEIGHT: "image_weight",
     Flag.STYLE: "style",
-    Flag.REPEAT: "repeat",
     Flag.TILE: "tile",
     Flag.STYLE_REF: "style_refs",
     Flag.STYLE_WEIGHT: "style_weight",
@@ -246,7 +283,6 @@ class PromptParams(BaseModel):
     tile: bool = False
     image_weight: float | None = None
     style: str | None = None
-    repeat: int | None = None
     # A reference list is None when its flag is absent; () is the flag alone: for --sref / --oref,
     # "the images given with the prompt" (where the adapter maps it), for --p the default profile.
     style_refs: tuple[str, ...] | None = None  # --sref: image URLs, style codes, "random"
@@ -324,6 +360,11 @@ class GenerationRequest(BaseModel):
     dimensions: BlendDimensions | None = None
     callback_url: str | None = None
     client_ref: str | None = None  # the bot's attempt key, sent where the API carries one (reconcile)
+    # --remix: this job's variations, rerolls and pans ask for the prompt first (kept by its children)
+    remix: bool = False
+    # an action whose prompt the person edited (Remix): `prompt` goes to the provider with the action
+    remixed: bool = False
+    zoom: float | None = None  # Custom Zoom's factor (ZOOM_RANGE); its edited prompt is `prompt`
 
 
 class TaskResult(BaseModel):
@@ -333,6 +374,7 @@ class TaskResult(BaseModel):
     image_urls: list[str] = Field(default_factory=list)
     video_urls: list[str] = Field(default_factory=list)
     prompts: list[str] = Field(default_factory=list)
+    summary: str | None = None  # text shown above `prompts` (shorten's analysis of the prompt)
     width: int | None = None
     height: int | None = None
 
@@ -369,6 +411,8 @@ class ActRequest(BaseModel):
     action: Action
     index: int = 0
     prompt: str | None = None  # remix / video-extend prompt, when the action takes one
+    zoom: float | None = None  # Custom Zoom's factor; `prompt` is then the edited prompt, without --zoom
+    remix: PromptParams | None = None  # Remix: the edited prompt, parsed (`prompt` is its full text)
     speed: Speed | None = None
     callback_url: str | None = None
     client_ref: str | None = None  # the bot's attempt key, sent where the API carries one (reconcile)
@@ -387,6 +431,7 @@ class SubmitAttempt(BaseModel):
     parent_task_id: str | None = None  # for a button press: the task whose button it was
     index: int = 0
     started_at: float  # Unix time just before the request went out
+    remix: bool = False  # a press with an edited prompt (sent as an imagine where the API has no remix)
 
 
 class ProviderConfig(BaseModel):
@@ -486,6 +531,17 @@ def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "").lower()
+
+
+def remix_request(parent: ParentTask, request: ActRequest) -> GenerationRequest | None:
+    """A Remix press for an API without a remix form: the parent's command with the edited prompt,
+    to be submitted as a new imagine (the way a reroll is resubmitted). None for any other press."""
+    if request.remix is None or request.action not in REMIXABLE:
+        return None
+    update = {"kind": Action.IMAGINE, "prompt": request.remix, "images": parent.request.images,
+              "speed": request.speed or parent.request.speed, "callback_url": request.callback_url,
+              "client_ref": request.client_ref, "remixed": False}  # fmt: skip
+    return parent.request.model_copy(update=update)
 
 
 def grid_offers(capabilities: Capabilities) -> dict[str, str]:

@@ -30,6 +30,7 @@ from providers.base import (
     TaskSnapshot,
     TaskStatus,
     offer_key,
+    remix_request,
 )
 from providers.errors import ProviderRejected
 from providers.midjourney_api import JobItem, auth_headers, callback_job, fetch_jobs, job_snapshot, submit_job
@@ -173,6 +174,8 @@ class GptImageProvider(BaseProvider):
         return await self._submit(to_payload(request, self._settings))
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        if (remixed := remix_request(parent, request)) is not None:  # no remix form: a new generation
+            return await self.submit(remixed)
         if request.action is not Action.REROLL:
             raise ProviderRejected(
                 f"{self._settings.name} cannot do {request.action.value}: it offers reroll only."

@@ -27,6 +27,9 @@ from providers import local_render as render
 from providers.base import (
     ALL_FLAGS,
     GRID_PRODUCING,
+    REMIXABLE,
+    UPSCALERS,
+    ZOOM_RANGE,
     Action,
     ActRequest,
     BaseProvider,
@@ -41,6 +44,7 @@ from providers.base import (
     TaskSnapshot,
     TaskStatus,
     grid_offers,
+    offer_key,
     upscale_offers,
 )
 from providers.errors import ErrorKind, ProviderBusy, ProviderProtocolError, ProviderRejected, make_error
@@ -79,9 +83,15 @@ _FOLLOWUPS = frozenset(
         Action.PAN_RIGHT,
         Action.PAN_UP,
         Action.PAN_DOWN,
+        Action.UPSCALE_2X,
+        Action.UPSCALE_4X,
+        Action.REDO_UPSCALE,
+        Action.MAKE_SQUARE,
+        Action.CUSTOM_ZOOM,
     }
 )
-_SINGLE_IMAGE = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+_SINGLE_IMAGE = frozenset(Action(kind) for kind in render.SINGLE)
+_ASPECT = re.compile(r"--ar\s+([1-9][0-9]*:[1-9][0-9]*)\b")
 #: The simulator stands in for Midjourney: --ar sets the picture's shape and --seed its look; every
 #: other flag is kept in the prompt it writes on the tiles (it renders no styles, references or
 #: profiles). It makes no videos, so --video / --motion are refused.
@@ -228,6 +238,10 @@ class LocalProvider(BaseProvider):
             raise ProviderRejected(f"The local provider cannot {request.action.value} this job.")
         base = _unpack(parent.task_id)
         action, index = request.action, request.index
+        if request.remix is not None and action in REMIXABLE:  # Remix: the edited prompt is drawn
+            FLAGS.check(self.config.name, request.remix)
+            base = base | {"p": request.remix.full()[:240], "s": _mix(base["s"], request.remix.full()),
+                           "ar": request.remix.aspect_ratio or base["ar"]}  # fmt: skip
         pal = base.get("pal")
         if action is Action.UPSCALE:
             seed = render.tile_seed(base["s"], index)
@@ -243,7 +257,32 @@ class LocalProvider(BaseProvider):
             pal = pal or render.tile_palette(base["s"])
         ar = render.panned_ratio(base["ar"], action)
         spec = self._spec(action, base["p"], ar, seed, pal=pal, inner=base["s"])
+        spec |= self._reframed(base, request)
         return TaskSnapshot(task_id=_pack(spec), status=TaskStatus.SUBMITTED, progress=0)
+
+    def _reframed(self, base: Mapping[str, Any], request: ActRequest) -> dict[str, Any]:
+        """What Upscale (2x)/(4x), Redo Upscale, Make Square and Custom Zoom change in a child's spec:
+        an upscaler keeps the picture (its seed and palette) and scales it by `x`; the zooms draw the
+        parent inside a new frame (`iar`: the parent's shape; `z`: the zoom factor)."""
+        action = request.action
+        if action in (Action.UPSCALE_2X, Action.UPSCALE_4X):
+            factor = 2.0 if action is Action.UPSCALE_2X else 4.0
+            return {"s": base["s"], "pal": base.get("pal"), "x": min(4.0, float(base.get("x", 1)) * factor)}
+        if action is Action.REDO_UPSCALE:  # the same upscaler once more: the same shapes, fresh colours
+            colours = render.tile_palette(self._rng.randrange(2**32))
+            return {"s": base["s"], "x": base.get("x", 1), "pal": colours}
+        if action is Action.MAKE_SQUARE:
+            if len(set(str(base["ar"]).split(":"))) == 1:
+                raise ProviderRejected("This image is square already.")
+            return {"ar": "1:1", "iar": base["ar"]}
+        if action is Action.CUSTOM_ZOOM:
+            low, high = ZOOM_RANGE
+            if request.zoom is None or not low <= request.zoom <= high:
+                raise ProviderRejected(f"Custom Zoom takes --zoom {low:g} to {high:g}.")
+            prompt = request.prompt or str(base["p"])
+            ratio = _ASPECT.search(prompt)
+            return {"z": request.zoom, "p": prompt[:240], "ar": ratio[1] if ratio else base["ar"]}
+        return {}
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
         self.calls["fetch"] += 1
@@ -290,6 +329,16 @@ class LocalProvider(BaseProvider):
         result = self._result(url, spec)
         return TaskSnapshot(task_id=task_id, status=TaskStatus.SUCCEEDED, progress=100, **result)
 
+    def _upscale_offers(self, kind: Action, ratio: str) -> dict[str, str]:
+        """Midjourney's follow-ups of a single image: Redo Upscale only where an upscaler made it,
+        Make Square only on a non-square one."""
+        offers = upscale_offers(self.capabilities)
+        if kind not in UPSCALERS:
+            offers.pop(offer_key(Action.REDO_UPSCALE), None)
+        if len(set(ratio.split(":"))) == 1:
+            offers.pop(offer_key(Action.MAKE_SQUARE), None)
+        return offers
+
     def _fails(self, spec: Mapping[str, Any]) -> bool:
         word = self.settings.fail_word
         if word and word.lower() in str(spec["p"]).lower().split():
@@ -302,8 +351,9 @@ class LocalProvider(BaseProvider):
         if kind is Action.DESCRIBE:
             return {"result": TaskResult(prompts=list(spec["x"]))}
         if kind in _SINGLE_IMAGE:
+            width, height = render.upscaled_size((width, height), float(spec.get("x", 1)))
             result = TaskResult(image_urls=[f"{url}/0.png"], width=width, height=height)
-            return {"result": result, "actions": upscale_offers(self.capabilities)}
+            return {"result": result, "actions": self._upscale_offers(kind, str(spec["ar"]))}
         assert kind in GRID_PRODUCING
         result = TaskResult(
             grid_url=f"{url}/grid.png",

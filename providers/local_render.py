@@ -92,18 +92,37 @@ def _palette_for(spec: Mapping[str, Any]) -> list[RGB] | None:
     return [(int(c[0]), int(c[1]), int(c[2])) for c in pal] if pal else None
 
 
+#: Kinds drawn as the parent image, smaller, inside new surroundings.
+_ZOOMS = frozenset(a.value for a in (Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.MAKE_SQUARE,
+                                     Action.CUSTOM_ZOOM))  # fmt: skip
+#: Kinds whose result is one image (rendered as 0.png), `x` times the grid's size for 2x / 4x.
+SINGLE = frozenset(a.value for a in (Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
+                                     Action.UPSCALE_2X, Action.UPSCALE_4X, Action.REDO_UPSCALE))  # fmt: skip
+MAX_SIDE = 4096  # an upscale's longest side at most (a 4x of a large grid would be huge)
+
+
+def _inner_size(spec: Mapping[str, Any], size: tuple[int, int]) -> tuple[int, int]:
+    """How large the parent image is drawn inside a zoomed-out frame of `size`."""
+    kind = spec["k"]
+    if kind == Action.MAKE_SQUARE.value:  # the parent, whole, fitted into the square
+        w, h = grid_dimensions(str(spec.get("iar", "1:1")), min(size))
+        return w, h
+    fixed = {Action.ZOOM_OUT_2X.value: 2.0, Action.ZOOM_OUT_1_5X.value: 1.5}
+    factor = fixed.get(kind, float(spec.get("z", 2)))
+    return max(2, int(size[0] / factor)), max(2, int(size[1] / factor))
+
+
 def _zoomed(spec: Mapping[str, Any], seed: int, size: tuple[int, int]) -> Image.Image:
     """Zoom out: the parent image, smaller, framed by new surroundings."""
     frame = _tile(seed ^ 0xF4A3E, size, "", _palette_for(spec))
-    scale = 0.5 if spec["k"] == Action.ZOOM_OUT_2X.value else 2 / 3
-    inner = _tile(int(spec.get("inner", seed)), (int(size[0] * scale), int(size[1] * scale)), "", None)
+    inner = _tile(int(spec.get("inner", seed)), _inner_size(spec, size), "", None)
     frame.paste(inner, ((size[0] - inner.width) // 2, (size[1] - inner.height) // 2))
     return frame
 
 
 def render_tile(spec: Mapping[str, Any], index: int, size: tuple[int, int]) -> Image.Image:
     seed = tile_seed(int(spec["s"]), index) if index else int(spec["s"])
-    if spec["k"] in (Action.ZOOM_OUT_2X.value, Action.ZOOM_OUT_1_5X.value):
+    if spec["k"] in _ZOOMS:
         return _zoomed(spec, seed, size)
     return _tile(seed, size, str(spec["p"]), _palette_for(spec))
 
@@ -114,6 +133,12 @@ def render_grid(spec: Mapping[str, Any], grid_size: int) -> Image.Image:
     for i, (x, y) in enumerate(((0, 0), (w // 2, 0), (0, h // 2), (w // 2, h // 2)), start=1):
         grid.paste(render_tile(spec, i, (w // 2, h // 2)), (x, y))
     return grid
+
+
+def upscaled_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    """`size` times an upscaler's factor, the longest side kept within MAX_SIDE."""
+    factor = min(factor, MAX_SIDE / max(size))
+    return max(2, int(size[0] * factor)), max(2, int(size[1] * factor))
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -128,10 +153,10 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 def render_file(spec: Mapping[str, Any], name: str, grid_size: int) -> bytes | None:
     """The bytes of one served file: grid.png, 1-4.png (tiles), 0.png (single image), preview-N.jpg."""
     kind = spec["k"]
-    single = kind in (Action.UPSCALE.value, Action.UPSCALE_SUBTLE.value, Action.UPSCALE_CREATIVE.value)
+    single = kind in SINGLE
     w, h = grid_dimensions(str(spec["ar"]), grid_size)
     if name == "0.png" and single:
-        return _encode(render_tile(spec, 0, (w, h)), "PNG")
+        return _encode(render_tile(spec, 0, upscaled_size((w, h), float(spec.get("x", 1)))), "PNG")
     if single or kind == Action.DESCRIBE.value:
         return None
     if name == "grid.png":

@@ -32,6 +32,7 @@ from providers.base import (
     TaskStatus,
     grid_offers,
     offer_key,
+    remix_request,
     upscale_offers,
 )
 from providers.errors import ErrorKind, ProviderError, ProviderProtocolError, ProviderRejected
@@ -383,6 +384,8 @@ class MidapiProvider(BaseProvider):
         return await self._start(GENERATE, body, request.callback_url)
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        if (remixed := remix_request(parent, request)) is not None:  # generateVary takes no prompt
+            return await self.submit(remixed)
         path, body = _act_call(self._settings, parent, request)
         return await self._start(path, body, request.callback_url)
 

@@ -33,6 +33,7 @@ from providers.base import (
     TaskSnapshot,
     TaskStatus,
     offer_key,
+    remix_request,
 )
 from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected
 
@@ -212,6 +213,8 @@ class MidjourneyApiProvider(BaseProvider):
         return await self._submit(to_payload(request, self._settings))
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        if (remixed := remix_request(parent, request)) is not None:  # no remix form: a new imagine
+            return await self.submit(remixed)
         if request.action is Action.UPSCALE:
             return upscale_snapshot(parent, request.index)
         if request.action is Action.REROLL:

@@ -41,6 +41,7 @@ from providers.base import (
     grid_offers,
     offer_key,
     progress_from,
+    remix_request,
 )
 from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected, ProviderUnavailable
 
@@ -98,6 +99,10 @@ _CUSTOM_IDS: tuple[tuple[re.Pattern[str], Action], ...] = tuple(
         (r"^MJ::JOB::reroll::", Action.REROLL),
         (r"^MJ::JOB::upsample_v[\w.]*_subtle::", Action.UPSCALE_SUBTLE),
         (r"^MJ::JOB::upsample_v[\w.]*_creative::", Action.UPSCALE_CREATIVE),
+        (r"^MJ::JOB::upsample_v[\w.]*_2x::", Action.UPSCALE_2X),
+        (r"^MJ::JOB::upsample_v[\w.]*_4x::", Action.UPSCALE_4X),
+        (r"^MJ::Outpaint::100::", Action.MAKE_SQUARE),
+        (r"^MJ::CustomZoom::", Action.CUSTOM_ZOOM),
         (r"^MJ::JOB::low_variation::", Action.VARY_SUBTLE),
         (r"^MJ::JOB::high_variation::", Action.VARY_STRONG),
         (r"^MJ::Outpaint::50::", Action.ZOOM_OUT_2X),
@@ -117,7 +122,13 @@ _LABELS = {
     "vary (strong)": Action.VARY_STRONG,
     "zoom out 2x": Action.ZOOM_OUT_2X,
     "zoom out 1.5x": Action.ZOOM_OUT_1_5X,
+    "upscale (2x)": Action.UPSCALE_2X,
+    "upscale (4x)": Action.UPSCALE_4X,
+    "make square": Action.MAKE_SQUARE,
+    "custom zoom": Action.CUSTOM_ZOOM,
 }
+#: "Redo Upscale (2x)", "Redo Upscale (Subtle)" ...: the upscaler's own customId again, told apart by label
+_REDO = re.compile(r"^redo upscale\b", re.IGNORECASE)
 _EMOJI = {
     "🔄": Action.REROLL,
     "⬅": Action.PAN_LEFT,
@@ -174,7 +185,10 @@ class _Task(_Model):
 
 
 def button_action(button: _Button) -> tuple[Action, int] | None:
-    """Our action for a proxy button: by customId pattern, else by label, else by emoji."""
+    """Our action for a proxy button: by customId pattern, else by label, else by emoji. A redo
+    carries the customId of the upscaler it repeats, so its label is read first."""
+    if _REDO.match((button.label or "").strip()):
+        return Action.REDO_UPSCALE, 0
     for pattern, action in _CUSTOM_IDS:
         match = pattern.match(button.customId)
         if match:
@@ -248,6 +262,14 @@ def _snapshot(task: _Task, caps: Capabilities, motion: str) -> TaskSnapshot:
     elif status is TaskStatus.FAILED:
         snapshot.error = (task.failReason or "The generation failed.")[:300]
     return snapshot
+
+
+def zoom_prompt(parent: ParentTask, request: ActRequest) -> str:
+    """Custom Zoom's form text: the edited prompt (else the parent's) with ``--zoom <factor>``."""
+    prompt = request.prompt or (parent.request.prompt.full() if parent.request.prompt else "")
+    if request.zoom is None:
+        raise ProviderRejected("Custom Zoom needs a zoom factor (--zoom 1-2).")
+    return f"{prompt} --zoom {request.zoom:g}".strip()
 
 
 def _task(data: Any) -> _Task:
@@ -368,8 +390,12 @@ class MjProxyProvider(BaseProvider):
         if not parent.task_id:
             raise ProviderRejected("This job has no provider task to act on.")
         custom_id = parent.actions.get(offer_key(request.action, request.index), "")
+        if request.action is Action.CUSTOM_ZOOM:  # its form takes the edited prompt with --zoom
+            request = request.model_copy(update={"prompt": zoom_prompt(parent, request)})
         if custom_id and self._settings.api_flavor == "plus":
             return await self._press(parent, parent.task_id, custom_id, request)
+        if (remixed := remix_request(parent, request)) is not None:  # /change has no remix form
+            return await self.submit(remixed)
         if request.action in _CHANGE and (request.action is Action.REROLL or 1 <= request.index <= 4):
             return await self._change(parent.task_id, request)
         raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.action.value} this job.")
@@ -378,7 +404,9 @@ class MjProxyProvider(BaseProvider):
         self, parent: ParentTask, task_id: str, custom_id: str, request: ActRequest
     ) -> TaskSnapshot:
         common = self._common(request.callback_url, request.client_ref)
-        body = {"taskId": task_id, "customId": custom_id} | common
+        body: dict[str, Any] = {"taskId": task_id, "customId": custom_id} | common
+        if request.remix is not None:  # Remix: the press waits in MODAL for the edited prompt
+            body["enableRemix"] = True
         new_id, envelope = await self._post("action", body, request.speed)
         status = (envelope.properties or {}).get("status")
         if envelope.code == 21 and status in (None, "MODAL"):  # remix / custom input: confirm it

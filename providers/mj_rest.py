@@ -44,6 +44,7 @@ from providers.base import (
     TaskStatus,
     grid_offers,
     progress_from,
+    remix_request,
 )
 from providers.errors import (
     CallbackSignatureError,
@@ -372,6 +373,8 @@ class MjRestProvider(BaseProvider):
         return await self._create(f"/v1/{request.kind.value}", body, {"type": request.kind.value})
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        if (remixed := remix_request(parent, request)) is not None:  # /v1/variations takes no prompt
+            return await self.submit(remixed)
         if request.action is Action.REROLL:
             return await self._reroll(parent, request)
         paths = {
@@ -435,6 +438,8 @@ class MjRestProvider(BaseProvider):
         slack, tagged = self._settings.clock_slack, self._settings.seed_tag and attempt.client_ref
         window = (attempt.started_at - slack, attempt.started_at + self._settings.request_timeout + slack)
         own = ref_seed(attempt.client_ref) if tagged else None  # what the submit sent, if it sent one
+        if attempt.remix:  # a Remix press went out as an imagine of the edited prompt
+            attempt = attempt.model_copy(update={"kind": Action.IMAGINE})
         if attempt.kind in _COMMAND_TYPES:
             given = _SEED_FLAG.search(attempt.prompt or "")
             seed = int(given[1]) if given else own if attempt.kind is Action.IMAGINE else None

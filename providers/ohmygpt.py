@@ -35,6 +35,7 @@ from providers.base import (
     TaskStatus,
     offer_key,
     progress_from,
+    remix_request,
 )
 from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected
 
@@ -69,6 +70,9 @@ LABELS = {
     "vary (strong)": Action.VARY_STRONG,
     "zoom out 2x": Action.ZOOM_OUT_2X,
     "zoom out 1.5x": Action.ZOOM_OUT_1_5X,
+    "upscale (2x)": Action.UPSCALE_2X,
+    "upscale (4x)": Action.UPSCALE_4X,
+    "make square": Action.MAKE_SQUARE,
     "🔄": Action.REROLL,
     "⬅️": Action.PAN_LEFT,
     "➡️": Action.PAN_RIGHT,
@@ -82,6 +86,9 @@ CUSTOM_IDS: tuple[tuple[re.Pattern[str], Action], ...] = (
     (re.compile(r"::reroll::"), Action.REROLL),
     (re.compile(r"::upsample_v[\w.]*_subtle::"), Action.UPSCALE_SUBTLE),
     (re.compile(r"::upsample_v[\w.]*_creative::"), Action.UPSCALE_CREATIVE),
+    (re.compile(r"::upsample_v[\w.]*_2x::"), Action.UPSCALE_2X),
+    (re.compile(r"::upsample_v[\w.]*_4x::"), Action.UPSCALE_4X),
+    (re.compile(r"::Outpaint::100::"), Action.MAKE_SQUARE),
     (re.compile(r"::low_variation::"), Action.VARY_SUBTLE),
     (re.compile(r"::high_variation::"), Action.VARY_STRONG),
     (re.compile(r"::Outpaint::50::"), Action.ZOOM_OUT_2X),
@@ -234,6 +241,8 @@ def _envelope(raw: Any, provider: str) -> tuple[int, str | None, Any]:
 
 
 def _offer(button: _Button) -> tuple[Action, int] | None:
+    if _norm(button.label).startswith("redo upscale"):  # the upscaler's customId again: read the label
+        return Action.REDO_UPSCALE, 0
     if match := _GRID_LABEL.match(button.label.strip()):
         return (Action.UPSCALE if match[1] == "U" else Action.VARIATION), int(match[2])
     for text in (_norm(button.label), _norm(button.emoji)):
@@ -243,7 +252,7 @@ def _offer(button: _Button) -> tuple[Action, int] | None:
         if match := pattern.search(button.customId):
             index = int(match[1]) if action in (Action.UPSCALE, Action.VARIATION) else 0
             return action, index
-    return None  # Vary (Region), Custom Zoom, animate, ❤️ ...: need modals or media we don't handle
+    return None  # Vary (Region), animate, ❤️ ...: need forms or media we don't handle
 
 
 def _offers(buttons: Sequence[_Button], caps: Capabilities) -> dict[str, str]:
@@ -305,9 +314,10 @@ class OhmygptProvider(BaseProvider):
     config_class: ClassVar[type[ProviderConfig]] = OhmygptConfig
     capabilities = Capabilities(
         # every grid button and every upscale follow-up but Animate (the query schema has no video field)
+        # and Custom Zoom (a MODAL task: OhMyGPT has no endpoint to send its form)
         actions=frozenset(
             {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, *(a for a, _ in GRID_ACTIONS), *UPSCALE_FOLLOWUPS}
-            - {Action.VIDEO}
+            - {Action.VIDEO, Action.CUSTOM_ZOOM}  # Custom Zoom's form has no endpoint here
         ),
         batch_fetch=20,
         webhooks=True,
@@ -338,6 +348,8 @@ class OhmygptProvider(BaseProvider):
         return await self._start(path, body)
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
+        if (remixed := remix_request(parent, request)) is not None:  # it has no endpoint for the form
+            return await self.submit(remixed)
         return await self._start("action", _action_body(self._settings, parent, request))
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:

@@ -30,7 +30,8 @@ from bot.discord_frontend.handlers import Handlers
 from bot.discord_frontend.inbox import InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import GENERIC, tell
-from bot.discord_frontend.views import ActionButton, ActionClient
+from bot.discord_frontend.views import ActionButton, ActionClient, remix_answer
+from bot.discord_frontend.web_command import install_web
 from bot.domain import ActionRef
 from bot.errors import ExitCode, StartupError
 from bot.store import InboxEntry, JobStore
@@ -122,6 +123,14 @@ class ImagineClient(ActionClient):
     async def on_action(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
         await self.handlers.press(interaction, ref)
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A submitted Remix form (the only modal the bot sends): its button is in its custom_id."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        answer = remix_answer(interaction.data)
+        if answer is not None:
+            await self.handlers.remix(interaction, *answer)
+
     async def on_shard_connect(self, shard_id: int) -> None:
         if isinstance(self.identify_gate, IdentifyGate):
             await self.identify_gate.started(shard_id)
@@ -198,6 +207,8 @@ class DiscordFrontend:
         self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
         self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
                            AdminHandlers(app.admin, app.config.admins))
+        install_web(self.client.tree, app.web.auth if app.web else None, app.config.admins,
+                    app.config.web.link_expiry)
         self.drain_timeout = DRAIN_ON_EXIT
         self._adopted_since = clock()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)

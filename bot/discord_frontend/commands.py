@@ -14,6 +14,7 @@ from bot.discord_frontend.admin import AdminHandlers
 from bot.discord_frontend.handlers import Handlers
 from bot.presentation import shorten, title
 from bot.quota import LIMIT_KEYS
+from bot.service import REMIX_SETTINGS
 from providers.base import BlendDimensions, Speed
 
 Choice = app_commands.Choice
@@ -91,6 +92,14 @@ def _job_commands(tree: app_commands.CommandTree[Any], h: Handlers, providers: l
         images = [a for a in (image1, image2, image3, image4, image5) if a is not None]
         await h.blend(interaction, images, _DIMENSION.get(dimensions or ""), provider)
 
+    @tree.command(name="shorten", description="Weigh a prompt's words and suggest up to five shorter prompts")
+    @app_commands.describe(prompt="The prompt to analyse; flags such as --ar 16:9 are kept",
+                           provider="Which image service to use (its own shorten where it has one)")
+    @app_commands.choices(provider=providers)
+    async def shorten_command(interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 4000],
+                              provider: str | None = None) -> None:
+        await h.shorten(interaction, prompt, provider)
+
 
 def _other_commands(tree: app_commands.CommandTree[Any], h: Handlers, providers: list[Choice[str]]) -> None:
     @tree.command(name="jobs", description="Your recent jobs")
@@ -111,12 +120,15 @@ def _other_commands(tree: app_commands.CommandTree[Any], h: Handlers, providers:
 
     @tree.command(name="settings", description="Your defaults for /imagine (shown when no option is given)")
     @app_commands.describe(provider="Default image service", aspect_ratio="Default width:height",
-                           speed="Default speed")
+                           speed="Default speed",
+                           remix="On: V1–V4, Vary, 🔄 and the pans first ask you for the prompt")
     @app_commands.choices(provider=providers, aspect_ratio=_choices(ASPECT_RATIOS),
-                          speed=_choices(list(SPEEDS)))
+                          speed=_choices(list(SPEEDS)), remix=_choices(REMIX_SETTINGS))
     async def settings(interaction: discord.Interaction, provider: str | None = None,
-                       aspect_ratio: str | None = None, speed: str | None = None) -> None:
-        await h.settings(interaction, {"provider": provider, "aspect_ratio": aspect_ratio, "speed": speed})
+                       aspect_ratio: str | None = None, speed: str | None = None,
+                       remix: str | None = None) -> None:
+        await h.settings(interaction, {"provider": provider, "aspect_ratio": aspect_ratio, "speed": speed,
+                                       "remix": remix})
 
     @tree.command(name="info", description="The image providers, their status and queues")
     async def info(interaction: discord.Interaction) -> None:

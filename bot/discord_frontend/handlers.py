@@ -18,14 +18,14 @@ from typing import Any
 
 import discord
 
-from bot import faults
+from bot import faults, presentation
 from bot.access import Caller
 from bot.config import AdminsConfig, AppConfig
-from bot.discord_frontend import render
+from bot.discord_frontend import render, views
 from bot.discord_frontend.inbox import InteractionInbox, origin
 from bot.discord_frontend.outbox import PLATFORM, Outbox
 from bot.discord_frontend.replies import acknowledge, answering, tell
-from bot.domain import ActionRef, Job, Owner, Placement
+from bot.domain import ActionRef, Job, Owner, Placement, button_label
 from bot.errors import BadImage, UnknownJob, UserError
 from bot.presentation import toast
 from bot.service import JobService
@@ -34,6 +34,7 @@ from providers.base import BlendDimensions, ImageInput, Speed
 log = logging.getLogger(__name__)
 
 StartJob = Callable[[Placement], Awaitable[Job]]
+StartJobs = Callable[[Placement], Awaitable[tuple[list[Job], bool]]]  # -> the jobs, whether new
 
 
 def owner_of(interaction: discord.Interaction) -> Owner:
@@ -130,7 +131,7 @@ class Handlers:
         return self._service.checked(image, what)
 
     # ------------------------------------------------------------------------- job-starting commands
-    async def _start(self, interaction: discord.Interaction, create: StartJob,
+    async def _start(self, interaction: discord.Interaction, create: StartJob | StartJobs,
                      attachments: Sequence[tuple[discord.Attachment, str]] = ()) -> None:
         async with answering(interaction), self._inbox.processing(interaction):
             for attachment, what in attachments:  # cheap checks first, while an ephemeral answer is easy
@@ -139,8 +140,26 @@ class Handlers:
             channel_id = interaction.channel_id
             assert channel_id is not None
             self._outbox.remember_upload_limit(channel_id, interaction.filesize_limit)
-            job = await create(Placement(platform=PLATFORM, chat_id=str(channel_id)))
-            await self._show(job, interaction if answerable else None)
+            made = await create(Placement(platform=PLATFORM, chat_id=str(channel_id)))
+            if isinstance(made, Job):
+                await self._show(made, interaction if answerable else None)
+            else:
+                await self._show_set(*made, interaction if answerable else None)
+
+    async def _show_set(self, jobs: list[Job], created: bool,
+                        interaction: discord.Interaction | None) -> None:
+        """The jobs of one command (an imagine's permutations, --repeat). One job: as `_show`. Several:
+        the command's response (it can only be one message) becomes the answer saying what was made,
+        and each job is a channel message of its own, through the job-message layer (paced, and sent
+        again after a restart until placed). `created` False: an earlier run may have sent them; the
+        job id as nonce makes Discord return those messages instead of posting them twice."""
+        if len(jobs) == 1:
+            await self._show(jobs[0], interaction, uncertain=not created)
+            return
+        if interaction is not None:  # an edit: the same again after a restart changes nothing
+            await interaction.edit_original_response(content=presentation.batch_summary(jobs)[:2000])
+        for job in jobs:
+            await self._show(job, uncertain=not created)
 
     async def _show(self, job: Job, interaction: discord.Interaction | None = None, *,
                     uncertain: bool = False) -> None:
@@ -171,7 +190,7 @@ class Handlers:
         the job's nonce, as it was: the layer edits it to the job's state."""
         jobs = [job for job in await self._service.unreplied(PLATFORM) if job.created_at < before
                 and job.placement is not None and job.placement.chat_id in channels
-                and job.origin not in self._inbox.answering]  # fmt: skip
+                and job.event not in self._inbox.answering]  # fmt: skip
         if jobs:
             log.info("discord: sending the first message of %d job(s) from before the restart", len(jobs))
         for job in jobs:
@@ -179,11 +198,11 @@ class Handlers:
 
     async def imagine(self, interaction: discord.Interaction, prompt: str, *, provider: str | None,
                       speed: Speed | None, image: discord.Attachment | None) -> None:
-        async def create(placement: Placement) -> Job:
+        async def create(placement: Placement) -> tuple[list[Job], bool]:
             images = [await self._image(image, "The reference image")] if image else []
-            return await self._service.imagine(self.caller(interaction), prompt, provider=provider,
-                                               images=images, speed=speed, placement=placement,
-                                               origin=origin(interaction))
+            return await self._service.imagine_many(self.caller(interaction), prompt, provider=provider,
+                                                    images=images, speed=speed, placement=placement,
+                                                    origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The reference image")] if image else [])
 
@@ -195,6 +214,14 @@ class Handlers:
                                                 placement=placement, origin=origin(interaction))
 
         await self._start(interaction, create, [(image, "The image")])
+
+    async def shorten(self, interaction: discord.Interaction, prompt: str, provider: str | None) -> None:
+        """/shorten: the prompt's words weighed and up to five shorter prompts, each a button."""
+        async def create(placement: Placement) -> Job:
+            return await self._service.shorten(self.caller(interaction), prompt, provider=provider,
+                                               placement=placement, origin=origin(interaction))
+
+        await self._start(interaction, create)
 
     async def blend(self, interaction: discord.Interaction, images: Sequence[discord.Attachment],
                     dimensions: BlendDimensions | None, provider: str | None) -> None:
@@ -215,19 +242,59 @@ class Handlers:
         async with answering(interaction), self._inbox.processing(interaction):
             if ref is None:
                 raise UnknownJob("This button comes from another version of the bot and no longer works.")
+            if await self._ask_for_prompt(interaction, ref):  # Remix: the form answers the press
+                return
             answerable = await acknowledge(interaction, thinking=False)
-            channel_id, parent = interaction.channel_id, interaction.message
-            assert channel_id is not None and parent is not None
-            job, created = await self._service.act(  # whose buttons these are is the access policy's
-                self.caller(interaction), ref.job_id, ref.action, ref.index,
-                placement=Placement(platform=PLATFORM, chat_id=str(channel_id), reply_to=str(parent.id)))
-            unshown = job.placement is not None and job.placement.message_id is None
-            if created or unshown:  # the same press handled again after a restart: its message, once
+            job, created = await self._act(interaction, ref)
+            if created or _unshown(job):  # the same press handled again after a restart: its message, once
                 await self._show(job, uncertain=not created)
             elif answerable:
                 await interaction.followup.send(
                     f"{toast(ref.action, ref.index)} already requested: job `{job.id}` is {job.state.value}.",
                     ephemeral=True)
+
+    async def _act(self, interaction: discord.Interaction, ref: ActionRef,
+                   prompt: str | None = None) -> tuple[Job, bool]:
+        """The child job of a press (with a Remix `prompt`: of the form's submit), replying to the
+        pressed message. Whose buttons these are is the access policy's."""
+        channel_id, parent = interaction.channel_id, interaction.message
+        assert channel_id is not None and parent is not None
+        placement = Placement(platform=PLATFORM, chat_id=str(channel_id), reply_to=str(parent.id))
+        return await self._service.act(self.caller(interaction), ref.job_id, ref.action, ref.index,
+                                       placement=placement, prompt=prompt,
+                                       origin=origin(interaction) if prompt is not None else None)
+
+    async def _ask_for_prompt(self, interaction: discord.Interaction, ref: ActionRef) -> bool:
+        """Remix: answer the press with the form, pre-filled with the parent's prompt, when this
+        press asks for one (the presser's setting or the job's --remix). True when it did."""
+        parent = await self._service.remix_target(self.caller(interaction), ref.job_id, ref.action, ref.index)
+        if parent is None:
+            return False
+        title = f"Remix {button_label(ref.action, ref.index)} · job {parent.id}"
+        modal = views.remix_modal(ref, title, self._service.remix_prompt(parent, ref.action))
+        try:
+            await interaction.response.send_modal(modal)
+        except discord.HTTPException as exc:  # handled again after a restart: answered (or expired) then
+            log.info("discord: the Remix form for interaction %s was not sent: %s", interaction.id, exc)
+        return True
+
+    async def remix(self, interaction: discord.Interaction, ref: ActionRef | None, prompt: str) -> None:
+        """A submitted Remix form: the job with the edited prompt, once per submit (its interaction),
+        posted replying to the pressed message. A prompt that can't be used (empty, too long, a bad
+        flag) is told to the person alone, with their text to copy; the button asks again."""
+        if not await self.allowed(interaction):
+            return
+        async with answering(interaction), self._inbox.processing(interaction):
+            if ref is None:
+                raise UnknownJob("This form comes from another version of the bot and no longer works.")
+            await acknowledge(interaction, thinking=False)
+            try:
+                job, created = await self._act(interaction, ref, prompt)
+            except UserError as exc:
+                raise UserError(f"{exc.message}\nPress the button again to edit your prompt:\n"
+                                f"```\n{prompt[:1500]}\n```") from exc
+            if created or _unshown(job):
+                await self._show(job, uncertain=not created)
 
     # --------------------------------------------------------------------------- the other commands
     async def jobs(self, interaction: discord.Interaction) -> None:
@@ -270,3 +337,8 @@ class Handlers:
     async def help(self, interaction: discord.Interaction) -> None:
         async with answering(interaction):
             await tell(interaction, render.HELP)
+
+
+def _unshown(job: Job) -> bool:
+    """A job meant for a chat whose first message has not been sent (or recorded) yet."""
+    return job.placement is not None and job.placement.message_id is None

@@ -1,12 +1,13 @@
 """Discord interactions through the inbox, so a command or a press is never lost between Discord and us.
 
-An interaction that creates work (/imagine, /describe, /blend, a job button) is committed to the store's
-inbox, raw as the gateway delivered it, before it is acknowledged, and marked done once handled (a
-handler that fails is done too; only a stop or a crash leaves it pending). After a restart, what is
-still pending and still answerable (an interaction token lives 15 minutes) is fed to discord.py's own
-INTERACTION_CREATE parser again, so the command tree and the dynamic buttons handle it as if it had just
-arrived. Handling is idempotent: a command's job records its interaction (`discord:<id>`), a press's
-child is unique per parent, and channel messages carry the job id as an enforced nonce.
+An interaction that creates work (/imagine, /describe, /blend, a job button, a Remix form) is committed
+to the store's inbox, raw as the gateway delivered it, before it is acknowledged, and marked done once
+handled (a handler that fails is done too; only a stop or a crash leaves it pending). After a restart,
+what is still pending and still answerable (an interaction token lives 15 minutes) is fed to
+discord.py's own INTERACTION_CREATE parser again, so the command tree and the dynamic buttons handle it
+as if it had just arrived. Handling is idempotent: a command's job records its interaction
+(`discord:<id>`), a press's child is unique per parent (a Remix form's job records its submit), and
+channel messages carry the job id as an enforced nonce.
 The payload holds the interaction token, a secret: it is stored, never logged.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import discord
 
 from bot import faults
+from bot.discord_frontend.views import REMIX_PATTERN
 from bot.domain import ActionRef
 from bot.store import InboxEntry, JobStore
 
@@ -36,6 +38,7 @@ REPLAY_WAIT = 60.0  # seconds the start waits for re-processed interactions befo
 KEEP_DONE = 86400.0  # handled interactions are kept a day
 _UNCLAIMED = 60.0  # seconds a received payload waits for its handler (one refused early never comes)
 _ACTION_ID = re.compile(ActionRef.PATTERN)
+_REMIX_ID = re.compile(REMIX_PATTERN)
 
 
 def origin(interaction: discord.Interaction) -> str:
@@ -44,12 +47,14 @@ def origin(interaction: discord.Interaction) -> str:
 
 
 def creates_work(data: Mapping[str, Any]) -> bool:
-    """A job-starting slash command or a job button: what the inbox keeps."""
+    """A job-starting slash command, a job button or a submitted Remix form: what the inbox keeps."""
     inner = data.get("data") or {}
     if data.get("type") == 2:  # an application command (1: a slash command, not a context menu)
         return inner.get("type", 1) == 1 and inner.get("name") in JOB_COMMANDS
     if data.get("type") == 3:  # a message component
         return _ACTION_ID.fullmatch(str(inner.get("custom_id", ""))) is not None
+    if data.get("type") == 5:  # a modal submit
+        return _REMIX_ID.fullmatch(str(inner.get("custom_id", ""))) is not None
     return False
 
 

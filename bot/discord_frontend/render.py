@@ -16,7 +16,7 @@ import discord
 from bot.domain import Job, JobState
 from bot.presentation import Button, buttons, provider_state, shorten, status_line, title
 from bot.service import ProviderStatus
-from providers.base import Action
+from providers.base import UPSCALERS, Action
 
 TITLE_LIMIT, DESCRIPTION_LIMIT, FIELD_LIMIT, MAX_FIELDS = 256, 4096, 1024, 25
 
@@ -68,7 +68,8 @@ def _description(job: Job, queue_position: int) -> str:
         prompts = job.result.prompts
         each = (DESCRIPTION_LIMIT - 200) // len(prompts)  # every numbered prompt stays visible
         numbered = "\n\n".join(f"**{i}.** {shorten(p, each)}" for i, p in enumerate(prompts, start=1))
-        return shorten(f"{numbered}\n\nPress a number to imagine that prompt.", DESCRIPTION_LIMIT)
+        summary = f"{shorten(job.result.summary, 1000)}\n\n" if job.result.summary else ""  # shorten's scores
+        return shorten(f"{summary}{numbered}\n\nPress a number to imagine that prompt.", DESCRIPTION_LIMIT)
     if job.state is JobState.SUCCEEDED:
         return _done_line(job)
     return shorten(line, DESCRIPTION_LIMIT)
@@ -78,7 +79,7 @@ def _done_line(job: Job) -> str:
     size = ""
     if job.result and job.result.width and job.result.height:
         size = f" · {job.result.width}×{job.result.height}"
-    upscaled = job.kind in (Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE)
+    upscaled = job.kind is Action.UPSCALE or job.kind in UPSCALERS
     what = "Upscaled" if upscaled else "Done"
     return f"{what}{size}"
 
@@ -110,8 +111,10 @@ def settings_text(settings: dict[str, str], default_provider: str) -> str:
     provider = settings.get("provider") or f"{default_provider} (default)"
     ratio = settings.get("aspect_ratio") or "1:1 (default)"
     speed = settings.get("speed") or "the provider's default"
+    remix = settings.get("remix") or "off"
     return (f"**Your settings** (used by /imagine unless you pass an option)\n"
-            f"provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}")
+            f"provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}\n"
+            f"remix: {remix} (on: variations, rerolls and pans ask for the prompt first)")
 
 
 def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
@@ -134,10 +137,14 @@ def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
 
 HELP = """**imagine-bot**: image generation through this server's providers.
 `/imagine prompt` a grid of four from a prompt (options: aspect ratio, provider, speed, version, \
-stylize, chaos, no, seed, a reference image). Midjourney flags such as `--ar 16:9` work in the prompt too.
+stylize, chaos, no, seed, a reference image). Midjourney flags such as `--ar 16:9` work in the prompt too, \
+and so do permutations (`a {red, green} bird`: one job each) and `--repeat 3`.
 `/describe image` four prompts for an image; press a number to imagine one.
 `/blend image1 image2 [image3..image5] [dimensions]` one image from 2 to 5.
+`/shorten prompt` which words of a prompt matter most, and up to five shorter prompts to imagine.
 `/jobs` your recent jobs · `/cancel [job]` stop a queued or running job · \
-`/settings` your defaults · `/info` providers and their queues.
+`/settings` your defaults and Remix (V, 🔄 and pans ask for the prompt; `--remix` for one job) · \
+`/info` providers and their queues.
 Buttons: **U1–U4** upscale one image, **V1–V4** variations, **🔄** again; after an upscale: Vary, \
-Upscale (Subtle/Creative), Zoom Out, pans and Animate, where the provider offers them."""
+Upscale (Subtle/Creative, 2x/4x), Redo Upscale, Zoom Out, 🔍 Custom Zoom (asks for the prompt with \
+`--zoom 1-2`), Make Square, pans and Animate, where the provider offers them."""

@@ -1,8 +1,10 @@
-"""Buttons: one `DynamicItem` class whose custom_id is the packed ActionRef.
+"""Buttons: one `DynamicItem` class whose custom_id is the packed ActionRef; and the Remix form.
 
 discord.py matches every pressed custom_id against the ActionRef pattern, so buttons on messages sent
 before a restart (or by another process) work: all the state is in the id and the database, none in
 view objects. Fully dynamic views are not kept per message by discord.py, so memory stays flat.
+The Remix form (a modal) likewise carries its button in its custom_id ("remix:" + the ActionRef): its
+submit is read from the interaction's data, whichever process (or run) sent the form.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from bot.presentation import Button
 from providers.base import Action
 
 _PRIMARY = frozenset({Action.UPSCALE.value, PICK_PROMPT})
+REMIX_PATTERN = "remix:" + ActionRef.PATTERN  # a Remix form's custom_id
+_REMIX_ID = re.compile(REMIX_PATTERN)
+PROMPT_INPUT = "prompt"  # the custom_id of the form's text input
+PROMPT_MAX = 4000  # Discord's limit for a text input's value
 
 
 class ActionClient(discord.Client):
@@ -57,3 +63,34 @@ def view(rows: Sequence[Sequence[Button]]) -> discord.ui.View | None:
             item.item.row = row_index
             result.add_item(item)
     return result
+
+
+def remix_modal(ref: ActionRef, title: str, prompt: str) -> discord.ui.Modal:
+    """The Remix form for a press of `ref`: one paragraph input pre-filled with the parent's prompt.
+    Stopped before it is sent, so discord.py keeps no copy of it (its submit is read by `remix_answer`)."""
+    modal = discord.ui.Modal(title=title[:45], custom_id=f"remix:{ref.pack()}", timeout=None)
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        style=discord.TextStyle.paragraph, custom_id=PROMPT_INPUT, default=prompt[:PROMPT_MAX] or None,
+        max_length=PROMPT_MAX, required=True)
+    modal.add_item(discord.ui.Label(text="Prompt", component=text))
+    modal.stop()
+    return modal
+
+
+def remix_answer(data: Any) -> tuple[ActionRef | None, str] | None:
+    """A submitted Remix form: the button it was for (None: a form of another version) and the prompt
+    typed; None when the interaction is not one of our forms."""
+    custom_id = str((data or {}).get("custom_id", ""))
+    if _REMIX_ID.fullmatch(custom_id) is None:
+        return None
+    return ActionRef.unpack(custom_id.removeprefix("remix:")), _value(data.get("components") or [])
+
+
+def _value(components: Sequence[Any]) -> str:
+    """The prompt input's value, in a Label (type 18) or an action row (type 1, the older layout)."""
+    for component in components:
+        inner = [component.get("component")] if component.get("type") == 18 else component.get("components")
+        for item in inner or [component]:
+            if isinstance(item, dict) and item.get("custom_id") == PROMPT_INPUT:
+                return str(item.get("value") or "")
+    return ""

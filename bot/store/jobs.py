@@ -1,8 +1,9 @@
 """JobStore: everything the bot persists, behind one typed repository over an `Engine` (SQLite or
 PostgreSQL, bot/store/engine.py). Its SQL is in `bot.store.sql`; no other module writes SQL or names a
 table. Jobs, claims, the inbox, callback secrets, user settings and delivery records are its own
-methods; the credit ledger, bans, admin overrides, stored inputs and albums are its parts
-(`ledger`, `bans`, `ops`, `inputs`, `albums`, `workers`), on the same engine and transactions.
+methods; the credit ledger, bans, admin overrides, stored inputs, albums and Remix prompt requests are
+its parts (`ledger`, `bans`, `ops`, `inputs`, `albums`, `workers`, `prompts`), on the same engine and
+transactions.
 
 Taking work (a queued job, a due poll, a stale submit) is one conditional UPDATE that only one process
 wins; a job's read-modify-write (a provider snapshot) is one transaction that locks the row
@@ -27,7 +28,9 @@ from bot.store.engine import Engine, open_engine
 from bot.store.inputs import Albums, Inputs
 from bot.store.migrations import POSTGRES, SQLITE
 from bot.store.ops import BanList, Ledger, OpsSettings
+from bot.store.prompts import PromptRequests
 from bot.store.rows import changed, from_row, placement_of, row_values
+from bot.store.web import WebStore
 from bot.store.workers import Workers
 from providers.base import Action, TaskSnapshot
 
@@ -57,6 +60,8 @@ class JobStore:
         self.inputs = Inputs(engine)
         self.albums = Albums(engine)
         self.workers = Workers(engine)
+        self.prompts = PromptRequests(engine)  # Remix prompts asked for on Telegram, not yet answered
+        self.web = WebStore(engine)
 
     @classmethod
     async def open(cls, database: Path | str, create: bool = True) -> JobStore:
@@ -381,7 +386,8 @@ class JobStore:
 
     async def prune(self, before: float, dry_run: bool = False) -> Pruned:
         """Forget jobs that ended before `before` with their charges and callback secrets, stored inputs
-        no job uses any more, and albums last seen then. `dry_run`: only count what would go."""
+        no job uses any more, and albums and unanswered Remix prompt requests from before then.
+        `dry_run`: only count what would go."""
         async with self.transaction():
             jobs = int(await self._scalar(sql.COUNT_PRUNABLE, (before,)))
             blobs, size = (await self._rows(sql.COUNT_UNUSED_BLOBS, (before, before)))[0]
@@ -391,6 +397,7 @@ class JobStore:
             for statement in (sql.PRUNE_LEDGER, sql.PRUNE_SECRETS, sql.PRUNE_USES, sql.PRUNE_JOBS):
                 await self._execute(statement, (before,))
             await self._execute(sql.PRUNE_ALBUMS, (before,))
+            await self.prompts.prune(before)
         return Pruned(jobs, int(blobs), int(size))
 
 

@@ -177,6 +177,51 @@ SQLITE: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN chat TEXT;
     ALTER TABLE inbox ADD COLUMN taken_by TEXT;
     """,
+    # The web surface (bot/web/): each sign-in link's one use, and the sessions they opened (keyed on
+    # the sha256 of the cookie, so the table alone opens no session).
+    """
+    CREATE TABLE web_links (
+        nonce TEXT PRIMARY KEY,
+        used_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        scope_platform TEXT,
+        scope TEXT,
+        chat_admin INTEGER NOT NULL DEFAULT 0,
+        operator INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(platform, user_id);
+    CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;
+    """,
+    # Remix (bot/store/prompts.py): a prompt the bot asked a person for (Telegram's "reply with the
+    # edited prompt" message), answerable until it is answered or cancelled, across restarts. A remix
+    # job is made once per answer (its `origin`), so it is left out of the one-live-child-per-button
+    # rule; presses without an edited prompt keep it.
+    """
+    CREATE TABLE prompt_requests (
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        action_index INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (platform, chat_id, message_id)
+    );
+    CREATE INDEX prompt_requests_created ON prompt_requests(created_at);
+    DROP INDEX jobs_child;
+    CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
+        WHERE parent_id IS NOT NULL AND origin IS NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -356,5 +401,50 @@ POSTGRES: tuple[str, ...] = (
         EXECUTE FUNCTION imagine_bot_job_changed();
     CREATE TRIGGER inbox_added AFTER INSERT ON inbox FOR EACH ROW WHEN (NEW.chat IS NOT NULL)
         EXECUTE FUNCTION imagine_bot_inbox_added();
+    """,
+    # The web surface (bot/web/): each sign-in link's one use, and the sessions they opened (keyed on
+    # the sha256 of the cookie, so the table alone opens no session).
+    """
+    CREATE TABLE web_links (
+        nonce TEXT PRIMARY KEY,
+        used_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        scope_platform TEXT,
+        scope TEXT,
+        chat_admin BIGINT NOT NULL DEFAULT 0,
+        operator BIGINT NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION
+    );
+    CREATE INDEX web_sessions_user ON web_sessions(platform, user_id);
+    CREATE INDEX jobs_parent ON jobs(parent_id) WHERE parent_id IS NOT NULL;
+    """,
+    # Remix (bot/store/prompts.py): a prompt the bot asked a person for (Telegram's "reply with the
+    # edited prompt" message), answerable until it is answered or cancelled, across restarts. A remix
+    # job is made once per answer (its `origin`), so it is left out of the one-live-child-per-button
+    # rule; presses without an edited prompt keep it.
+    """
+    CREATE TABLE prompt_requests (
+        platform TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        action_index BIGINT NOT NULL,
+        user_id TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (platform, chat_id, message_id)
+    );
+    CREATE INDEX prompt_requests_created ON prompt_requests(created_at);
+    DROP INDEX jobs_child;
+    CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
+        WHERE parent_id IS NOT NULL AND origin IS NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
     """,
 )

@@ -121,8 +121,9 @@ SELECT = f"SELECT {', '.join(COLUMNS)} FROM jobs"
 GET_JOB = SELECT + " WHERE id = ?"
 GET_BY_TASK = SELECT + " WHERE provider = ? AND provider_task_id = ?"
 GET_BY_MESSAGE = SELECT + " WHERE chat_platform = ? AND chat_id = ? AND message_id = ?"
+#: A press's live child; remix jobs (one per answer, by `origin`) are not a button's (index jobs_child).
 GET_ACTIVE_CHILD = (
-    SELECT + " WHERE parent_id = ? AND kind = ? AND action_index = ?"
+    SELECT + " WHERE parent_id = ? AND kind = ? AND action_index = ? AND origin IS NULL"
     " AND state NOT IN ('failed', 'cancelled', 'timed_out')"
 )
 #: Jobs due by a horizon, when one is due now (a batched poll takes those due soon along with it).
@@ -289,6 +290,16 @@ COPY_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("chat_id", "group_id", "message_id", "file_id", "seen_at"),
         ("chat_id", "group_id", "message_id"),
     ),
+    "web_links": (("nonce", "used_at", "expires_at"), ("nonce",)),
+    "web_sessions": (
+        ("id", "platform", "user_id", "name", "scope_platform", "scope", "chat_admin", "operator",
+         "created_at", "expires_at", "revoked_at"),
+        ("id",),
+    ),
+    "prompt_requests": (
+        ("platform", "chat_id", "message_id", "job_id", "action", "action_index", "user_id", "created_at"),
+        ("platform", "chat_id", "message_id"),
+    ),
 }  # fmt: skip
 #: The job ids in queue order (the source's), then the jobs of a batch of them.
 COPY_JOB_ORDER = "SELECT id FROM jobs ORDER BY created_at, {seq}"
@@ -354,3 +365,67 @@ UNHELD_CHATS = (
 )
 #: Catch-up after missed change events: jobs written since a moment, oldest first.
 CHANGED_SINCE = SELECT + " WHERE updated_at >= ? ORDER BY updated_at LIMIT ?"
+
+# -- the web surface (bot/web/, bot/store/web.py) --------------------------------------------------
+#: A sign-in link's one use: the row is the proof it was used (PRIMARY KEY: a second use inserts none),
+#: in the database every worker shares, so a link used on one worker is refused on every other.
+WEB_LINK_USE = "INSERT INTO web_links (nonce, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+WEB_LINKS_PRUNE = "DELETE FROM web_links WHERE expires_at < ?"
+_WEB_SESSION_COLUMNS = (
+    "id, platform, user_id, name, scope_platform, scope, chat_admin, operator, created_at, expires_at"
+)
+WEB_SESSION_ADD = (
+    f"INSERT INTO web_sessions ({_WEB_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+WEB_SESSION_GET = (
+    f"SELECT {_WEB_SESSION_COLUMNS} FROM web_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"
+)
+WEB_SESSIONS_LIVE = (
+    f"SELECT {_WEB_SESSION_COLUMNS} FROM web_sessions WHERE revoked_at IS NULL AND expires_at > ?"
+    " ORDER BY created_at"
+)
+WEB_SESSION_REVOKE = "UPDATE web_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+WEB_SESSION_REVOKE_PREFIX = (
+    "UPDATE web_sessions SET revoked_at = ? WHERE substr(id, 1, ?) = ? AND revoked_at IS NULL"
+)
+WEB_SESSION_REVOKE_USER = (
+    "UPDATE web_sessions SET revoked_at = ? WHERE platform = ? AND user_id = ? AND revoked_at IS NULL"
+)
+WEB_SESSIONS_PRUNE = "DELETE FROM web_sessions WHERE expires_at < ?"
+#: The signing secret, stored once: the first worker to start writes it, every other reads that one.
+OPS_PUT_IF_ABSENT = "INSERT INTO ops_settings (scope, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+OPS_GET = "SELECT value FROM ops_settings WHERE scope = ? AND key = ?"
+_J = ", ".join(f"j.{c}" for c in COLUMNS)
+#: A chat's jobs, newest first: those counted under its scope key (the ledger row written when each was
+#: created, at its creation: ordered by that, the ledger's (scope, charged_at) index serves the LIMIT).
+SCOPE_JOBS = (
+    f"SELECT {_J} FROM quota_ledger l JOIN jobs j ON j.id = l.job_id WHERE l.scope = ?"
+    " ORDER BY l.charged_at DESC LIMIT ?"
+)
+JOB_SCOPE = "SELECT scope FROM quota_ledger WHERE job_id = ?"
+JOB_CHILDREN = SELECT + " WHERE parent_id = ? ORDER BY created_at"
+#: Usage by member in a chat since a moment: jobs, credits charged and not refunded, a display name.
+SCOPE_MEMBERS = (
+    "SELECT l.platform, l.user_id, MAX(j.owner_name), COUNT(*),"
+    " COALESCE(SUM(CASE WHEN l.refunded_at IS NULL THEN l.cost END), 0)"
+    " FROM quota_ledger l LEFT JOIN jobs j ON j.id = l.job_id WHERE l.scope = ? AND l.charged_at >= ?"
+    " GROUP BY l.platform, l.user_id ORDER BY 5 DESC, 4 DESC"
+)
+
+# -- prompt requests (bot/store/prompts.py): Remix prompts asked for and not yet answered -----------
+PROMPT_REQUEST_ADD = (
+    "INSERT INTO prompt_requests (platform, chat_id, message_id, job_id, action, action_index, user_id,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+PROMPT_REQUEST_GET = (
+    "SELECT platform, chat_id, message_id, job_id, action, action_index, user_id, created_at"
+    " FROM prompt_requests WHERE platform = ? AND chat_id = ? AND message_id = ?"
+)
+#: The presser's open request for the same button (a second press, or the press handled again).
+PROMPT_REQUEST_OPEN = (
+    "SELECT platform, chat_id, message_id, job_id, action, action_index, user_id, created_at"
+    " FROM prompt_requests WHERE platform = ? AND chat_id = ? AND job_id = ? AND action = ?"
+    " AND action_index = ? AND user_id = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1"
+)
+PROMPT_REQUEST_REMOVE = "DELETE FROM prompt_requests WHERE platform = ? AND chat_id = ? AND message_id = ?"
+PROMPT_REQUESTS_PRUNE = "DELETE FROM prompt_requests WHERE created_at < ?"

@@ -30,21 +30,25 @@ from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
 from bot.telegram_frontend.common import PLATFORM, until_answered
 from bot.telegram_frontend.handlers import Handlers
-from bot.telegram_frontend.keyboards import SETTING_PATTERN
+from bot.telegram_frontend.keyboards import REMIX_CANCEL_PATTERN, SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
+from bot.telegram_frontend.remix import RemixHandlers
 from bot.telegram_frontend.settings import SettingsHandlers
 from bot.telegram_frontend.updates import UpdateInbox
+from bot.telegram_frontend.web_command import WebCommand
 
 log = logging.getLogger(__name__)
 
 COMMANDS = (
     ("imagine", "Generate four images from a prompt"),
+    ("shorten", "Weigh a prompt's words and suggest shorter prompts"),
     ("describe", "Reply to a photo: four prompts that could have made it"),
     ("blend", "Reply to an album of 2-5 photos: blend them"),
     ("jobs", "Your recent jobs"),
     ("cancel", "Reply to a job's message: cancel it"),
-    ("settings", "Your default provider, aspect ratio and speed"),
+    ("settings", "Your default provider, aspect ratio, speed and Remix"),
     ("info", "Providers, queues, and your usage and what is left"),
+    ("web", "A sign-in link to your gallery on the web (/web logout signs out)"),
     ("help", "How to use this bot"),
 )
 #: Shown in the menu of chat administrators only (everyone else is refused /admin anyway).
@@ -86,6 +90,9 @@ class TelegramFrontend:
         self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
         self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
+        self.web = WebCommand(app.web.auth if app.web else None, self.outbox, admins,
+                              app.config.web.link_expiry)
+        self.remix = RemixHandlers(app.service, self.outbox, admins)
         self.inbox = UpdateInbox(self.application, app.store, config, app.worker, app.events)
         self._register()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)
@@ -100,20 +107,29 @@ class TelegramFrontend:
         h, add = self.handlers, self.application.add_handler
         add(TypeHandler(Update, h.gate), group=-2)
         add(MessageHandler(filters.PHOTO, h.remember_photo), group=-1)
+        # Remix: its presses and the replies that answer it go first (group -2 is the gate); others
+        # fall through to the job buttons and commands below. Photos stay with the album memory here:
+        # a photo answering a Remix request is seen in group 0, after /describe and /blend captions.
+        add(CallbackQueryHandler(self.remix.press, pattern=f"^{ActionRef.PATTERN}$"), group=-1)
+        add(MessageHandler(filters.REPLY & ~filters.COMMAND & ~filters.PHOTO, self.remix.reply), group=-1)
         add(CommandHandler("imagine", h.imagine))
+        add(CommandHandler("shorten", h.shorten))
         add(CommandHandler("describe", h.describe))
         add(MessageHandler((filters.PHOTO | filters.Document.ALL) & _caption("describe"), h.describe))
         add(CommandHandler("blend", h.blend))
         add(MessageHandler(filters.PHOTO & _caption("blend"), h.blend))
+        add(MessageHandler(filters.REPLY & filters.PHOTO, self.remix.reply))
         add(CommandHandler("jobs", h.jobs))
         add(CommandHandler("cancel", h.cancel))
         add(CommandHandler("settings", self.settings.settings))
         add(CommandHandler("info", self.admin.info))
         add(CommandHandler("admin", self.admin.admin))
+        add(CommandHandler("web", self.web.web))
         add(CommandHandler(["help", "start"], h.help))
         add(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, h.private_text))
         add(CallbackQueryHandler(self.settings.button, pattern=SETTING_PATTERN))
         add(CallbackQueryHandler(h.button, pattern=f"^{ActionRef.PATTERN}$"))
+        add(CallbackQueryHandler(self.remix.cancel, pattern=REMIX_CANCEL_PATTERN))
         add(CallbackQueryHandler(h.unknown_button))
         self.application.add_error_handler(h.on_error)
 
@@ -155,12 +171,16 @@ class TelegramFrontend:
         await self.application.start()
         bot = self.application.bot
         try:
-            await bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
-            await bot.set_my_commands([BotCommand(name, text) for name, text in ADMIN_COMMANDS],
+            await bot.set_my_commands([BotCommand(name, text) for name, text in self._menu(COMMANDS)])
+            await bot.set_my_commands([BotCommand(name, text) for name, text in self._menu(ADMIN_COMMANDS)],
                                       scope=BotCommandScopeAllChatAdministrators())  # fmt: skip
         except telegram.error.TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not publish the command list: %s", exc)
         log.info("telegram: serving as @%s", self.application.bot.username)
+
+    def _menu(self, commands: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+        """The commands to list: /web only when the web pages are on (typed anyway, it says they're off)."""
+        return [(name, text) for name, text in commands if name != "web" or self._app.web is not None]
 
     async def _stop(self) -> None:
         if self.application.running:

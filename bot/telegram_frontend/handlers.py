@@ -41,6 +41,7 @@ from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 Create = Callable[[Caller, Placement], Awaitable[Job]]  # (who asks, where it is shown) -> the job
+CreateSet = Callable[[Caller, Placement], Awaitable[tuple[list[Job], bool]]]  # -> the jobs, whether new
 Sender = User | Chat  # a person, or the chat a message was sent on behalf of (see `owner_of`)
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB to bots
 _CAPTION_COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>\w+))?(?:\s|$)")
@@ -99,16 +100,30 @@ class Handlers:
         """Create a job (showing the user's mistake if it can't be), reply at once, record the reply.
         The service is told who asks, in which group, and whether they administer it (the Caller). The
         same update processed again after a restart finds its job: replied to at most once."""
+
+        async def one(caller: Caller, placement: Placement) -> tuple[list[Job], bool]:
+            return [await create(caller, placement)], False
+
+        await self._start_set(message, user, one)
+
+    async def _start_set(self, message: Message, user: Sender, create: CreateSet) -> None:
+        """`_start` for a command that may make several jobs (an imagine's permutations, --repeat): a
+        new set is first answered with what it is, then each job gets its own message as usual. The
+        same update processed again finds its set and shows what was not shown (the summary is sent
+        only with a new set: at most once)."""
         thread = thread_of(message)
         placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
                               thread_id=str(thread) if thread else None, reply_to=str(message.message_id))
         try:
             caller = await self._admins.caller(owner_of(user), message.chat, message)
-            job = await create(caller, placement)
+            jobs, created = await create(caller, placement)
         except (UserError, ProviderError) as exc:
             await self._outbox.reply_text(message, render.error_text(exc.message))
             return
-        await self._outbox.messages.show(job)  # the reply goes out in the chat's next free slot
+        if created and len(jobs) > 1:
+            await self._outbox.reply_text(message, presentation.batch_summary(jobs))
+        for job in jobs:
+            await self._outbox.messages.show(job)  # the reply goes out in the chat's next free slot
 
     async def _fail(self, message: Message, exc: UserError | ProviderError) -> None:
         await self._outbox.reply_text(message, render.error_text(exc.message))
@@ -133,7 +148,19 @@ class Handlers:
         await self._imagine(update, message, user, message.text or "")
 
     async def _imagine(self, update: Update, message: Message, user: Sender, prompt: str) -> None:
-        await self._start(message, user, lambda c, p: self._service.imagine(
+        await self._start_set(message, user, lambda c, p: self._service.imagine_many(
+            c, prompt, placement=p, origin=origin(update)))  # fmt: skip
+
+    async def shorten(self, update: Update, context: Context) -> None:
+        """/shorten <prompt>: its words weighed and up to five shorter prompts, each a button."""
+        message, user = update.effective_message, update.effective_sender
+        if message is None or user is None:
+            return
+        prompt = arguments(message)
+        if not prompt:
+            await self._outbox.reply_text(message, USAGE["shorten"])
+            return
+        await self._start(message, user, lambda c, p: self._service.shorten(
             c, prompt, placement=p, origin=origin(update)))  # fmt: skip
 
     async def describe(self, update: Update, context: Context) -> None:

@@ -17,9 +17,12 @@ from bot.telegram_frontend.render import Rows
 CALLBACK_LIMIT = 64  # bytes
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:5", "16:9", "9:16")
 SPEEDS = ("relax", "fast", "turbo")
-_SETTING_KEYS = {"p": "provider", "ar": "aspect_ratio", "s": "speed"}
-_SETTING_RE = re.compile(r"st:(?P<user>-?[0-9]{1,20}):(?P<key>p|ar|s):(?P<index>[0-9]{1,2})")
+REMIX = ("off", "on")  # the service's REMIX_SETTINGS, in button order
+_SETTING_KEYS = {"p": "provider", "ar": "aspect_ratio", "s": "speed", "rx": "remix"}
+_SETTING_RE = re.compile(r"st:(?P<user>-?[0-9]{1,20}):(?P<key>p|ar|s|rx):(?P<index>[0-9]{1,2})")
 SETTING_PATTERN = r"^st:"
+REMIX_CANCEL = "rx:cancel"  # the Cancel button of a Remix prompt request (the message says which)
+REMIX_CANCEL_PATTERN = r"^rx:cancel$"
 
 
 def markup(rows: Rows) -> InlineKeyboardMarkup | None:
@@ -36,7 +39,7 @@ class SettingRef:
     """A /settings button: whose settings, which key, which option (by index into its choices)."""
 
     user_id: str
-    key: str  # provider | aspect_ratio | speed
+    key: str  # provider | aspect_ratio | speed | remix
     index: int
 
     def pack(self) -> str:
@@ -54,16 +57,22 @@ class SettingRef:
 
 
 def choices(key: str, providers: Sequence[str]) -> Sequence[str]:
-    return {"provider": providers, "aspect_ratio": ASPECT_RATIOS, "speed": SPEEDS}[key]
+    return {"provider": providers, "aspect_ratio": ASPECT_RATIOS, "speed": SPEEDS, "remix": REMIX}[key]
 
 
 def settings_rows(user_id: str, current: dict[str, str], providers: Sequence[str]) -> Rows:
-    """One row per setting; the current choice is ticked."""
+    """One row per setting; the current choice is ticked (Remix is off until it is turned on)."""
     rows = []
-    for key in ("provider", "aspect_ratio", "speed"):
+    chosen = {"remix": "off"} | current
+    for key in ("provider", "aspect_ratio", "speed", "remix"):
         options = list(choices(key, providers))[:8]  # Telegram: at most 8 buttons per row
+        labels = [f"Remix {option}" if key == "remix" else option for option in options]
         rows.append(tuple(
-            (f"✓ {option}" if current.get(key) == option else option, SettingRef(user_id, key, i).pack())
-            for i, option in enumerate(options)
+            (f"✓ {label}" if chosen.get(key) == option else label, SettingRef(user_id, key, i).pack())
+            for i, (option, label) in enumerate(zip(options, labels, strict=True))
         ))  # fmt: skip
     return tuple(rows)
+
+
+def remix_cancel_rows() -> Rows:
+    return ((("Cancel", REMIX_CANCEL),),)

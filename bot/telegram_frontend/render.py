@@ -82,9 +82,12 @@ def describe_text(job: Job, queue_position: int = 0) -> str:
         status = cut(presentation.status_line(job, queue_position), 1000)
         return f"{presentation.title(job)}\n{status}\n{tail}"
     prompts = job.result.prompts
-    share = (TEXT_LIMIT - utf16_len(tail) - 80) // len(prompts) - 6
+    summary = cut(job.result.summary, 1000) if job.result.summary else ""  # shorten's word scores
+    share = (TEXT_LIMIT - utf16_len(tail) - utf16_len(summary) - 80) // len(prompts) - 6
     lines = [f"{i}. {cut(p, share)}" for i, p in enumerate(prompts, start=1)]
-    return "\n\n".join(["Describe · press a number to imagine that prompt:", *lines, tail])
+    what = "Shorten" if job.kind is Action.SHORTEN else "Describe"
+    head = [part for part in (summary, f"{what} · press a number to imagine that prompt:") if part]
+    return "\n\n".join([*head, *lines, tail])
 
 
 def job_view(job: Job, queue_position: int = 0) -> View:
@@ -140,6 +143,8 @@ USAGE = {
     "blend": "Send an album of 2–5 photos with /blend as its caption, or reply /blend to an album. "
              "Add portrait, square or landscape to choose the shape.",
     "cancel": "Reply /cancel to a job's message, or send /cancel <job id>.",
+    "shorten": "Usage: /shorten <prompt>: which words matter most, and up to five shorter prompts.\n"
+               "Example: /shorten a very beautiful lighthouse on a cliff at dusk, highly detailed",
 }
 
 
@@ -150,13 +155,15 @@ def help_text(bot_username: str) -> str:
         "/imagine <prompt> — four images in a grid; then U1–U4 upscale, V1–V4 vary, 🔄 rerolls",
         "/describe — reply to a photo (or caption a photo): four prompts that could have made it",
         "/blend — reply to an album of 2–5 photos (or caption the album): blend them",
+        "/shorten <prompt> — the words that matter most, and up to five shorter prompts to imagine",
         "/jobs — your recent jobs and where they stand",
         "/cancel — reply to a job's message to cancel it while it waits",
-        "/settings — your default provider, aspect ratio and speed",
+        "/settings — your default provider, aspect ratio and speed; Remix (V, 🔄, pans ask for the prompt)",
         "/info — the providers and their queues, your usage and what is left",
         "/admin — for group administrators: bans, limits, stats",
         "",
-        "Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax …",
+        "Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax, --remix …",
+        "Several jobs at once: a {red, green} bird (one per option), --repeat 3 (three runs).",
         f"In groups, commands may be addressed as /imagine@{bot_username}.",
         "In a private chat any plain message is an /imagine.",
     ])  # fmt: skip
@@ -168,4 +175,5 @@ def settings_text(owner: Owner, current: dict[str, str], default_provider: str) 
         f"Provider: {current.get('provider', default_provider)}",
         f"Aspect ratio: {current.get('aspect_ratio', '1:1 (default)')}",
         f"Speed: {current.get('speed', 'the provider default')}",
+        f"Remix: {current.get('remix', 'off')} (on: variations, rerolls and pans ask for the prompt first)",
     ])  # fmt: skip

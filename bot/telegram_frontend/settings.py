@@ -1,4 +1,4 @@
-"""/settings: the user's default provider, aspect ratio and speed, chosen on an inline keyboard."""
+"""/settings: the user's default provider, aspect ratio and speed, and Remix, on an inline keyboard."""
 
 from __future__ import annotations
 

@@ -235,7 +235,7 @@ def test_help_lists_examples_exit_codes_actions_flags_and_file_names(tmp_path: P
     for code, meaning in EXIT_CODES.items():
         assert f"{code.value:>3}  {meaning}" in top
     act = cli(tmp_path, "act", "--help").stdout
-    assert all(name in act for name in ACTION_NAMES.values()) and "U1-U4" in act and "P1-P4" in act
+    assert all(name in act for name in ACTION_NAMES.values()) and "U1-U4" in act and "P1-P5" in act
     assert "<id>-U2.png" in act and "<id>-grid.png" in act
     imagine = cli(tmp_path, "imagine", "--help").stdout
     assert "--ar W:H" in imagine and "--relax" in imagine and "imagine-bot imagine" in imagine

@@ -131,7 +131,8 @@ COMMANDS = [["imagine", "a fox"], ["act", "j1", "U1"], ["describe", "cat.png"], 
             ["admin", "ban", "u1"], ["admin", "unban", "u1"], ["admin", "bans"], ["admin", "limits"],
             ["admin", "set-limit", "user_per_day", "5"], ["admin", "pause", "mj"], ["admin", "resume", "mj"],
             ["admin", "stats"], ["db", "copy", "a.db", "postgresql://h/b"], ["workers"],
-            ["db", "prune", "--dry-run"]]  # fmt: skip
+            ["db", "prune", "--dry-run"], ["web-link", "--operator"], ["web-sessions"],
+            ["shorten", "a very red fox"]]  # fmt: skip
 
 
 def _subcommands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:

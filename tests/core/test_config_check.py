@@ -74,8 +74,8 @@ BAD_PROBLEMS = [
     "log_level: must be 'DEBUG', 'INFO', 'WARNING' or 'ERROR' (did you mean 'DEBUG'?)",
     "workers.lease: must be at least twice workers.heartbeat",
     "colour: unknown key 'colour'; known keys: database, default_provider, providers, telegram, discord, "
-    "webhooks, media, polling, log_level, limits, moderation, access, admins, logging, metrics, retention, "
-    "workers",
+    "webhooks, web, media, polling, log_level, limits, moderation, access, admins, logging, metrics, "
+    "retention, workers",
 ]
 ENV = {"MJAPI_KEY": "mj-key-1234", "EMPTY_KEY": ""}
 JARGON = ("Value error", "Extra inputs", "Input should", "(top level)", "Field required", "validation error")

@@ -25,28 +25,26 @@ def test_every_flag_is_parsed() -> None:
         2.0,
         42,
     )
-    assert (p.no, p.weird, p.tile, p.image_weight, p.style, p.repeat) == (
+    assert (p.no, p.weird, p.tile, p.image_weight, p.style) == (
         "text, people",
         100,
         True,
         1.5,
         "raw",
-        2,
     )
-    assert parsed.speed == "fast"
+    assert (parsed.speed, parsed.repeat) == ("fast", 2)  # the bot's own: never sent to a provider
     assert p.full().endswith(
         "--ar 16:9 --v 6.1 --s 250 --c 20 --q 2.0 --seed 42 --no text, people --weird 100 "
-        "--iw 1.5 --style raw --r 2 --tile"
+        "--iw 1.5 --style raw --tile"
     )
 
 
 def test_niji_and_aliases() -> None:
     assert parse_prompt("cat --niji").params.niji == "6"
     assert parse_prompt("cat --niji 5").params.niji == "5"
-    p = parse_prompt(
-        "cat --aspect 2:3 --stylize 9 --chaos 3 --quality .5 --repeat 3 --w 7 --version 7"
-    ).params
-    assert (p.aspect_ratio, p.stylize, p.chaos, p.quality, p.repeat, p.weird, p.version) == (
+    parsed = parse_prompt("cat --aspect 2:3 --stylize 9 --chaos 3 --quality .5 --repeat 3 --w 7 --version 7")
+    p = parsed.params
+    assert (p.aspect_ratio, p.stylize, p.chaos, p.quality, parsed.repeat, p.weird, p.version) == (
         "2:3",
         9,
         3,

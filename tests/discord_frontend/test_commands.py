@@ -24,7 +24,7 @@ def local_options() -> dict[str, Any]:
 async def test_the_commands_are_synced_to_the_configured_guild(discord_env: Discord) -> None:
     commands = {c["name"]: c for c in discord_env.fake.commands[discord_env.fake.guild_id]}
     assert set(commands) == {"imagine", "describe", "blend", "jobs", "cancel", "settings", "info", "help",
-                             "admin"}
+                             "admin", "shorten"}
     admin = {o["name"]: o for o in commands["admin"]["options"]}
     assert set(admin) == {"ban", "unban", "bans", "limits", "set-limit", "pause", "resume", "stats"}
     assert all(o["type"] == 1 for o in admin.values())  # subcommands

@@ -166,12 +166,13 @@ async def test_press_killed_midway_posts_one_child_message(fake: DiscordFake, tm
     assert sorted(charges(database)) == sorted([parent_id, child_id])
     assert inbox(database) == [(str(command.id), True), (str(press.id), True)]
     # the command's handler may not have quite finished either when the kill came (its job can end
-    # first): it is handled again too, and acknowledged twice. The press was handled before its child's
-    # message went out (the job-message layer sends it in the channel's next slot), so a kill at
-    # reply_sent finds it done: the restart sends the message from the reply outbox, and Discord
-    # returns the one already sent for the job's nonce
+    # first): it is handled again too, and acknowledged twice. The press's child message goes out
+    # through the job-message layer, in the channel's next slot: a kill at reply_sent may find the
+    # press handled (the restart sends the message from the reply outbox) or not yet marked done (it is
+    # handled again, acknowledged twice); either way Discord returns the message already sent for the
+    # job's nonce, so there is one child message and one charge (asserted above)
     twice = acknowledged_twice(fake) - {command.id}
-    assert twice == set()
+    assert twice <= ({press.id} if point == "reply_sent" else set())
 
 
 def later(seconds: float) -> Callable[[], float]:

@@ -44,7 +44,8 @@ async def test_u1_then_upscale_creative_each_reply_to_their_parent(discord_env: 
     assert upscale.embeds[0]["description"].startswith("Upscaled")
     assert [a.filename.split(".")[0] for a in upscale.attachments] == ["image"]
     assert labels(upscale) == [["Vary (Subtle)", "Vary (Strong)", "Upscale (Subtle)", "Upscale (Creative)"],
-                               ["Zoom Out 2x", "Zoom Out 1.5x"], ["⬅️", "➡️", "⬆️", "⬇️"]]
+                               ["Zoom Out 2x", "Zoom Out 1.5x", "🔍 Custom Zoom"], ["⬅️", "➡️", "⬆️", "⬇️"],
+                               ["Upscale (2x)", "Upscale (4x)"]]  # a square image: no Make Square
     await d.press(upscale, "Upscale (Creative)")
     (creative,) = await d.reply_to(upscale)
     await d.finished(creative)

@@ -26,6 +26,10 @@ GUILD_CREATE before `on_ready` (2 s by default).
 Creating a message with `enforce_nonce` (discord.py always sends one) returns the message the same
 author created with the same nonce within `nonce_window` seconds instead of creating another, as
 Discord documents; an interaction acknowledged twice answers 400 40060 (a restarted bot does that).
+Forms: a callback of type 9 (MODAL) records the form on the interaction (`it.modal`, checked against
+the spec like every body); `submit_modal(it, {custom_id: value})` is its person submitting it, an
+INTERACTION_CREATE of type 5 (MODAL_SUBMIT) carrying the pressed button's message, which may be answered
+with 4/5, or 6/7 as a component's (a form never answers a form).
 Sharding as Discord documents it: a guild's events go to shard (guild_id >> 22) % shard_count, DMs to
 shard 0; GET /gateway/bot recommends `shards` and tells `max_concurrency`. IDENTIFYs share buckets
 `shard_id % max_concurrency`, one per `identify_interval` (5 s) each: a faster one is answered with
@@ -202,7 +206,7 @@ class FakeMessage:
 class FakeInteraction:
     id: int
     token: str
-    type: int  # 2 application command, 3 message component
+    type: int  # 2 application command, 3 message component, 5 modal submit
     guild_id: int | None  # None: used in a DM with the bot
     channel_id: int
     user: FakeUser
@@ -213,7 +217,8 @@ class FakeInteraction:
     response_message_id: int | None = None  # what `@original` means
     followup_ids: list[int] = field(default_factory=list)
     loading: bool = False  # a deferred "thinking…" message not yet filled in
-    modal: dict[str, Any] | None = None
+    modal: dict[str, Any] | None = None  # the form a callback of type 9 showed (to `user` alone)
+    triggered_by: int | None = None  # a modal submit: the interaction whose callback showed the form
 
 
 @dataclass
@@ -622,6 +627,30 @@ class DiscordFake(FakeServer):
         self._check_place(message.guild_id, channel_id, user)
         return await self._interact(3, message.guild_id, channel_id, user, custom_id, data, message)
 
+    async def submit_modal(self, shown: FakeInteraction, values: dict[str, str]) -> FakeInteraction:
+        """The person fills in the form `shown` was answered with (callback type 9) and submits it:
+        INTERACTION_CREATE type 5 with each input's custom_id and value, in the form's layout (a Label,
+        type 18, or an action row, type 1), carrying the message of the pressed button. Only the person
+        who triggered it sees a form, and Discord's client enforces `required` and the lengths."""
+        form = shown.modal
+        if form is None:
+            raise LookupError(f"interaction {shown.id} was not answered with a form")
+        inputs = {c["custom_id"]: c for c in _form_inputs(form["components"])}
+        if unknown := set(values) - set(inputs):
+            raise ValueError(f"the form has no input(s) {sorted(unknown)}")
+        typed = {key: values.get(key, c.get("value") or "") for key, c in inputs.items()}
+        for key, c in inputs.items():
+            if c.get("required", True) and not typed[key]:
+                raise ValueError(f"input {key!r} is required: Discord's client does not submit it empty")
+            if not (c.get("min_length") or 0) <= len(typed[key]) <= (c.get("max_length") or 4000):
+                raise ValueError(f"input {key!r}: Discord's client keeps its value within the lengths")
+        components = [_submitted(c, typed, n) for n, c in enumerate(form["components"], start=1)]
+        data = {"custom_id": form["custom_id"], "components": components}
+        message = self.message(shown.channel_id, shown.message_id) if shown.message_id else None
+        it = await self._interact(5, shown.guild_id, shown.channel_id, shown.user, form["custom_id"], data,
+                                  message, triggered_by=shown.id)  # fmt: skip
+        return it
+
     def _check_place(self, guild_id: int | None, channel_id: int, user: FakeUser) -> None:
         """Where a person can act at all: a channel or thread of that guild, or their own DM with the bot."""
         channel = self._channel(channel_id)
@@ -985,6 +1014,9 @@ class DiscordFake(FakeServer):
                 "authorizing_integration_owners": _owners(it.guild_id)}
         if it.type == 2:
             return {**data, "name": it.name}
+        if it.type == 5 and it.triggered_by in self.interactions:
+            trigger = self._metadata(self.interactions[it.triggered_by])
+            return {**data, "triggering_interaction_metadata": trigger}
         return {**data, "interacted_message_id": str(it.message_id)}
 
     async def _callback(self, r: _Req) -> web.Response:
@@ -996,8 +1028,10 @@ class DiscordFake(FakeServer):
         if self.clock() - it.created_at > self.ack_deadline * self.time_scale:
             raise _reject(404, 10062, "Unknown interaction", "late-ack")
         kind, data = r.body["type"], r.body.get("data") or {}
-        if kind in (6, 7) and it.type != 3:
+        if kind in (6, 7) and not (it.type == 3 or (it.type == 5 and it.message_id is not None)):
             raise _reject(400, 40004, "This callback type is only valid for component interactions", "schema")
+        if kind == 9 and it.type == 5:  # a form can't answer a form
+            raise _reject(400, 40004, "Interaction callback type 9 is not valid for modal submits", "schema")
         message: FakeMessage | None = None
         if kind in (4, 5):  # a new message; 5 shows "thinking…" until the first edit or follow-up
             flags = (data.get("flags") or 0) | (LOADING if kind == 5 else 0)
@@ -1054,11 +1088,13 @@ class DiscordFake(FakeServer):
 
     # ---------------------------------------------------------------------------------------- gateway
     async def _interact(self, kind: int, guild_id: int | None, channel_id: int, user: FakeUser, name: str,
-                        data: dict[str, Any], message: FakeMessage | None = None) -> FakeInteraction:
+                        data: dict[str, Any], message: FakeMessage | None = None,
+                        triggered_by: int | None = None) -> FakeInteraction:
         if not self.sessions:
             raise RuntimeError("no bot is connected to the fake gateway")
         it = FakeInteraction(self._snowflake(), "itx." + secrets.token_urlsafe(48), kind, guild_id,
-                             channel_id, user, name, self.clock(), message.id if message else None)
+                             channel_id, user, name, self.clock(), message.id if message else None,
+                             triggered_by=triggered_by)
         self.interactions[it.id] = it
         payload: dict[str, Any] = {
             "id": str(it.id), "application_id": str(self.application_id), "type": kind, "data": data,
@@ -1191,3 +1227,26 @@ def point_discord_at(fake: DiscordFake) -> Iterator[None]:
 
 if __name__ == "__main__":
     serve_forever(DiscordFake())
+
+
+def _form_inputs(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inputs of a form as sent: inside Labels (type 18) or action rows (type 1)."""
+    found: list[dict[str, Any]] = []
+    for c in components:
+        inner = [c["component"]] if c["type"] == 18 else c.get("components") or [] if c["type"] == 1 else []
+        found += [i for i in inner if "custom_id" in i]
+    return found
+
+
+def _submitted(component: dict[str, Any], typed: dict[str, str], n: int) -> dict[str, Any]:
+    """One top-level component of a form as a modal submit carries it (ids numbered as Discord does)."""
+    def value(item: dict[str, Any], m: int) -> dict[str, Any]:
+        key = item["custom_id"]
+        return {"type": item["type"], "id": m, "custom_id": key, "value": typed[key]}
+
+    if component["type"] == 18:
+        return {"type": 18, "id": n * 10, "component": value(component["component"], n * 10 + 1)}
+    if component["type"] == 1:
+        return {"type": 1, "id": n * 10,
+                "components": [value(i, n * 10 + k) for k, i in enumerate(component["components"], start=1)]}
+    return {"type": component["type"], "id": n * 10}

@@ -1,14 +1,14 @@
 """A fake midjourney-proxy server: the Plus/trueai flavour by default, `opensource=True` for novicezk.
 
-Plus: finished tasks carry Discord-like `buttons` (pressed through /mj/submit/action), trueai's
-`imageUrls` (the four split images), /mj/submit/modal (with `remix=True`, variation/reroll/pan/vary
-buttons answer code 21 and wait in MODAL for it), /mj/submit/shorten and task cancel. Open source:
-no buttons or imageUrls; U/V/reroll through /mj/submit/change and /mj/submit/simple-change, and code
-21 means "that change already exists". Both: speed path prefixes (/mj-fast/mj/..., /fast/mj/...),
-list-by-condition, /mj/task/list (trueai: the newest `list_limit` tasks by submitTime; novicezk: every
-task, `list_limit=None`), the submit's `state` echoed in its task, progress "45%" with a preview
-imageUrl while IN_PROGRESS, and the full Task POSTed to `notifyHook` on every status or progress
-change. A prompt containing FAIL_WORD fails.
+Plus: finished tasks carry Discord-like `buttons` (pressed through /mj/submit/action), trueai's `imageUrls`
+(the four split images), /mj/submit/modal (with `remix=True`, or a press that sends `enableRemix: true`,
+variation/reroll/pan/vary buttons answer code 21 and wait in MODAL for it), /mj/submit/shorten and task
+cancel. Open source: no buttons or imageUrls; U/V/reroll through /mj/submit/change and
+/mj/submit/simple-change, and code 21 means "that change already exists". Both: speed path prefixes
+(/mj-fast/mj/..., /fast/mj/...), list-by-condition, /mj/task/list (trueai: the newest `list_limit` tasks by
+submitTime; novicezk: every task, `list_limit=None`), the submit's `state` echoed in its task, progress "45%"
+with a preview imageUrl while IN_PROGRESS, and the full Task POSTed to `notifyHook` on every status or
+progress change. A prompt containing FAIL_WORD fails.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ _SUBMITS = ("imagine", "action", "modal", "describe", "blend", "shorten", "chang
 _PLUS_ONLY = {"action", "modal", "shorten"}
 _DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+$")
 _TERMINAL = {"SUCCESS", "FAILURE", "CANCEL"}
+_ZOOM = re.compile(r"--zoom\s+(?:1(?:\.\d+)?|2(?:\.0+)?)(?:\s|$)")
 _REMIX_BUTTONS = ("variation", "reroll", "pan_", "low_variation", "high_variation")
 
 
@@ -51,6 +52,7 @@ class _Task:
     hook: str | None
     index: int = 0
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
+    custom_id: str = ""  # the button that made it (its result's buttons depend on it)
 
 
 def _envelope(code: int, description: str, result: str | None = None, **properties: Any) -> web.Response:
@@ -70,6 +72,7 @@ def _action_of(custom_id: str) -> str:
         ("MJ::JOB::upsample::", "UPSCALE"),
         ("MJ::JOB::reroll::", "REROLL"),
         ("MJ::Outpaint::", "ZOOM"),
+        ("MJ::CustomZoom::", "ZOOM"),
         ("MJ::JOB::pan_", "PAN"),
         ("MJ::JOB::animate_", "VIDEO"),
     ]
@@ -219,17 +222,29 @@ class MjProxyFake(FakeServer):
         if custom_id not in {b["customId"] for b in parent.data.get("buttons", [])}:
             return self._invalid("action", "customId is not a button of the task")
         action = _action_of(custom_id)
-        if self.remix and any(f"::{k}" in custom_id for k in _REMIX_BUTTONS):
+        if custom_id.startswith("MJ::CustomZoom::"):  # always a form: the prompt with --zoom 1-2
+            task = self._start(action, body, parent.data["prompt"], status="MODAL")
+            task.custom_id = custom_id
+            return _envelope(21, "Waiting for window confirm", task.data["id"])
+        if "enableRemix" in body and not isinstance(body["enableRemix"], bool):
+            return self._invalid("action", "enableRemix must be a boolean")
+        # Remix on the account, or asked for by this press (Plus/trueai `enableRemix`): wait in MODAL
+        remix = self.remix or body.get("enableRemix") is True
+        if remix and any(f"::{k}" in custom_id for k in _REMIX_BUTTONS):
             task = self._start(action, body, parent.data["prompt"], status="MODAL")
             task.data["properties"]["remix"] = True
             return _envelope(21, "Waiting for window confirm", task.data["id"], remix=True)
-        return self._accepted(self._start(action, body, parent.data["prompt"]))
+        task = self._start(action, body, parent.data["prompt"])
+        task.custom_id = custom_id
+        return self._accepted(task)
 
     async def _modal(self, body: dict[str, Any]) -> web.Response:
         task = self.tasks.get(str(body.get("taskId")))
         if task is None or task.data["status"] != "MODAL":
             return _envelope(3, "The task is not waiting for a confirmation")
         prompt = body.get("prompt") or task.data["prompt"]
+        if task.custom_id.startswith("MJ::CustomZoom::") and not _ZOOM.search(prompt):
+            return self._invalid("modal", "Custom Zoom needs --zoom between 1 and 2")
         task.data.update(status="NOT_START", prompt=prompt, promptEn=prompt)
         task.data["properties"]["finalPrompt"] = prompt
         task.runner = self.spawn(self._run(task))
@@ -381,8 +396,9 @@ class MjProxyFake(FakeServer):
                 "buttons": buttons
             }
         if action == "UPSCALE":
+            buttons = self._upscale_buttons(self.tasks[data["id"]], h)
             return {"imageUrl": f"{cdn}/upscale.png", "width": 64, "height": 64} | (
-                {"buttons": _with_style(upscale_buttons(h))} if plus else {}
+                {"buttons": _with_style(buttons)} if plus else {}
             )
         grid = {"imageUrl": f"{cdn}/grid.png", "width": 128, "height": 128}
         if plus:
@@ -391,6 +407,27 @@ class MjProxyFake(FakeServer):
                 "buttons": _with_style(grid_buttons(h)),
             }
         return grid
+
+    @staticmethod
+    def _upscale_buttons(task: _Task, h: str) -> list[dict[str, Any]]:
+        """Midjourney's buttons under an upscale: v7's by default; a `--v 5` prompt gets v5's Upscale
+        (2x)/(4x) instead of Subtle/Creative, and an image made by one of those its Redo button. Make
+        Square is offered on a non-square image (an `--ar` other than 1:1)."""
+        prompt = task.data.get("prompt") or ""
+        buttons = upscale_buttons(h)
+        if re.search(r"--v\s+5", prompt):
+            buttons = [b for b in buttons if "upsample_v7" not in b["customId"]]
+            made_by = re.search(r"upsample_v5_(\dx)", task.custom_id)
+            for factor in ("2x", "4x"):
+                redo = made_by is not None and made_by[1] == factor
+                label = f"Redo Upscale ({factor})" if redo else f"Upscale ({factor})"
+                custom_id = f"MJ::JOB::upsample_v5_{factor}::1::{h}::SOLO"
+                buttons.append({"customId": custom_id, "emoji": "", "label": label})
+        ratio = re.search(r"--ar\s+(\d+):(\d+)", prompt)
+        if ratio and ratio[1] != ratio[2]:
+            square = {"customId": f"MJ::Outpaint::100::1::{h}::SOLO", "emoji": "", "label": "Make Square"}
+            buttons.append(square)
+        return buttons
 
     async def _notify(self, task: _Task) -> None:
         if not task.hook:

@@ -175,6 +175,7 @@ class FakeMessage:
     uploaded: bytes | None = None  # the bytes as uploaded (photo or document)
     reply_to_message_id: int | None = None
     reply_markup: dict[str, Any] | None = None  # InlineKeyboardMarkup JSON
+    force_reply: dict[str, Any] | None = None  # the ForceReply it was sent with (clients open a reply to it)
     media_group_id: str | None = None
     edit_date: int | None = None
     deleted: bool = False
@@ -1271,6 +1272,7 @@ class TelegramFake(FakeServer):
 
     def _bot_message(self, chat: dict[str, Any], p: dict[str, Any], **fields: Any) -> FakeMessage:
         markup = self._markup(p.get("reply_markup"))
+        force = self._force_reply(p.get("reply_markup"))
         thread = p.get("message_thread_id")
         if thread is not None and not self._is_topic(chat["id"], thread):
             raise bad("message thread not found")
@@ -1280,8 +1282,20 @@ class TelegramFake(FakeServer):
         msg = self._new_message(chat["id"], self.bot_user.to_json(), reply_to=reply_to, thread=thread)
         for key, value in fields.items():
             setattr(msg, key, value)
-        msg.reply_markup, msg.outgoing = markup, True
+        msg.reply_markup, msg.outgoing, msg.force_reply = markup, True, force
         return msg
+
+    @staticmethod
+    def _force_reply(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A ForceReply markup (sent, never kept as a keyboard: Telegram shows no buttons for it)."""
+        if not value or "force_reply" not in value:
+            return None
+        if value["force_reply"] is not True:
+            raise bad("can't parse reply keyboard markup JSON object")
+        placeholder = value.get("input_field_placeholder")
+        if placeholder is not None and not 1 <= len(placeholder) <= 64:
+            raise bad("REPLY_MARKUP_INVALID")
+        return dict(value)
 
     def _send_message(self, p: dict[str, Any], u: dict[str, Upload]) -> dict[str, Any]:
         chat = self._chat_of(p["chat_id"])

@@ -22,7 +22,9 @@ from bot.domain import Job, JobState
 from bot.store import InboxEntry, JobStore
 from bot.store import copy as store_copy
 from bot.store.engine import Engine, open_engine
+from bot.store.prompts import PromptRequest
 from bot.store.sql import COPY_TABLES, NOT_COPIED
+from bot.store.web import WebSession
 from tests import postgres
 from tests.core.conftest import OWNER, build, image_input, local, png
 
@@ -110,6 +112,11 @@ async def seed(tmp_path: Path) -> Seeded:
         await store.put_setting("cli", OWNER.user_id, "aspect_ratio", "16:9")
         await store.albums.add("-1001", "album-7", 70, "file-a", now)
         await store.albums.add("-1001", "album-7", 71, "file-b", now)
+        asked = PromptRequest("telegram", "-1001", "72", first.id, "variation", 2, "201", now)
+        await store.prompts.add(asked)
+        await store.web.use_link("link-nonce-1", now, now + 600)
+        session = WebSession("f" * 64, "telegram", "202", "Bob", None, "-1001", False, False, now, now + 3600)
+        await store.web.add_session(session)
         entries = [InboxEntry("41", 41, '{"update_id": 41}'),
                    InboxEntry("42", 42, '{"update_id": 42}', "-1001")]
         await store.inbox_add("telegram", entries, now)

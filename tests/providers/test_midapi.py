@@ -123,6 +123,22 @@ async def test_reroll_resubmits_param_json(fake: MidapiFake, provider: MidapiPro
     assert (await finish(provider, reroll.task_id)).status is TaskStatus.SUCCEEDED
 
 
+async def test_a_remixed_variation_is_a_new_generate_of_the_edited_prompt(
+    fake: MidapiFake, provider: MidapiProvider
+) -> None:
+    """generateVary takes no prompt: the edited one is submitted the way a reroll is."""
+    request = GenerationRequest(prompt=PromptParams(text="fox", aspect_ratio="2:3"), speed="relax")
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    edited = PromptParams(text="owl", aspect_ratio="16:9")
+    remixed = await provider.act(parent_of(grid, request), ActRequest(
+        action=Action.VARIATION, index=2, prompt=edited.full(), remix=edited, callback_url="http://127.0.0.1:9/x"))
+    body = fake.received[-1]["body"]
+    assert fake.received[-1]["path"] == "/api/v1/mj/generate"
+    assert (body["prompt"], body["aspectRatio"], body["speed"]) == ("owl", "16:9", "relaxed")
+    assert body["callBackUrl"] == "http://127.0.0.1:9/x"
+    assert (await finish(provider, remixed.task_id)).status is TaskStatus.SUCCEEDED
+
+
 async def test_reroll_without_param_json_rebuilds_from_request(
     fake: MidapiFake, provider: MidapiProvider
 ) -> None:

@@ -160,6 +160,13 @@ async def test_reroll_resubmits_the_parent_prompt(fake: MidjourneyApiFake, clien
     await provider.act(bare, ActRequest(action=Action.REROLL))
     assert fake.submits()[-1].body["prompt"] == "a lighthouse at dusk --ar 16:9 --v 7"
 
+    # Remix: the edited prompt is resubmitted instead (the parent's speed kept)
+    edited = PromptParams(text="a harbour at dawn", aspect_ratio="3:2")
+    remixed = await provider.act(parent_of(done, request), ActRequest(
+        action=Action.REROLL, prompt=edited.full(), remix=edited))
+    assert fake.submits()[-1].body == {"prompt": "a harbour at dawn --ar 3:2", "mode": "relaxed"}
+    assert (await finish(provider, remixed.task_id, tries=10, pause=0)).status is TaskStatus.SUCCEEDED
+
 
 async def test_unsupported_actions_and_commands_are_refused(
     fake: MidjourneyApiFake, client: httpx.AsyncClient

@@ -72,6 +72,7 @@ UPSCALE_OFFERS = {
     "pan_up:0",
     "pan_down:0",
     "video:0",
+    "custom_zoom:0",
 }
 IMAGE = ImageInput(data=png("ref", (16, 16)), mime="image/png")
 OTHER = ImageInput(data=png("other", (16, 16)), mime="image/png")
@@ -159,11 +160,11 @@ async def test_upscale_then_every_follow_up_button(fake: MjProxyFake, provider: 
     assert fake.submitted("action")[0].body == {"taskId": grid.task_id, "customId": grid.actions["upscale:2"]}
     assert upscaled.result is not None and upscaled.result.grid_url is None
     assert upscaled.result.image_urls == [f"{fake.base_url}/cdn/{upscaled.task_id}/upscale.png"]
-    assert set(upscaled.actions) == UPSCALE_OFFERS  # Vary (Region), Custom Zoom and ❤️ are not offered
+    assert set(upscaled.actions) == UPSCALE_OFFERS  # Vary (Region) and ❤️ are not offered
     assert "animate_high" in upscaled.actions["video:0"]
 
     parent = parent_of(upscaled, request, Action.UPSCALE)
-    keys = sorted(UPSCALE_OFFERS - {"video:0"})
+    keys = sorted(UPSCALE_OFFERS - {"video:0", "custom_zoom:0"})  # Custom Zoom: test_custom_zoom_*
     started = [
         await provider.act(parent, ActRequest(action=Action(key.split(":")[0]), speed="relax"))
         for key in keys
@@ -229,6 +230,39 @@ async def test_modal_is_confirmed_with_the_prompt(client: httpx.AsyncClient) -> 
         await provider.act(parent_of(grid, request), ActRequest(action=Action.UPSCALE, index=1))
         assert len(fake.submitted("modal")) == 2
         assert fake.invalid == []
+
+
+async def test_remix_press_asks_for_the_modal_and_confirms_the_edited_prompt(
+    fake: MjProxyFake, provider: MjProxyProvider
+) -> None:
+    """Remix on a Plus server whose account has Remix off: the press itself asks for the form."""
+    request = imagine("a red barn")
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    edited = PromptParams(text="a blue barn", aspect_ratio="16:9")
+    remixed = await provider.act(parent_of(grid, request), ActRequest(
+        action=Action.VARIATION, index=2, prompt=edited.full(), remix=edited))
+    [action] = fake.submitted("action")
+    assert action.body["enableRemix"] is True
+    [modal] = fake.submitted("modal")
+    assert modal.body == {"taskId": remixed.task_id, "prompt": "a blue barn --ar 16:9"}
+    assert (await finish(provider, remixed.task_id)).status is TaskStatus.SUCCEEDED
+    assert fake.tasks[remixed.task_id].data["prompt"] == "a blue barn --ar 16:9"
+    await provider.act(parent_of(grid, request), ActRequest(action=Action.VARIATION, index=3))
+    assert "enableRemix" not in fake.submitted("action")[1].body  # a plain press: no form
+    assert len(fake.submitted("modal")) == 1 and fake.invalid == []
+
+
+async def test_remix_on_the_open_source_server_resubmits_the_edited_prompt(client: httpx.AsyncClient) -> None:
+    async with MjProxyFake(opensource=True) as fake:
+        provider = MjProxyProvider(make_config(fake.base_url, api_flavor="opensource"), client)
+        request = imagine("a red barn")
+        grid = await finish(provider, (await provider.submit(request)).task_id)
+        edited = PromptParams(text="a green barn")
+        remixed = await provider.act(parent_of(grid, request), ActRequest(
+            action=Action.REROLL, prompt=edited.full(), remix=edited))
+        assert fake.submitted("change") == []
+        assert fake.submitted("imagine")[-1].body["prompt"] == "a green barn"
+        assert (await finish(provider, remixed.task_id)).status is TaskStatus.SUCCEEDED
 
 
 # -- describe, blend, shorten --------------------------------------------------------------------
@@ -517,7 +551,16 @@ def test_accepted_codes_coerce_the_task_id() -> None:
         ({"customId": "opaque-7", "emoji": "⬇️"}, (Action.PAN_DOWN, 0)),
         ({"customId": "MJ::JOB::animate_low::1::h::SOLO"}, (Action.VIDEO, 0)),
         ({"customId": "MJ::Inpaint::1::h::SOLO", "label": "Vary (Region)"}, None),
-        ({"customId": "MJ::CustomZoom::h", "label": "Custom Zoom"}, None),
+        ({"customId": "MJ::CustomZoom::h", "label": "Custom Zoom"}, (Action.CUSTOM_ZOOM, 0)),
+        ({"customId": "MJ::JOB::upsample_v5_2x::1::h::SOLO", "label": "Upscale (2x)"},
+         (Action.UPSCALE_2X, 0)),
+        ({"customId": "MJ::JOB::upsample_v5_4x::1::h::SOLO"}, (Action.UPSCALE_4X, 0)),
+        ({"customId": "MJ::JOB::upsample_v5_2x::1::h::SOLO", "label": "Redo Upscale (2x)"},
+         (Action.REDO_UPSCALE, 0)),
+        ({"customId": "MJ::JOB::upsample_v6_2x_subtle::1::h::SOLO", "label": "Redo Upscale (Subtle)"},
+         (Action.REDO_UPSCALE, 0)),
+        ({"customId": "MJ::Outpaint::100::1::h::SOLO", "label": "Make Square"}, (Action.MAKE_SQUARE, 0)),
+        ({"customId": "opaque-8", "label": "Make Square"}, (Action.MAKE_SQUARE, 0)),
         ({"customId": "MJ::Job::PicReader::1", "label": "1"}, None),
     ],
 )

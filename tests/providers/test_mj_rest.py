@@ -582,6 +582,27 @@ async def test_a_lost_reroll_is_found_by_its_seed(
     assert found is not None and found.task_id == fake.created_ids()[2]
 
 
+async def test_a_lost_remix_press_is_found_as_the_imagine_it_sent(
+    fake: MjRestFake, provider: MjRestProvider, client: httpx.AsyncClient
+) -> None:
+    """/v1/variations takes no prompt: a Remix V2 went out as an imagine of the edited prompt, and is
+    looked for as one (by its seed), not as a variation of the parent."""
+    request = imagine()
+    grid = await finish(provider, (await provider.submit(request)).task_id)
+    started = time.time()
+    edited = PromptParams(text="a green frog")
+    press = ActRequest(action=Action.VARIATION, index=2, prompt=edited.full(), remix=edited, client_ref="rx")
+    with pytest.raises(ProviderOutcomeUnknown):
+        await _lost_at(fake, client).act(parent_of(grid, request), press)
+    sent = fake.submitted("/v1/imagine")[-1].body
+    assert sent["prompt"] == "a green frog" and fake.submitted("/v1/variations") == []
+    lost = _attempt("rx", started, Action.VARIATION, parent_task_id=grid.task_id, index=2,
+                    prompt=edited.full(), remix=True)
+    found = await provider.reconcile(lost)
+    assert found is not None and found.task_id == fake.created_ids()[-1]
+    assert await provider.reconcile(lost.model_copy(update={"remix": False})) is None  # no variation made
+
+
 async def test_reconcile_pages_back_to_the_attempt(fake: MjRestFake, client: httpx.AsyncClient) -> None:
     provider = MjRestProvider(make_config(fake.base_url, list_limit=2), client)
     started = time.time()

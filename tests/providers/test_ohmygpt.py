@@ -38,7 +38,10 @@ from tests.fakes.ohmygpt import OhmygptFake
 from tests.providers import contract
 from tests.providers.contract import GRID_OFFERS, AdapterCase, adapter_config, parent_of
 
-FOLLOWUPS = {offer_key(a) for a in UPSCALE_FOLLOWUPS if a is not Action.VIDEO}
+#: what the fake's (v7) upscales offer: no Animate here; no v5 upscalers, Make Square or Custom Zoom form
+_NOT_V7 = {Action.VIDEO, Action.CUSTOM_ZOOM, Action.UPSCALE_2X, Action.UPSCALE_4X, Action.REDO_UPSCALE,
+           Action.MAKE_SQUARE}  # fmt: skip
+FOLLOWUPS = {offer_key(a) for a in UPSCALE_FOLLOWUPS if a not in _NOT_V7}
 PNG = ImageInput(data=b"\x89PNG\r\n\x1a\nfake", mime="image/png")
 
 

@@ -1,0 +1,78 @@
+"""/web: a one-time sign-in link to the bot's web pages, always in the person's private chat with
+the bot (a link in a group could be used by anyone who reads it first); `/web logout` signs them out
+of every browser."""
+
+from __future__ import annotations
+
+import logging
+
+import telegram.error
+from telegram import Chat, LinkPreviewOptions, Message, ReplyParameters, Update
+
+from bot.telegram_frontend.admins import ChatAdmins
+from bot.telegram_frontend.common import Context, arguments, owner_of
+from bot.telegram_frontend.outbox import Outbox
+from bot.web.auth import Grant, WebAuth
+
+log = logging.getLogger(__name__)
+
+OFF = "The web pages are not turned on for this bot."
+AS_YOURSELF = "Send /web as yourself (not anonymously or as a channel): the link signs in a person."
+SENT = "I sent you a sign-in link in our private chat."
+START_FIRST = ("I can't write to you privately yet: open a private chat with me (@{bot}), press Start, "
+               "then send /web here again.")
+
+
+def link_text(link: str, where: str, minutes: int) -> str:
+    return (f"Your sign-in link to the web pages{where}:\n{link}\n\n"
+            f"It works once, within {minutes} min. Don't share it: it signs in as you. "
+            "/web logout signs you out of every browser.")
+
+
+class WebCommand:
+    def __init__(self, auth: WebAuth | None, outbox: Outbox, admins: ChatAdmins, link_expiry: float) -> None:
+        self._auth = auth
+        self._outbox = outbox
+        self._admins = admins
+        self._minutes = max(1, round(link_expiry / 60))
+
+    async def web(self, update: Update, context: Context) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        if self._auth is None:
+            await self._outbox.reply_text(message, OFF)
+            return
+        if message.sender_chat is not None:
+            await self._outbox.reply_text(message, AS_YOURSELF)
+            return
+        owner = owner_of(user)
+        if arguments(message).lower() in ("logout", "log out", "signout", "sign out"):
+            ended = await self._auth.revoke_user(owner)
+            await self._outbox.reply_text(message, f"Signed out of {ended} browser session(s).")
+            return
+        caller = await self._admins.caller(owner, message.chat, message)
+        link = self._auth.link(Grant.of(caller))
+        private = message.chat.type == Chat.PRIVATE
+        where = "" if private else f" (with the pages of {message.chat.title or 'this group'})"
+        text = link_text(link, where, self._minutes)
+        if private:
+            await self._send(message, message.chat_id, text, ReplyParameters(message.message_id))
+            return
+        if await self._send(message, user.id, text):
+            await self._outbox.reply_text(message, SENT)
+        else:
+            await self._outbox.reply_text(message, START_FIRST.format(bot=message.get_bot().username))
+
+    async def _send(self, message: Message, chat_id: int, text: str,
+                    reply: ReplyParameters | None = None) -> bool:
+        """Send the link to `chat_id` (a private chat), without a link preview; False when Telegram
+        refuses (the person never started the bot, or blocked it)."""
+        try:
+            await self._outbox.paced(chat_id, lambda: message.get_bot().send_message(
+                chat_id, text, link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_parameters=reply))  # fmt: skip
+        except telegram.error.TelegramError as exc:
+            log.info("web: no sign-in link for chat %s: %s", chat_id, exc)
+            return False
+        return True

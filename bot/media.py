@@ -237,12 +237,13 @@ class MediaCache:
             except FileNotFoundError:
                 pass
             data = await self.downloader.fetch(source or url, trusted=trusted)
-            await asyncio.to_thread(_write_atomic, path, data)
+            await asyncio.to_thread(write_atomic, path, data)
         self._locks.pop(path.name, None)
         return data
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (a crash mid-write leaves no half file under the name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     tmp.write_bytes(data)

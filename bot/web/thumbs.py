@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from bot.config import DEFAULT_MAX_PIXELS
+from bot.media import write_atomic
 
 SIDE = 384  # the longer side of a thumbnail in pixels (a gallery cell is at most about 300 CSS px)
 
@@ -51,13 +52,7 @@ class ThumbCache:
                     return None
             self.misses += 1
             data = await asyncio.to_thread(_thumbnail, source, self._side, self._max_pixels)
-            await asyncio.to_thread(_write, path, data)
+            await asyncio.to_thread(write_atomic, path, data)
         self._locks.pop(key, None)
         return data
 
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_suffix(".part")
-    part.write_bytes(data)
-    part.replace(path)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot import presentation
 from bot.access import AccessPolicy
 from bot.admin import AdminService
 from bot.config import AppConfig
@@ -155,20 +156,23 @@ async def _assemble(
     if hooks is None and config.metrics.listen and serve_http:
         served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
     board.load(await service.queued_jobs())
-    web = await _web(config, store, service, admin, job_media, clock) if hooks is not None else None
+    web = await _web(config, store, service, admin, job_media, clock, metrics) if hooks is not None else None
     return App(config, http, store, pool, listeners, runner, poller, service, admin, metrics, health, worker,
                SharedEvents(store, listeners, clock), board, hooks, served, web)
 
 
 async def _web(config: AppConfig, store: JobStore, service: JobService, admin: AdminService,
-               job_media: JobMedia, clock: Callable[[], float]) -> WebParts | None:
+               job_media: JobMedia, clock: Callable[[], float], metrics: Metrics) -> WebParts | None:
     """The web pages' parts, when `web.enabled` (their signing secret loaded, or made and stored)."""
     if not config.web_enabled or config.webhooks is None:
+        presentation.set_web_url(None)  # no page-opening buttons (Vary (Region)) in the chats
         return None
-    auth = WebAuth(config.web, config.webhooks.public_url, store.web, clock)
+    presentation.set_web_url(config.webhooks.public_url)
+    token = config.telegram.token.get_secret_value() if config.telegram is not None else ""
+    auth = WebAuth(config.web, config.webhooks.public_url, store.web, clock, telegram_token=token)
     await auth.load_secret()
     thumbs = ThumbCache(config.media_cache_dir / "thumbs", max_pixels=config.media.max_pixels)
-    return WebParts(auth, service, admin, store.web, job_media, thumbs, clock)
+    return WebParts(auth, service, admin, store.web, job_media, thumbs, clock, metrics)
 
 
 async def _operations(

@@ -188,6 +188,7 @@ class WebConfig(_Section):
     enabled: bool = False
     session_lifetime: float = Field(default=7 * 86400.0, gt=0)
     link_expiry: float = Field(default=600.0, gt=0, le=86400)
+    init_data_max_age: float = Field(default=86400.0, gt=0)  # Telegram Web App initData older is refused
     secret: SecretStr | None = None
 
     @field_validator("secret")

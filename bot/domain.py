@@ -210,6 +210,7 @@ _ACTION_CODES: dict[str, str] = {
         (Action.REDO_UPSCALE, "ru"),
         (Action.MAKE_SQUARE, "sq"),
         (Action.CUSTOM_ZOOM, "cz"),
+        (Action.VARY_REGION, "vr"),
         (Action.SHORTEN, "sh"),
         (Action.DESCRIBE, "d"),
         (Action.BLEND, "b"),
@@ -303,6 +304,7 @@ ACTION_LABELS: dict[str, str] = {
     Action.REDO_UPSCALE.value: "Redo Upscale",
     Action.MAKE_SQUARE.value: "Make Square",
     Action.CUSTOM_ZOOM.value: "🔍 Custom Zoom",
+    Action.VARY_REGION.value: "🖌️ Vary (Region)",
 }
 _INDEXED = {"u": Action.UPSCALE.value, "v": Action.VARIATION.value, "p": PICK_PROMPT}
 #: The one CLI spelling of each index-free action (U, V and P take 1-4: U2, V3, P1): the action's own
@@ -326,6 +328,7 @@ ACTION_NAMES: dict[str, str] = {
     Action.REDO_UPSCALE.value: "redo-upscale",
     Action.MAKE_SQUARE.value: "make-square",
     Action.CUSTOM_ZOOM.value: "custom-zoom",
+    Action.VARY_REGION.value: "vary-region",
 }
 #: Other spellings still understood (older CLI names, the button labels, the stored action values),
 #: after `_normal` has lower-cased them and made spaces and underscores hyphens; never printed.

@@ -307,3 +307,19 @@ async def image_size(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tu
         return _open(data, max_pixels).size
 
     return await asyncio.to_thread(size)
+
+
+def region_mask(
+    data: bytes, size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> bytes:
+    """Vary (Region)'s mask: `data` (an image; white = the region) as a black/white PNG, of `size` when
+    given (else its own). BadImage when it is not an image or marks nothing."""
+    image = _open(data, max_pixels, "The mask").convert("L")
+    if size is not None and image.size != size:
+        image = image.resize(size, Image.Resampling.NEAREST)
+    grey = image.point(lambda v: 255 if v >= 128 else 0)
+    if grey.getextrema()[1] == 0:
+        raise BadImage("The region to vary is empty: draw over the part of the image to change.")
+    out = io.BytesIO()
+    grey.convert("1").save(out, "PNG", optimize=True)
+    return out.getvalue()

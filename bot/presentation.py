@@ -16,7 +16,8 @@ from providers.base import UPSCALE_FOLLOWUPS, Action
 _ROWS: tuple[tuple[Action, ...], ...] = (
     (Action.UPSCALE,),
     (Action.VARIATION, Action.REROLL),
-    (Action.VARY_SUBTLE, Action.VARY_STRONG, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE),
+    (Action.VARY_SUBTLE, Action.VARY_STRONG, Action.VARY_REGION, Action.UPSCALE_SUBTLE,
+     Action.UPSCALE_CREATIVE),
     (Action.ZOOM_OUT_2X, Action.ZOOM_OUT_1_5X, Action.CUSTOM_ZOOM, Action.VIDEO, Action.VIDEO_EXTEND),
     (Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN),
     (Action.UPSCALE_2X, Action.UPSCALE_4X, Action.REDO_UPSCALE, Action.MAKE_SQUARE),
@@ -35,6 +36,23 @@ _VERBS: dict[str, str] = {
 class Button:
     label: str
     ref: ActionRef
+    url: str | None = None  # a link button (Vary (Region)'s web editor) rather than a press
+
+
+#: Where the web pages are (`webhooks.public_url`), set at startup when `web.enabled`; without it the
+#: buttons that open a page (Vary (Region)) are not shown.
+_web: dict[str, str] = {}
+
+
+def set_web_url(public_url: str | None) -> None:
+    _web.clear()
+    if public_url:
+        _web["url"] = public_url.rstrip("/")
+
+
+def editor_url(job_id: str) -> str | None:
+    """The Vary (Region) editor of `job_id`, when the web pages are served."""
+    return f"{_web['url']}/web/jobs/{job_id}/vary-region" if "url" in _web else None
 
 
 def buttons(job: Job) -> list[list[Button]]:
@@ -48,10 +66,11 @@ def buttons(job: Job) -> list[list[Button]]:
     rows: list[list[Button]] = []
     for row_actions in _ROWS:
         row = [
-            Button(button_label(action.value, index), ActionRef(action.value, index, job.id))
+            Button(button_label(action.value, index), ActionRef(action.value, index, job.id),
+                   editor_url(job.id) if action is Action.VARY_REGION else None)
             for action in row_actions
             for offered_action, index in offered
-            if offered_action is action
+            if offered_action is action and (action is not Action.VARY_REGION or "url" in _web)
         ]
         for start in range(0, len(row), 5):
             rows.append(row[start : start + 5])

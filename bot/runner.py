@@ -186,6 +186,7 @@ class JobRunner:
             prompt=given.full() if given else None,
             remix=edited,
             zoom=job.request.zoom,
+            mask=job.request.mask,
             speed=job.request.speed,
             callback_url=job.request.callback_url,
         )

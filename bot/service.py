@@ -230,7 +230,7 @@ class JobService:
 
     async def act(
         self, caller: Caller, job_id: str, action: str, index: int = 0, *, placement: Placement | None = None,
-        prompt: str | None = None, origin: str | None = None,
+        prompt: str | None = None, origin: str | None = None, mask: ImageInput | None = None,
     ) -> tuple[Job, bool]:
         """Press a button. Returns the job for that press and whether it is new (False: pressed before).
 
@@ -249,7 +249,11 @@ class JobService:
             child = self._child(owner, parent, Action(action), index, placement)
         if child.kind is Action.CUSTOM_ZOOM and prompt is None:  # nothing to zoom by: ask first
             raise InvalidPrompt("Custom Zoom needs the prompt with --zoom 1-2 (CLI: --prompt).")
-        if prompt is not None:
+        if child.kind is Action.VARY_REGION:  # its mask (and, optionally, an edited prompt) from the web
+            child = self._region(child, mask, prompt, origin)
+        elif mask is not None:
+            raise UnsupportedAction(f"{button_label(child.kind.value, child.index)} takes no region.")
+        elif prompt is not None:
             child = self._remixed(child, prompt, origin)
         where = await self._admit(caller, child)
         async with self.quotas.lock, self._store.transaction():
@@ -459,6 +463,19 @@ class JobService:
             "prompt": parsed.params, "remixed": True, "remix": child.request.remix or parsed.remix,
             "speed": parsed.speed or child.request.speed})  # fmt: skip
         return child.model_copy(update={"request": request, "origin": origin or f"remix:{child.id}"})
+
+    def _region(self, child: Job, mask: ImageInput | None, prompt: str | None, origin: str | None) -> Job:
+        """A Vary (Region) with the person's mask (a black/white PNG, white = the region; empty is
+        refused before anything is made or charged) and, if they edited it, their prompt (Remix)."""
+        if mask is None:
+            raise UnsupportedAction("Vary (Region) needs a region drawn on the image: use the web editor.")
+        checked = media.region_mask(mask.data, max_pixels=self._config.media.max_pixels)  # BadImage: empty
+        update: dict[str, object] = {"mask": ImageInput(data=checked, mime="image/png", filename="mask.png")}
+        if prompt is not None and prompt.strip():
+            parsed = self._parse(prompt, child.provider)
+            update |= {"prompt": parsed.params, "remixed": True, "speed": parsed.speed or child.request.speed}
+        request = child.request.model_copy(update=update)
+        return child.model_copy(update={"request": request, "origin": origin or f"region:{child.id}"})
 
     def _zoomed(self, child: Job, prompt: str, origin: str | None) -> Job:
         """A Custom Zoom with the person's answer: `--zoom` (1-2, else InvalidPrompt before anything

@@ -41,6 +41,7 @@ class Action(StrEnum):
     REDO_UPSCALE = "redo_upscale"  # "Redo Upscale (...)": the upscaler that made this image, again
     MAKE_SQUARE = "make_square"  # outpaint a non-square image to 1:1
     CUSTOM_ZOOM = "custom_zoom"  # zoom out by 1.0-2.0 with an edited prompt (`zoom` on the request)
+    VARY_REGION = "vary_region"  # repaint the masked region (`mask` on the request), from the web editor
 
 
 #: Actions that start a job from user input rather than from a parent job.
@@ -72,6 +73,9 @@ UPSCALE_FOLLOWUPS: tuple[Action, ...] = (
     Action.MAKE_SQUARE,  # only on a non-square image
     Action.CUSTOM_ZOOM,
 )
+
+#: Follow-ups of an upscale pressed on the web editor rather than in the chat (they need a drawn mask).
+WEB_FOLLOWUPS: tuple[Action, ...] = (Action.VARY_REGION,)
 
 #: Follow-ups whose result is again a single image (an upscaler's output).
 UPSCALERS = frozenset(
@@ -114,6 +118,7 @@ GRID_PRODUCING = frozenset(
         Action.PAN_DOWN,
         Action.MAKE_SQUARE,
         Action.CUSTOM_ZOOM,
+        Action.VARY_REGION,
     }
 )
 
@@ -365,6 +370,8 @@ class GenerationRequest(BaseModel):
     # an action whose prompt the person edited (Remix): `prompt` goes to the provider with the action
     remixed: bool = False
     zoom: float | None = None  # Custom Zoom's factor (ZOOM_RANGE); its edited prompt is `prompt`
+    # Vary (Region)'s mask: a black/white PNG at the image's size, white = the region to repaint
+    mask: ImageInput | None = None
 
 
 class TaskResult(BaseModel):
@@ -413,6 +420,7 @@ class ActRequest(BaseModel):
     prompt: str | None = None  # remix / video-extend prompt, when the action takes one
     zoom: float | None = None  # Custom Zoom's factor; `prompt` is then the edited prompt, without --zoom
     remix: PromptParams | None = None  # Remix: the edited prompt, parsed (`prompt` is its full text)
+    mask: ImageInput | None = None  # Vary (Region): black/white PNG, white = the region to repaint
     speed: Speed | None = None
     callback_url: str | None = None
     client_ref: str | None = None  # the bot's attempt key, sent where the API carries one (reconcile)
@@ -551,7 +559,7 @@ def grid_offers(capabilities: Capabilities) -> dict[str, str]:
 
 def upscale_offers(capabilities: Capabilities) -> dict[str, str]:
     """The follow-ups of a finished upscale, limited to what the provider can do."""
-    return {offer_key(a, 0): "" for a in UPSCALE_FOLLOWUPS if capabilities.can(a)}
+    return {offer_key(a, 0): "" for a in (*UPSCALE_FOLLOWUPS, *WEB_FOLLOWUPS) if capabilities.can(a)}
 
 
 def progress_from(value: object) -> int | None:

@@ -88,6 +88,7 @@ _FOLLOWUPS = frozenset(
         Action.REDO_UPSCALE,
         Action.MAKE_SQUARE,
         Action.CUSTOM_ZOOM,
+        Action.VARY_REGION,
     }
 )
 _SINGLE_IMAGE = frozenset(Action(kind) for kind in render.SINGLE)
@@ -282,6 +283,15 @@ class LocalProvider(BaseProvider):
             prompt = request.prompt or str(base["p"])
             ratio = _ASPECT.search(prompt)
             return {"z": request.zoom, "p": prompt[:240], "ar": ratio[1] if ratio else base["ar"]}
+        if action is Action.VARY_REGION:  # the parent image, its masked region repainted
+            if request.mask is None:
+                raise ProviderRejected("Vary (Region) needs a region drawn on the image (the web editor).")
+            region = render.mask_bits(request.mask.data)
+            if region is None:
+                raise ProviderRejected("The region to vary is empty.")
+            prompt = request.prompt or str(base["p"])
+            return {"m": region, "inner": base["s"], "ipal": base.get("pal"), "p": prompt[:240],
+                    "ar": base["ar"]}  # fmt: skip
         return {}
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:

@@ -120,8 +120,34 @@ def _zoomed(spec: Mapping[str, Any], seed: int, size: tuple[int, int]) -> Image.
     return frame
 
 
+MASK_SIDE = 32  # Vary (Region): the mask kept in the task id as a MASK_SIDE x MASK_SIDE bitmap
+
+
+def mask_bits(png: bytes) -> str | None:
+    """A black/white mask (white = the region) as a hex bitmap of MASK_SIDE x MASK_SIDE cells, or None
+    when it marks nothing."""
+    with Image.open(io.BytesIO(png)) as image:
+        small = image.convert("L").resize((MASK_SIDE, MASK_SIDE), Image.Resampling.BOX)
+    bits = "".join("1" if value >= 32 else "0" for value in small.tobytes())
+    return f"{int(bits, 2):0{MASK_SIDE * MASK_SIDE // 4}x}" if "1" in bits else None
+
+
+def _region(spec: Mapping[str, Any], seed: int, size: tuple[int, int]) -> Image.Image:
+    """Vary (Region): the parent image with the masked cells repainted in new colours."""
+    parent = {"pal": spec.get("ipal")}
+    image = _tile(int(spec["inner"]), size, str(spec["p"]), _palette_for(parent))
+    patch = _tile(seed ^ 0x5EED, size, "", _palette_for({"pal": tile_palette(seed)}))
+    bits = f"{int(str(spec['m']), 16):0{MASK_SIDE * MASK_SIDE}b}"
+    mask = Image.new("L", (MASK_SIDE, MASK_SIDE))
+    mask.putdata([255 if bit == "1" else 0 for bit in bits])
+    image.paste(patch, (0, 0), mask.resize(size, Image.Resampling.NEAREST))
+    return image
+
+
 def render_tile(spec: Mapping[str, Any], index: int, size: tuple[int, int]) -> Image.Image:
     seed = tile_seed(int(spec["s"]), index) if index else int(spec["s"])
+    if spec["k"] == Action.VARY_REGION.value:
+        return _region(spec, seed, size)
     if spec["k"] in _ZOOMS:
         return _zoomed(spec, seed, size)
     return _tile(seed, size, str(spec["p"]), _palette_for(spec))

@@ -63,7 +63,8 @@ class MjProxyConfig(ProviderConfig):
 
 
 _COMMON = {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, Action.UPSCALE, Action.VARIATION, Action.REROLL}
-_PLUS_ONLY = {*UPSCALE_FOLLOWUPS, Action.SHORTEN, Action.VIDEO_EXTEND}  # buttons + shorten
+#: buttons (Vary (Region): MJ::Inpaint, whose MODAL takes `maskBase64`) + shorten
+_PLUS_ONLY = {*UPSCALE_FOLLOWUPS, Action.VARY_REGION, Action.SHORTEN, Action.VIDEO_EXTEND}
 #: The prompt goes to Midjourney whole, flags included. A Plus relay reports videos (`videoUrls`) on
 #: any task, so --video / --motion pass too; the open-source proxy has no video and refuses them.
 _PLUS_FLAGS = FlagPolicy(passed=ALL_FLAGS)
@@ -103,6 +104,7 @@ _CUSTOM_IDS: tuple[tuple[re.Pattern[str], Action], ...] = tuple(
         (r"^MJ::JOB::upsample_v[\w.]*_4x::", Action.UPSCALE_4X),
         (r"^MJ::Outpaint::100::", Action.MAKE_SQUARE),
         (r"^MJ::CustomZoom::", Action.CUSTOM_ZOOM),
+        (r"^MJ::Inpaint::", Action.VARY_REGION),
         (r"^MJ::JOB::low_variation::", Action.VARY_SUBTLE),
         (r"^MJ::JOB::high_variation::", Action.VARY_STRONG),
         (r"^MJ::Outpaint::50::", Action.ZOOM_OUT_2X),
@@ -126,6 +128,7 @@ _LABELS = {
     "upscale (4x)": Action.UPSCALE_4X,
     "make square": Action.MAKE_SQUARE,
     "custom zoom": Action.CUSTOM_ZOOM,
+    "vary (region)": Action.VARY_REGION,
 }
 #: "Redo Upscale (2x)", "Redo Upscale (Subtle)" ...: the upscaler's own customId again, told apart by label
 _REDO = re.compile(r"^redo upscale\b", re.IGNORECASE)
@@ -393,6 +396,8 @@ class MjProxyProvider(BaseProvider):
         if request.action is Action.CUSTOM_ZOOM:  # its form takes the edited prompt with --zoom
             request = request.model_copy(update={"prompt": zoom_prompt(parent, request)})
         if custom_id and self._settings.api_flavor == "plus":
+            if request.action is Action.VARY_REGION and request.mask is None:
+                raise ProviderRejected("Vary (Region) needs a region drawn on the image (the web editor).")
             return await self._press(parent, parent.task_id, custom_id, request)
         if (remixed := remix_request(parent, request)) is not None:  # /change has no remix form
             return await self.submit(remixed)
@@ -409,9 +414,10 @@ class MjProxyProvider(BaseProvider):
             body["enableRemix"] = True
         new_id, envelope = await self._post("action", body, request.speed)
         status = (envelope.properties or {}).get("status")
-        if envelope.code == 21 and status in (None, "MODAL"):  # remix / custom input: confirm it
+        if envelope.code == 21 and status in (None, "MODAL"):  # remix / custom input / region: confirm it
             prompt = request.prompt or (parent.request.prompt.full() if parent.request.prompt else "")
-            new_id = await self._confirm(new_id, prompt, common, request.speed)
+            mask = {"maskBase64": request.mask.data_uri()} if request.mask is not None else {}
+            new_id = await self._confirm(new_id, prompt, common | mask, request.speed)
         return TaskSnapshot(task_id=new_id, status=TaskStatus.SUBMITTED)
 
     async def _confirm(self, task_id: str, prompt: str, common: dict[str, str], speed: Speed | None) -> str:

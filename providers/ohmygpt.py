@@ -68,6 +68,7 @@ LABELS = {
     "upscale (creative)": Action.UPSCALE_CREATIVE,
     "vary (subtle)": Action.VARY_SUBTLE,
     "vary (strong)": Action.VARY_STRONG,
+    "vary (region)": Action.VARY_REGION,
     "zoom out 2x": Action.ZOOM_OUT_2X,
     "zoom out 1.5x": Action.ZOOM_OUT_1_5X,
     "upscale (2x)": Action.UPSCALE_2X,
@@ -90,6 +91,7 @@ CUSTOM_IDS: tuple[tuple[re.Pattern[str], Action], ...] = (
     (re.compile(r"::upsample_v[\w.]*_4x::"), Action.UPSCALE_4X),
     (re.compile(r"::Outpaint::100::"), Action.MAKE_SQUARE),
     (re.compile(r"::low_variation::"), Action.VARY_SUBTLE),
+    (re.compile(r"^MJ::Inpaint::"), Action.VARY_REGION),
     (re.compile(r"::high_variation::"), Action.VARY_STRONG),
     (re.compile(r"::Outpaint::50::"), Action.ZOOM_OUT_2X),
     (re.compile(r"::Outpaint::75::"), Action.ZOOM_OUT_1_5X),
@@ -216,6 +218,11 @@ def _action_body(config: OhmygptConfig, parent: ParentTask, request: ActRequest)
         raise ProviderRejected("This button is not available for this image.")
     body = _common(config, request.speed, request.callback_url)
     task_id: int | str = int(parent.task_id) if parent.task_id.isdigit() else parent.task_id
+    if request.action is Action.VARY_REGION:  # the mask goes with the press (base64Mask, a data URI)
+        if request.mask is None:
+            raise ProviderRejected("Vary (Region) needs a region drawn on the image (the web editor).")
+        body |= {"base64Mask": request.mask.data_uri()}
+        body |= {"prompt": request.prompt} if request.prompt else {}
     return body | {"taskId": task_id, "customId": custom_id}
 
 
@@ -316,7 +323,8 @@ class OhmygptProvider(BaseProvider):
         # every grid button and every upscale follow-up but Animate (the query schema has no video field)
         # and Custom Zoom (a MODAL task: OhMyGPT has no endpoint to send its form)
         actions=frozenset(
-            {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, *(a for a, _ in GRID_ACTIONS), *UPSCALE_FOLLOWUPS}
+            {Action.IMAGINE, Action.DESCRIBE, Action.BLEND, *(a for a, _ in GRID_ACTIONS), *UPSCALE_FOLLOWUPS,
+             Action.VARY_REGION}
             - {Action.VIDEO, Action.CUSTOM_ZOOM}  # Custom Zoom's form has no endpoint here
         ),
         batch_fetch=20,

@@ -224,6 +224,8 @@ class DiscordFrontend:
         left = await self.inbox.left()  # before any interaction of this run can arrive
         with pointed_at(self.config.api_base, self.config.gateway_url):
             self.app.listeners.add(self.outbox.messages)
+            if self.app.web is not None:  # jobs made on the web pages (Vary (Region)) shown here too
+                self.app.web.shows[PLATFORM] = self.outbox.messages.show
             try:
                 async with asyncio.TaskGroup() as group:
                     delivery = group.create_task(self.outbox.messages.run(), name="discord-delivery")

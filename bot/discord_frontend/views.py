@@ -59,6 +59,9 @@ def view(rows: Sequence[Sequence[Button]]) -> discord.ui.View | None:
     result = discord.ui.View(timeout=None)
     for row_index, row in enumerate(rows):
         for button in row:
+            if button.url:  # a link (Vary (Region)'s web editor): opens the page, no interaction
+                result.add_item(discord.ui.Button(label=button.label, url=button.url, row=row_index))
+                continue
             item = ActionButton(button.ref, button.label)
             item.item.row = row_index
             result.add_item(item)

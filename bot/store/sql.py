@@ -403,6 +403,11 @@ SCOPE_JOBS = (
     " ORDER BY l.charged_at DESC LIMIT ?"
 )
 JOB_SCOPE = "SELECT scope FROM quota_ledger WHERE job_id = ?"
+#: Every chat (scope key) jobs were counted under: its jobs and the newest one's time, newest first.
+SCOPE_CHATS = (
+    "SELECT scope, COUNT(*), MAX(charged_at) FROM quota_ledger WHERE scope LIKE '%:%'"
+    " GROUP BY scope ORDER BY 3 DESC LIMIT ?"
+)
 JOB_CHILDREN = SELECT + " WHERE parent_id = ? ORDER BY created_at"
 #: Usage by member in a chat since a moment: jobs, credits charged and not refunded, a display name.
 SCOPE_MEMBERS = (

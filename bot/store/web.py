@@ -41,6 +41,13 @@ class MemberUsage:
     spend: float
 
 
+@dataclass(frozen=True)
+class ChatUsage:
+    scope: str  # "telegram:-100…", "discord:<guild>"
+    jobs: int
+    last_at: float
+
+
 def _session(row: tuple[object, ...]) -> WebSession:
     sid, platform, user, name, scope_platform, scope, admin, operator, created, expires = row
     return WebSession(str(sid), str(platform), str(user), str(name or ""),
@@ -108,6 +115,11 @@ class WebStore:
 
     async def children(self, job_id: str) -> list[Job]:
         return [from_row(row) for row in await self._engine.rows(sql.JOB_CHILDREN, (job_id,))]
+
+    async def chats(self, limit: int = 500) -> list[ChatUsage]:
+        """Every chat jobs were asked in, the most recently busy first (the operator console)."""
+        rows = await self._engine.rows(sql.SCOPE_CHATS, (limit,))
+        return [ChatUsage(str(scope), int(jobs), float(last)) for scope, jobs, last in rows]
 
     async def members(self, scope: str, since: float) -> list[MemberUsage]:
         rows = await self._engine.rows(sql.SCOPE_MEMBERS, (scope, since))

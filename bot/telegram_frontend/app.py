@@ -140,6 +140,8 @@ class TelegramFrontend:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.outbox.messages.run(), name="telegram-delivery")
                 self._app.listeners.add(self.outbox.messages)  # before the first update can start a job
+                if self._app.web is not None:  # jobs made on the web pages (Vary (Region)) shown here too
+                    self._app.web.shows[PLATFORM] = self.outbox.messages.show
                 try:
                     await self._app.worker.adopt(PLATFORM, self._adopt)
                     await self._start()

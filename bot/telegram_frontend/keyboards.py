@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
 from bot.telegram_frontend.render import Rows
 
@@ -29,9 +29,16 @@ def markup(rows: Rows) -> InlineKeyboardMarkup | None:
     """The inline keyboard for `rows`, or None (no keyboard) when there are none."""
     if not rows:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
-    )
+    return InlineKeyboardMarkup([[_button(label, data) for label, data in row] for row in rows])
+
+
+def _button(label: str, data: str) -> InlineKeyboardButton:
+    """A press (callback data), or a link: `url:<url>` or `webapp:<url>` (a Web App, private chats)."""
+    if data.startswith("webapp:"):
+        return InlineKeyboardButton(label, web_app=WebAppInfo(data.removeprefix("webapp:")))
+    if data.startswith("url:"):
+        return InlineKeyboardButton(label, url=data.removeprefix("url:"))
+    return InlineKeyboardButton(label, callback_data=data)
 
 
 @dataclass(frozen=True)

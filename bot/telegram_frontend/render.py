@@ -61,8 +61,16 @@ def footer(job: Job) -> str:
 
 
 def job_rows(job: Job) -> Rows:
+    """The buttons as (label, callback_data); a link button's data is `url:<url>`, or `webapp:<url>`
+    in a private chat over HTTPS (Telegram allows Web App buttons only there; elsewhere the plain link)."""
+    private = job.placement is not None and not job.placement.chat_id.startswith("-")
+
+    def link(url: str) -> str:
+        return f"webapp:{url}" if private and url.startswith("https://") else f"url:{url}"
+
     return tuple(
-        tuple((button.label, button.ref.pack()) for button in row) for row in presentation.buttons(job)
+        tuple((button.label, link(button.url) if button.url else button.ref.pack()) for button in row)
+        for row in presentation.buttons(job)
     )
 
 

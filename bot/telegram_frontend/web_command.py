@@ -7,17 +7,28 @@ from __future__ import annotations
 import logging
 
 import telegram.error
-from telegram import Chat, LinkPreviewOptions, Message, ReplyParameters, Update
+from telegram import (
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+    WebAppInfo,
+)
 
 from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.common import Context, arguments, owner_of
 from bot.telegram_frontend.outbox import Outbox
 from bot.web.auth import Grant, WebAuth
+from bot.web.telegram_app import PATH as APP_PATH
 
 log = logging.getLogger(__name__)
 
 OFF = "The web pages are not turned on for this bot."
 AS_YOURSELF = "Send /web as yourself (not anonymously or as a channel): the link signs in a person."
+OPEN_APP = "Open the web pages"
 SENT = "I sent you a sign-in link in our private chat."
 START_FIRST = ("I can't write to you privately yet: open a private chat with me (@{bot}), press Start, "
                "then send /web here again.")
@@ -64,14 +75,23 @@ class WebCommand:
         else:
             await self._outbox.reply_text(message, START_FIRST.format(bot=message.get_bot().username))
 
+    def _app_button(self) -> InlineKeyboardMarkup | None:
+        """A Web App button opening the pages inside Telegram (signed in by its initData). Telegram
+        takes Web App URLs over HTTPS only, and the button in private chats only (where links go)."""
+        if self._auth is None or not self._auth.telegram_app or not self._auth.secure_cookie:
+            return None
+        url = self._auth.public_url + APP_PATH
+        return InlineKeyboardMarkup([[InlineKeyboardButton(OPEN_APP, web_app=WebAppInfo(url))]])
+
     async def _send(self, message: Message, chat_id: int, text: str,
                     reply: ReplyParameters | None = None) -> bool:
         """Send the link to `chat_id` (a private chat), without a link preview; False when Telegram
         refuses (the person never started the bot, or blocked it)."""
+        markup = self._app_button()
         try:
             await self._outbox.paced(chat_id, lambda: message.get_bot().send_message(
                 chat_id, text, link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_parameters=reply))  # fmt: skip
+                reply_parameters=reply, reply_markup=markup))  # fmt: skip
         except telegram.error.TelegramError as exc:
             log.info("web: no sign-in link for chat %s: %s", chat_id, exc)
             return False

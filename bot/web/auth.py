@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -33,6 +34,10 @@ _SALT = "imagine-bot web sign-in link"
 
 class LinkRefused(UserError):
     """A sign-in link that is forged, expired or used already: the message says which, plainly."""
+
+
+class InitDataRefused(UserError):
+    """Telegram Web App `initData` that is forged, signed for another bot, too old or without a user."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,9 @@ def session_scope_key(session: WebSession) -> str | None:
 
 class WebAuth:
     def __init__(self, config: WebConfig, public_url: str, store: WebStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, telegram_token: str = "") -> None:
         self._config = config
+        self._telegram_token = telegram_token
         self.public_url = public_url.rstrip("/")
         self._store = store
         self._clock = clock
@@ -123,15 +129,57 @@ class WebAuth:
             raise LinkRefused("This sign-in link has expired. Ask the bot for a new one with /web.")
         if not await self._store.use_link(str(payload["n"]), now, float(payload["e"])):
             raise LinkRefused("This sign-in link was used already. Ask the bot for a new one with /web.")
+        owner = Owner(platform=str(payload["p"]), user_id=str(payload["u"]), name=str(payload.get("m") or ""))
+        return await self.open_session(Grant(owner, payload.get("s"), payload.get("sp"),
+                                             bool(payload.get("a")), bool(payload.get("o"))))
+
+    async def open_session(self, grant: Grant) -> tuple[WebSession, str]:
+        """A new session for `grant`: the session and its cookie value."""
+        now = self._clock()
         cookie = secrets.token_urlsafe(32)
         session = WebSession(
-            id=_digest(cookie), platform=str(payload["p"]), user_id=str(payload["u"]),
-            name=str(payload.get("m") or ""), scope_platform=payload.get("sp"), scope=payload.get("s"),
-            chat_admin=bool(payload.get("a")), operator=bool(payload.get("o")),
+            id=_digest(cookie), platform=grant.owner.platform, user_id=grant.owner.user_id,
+            name=grant.owner.name or "", scope_platform=grant.scope_platform, scope=grant.scope,
+            chat_admin=grant.chat_admin, operator=grant.operator,
             created_at=now, expires_at=now + self._config.session_lifetime,
         )  # fmt: skip
         await self._store.add_session(session)
         return session, cookie
+
+    # -- Telegram Web App ----------------------------------------------------------------------------
+
+    @property
+    def telegram_app(self) -> bool:
+        """Whether `initData` can be checked (a Telegram bot token is configured)."""
+        return bool(self._telegram_token)
+
+    def telegram_user(self, init_data: str) -> Owner:
+        """The Telegram user a Web App's `initData` vouches for, checked as Telegram documents it:
+        secret_key = HMAC_SHA256(key="WebAppData", msg=bot_token); hash = hex HMAC_SHA256(key=secret_key,
+        msg=the sorted "key=value" lines but `hash`, joined by "\n"); `auth_date` within
+        `web.init_data_max_age`. InitDataRefused otherwise."""
+        if not self._telegram_token:
+            raise InitDataRefused("Telegram sign-in is not available on this bot.")
+        fields = dict(parse_qsl(init_data, keep_blank_values=True))
+        given = fields.pop("hash", "")
+        check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
+        secret = hmac.new(b"WebAppData", self._telegram_token.encode(), hashlib.sha256).digest()
+        expected = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+        if not given or not hmac.compare_digest(expected, given):
+            raise InitDataRefused("This Telegram sign-in is not valid. Open the pages again from the bot.")
+        try:
+            age = self._clock() - float(fields.get("auth_date", ""))
+            user = json.loads(fields.get("user", ""))
+        except ValueError:
+            raise InitDataRefused("This Telegram sign-in is not valid. Open the pages again from the bot.") \
+                from None
+        if age > self._config.init_data_max_age:
+            raise InitDataRefused("This Telegram sign-in has expired. Open the pages again from the bot.")
+        if not isinstance(user, dict) or "id" not in user:
+            raise InitDataRefused("This Telegram sign-in names nobody. Open the pages again from the bot.")
+        name = " ".join(str(user[k]) for k in ("first_name", "last_name") if user.get(k))
+        name = name or str(user.get("username") or "")
+        return Owner(platform="telegram", user_id=str(user["id"]), name=name)
 
     # -- sessions ------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from bot.errors import JobNotFinished, UserError
 from bot.presentation import title
 from bot.web.auth import COOKIE, LOGIN_PATH, LinkRefused, session_caller
 from bot.web.site import Site
+from providers.base import Action, offer_key
 
 GALLERY_SIZE = 120  # newest jobs a gallery shows
 _IMAGE_TYPES = {b"\xff\xd8": "image/jpeg", b"\x89P": "image/png", b"RI": "image/webp", b"GI": "image/gif"}
@@ -30,6 +31,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "images": len(job.result.image_urls) if job.result else 0,
         "has_image": bool(job.result and (job.result.grid_url or job.result.image_urls)),
         "terminal": job.terminal, "parent_id": job.parent_id,
+        "vary_region": offer_key(Action.VARY_REGION) in job.actions,
         "owner": job.owner.name or f"{job.owner.platform}:{job.owner.user_id}",
     }  # fmt: skip
 

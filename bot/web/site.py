@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +18,7 @@ from bot.admin import AdminService
 from bot.domain import Job, same_person
 from bot.errors import UnknownJob
 from bot.job_media import JobMedia
+from bot.metrics import Metrics
 from bot.service import JobService
 from bot.store.web import WebSession, WebStore
 from bot.web.auth import COOKIE, WebAuth, session_caller, session_scope_key
@@ -49,6 +50,10 @@ class WebParts:
     media: JobMedia
     thumbs: ThumbCache
     clock: Callable[[], float] = time.time
+    metrics: Metrics | None = None  # the operator console's error rates
+    # platform -> its job-message layer's `show` (a chat frontend registers it when it starts): a job
+    # made on a page (Vary (Region)) gets its first message in the chat, like a button's job
+    shows: dict[str, Callable[[Job], Awaitable[None]]] = field(default_factory=dict)
 
 
 class Site:
@@ -156,7 +161,7 @@ async def _with_headers(request: web.Request, handler: Handler) -> web.StreamRes
 
 def mount(app: web.Application, parts: WebParts) -> None:
     """Add the pages, their templates and static files to the webhooks server's application."""
-    from bot.web import chat, pages
+    from bot.web import chat, console, editor, pages, telegram_app
 
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(["html"], default=True))
@@ -164,4 +169,7 @@ def mount(app: web.Application, parts: WebParts) -> None:
     site = Site(parts)
     pages.add_routes(app, site)
     chat.add_routes(app, site)
+    console.add_routes(app, site)
+    telegram_app.add_routes(app, site)
+    editor.add_routes(app, site)
     app.router.add_static("/web/static/", HERE / "static", name="web-static")

@@ -54,7 +54,7 @@ async def test_upscales_variations_and_reroll(h: Harness) -> None:
     assert all(job.result and job.result.grid_url for job in variations)
     conditional = {Action.REDO_UPSCALE, Action.MAKE_SQUARE}  # an upscaler's image; a non-square one
     offered = {offer_key(a) for a in UPSCALE_FOLLOWUPS if h.service.can("local", a) and a not in conditional}
-    assert set(upscales[0].actions) == offered
+    assert set(upscales[0].actions) == offered | {"vary_region:0"}  # the web editor's (WEB_FOLLOWUPS)
     assert h.providers["local"].calls["act"] == 9
 
 

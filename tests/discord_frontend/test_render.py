@@ -56,3 +56,25 @@ def test_imagine_options_are_midjourney_flags() -> None:
     assert imagine_prompt("a fox", aspect_ratio="2:3", version="7", stylize=0, chaos=5, no=" text ",
                           seed=9) == "a fox --ar 2:3 --v 7 --s 0 --c 5 --seed 9 --no text"
     assert imagine_prompt("a fox", version="niji 6") == "a fox --niji 6"
+
+
+def test_vary_region_is_a_link_button_to_the_web_editor_when_the_pages_are_on() -> None:
+    import discord
+
+    from bot import presentation
+    from providers.base import upscale_offers
+
+    result = TaskResult(image_urls=["https://x/0.png"], width=512, height=512)
+    upscaled = job(JobState.SUCCEEDED, progress=100, kind=Action.UPSCALE, result=result,
+                   actions=upscale_offers(LocalProvider.capabilities))
+    try:
+        presentation.set_web_url("https://bot.example")
+        built = view(card(upscaled).rows)
+        assert built is not None
+        links = [c for c in built.children if isinstance(c, discord.ui.Button) and c.url]
+        assert [(b.label, b.url) for b in links] == [
+            ("🖌️ Vary (Region)", "https://bot.example/web/jobs/abcdefghjk/vary-region")]
+        presentation.set_web_url(None)  # no web pages: no button
+        assert "🖌️ Vary (Region)" not in [b.label for row in card(upscaled).rows for b in row]
+    finally:
+        presentation.set_web_url(None)

@@ -222,7 +222,7 @@ class MjProxyFake(FakeServer):
         if custom_id not in {b["customId"] for b in parent.data.get("buttons", [])}:
             return self._invalid("action", "customId is not a button of the task")
         action = _action_of(custom_id)
-        if custom_id.startswith("MJ::CustomZoom::"):  # always a form: the prompt with --zoom 1-2
+        if custom_id.startswith(("MJ::CustomZoom::", "MJ::Inpaint::")):  # always a form (zoom; mask)
             task = self._start(action, body, parent.data["prompt"], status="MODAL")
             task.custom_id = custom_id
             return _envelope(21, "Waiting for window confirm", task.data["id"])
@@ -245,6 +245,10 @@ class MjProxyFake(FakeServer):
         prompt = body.get("prompt") or task.data["prompt"]
         if task.custom_id.startswith("MJ::CustomZoom::") and not _ZOOM.search(prompt):
             return self._invalid("modal", "Custom Zoom needs --zoom between 1 and 2")
+        if task.custom_id.startswith("MJ::Inpaint::"):  # Vary (Region): the mask, as a data URI
+            if not _DATA_URI.match(str(body.get("maskBase64") or "")):
+                return self._invalid("modal", "Vary (Region) needs maskBase64 (a data URI)")
+            task.data["properties"]["maskBase64"] = body["maskBase64"]
         task.data.update(status="NOT_START", prompt=prompt, promptEn=prompt)
         task.data["properties"]["finalPrompt"] = prompt
         task.runner = self.spawn(self._run(task))

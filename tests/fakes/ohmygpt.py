@@ -66,6 +66,7 @@ CHILDREN = (
     ("::reroll::", "REROLL", False),
     ("::Outpaint::", "ZOOM", False),
     ("::pan_", "PAN", False),
+    ("MJ::Inpaint::", "INPAINT", False),  # Vary (Region): `base64Mask` (a data URI) goes with the press
 )
 
 
@@ -78,6 +79,7 @@ class OhmygptFake(FakeServer):
         self.s3 = True  # imageS3Url set on success (else null, as the docs allow)
         self.webhook_envelope = False  # webhooks as {statusCode,message,data} instead of the bare task
         self.describe_field = "prompt"  # where describe's prompts go: "prompt" or "description"
+        self.masks: list[str] = []  # the `base64Mask` of each Vary (Region) press
         self.tasks: dict[int, Task] = {}
         self.received: list[dict[str, Any]] = []  # {"path", "auth", "content_type", "body", "query"}
         self.webhooks_sent: list[dict[str, Any]] = []
@@ -268,6 +270,11 @@ class OhmygptFake(FakeServer):
         child = next(((a, single) for marker, a, single in CHILDREN if marker in custom_id), None)
         if child is None:
             return self._answer(400, "This action is not supported")
+        if child[0] == "INPAINT":
+            if not str(body.get("base64Mask") or "").startswith("data:image/"):
+                return self._answer(400, "base64Mask must be a data URI")
+            self.masks.append(str(body["base64Mask"]))
+            return self._create(body, "VARIATION", str(body.get("prompt") or parent.prompt), single=False)
         return self._create(body, child[0], parent.prompt, single=child[1])
 
     async def query(self, request: web.Request) -> web.Response:

@@ -929,6 +929,9 @@ class TelegramFake(FakeServer):
                     raise bad("BUTTON_DATA_INVALID")
                 if "url" in actions and not re.match(r"(https?|tg)://\S+$", button["url"]):
                     raise bad("BUTTON_URL_INVALID")
+                if "web_app" in actions and not re.match(r"https://\S+$", str(button["web_app"].get("url"))):
+                    raise bad(f"inline keyboard button Web App URL '{button['web_app'].get('url')}' is "
+                              "invalid: Only HTTPS links are allowed")
                 clean.append({k: v for k, v in button.items() if v is not None})
             clean_rows.append(clean)
         return {"inline_keyboard": clean_rows}
@@ -1272,6 +1275,9 @@ class TelegramFake(FakeServer):
 
     def _bot_message(self, chat: dict[str, Any], p: dict[str, Any], **fields: Any) -> FakeMessage:
         markup = self._markup(p.get("reply_markup"))
+        buttons = [b for row in (markup or {}).get("inline_keyboard", []) for b in row]
+        if chat["type"] != "private" and any("web_app" in b for b in buttons):
+            raise bad("BUTTON_TYPE_INVALID")  # Web App buttons: private chats only
         force = self._force_reply(p.get("reply_markup"))
         thread = p.get("message_thread_id")
         if thread is not None and not self._is_topic(chat["id"], thread):

@@ -22,6 +22,7 @@ from telegram import (
     InputMediaPhoto,
     Message,
     Update,
+    WebAppInfo,
 )
 from telegram.error import BadRequest, Conflict, EndPointNotFound, RetryAfter
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -188,6 +189,21 @@ async def test_callback_data_is_limited_to_64_bytes(fake: TelegramFake, bot: Bot
             GROUP, "plain", reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("x")]])
         )
     assert len(fake.chat(GROUP)) == 1  # refused sends leave nothing behind
+
+
+async def test_web_app_buttons_need_https_and_a_private_chat(fake: TelegramFake, bot: Bot) -> None:
+    fake.open_chat(ANN.id, "private", user=ANN)
+
+    def app(url: str) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup([[InlineKeyboardButton("Open", web_app=WebAppInfo(url))]])
+
+    sent = await bot.send_message(ANN.id, "pages", reply_markup=app("https://bot.example.com/app"))
+    assert sent.reply_markup == app("https://bot.example.com/app")
+    with pytest.raises(BadRequest, match=r"(?i)only https links are allowed"):
+        await bot.send_message(ANN.id, "pages", reply_markup=app("http://bot.example.com/app"))
+    with pytest.raises(BadRequest, match=r"(?i)button_type_invalid"):
+        await bot.send_message(GROUP, "pages", reply_markup=app("https://bot.example.com/app"))
+    assert len(fake.chat(GROUP)) == 0 and len(fake.chat(ANN.id)) == 1
 
 
 async def test_flood_limits_and_forced_429(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -160,7 +160,7 @@ async def test_upscale_then_every_follow_up_button(fake: MjProxyFake, provider: 
     assert fake.submitted("action")[0].body == {"taskId": grid.task_id, "customId": grid.actions["upscale:2"]}
     assert upscaled.result is not None and upscaled.result.grid_url is None
     assert upscaled.result.image_urls == [f"{fake.base_url}/cdn/{upscaled.task_id}/upscale.png"]
-    assert set(upscaled.actions) == UPSCALE_OFFERS  # Vary (Region) and ❤️ are not offered
+    assert set(upscaled.actions) == UPSCALE_OFFERS | {"vary_region:0"}  # ❤️ is not offered
     assert "animate_high" in upscaled.actions["video:0"]
 
     parent = parent_of(upscaled, request, Action.UPSCALE)
@@ -179,7 +179,7 @@ async def test_upscale_then_every_follow_up_button(fake: MjProxyFake, provider: 
         assert done.status is TaskStatus.SUCCEEDED and done.result is not None
         single = key.startswith(("upscale_subtle", "upscale_creative"))
         assert (done.result.grid_url is None) is single
-        assert set(done.actions) == (UPSCALE_OFFERS if single else GRID_OFFERS)
+        assert set(done.actions) == (UPSCALE_OFFERS | {"vary_region:0"} if single else GRID_OFFERS)
 
     video = await press(provider, parent, Action.VIDEO)
     assert video.result is not None and video.result.video_urls == [
@@ -550,7 +550,7 @@ def test_accepted_codes_coerce_the_task_id() -> None:
         ({"customId": "opaque-6", "emoji": "⬅"}, (Action.PAN_LEFT, 0)),
         ({"customId": "opaque-7", "emoji": "⬇️"}, (Action.PAN_DOWN, 0)),
         ({"customId": "MJ::JOB::animate_low::1::h::SOLO"}, (Action.VIDEO, 0)),
-        ({"customId": "MJ::Inpaint::1::h::SOLO", "label": "Vary (Region)"}, None),
+        ({"customId": "MJ::Inpaint::1::h::SOLO", "label": "Vary (Region)"}, (Action.VARY_REGION, 0)),
         ({"customId": "MJ::CustomZoom::h", "label": "Custom Zoom"}, (Action.CUSTOM_ZOOM, 0)),
         ({"customId": "MJ::JOB::upsample_v5_2x::1::h::SOLO", "label": "Upscale (2x)"},
          (Action.UPSCALE_2X, 0)),

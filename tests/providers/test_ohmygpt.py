@@ -135,8 +135,9 @@ async def test_upscale_offers_the_followups_and_each_one_works(
     }
     upscale = await finish(provider, up_snap.task_id)
     assert upscale.result is not None and upscale.result.image_urls and upscale.result.grid_url is None
-    # Vary (Region), Custom Zoom, Animate and ❤️ need forms or media we don't handle: not offered
-    assert set(upscale.actions) == FOLLOWUPS
+    # Custom Zoom, Animate and ❤️ need forms or media we don't handle: not offered; Vary (Region)
+    # is (its mask goes with the press as base64Mask: test_ohmygpt_region.py)
+    assert set(upscale.actions) == FOLLOWUPS | {"vary_region:0"}
     assert upscale.actions["zoom_out_2x:0"].startswith("MJ::Outpaint::50::")
     assert upscale.actions["pan_left:0"].startswith("MJ::JOB::pan_left::")
     assert upscale.actions["vary_strong:0"].startswith("MJ::JOB::high_variation::")
@@ -148,7 +149,7 @@ async def test_upscale_offers_the_followups_and_each_one_works(
         assert done.status is TaskStatus.SUCCEEDED and done.result is not None
         single = action in (Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE)
         assert (done.result.grid_url is None) == single
-        assert set(done.actions) == (FOLLOWUPS if single else GRID_OFFERS)
+        assert set(done.actions) == (FOLLOWUPS | {"vary_region:0"} if single else GRID_OFFERS)
 
 
 @pytest.mark.parametrize(("action", "index"), [(Action.VARIATION, 3), (Action.REROLL, 0)])

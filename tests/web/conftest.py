@@ -15,9 +15,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from bot.access import Caller
-from bot.config import AppConfig, MediaConfig, WebConfig, WebhooksConfig
+from bot.config import AppConfig, MediaConfig, TelegramConfig, WebConfig, WebhooksConfig
 from bot.domain import Job, Owner, Placement
 from bot.metrics import add_routes
 from bot.web.auth import Grant
@@ -33,12 +34,14 @@ OTHER_GROUP = "-100888"
 
 
 def config(tmp_path: Path, database: Path | str | None = None, public_url: str = "http://127.0.0.1:1",
-           **web: Any) -> AppConfig:
+           telegram_token: str = "", local_settings: dict[str, Any] | None = None, **web: Any) -> AppConfig:
     return AppConfig(
-        database=database or tmp_path / "jobs.sqlite3", default_provider="local", providers=[local()],
+        database=database or tmp_path / "jobs.sqlite3", default_provider="local",
+        providers=[local(**(local_settings or {}))],
         media=MediaConfig(cache_dir=tmp_path / "media"),
         webhooks=WebhooksConfig(listen="127.0.0.1:0", public_url=public_url),
         web=WebConfig(enabled=True, **web),
+        telegram=TelegramConfig(token=SecretStr(telegram_token)) if telegram_token else None,
     )  # fmt: skip
 
 
@@ -98,8 +101,10 @@ def csrf_of(html: str) -> str:
 
 @contextlib.asynccontextmanager
 async def serve(tmp_path: Path, database: Path | str | None = None, public_url: str = "http://127.0.0.1:1",
+                telegram_token: str = "", local_settings: dict[str, Any] | None = None,
                 **web_settings: Any) -> AsyncIterator[Web]:
-    async with wire(config(tmp_path, database, public_url, **web_settings), FakeClock()) as wired:
+    async with wire(config(tmp_path, database, public_url, telegram_token, local_settings, **web_settings),
+                    FakeClock()) as wired:
         app = wired.app
         assert app.webhooks is not None and app.web is not None
         application: web.Application = app.webhooks.build_application()

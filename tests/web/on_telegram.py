@@ -19,10 +19,10 @@ from tests.telegram_frontend.conftest import ANN, BOB, BOT, GROUP, TIME_SCALE, B
 __all__ = ["ANN", "BOB", "GROUP", "Bot", "link_in", "telegram_bot"]
 
 
-def web_config(tmp_path: Path, fake: TelegramFake, **top: Any) -> AppConfig:
+def web_config(tmp_path: Path, fake: TelegramFake, public_url: str | None = None, **top: Any) -> AppConfig:
     port = free_port()
     return make_config(tmp_path, fake, webhooks={"listen": f"127.0.0.1:{port}",
-                                                 "public_url": f"http://127.0.0.1:{port}"},
+                                                 "public_url": public_url or f"http://127.0.0.1:{port}"},
                        web={"enabled": True}, **top)  # fmt: skip
 
 
@@ -33,12 +33,12 @@ def link_in(message: FakeMessage) -> str:
 
 
 @contextlib.asynccontextmanager
-async def telegram_bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **top: Any
-                       ) -> AsyncIterator[tuple[TelegramFake, Bot]]:
+async def telegram_bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, public_url: str | None = None,
+                       **top: Any) -> AsyncIterator[tuple[TelegramFake, Bot]]:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     async with TelegramFake(bot_username=BOT, time_scale=TIME_SCALE) as fake:
         fake.open_chat(GROUP, "supergroup", title="Artists")
         fake.open_chat(ANN.id, "private", user=ANN)
-        async with serving(web_config(tmp_path, fake, **top), fake) as bot:
+        async with serving(web_config(tmp_path, fake, public_url, **top), fake) as bot:
             yield fake, bot
         assert fake.violations == []

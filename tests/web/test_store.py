@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain import Job, Owner
 from bot.store import JobStore
 from bot.store.web import WebSession
+from providers.base import Action, GenerationRequest, PromptParams
 
 
 @pytest.fixture
@@ -58,3 +60,21 @@ async def test_sessions_live_until_they_expire_or_are_revoked(two: tuple[JobStor
     assert await first.web.revoke_user("telegram", "101", 1700.0) == 2  # the expired one too
     assert await first.web.sessions(1700.0) == []
     await first.web.prune(3000.0)
+
+
+async def test_every_chat_with_its_job_count_the_busiest_lately_first(two: tuple[JobStore, JobStore]) -> None:
+    first, second = two
+
+    def job(job_id: str) -> Job:
+        return Job(id=job_id, kind=Action.IMAGINE, provider="local",
+                   request=GenerationRequest(prompt=PromptParams(text="a fox")),
+                   owner=Owner(platform="telegram", user_id="101"), created_at=0, updated_at=0, deadline=100)
+
+    charges = [("j1", "telegram:-100", 1000.0), ("j2", "telegram:-100", 1001.0), ("j3", "discord:55", 1005.0),
+               ("j4", None, 1010.0)]  # j4: a private chat, counted under no chat
+    for job_id, scope, at in charges:
+        assert await first.ledger.charge(job(job_id), scope, 1.0, False, at)
+    chats = await second.web.chats()
+    assert [(c.scope, c.jobs, c.last_at) for c in chats] == [("discord:55", 1, 1005.0),
+                                                              ("telegram:-100", 2, 1001.0)]
+    assert [c.scope for c in await second.web.chats(limit=1)] == ["discord:55"]

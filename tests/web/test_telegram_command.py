@@ -83,3 +83,29 @@ async def test_web_says_when_the_pages_are_off(tmp_path: Path, monkeypatch: pyte
             assert all("web" not in [c["command"] for c in listed] for listed in fake.commands.values())
             sent = fake.send_text(ANN.id, ANN, "/web")
             assert (await bot.reply(ANN.id, sent.message_id)).text == OFF
+
+
+async def test_over_https_the_link_comes_with_a_web_app_button_in_the_private_chat_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with telegram_bot(tmp_path, monkeypatch, public_url="https://bot.example.com") as (fake, bot):
+        sent = fake.send_text(ANN.id, ANN, "/web")
+        reply = await bot.reply(ANN.id, sent.message_id)
+        assert reply.reply_markup == {"inline_keyboard": [[{
+            "text": "Open the web pages", "web_app": {"url": "https://bot.example.com/web/telegram-app"}}]]}
+        assert "https://bot.example.com/web/login?t=" in (reply.text or "")
+
+        fake.make_admin(GROUP, ANN)
+        sent = fake.send_text(GROUP, ANN, "/web")
+        notice = await bot.reply(GROUP, sent.message_id)
+        assert notice.reply_markup is None  # a Web App button is for private chats only
+        private = await fake.wait_until(lambda: [m for m in fake.bot_messages(ANN.id) if "(with the pages of"
+                                                 in (m.text or "")])
+        assert private[0].reply_markup == reply.reply_markup
+
+
+async def test_over_plain_http_there_is_no_web_app_button(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    async with telegram_bot(tmp_path, monkeypatch) as (fake, bot):  # Telegram takes HTTPS Web Apps only
+        sent = fake.send_text(ANN.id, ANN, "/web")
+        assert (await bot.reply(ANN.id, sent.message_id)).reply_markup is None

@@ -155,7 +155,8 @@ async def _assemble(
     served = None
     if hooks is None and config.metrics.listen and serve_http:
         served = MetricsServer(config.metrics.listen, metrics, health, store, pool.last_success)
-    board.load(await service.queued_jobs())
+    if serve_http:  # a one-shot CLI command shows no chat message: it needs no queue positions
+        board.load(await service.queued_jobs())
     web = await _web(config, store, service, admin, job_media, clock, metrics) if hooks is not None else None
     return App(config, http, store, pool, listeners, runner, poller, service, admin, metrics, health, worker,
                SharedEvents(store, listeners, clock), board, hooks, served, web)

@@ -328,9 +328,10 @@ class JobMessages(Generic[V]):
             return
         if job is None:
             assert isinstance(view, str)
-            chat = self._chat(key.removeprefix("status/"))
+            chat_id = key.removeprefix("status/")
+            chat = self._chat(chat_id)
             with self.waiting_out_rate_limits():
-                chat.status_id = await self._surface.status(key.removeprefix("status/"), chat.status_id, view)
+                chat.status_id = await self._surface.status(chat_id, chat.status_id, view)
             return
         assert not isinstance(view, str)
         if out.first and job.id not in self._posted:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck check bench clean
+.PHONY: setup demo test lint typecheck check bench clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ typecheck: setup
 	$(BIN)/mypy bot providers
 
 check: lint typecheck test
+
+# The message catalogues (bot/locales) brought in step with the code: new messages arrive untranslated.
+messages: setup
+	$(BIN)/python -m bot.i18n_catalogues
 
 bench: setup
 	$(BIN)/python bench/core.py

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from bot.config import AccessConfig, AdminsConfig
 from bot.domain import CLI_PLATFORM, Job, Owner, same_person
 from bot.errors import NotAllowed, UserError
+from bot.i18n import N_, t
 from bot.store.ops import BanList
 
 GLOBAL = "*"  # the scope of a ban or setting that applies everywhere
-CHAT_REFUSAL = "This bot is not enabled in this chat. Ask an admin to allow it."
-SERVER_REFUSAL = "This bot is not enabled in this server."
+CHAT_REFUSAL = N_("This bot is not enabled in this chat. Ask an admin to allow it.")
+SERVER_REFUSAL = N_("This bot is not enabled in this server.")
 
 
 def scope_key(platform: str, scope: str | None) -> str | None:
@@ -48,7 +49,8 @@ def parse_user(text: str, default_platform: str = GLOBAL) -> tuple[str, str]:
     if not sep:
         return default_platform, text.strip()
     if not platform or not user_id:
-        raise UserError(f"'{text}' is not a user; write PLATFORM:ID (e.g. telegram:12345) or an id.")
+        raise UserError(t("'{text}' is not a user; write PLATFORM:ID (e.g. telegram:12345) or an id.",
+                          text=text))
     return platform, user_id
 
 
@@ -68,6 +70,7 @@ class Caller:
     chat_admin: bool = False
     operator: bool = False
     scope_platform: str | None = None  # the scope's platform when not the owner's (the CLI's --scope)
+    locale: str = "en"  # the language they are answered in (`Languages.of`); their jobs keep it
 
     @property
     def platform(self) -> str:
@@ -129,8 +132,10 @@ class AccessPolicy:
 
     def check_press(self, caller: Caller, job: Job) -> None:
         if not self.may_press(caller, job):
-            raise NotAllowed(f"These buttons belong to {job.owner.name or 'the person who asked'}. "
-                             "Start your own with /imagine.")
+            if job.owner.name:
+                raise NotAllowed(t("These buttons belong to {name}. Start your own with /imagine.",
+                                   name=job.owner.name))
+            raise NotAllowed(t("These buttons belong to the person who asked. Start your own with /imagine."))
 
     def may_cancel(self, caller: Caller, job: Job) -> bool:
         """Its owner, an admin of the chat (the frontend's verdict), an operator; anyone when buttons
@@ -139,7 +144,9 @@ class AccessPolicy:
 
     def check_cancel(self, caller: Caller, job: Job) -> None:
         if not self.may_cancel(caller, job):
-            raise NotAllowed(f"Job {job.id} belongs to {job.owner.name or 'someone else'}.")
+            if job.owner.name:
+                raise NotAllowed(t("Job {id} belongs to {name}.", id=job.id, name=job.owner.name))
+            raise NotAllowed(t("Job {id} belongs to someone else.", id=job.id))
 
     # -- using the bot at all ---------------------------------------------------------------------
 
@@ -155,7 +162,7 @@ class AccessPolicy:
         platform, scope = caller.platform, caller.scope
         served = self._access.served.get(platform)
         if served is not None and scope not in served:
-            return SERVER_REFUSAL
+            return t(SERVER_REFUSAL)
         if self.is_operator(caller):
             return None
         chats = [c for c in (scope or chat, chat) if c]
@@ -163,7 +170,7 @@ class AccessPolicy:
         if any(matches(self._access.block_chats, platform, c) for c in chats) or (
             allowed and not any(matches(allowed, platform, c) for c in chats)
         ):
-            return CHAT_REFUSAL
+            return t(CHAT_REFUSAL)
         return None
 
     async def check(self, caller: Caller, chat: str | None = None) -> None:
@@ -179,10 +186,20 @@ class AccessPolicy:
         if matches(cfg.block_users, owner.platform, owner.user_id) or (
             cfg.allow_users and not matches(cfg.allow_users, owner.platform, owner.user_id)
         ):
-            raise NotAllowed("You are not allowed to use this bot. Ask an admin if you think this is wrong.")
+            raise NotAllowed(t("You are not allowed to use this bot. "
+                               "Ask an admin if you think this is wrong."))
         where = scope_key(owner.platform, caller.scope or chat) or GLOBAL
         ban = await self.bans.banned(owner.platform, owner.user_id, where)
         if ban is not None:
-            here = "here" if ban[0] != GLOBAL else "from this bot"
-            reason = f" ({ban[1]})" if ban[1] else ""
-            raise NotAllowed(f"You are banned {here}{reason}. Ask an admin if you think this is wrong.")
+            everywhere = ban[0] == GLOBAL
+            if ban[1] and everywhere:
+                said = t("You are banned from this bot ({reason}). Ask an admin if you think this is wrong.",
+                         reason=ban[1])
+            elif ban[1]:
+                said = t("You are banned here ({reason}). Ask an admin if you think this is wrong.",
+                         reason=ban[1])
+            elif everywhere:
+                said = t("You are banned from this bot. Ask an admin if you think this is wrong.")
+            else:
+                said = t("You are banned here. Ask an admin if you think this is wrong.")
+            raise NotAllowed(said)

@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import languages
 from bot.access import GLOBAL, AccessPolicy, Caller, parse_user
 from bot.domain import CLI_PLATFORM, Owner, same_person
 from bot.errors import NotAllowed, UserError
+from bot.i18n import t
 from bot.pool import ProviderPool
 from bot.quota import LIMIT_KEYS, Quotas
 from bot.store.ops import Ban, OpsSettings, ProviderStats
@@ -35,7 +37,7 @@ def parse_period(text: str) -> float:
     """`90m`, `24h`, `7d`, `2w` as seconds."""
     match = _PERIOD.match(text)
     if match is None:
-        raise UserError(f"'{text}' is not a period; write e.g. 30m, 24h, 7d or 2w.")
+        raise UserError(t("'{text}' is not a period; write e.g. 30m, 24h, 7d or 2w.", text=text))
     return float(match[1]) * _UNITS[match[2].lower()]
 
 
@@ -46,9 +48,10 @@ class Stats:
     providers: list[ProviderStats]
 
     def lines(self) -> list[str]:
-        where = "everywhere" if self.scope is None else "in this chat"
         if not self.providers:
-            return [f"No jobs {where} in this period."]
+            if self.scope is None:
+                return [t("No jobs everywhere in this period.")]
+            return [t("No jobs in this chat in this period.")]
         out = [f"{'provider':<14}{'jobs':>6}{'ok':>6}{'failed':>8}{'active':>8}{'refunds':>9}{'spend':>9}"]
         for p in self.providers:
             out.append(f"{p.provider:<14}{p.jobs:>6}{p.succeeded:>6}{p.failed:>8}{p.active:>8}"
@@ -76,18 +79,18 @@ class AdminService:
     def _scope(self, caller: Caller, everywhere: bool) -> str:
         """Where an admin command applies: the caller's chat, or everywhere (operators only)."""
         if not self.is_admin(caller):
-            raise NotAllowed("Only admins can do that.")
+            raise NotAllowed(t("Only admins can do that."))
         if self._operator(caller):
             return GLOBAL if everywhere or caller.scope_key is None else caller.scope_key
         if everywhere:
-            raise NotAllowed("Only the bot's operators can do that everywhere; leave out 'everywhere'.")
+            raise NotAllowed(t("Only the bot's operators can do that everywhere; leave out 'everywhere'."))
         if caller.scope_key is None:
-            raise NotAllowed("Run this in the server or group you administer.")
+            raise NotAllowed(t("Run this in the server or group you administer."))
         return caller.scope_key
 
     def _require_operator(self, caller: Caller) -> None:
         if not self._operator(caller):
-            raise NotAllowed("Only the bot's operators can do that.")
+            raise NotAllowed(t("Only the bot's operators can do that."))
 
     # -- bans ---------------------------------------------------------------------------------------
 
@@ -100,9 +103,9 @@ class AdminService:
         platform, user_id = self._target(caller, user)
         target = Owner(platform=platform, user_id=user_id)
         if self._access.is_operator(target):
-            raise NotAllowed(f"{user} is an operator of this bot and cannot be banned.")
+            raise NotAllowed(t("{user} is an operator of this bot and cannot be banned.", user=user))
         if same_person(target, caller.owner):
-            raise UserError("You cannot ban yourself.")
+            raise UserError(t("You cannot ban yourself."))
         now = self._clock()
         by = f"{caller.owner.platform}:{caller.owner.user_id}"
         await self._access.bans.ban(platform, user_id, scope, reason.strip(), by, now)
@@ -132,6 +135,21 @@ class AdminService:
     async def set_limit(self, caller: Caller, key: str, value: str, *, everywhere: bool = False) -> None:
         """Set one of LIMIT_KEYS to a number, "none" (unlimited) or "default" (the config's value)."""
         await self._quotas.set_limit(self._scope(caller, everywhere), key, value)
+
+    # -- the chat's language -----------------------------------------------------------------------
+
+    async def set_language(self, caller: Caller, value: str) -> str:
+        """The language of the caller's chat or server for everyone who chose none (`auto`: each
+        person's app's again); returns it as stored."""
+        scope = self._scope(caller, False)
+        if scope == GLOBAL:
+            raise NotAllowed(t("Run this in the server or group you administer."))
+        stored = languages.checked(value)
+        if stored == languages.AUTO:
+            await self._settings.delete(scope, languages.KEY)
+        else:
+            await self._settings.put(scope, languages.KEY, stored)
+        return stored
 
     # -- providers ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from bot.config import AppConfig
 from bot.domain import CLI_PLATFORM
 from bot.events import Listeners, SharedEvents
 from bot.job_media import JobMedia
+from bot.languages import Languages
 from bot.media import Downloader, MediaCache
 from bot.metrics import Health, Metrics, MetricsServer, add_routes
 from bot.moderation import Moderator
@@ -89,12 +90,14 @@ class FrontendParts:
     webhooks: WebhookReceiver | None
     metrics: Metrics
     health: Health
+    languages: Languages  # which language each person is answered in
     web: WebParts | None = None  # the web pages, when on: /web hands out sign-in links for them
 
 
 def frontend_parts(app: App) -> FrontendParts:
     return FrontendParts(app.config, app.service, app.admin, app.board, app.listeners, app.worker, app.events,
-                         app.store, app.webhooks, app.metrics, app.health, app.web)
+                         app.store, app.webhooks, app.metrics, app.health, Languages(app.store, app.store.ops),
+                         app.web)
 
 
 @contextlib.asynccontextmanager

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bot import i18n
+from bot.i18n import N_, t
 from providers.base import (
     Action,
     GenerationRequest,
@@ -154,6 +156,7 @@ class Job(BaseModel):
     # the platform event that created it ("telegram:<update_id>"): unique; one of several jobs made by
     # one event (permutations, --repeat) adds its place in the set, "telegram:<update_id>#2/4"
     origin: str | None = None
+    locale: str = "en"  # the language it was asked in (bot/i18n.py): its message is written in it
 
     @property
     def terminal(self) -> bool:
@@ -273,7 +276,8 @@ def merge_snapshot(job: Job, snapshot: TaskSnapshot, now: float) -> Job | None:
         update["result"] = snapshot.result
         update["actions"] = snapshot.actions
     if final is JobState.FAILED:
-        update["error"] = snapshot.error or "The provider could not generate this image."
+        with i18n.use(job.locale):  # stored on the job: in the language it was asked in
+            update["error"] = snapshot.error or t("The provider could not generate this image.")
     if snapshot.extra and {**job.provider_data, **snapshot.extra} != job.provider_data:
         update["provider_data"] = {**job.provider_data, **snapshot.extra}
     if not update:
@@ -284,27 +288,28 @@ def merge_snapshot(job: Job, snapshot: TaskSnapshot, now: float) -> Job | None:
     return job.model_copy(update=update)
 
 
-#: How a button or CLI argument names each action (index-free ones; U/V/P take 1-4).
+#: How a button or CLI argument names each action (index-free ones; U/V/P take 1-4), in English:
+#: `button_label` translates them (the emoji-only ones stay).
 ACTION_LABELS: dict[str, str] = {
     Action.REROLL.value: "🔄",
-    Action.VARY_SUBTLE.value: "Vary (Subtle)",
-    Action.VARY_STRONG.value: "Vary (Strong)",
-    Action.UPSCALE_SUBTLE.value: "Upscale (Subtle)",
-    Action.UPSCALE_CREATIVE.value: "Upscale (Creative)",
-    Action.ZOOM_OUT_2X.value: "Zoom Out 2x",
-    Action.ZOOM_OUT_1_5X.value: "Zoom Out 1.5x",
+    Action.VARY_SUBTLE.value: N_("Vary (Subtle)"),
+    Action.VARY_STRONG.value: N_("Vary (Strong)"),
+    Action.UPSCALE_SUBTLE.value: N_("Upscale (Subtle)"),
+    Action.UPSCALE_CREATIVE.value: N_("Upscale (Creative)"),
+    Action.ZOOM_OUT_2X.value: N_("Zoom Out 2x"),
+    Action.ZOOM_OUT_1_5X.value: N_("Zoom Out 1.5x"),
     Action.PAN_LEFT.value: "⬅️",
     Action.PAN_RIGHT.value: "➡️",
     Action.PAN_UP.value: "⬆️",
     Action.PAN_DOWN.value: "⬇️",
-    Action.VIDEO.value: "Animate",
-    Action.VIDEO_EXTEND.value: "Extend video",
-    Action.UPSCALE_2X.value: "Upscale (2x)",
-    Action.UPSCALE_4X.value: "Upscale (4x)",
-    Action.REDO_UPSCALE.value: "Redo Upscale",
-    Action.MAKE_SQUARE.value: "Make Square",
-    Action.CUSTOM_ZOOM.value: "🔍 Custom Zoom",
-    Action.VARY_REGION.value: "🖌️ Vary (Region)",
+    Action.VIDEO.value: N_("Animate"),
+    Action.VIDEO_EXTEND.value: N_("Extend video"),
+    Action.UPSCALE_2X.value: N_("Upscale (2x)"),
+    Action.UPSCALE_4X.value: N_("Upscale (4x)"),
+    Action.REDO_UPSCALE.value: N_("Redo Upscale"),
+    Action.MAKE_SQUARE.value: N_("Make Square"),
+    Action.CUSTOM_ZOOM.value: N_("🔍 Custom Zoom"),
+    Action.VARY_REGION.value: N_("🖌️ Vary (Region)"),
 }
 _INDEXED = {"u": Action.UPSCALE.value, "v": Action.VARIATION.value, "p": PICK_PROMPT}
 #: The one CLI spelling of each index-free action (U, V and P take 1-4: U2, V3, P1): the action's own
@@ -350,7 +355,8 @@ def button_label(action: str, index: int) -> str:
         return f"V{index}"
     if action == PICK_PROMPT:
         return str(index)
-    return ACTION_LABELS.get(action, action.replace("_", " "))
+    label = ACTION_LABELS.get(action)
+    return t(label) if label is not None else action.replace("_", " ")
 
 
 def action_name(action: str, index: int) -> str:

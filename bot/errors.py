@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from bot.i18n import t
+from providers.errors import ProviderError
+
 
 class UserError(Exception):
     """Bad input or a request that cannot be served; `message` goes to the user as is."""
@@ -87,3 +90,11 @@ class StartupError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+def shown(exc: UserError | ProviderError) -> str:
+    """What a person is told of `exc`, in the current language: a UserError's message (written in it
+    when raised), a ProviderError's template translated and filled (providers write English)."""
+    if isinstance(exc, UserError):
+        return exc.message
+    return t(exc.template, **exc.params)

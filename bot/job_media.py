@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot import media
 from bot.domain import Job
 from bot.errors import JobNotFinished
+from bot.i18n import t
 from bot.pool import ProviderPool
 
 
@@ -43,7 +44,7 @@ class JobMedia:
         provider gave no separate images; `tiles=False` skips them when there is a grid (a chat that
         shows only the grid needs no four extra downloads)."""
         if job.result is None:
-            raise JobNotFinished(f"Job {job.id} has no result yet.")
+            raise JobNotFinished(t("Job {id} has no result yet.", id=job.id))
         grid = await self._download(job, job.result.grid_url) if job.result.grid_url else None
         images: list[bytes] = []
         if tiles or grid is None:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, 
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from bot import faults, presentation
+from bot import faults, i18n, presentation
 from bot.delivery import Delivery, Lane, Rate, RetryAfter
 from bot.domain import Job, JobState, Placement
 from bot.queue_board import QueueBoard
@@ -120,6 +120,7 @@ class _Chat:
     live: dict[str, None] = field(default_factory=dict)
     held: dict[str, Job] = field(default_factory=dict)
     status_id: str | None = None
+    locale: str = i18n.DEFAULT  # its status message's language: that of the newest job held back
 
 
 class JobMessages(Generic[V]):
@@ -221,7 +222,8 @@ class JobMessages(Generic[V]):
         where = self._posted.get(job.id, placement) if placement.message_id is None else placement
         if chat is not None and not job.terminal and chat.held:
             return  # a congested chat: its budget goes to results, not to progress
-        view = self._surface.render(job, self._board.position(job))
+        with _language(job):
+            view = self._surface.render(job, self._board.position(job))
         out = Outgoing(job, view)
         self.delivery.push(self._surface.lane(where), _key(where), out, view, final=view.final)
         if view.final:
@@ -282,6 +284,7 @@ class JobMessages(Generic[V]):
         congested = self._max_live is not None and (len(chat.live) >= self._max_live or bool(chat.held))
         if congested and not job.terminal:
             chat.held[job.id] = job
+            chat.locale = job.locale
             self._push_status(placement.chat_id, chat)
             return
         if not job.terminal:
@@ -291,7 +294,8 @@ class JobMessages(Generic[V]):
     def _push_first(self, job: Job, *, uncertain: bool) -> None:
         placement = job.placement
         assert placement is not None
-        view = self._surface.first_view(job, self._board.position(job), uncertain=uncertain)
+        with _language(job):
+            view = self._surface.first_view(job, self._board.position(job), uncertain=uncertain)
         if view.final:
             self._surface.prefetch(job)
         self.delivery.push(placement.chat_id, f"new/{job.id}", Outgoing(job, view, True, uncertain), view,
@@ -313,7 +317,8 @@ class JobMessages(Generic[V]):
 
     def _push_status(self, chat_id: str, chat: _Chat) -> None:
         if chat.held or chat.status_id is not None:
-            text = presentation.congestion_status(len(chat.held))
+            with i18n.use(chat.locale):
+                text = presentation.congestion_status(len(chat.held))
             self.delivery.push(chat_id, f"status/{chat_id}", Outgoing(None, text), text)
 
     # -- sending ----------------------------------------------------------------------------------
@@ -341,7 +346,7 @@ class JobMessages(Generic[V]):
         assert placement is not None and placement.message_id is not None
         moved = None
         try:
-            with self.waiting_out_rate_limits():
+            with self.waiting_out_rate_limits(), _language(job):
                 moved = await self._surface.edit(job, view, placement)
         except Gone as exc:
             self._gave_up(key, exc)
@@ -357,7 +362,7 @@ class JobMessages(Generic[V]):
         """The job's first message, then where it is, in the store. `uncertain`: the platform may have
         returned an earlier run's message as it was (a nonce), so it is not taken as showing `view`."""
         try:
-            with self.waiting_out_rate_limits():
+            with self.waiting_out_rate_limits(), _language(job):
                 placement = await self._surface.post(job, view)
         except RetryAfter:
             raise  # Delivery keeps it, first in line, and tries again
@@ -405,6 +410,12 @@ class JobMessages(Generic[V]):
         for job in unsent:
             await self.show(job, uncertain=True)
         return len(mine) + len(unsent)
+
+
+def _language(job: Job) -> contextlib.AbstractContextManager[str]:
+    """The one place a job's message gets its language: every render and send of it (`Surface.render`,
+    `first_view`, `post`, `edit`) runs inside this, so it is written in the language it was asked in."""
+    return i18n.use(job.locale)
 
 
 def _key(placement: Placement) -> str:

@@ -24,6 +24,7 @@ from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugi
 
 from bot.config import DEFAULT_MAX_PIXELS, MediaConfig
 from bot.errors import BadImage
+from bot.i18n import t
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,6 @@ _DECODERS: dict[str, type[ImageFile.ImageFile]] = {
     "image/gif": GifImagePlugin.GifImageFile,
     "image/webp": WebPImagePlugin.WebPImageFile,
 }
-_NOT_AN_IMAGE = "is not an image (PNG, JPEG, GIF or WEBP)."
-
-
 def _declared_size(data: bytes) -> tuple[int, int] | None:
     """The size a PNG or GIF header claims, read by hand: Pillow refuses a 0×0 one without saying so."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
@@ -85,16 +83,17 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
 def _decode_error(data: bytes, what: str, exc: Exception) -> BadImage:
     size = _declared_size(data)
     if size is not None and 0 in size:
-        return BadImage(f"{what} is {size[0]}×{size[1]}: it has no pixels.")
+        return BadImage(t("{what} is {width}×{height}: it has no pixels.", what=what, width=size[0],
+                          height=size[1]))
     if data.startswith(b"\x89PNG"):  # Pillow's words for a cut PNG vary: its chunks say it exactly
         cut = data[12:16] == b"IHDR" and b"IEND" not in data
     else:
         cut = isinstance(exc, EOFError) or "truncated" in str(exc).lower()
     if cut:
-        return BadImage(f"{what} is truncated: the file ends before the image does.")
+        return BadImage(t("{what} is truncated: the file ends before the image does.", what=what))
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning | MemoryError):
-        return BadImage(f"{what} is too large to decode.")
-    return BadImage(f"{what} could not be decoded: the file is damaged or not a complete image.")
+        return BadImage(t("{what} is too large to decode.", what=what))
+    return BadImage(t("{what} could not be decoded: the file is damaged or not a complete image.", what=what))
 
 
 @contextmanager
@@ -114,30 +113,35 @@ def _header(data: bytes, max_pixels: int, what: str) -> ImageFile.ImageFile:
     """`data` opened (header read, no pixels decoded yet), with a size of at least 1×1 within `max_pixels`."""
     decoder = _DECODERS.get(sniff(data) or "")
     if decoder is None:
-        raise BadImage(f"{what} {_NOT_AN_IMAGE}")
+        raise BadImage(t("{what} is not an image (PNG, JPEG, GIF or WEBP).", what=what))
     with _decoding(data, what):
         image = decoder(io.BytesIO(data))
     width, height = image.size
     if width < 1 or height < 1:
-        raise BadImage(f"{what} is {width}×{height}: it has no pixels.")
+        raise BadImage(t("{what} is {width}×{height}: it has no pixels.", what=what, width=width,
+                         height=height))
     if width * height > max_pixels:
-        raise BadImage(f"{what} is too large: {width}×{height} pixels; the limit is "
-                       f"{max_pixels:,} pixels (about {max_pixels / 1e6:.0f} megapixels).")  # fmt: skip
+        raise BadImage(t("{what} is too large: {width}×{height} pixels; the limit is {pixels} pixels "
+                         "(about {megapixels} megapixels).", what=what, width=width, height=height,
+                         pixels=format(max_pixels, ","),
+                         megapixels=format(max_pixels / 1e6, ".0f")))  # fmt: skip
     return image
 
 
 def check_image(
-    data: bytes, max_bytes: int, what: str = "The file", *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, max_bytes: int, what: str | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> str:
     """The image's media type; BadImage with a specific reason if it is not an acceptable image: too many
     bytes, not an image, no pixels or too many, truncated or damaged. The pixels are decoded here, before
     anything is charged or sent. A JPEG decodes at 1/8 scale: every byte of it is still read and checked,
     at half the cost (a 4000×4000 photo takes tens of ms, so this may run on the event loop)."""
+    what = what or t("The file")
     if len(data) > max_bytes:
-        raise BadImage(f"{what} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.")
+        raise BadImage(t("{what} is {size} MB; the limit is {limit} MB.", what=what,
+                         size=format(len(data) / 1e6, ".1f"), limit=format(max_bytes / 1e6, ".1f")))
     mime = sniff(data)
     if mime is None or not mime.startswith("image/"):
-        raise BadImage(f"{what} {_NOT_AN_IMAGE}")
+        raise BadImage(t("{what} is not an image (PNG, JPEG, GIF or WEBP).", what=what))
     image = _header(data, max_pixels, what)
     with _decoding(data, what):
         image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))  # only JPEG implements it
@@ -165,33 +169,34 @@ class Downloader:
     async def _check_address(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise BadImage("Only http(s) links can be fetched.")
+            raise BadImage(t("Only http(s) links can be fetched."))
         if self._config.allow_private_addresses:
             return
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(parts.hostname, parts.port or 443)
         except OSError as exc:
-            raise BadImage(f"The address {parts.hostname} could not be resolved.") from exc
+            raise BadImage(t("The address {host} could not be resolved.", host=parts.hostname)) from exc
         if not all(_is_public(str(info[4][0])) for info in infos):
-            raise BadImage(f"The address {parts.hostname} is not a public internet address.")
+            raise BadImage(t("The address {host} is not a public internet address.", host=parts.hostname))
 
     async def fetch(self, url: str, *, trusted: bool = False, max_bytes: int | None = None) -> bytes:
         """The body at `url`. `trusted` skips the address check (a provider's own host)."""
         if not trusted:
             await self._check_address(url)
         elif urlsplit(url).scheme not in ("http", "https"):
-            raise BadImage("Only http(s) links can be fetched.")
+            raise BadImage(t("Only http(s) links can be fetched."))
         deadline = self._config.download_deadline
         try:
             # download_timeout bounds each read; a server trickling a byte at a time never hits it
             async with asyncio.timeout(deadline):
                 data = await self._read(url, max_bytes or self._config.max_download_bytes)
         except TimeoutError as exc:
-            raise BadImage(f"The image could not be downloaded within {deadline:g} s "
-                           "(the server sent it too slowly).") from exc  # fmt: skip
+            raise BadImage(t("The image could not be downloaded within {seconds} s "
+                             "(the server sent it too slowly).",
+                             seconds=format(deadline, "g"))) from exc  # fmt: skip
         if sniff(data) is None:
-            raise BadImage("The downloaded file is not an image or video.")
+            raise BadImage(t("The downloaded file is not an image or video."))
         return data
 
     async def _read(self, url: str, cap: int) -> bytes:
@@ -200,19 +205,22 @@ class Downloader:
                 "GET", url, timeout=self._config.download_timeout, follow_redirects=False
             ) as response:
                 if response.status_code != 200:
-                    raise BadImage(f"The image could not be downloaded (HTTP {response.status_code}).")
+                    raise BadImage(t("The image could not be downloaded (HTTP {status}).",
+                                     status=response.status_code))
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > cap:
-                    raise BadImage(f"The file is {declared / 1e6:.1f} MB; the limit is {cap / 1e6:.1f} MB.")
+                    raise BadImage(t("The file is {size} MB; the limit is {limit} MB.",
+                                     size=format(declared / 1e6, ".1f"), limit=format(cap / 1e6, ".1f")))
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > cap:
-                        raise BadImage(f"The file is larger than the {cap / 1e6:.1f} MB limit.")
+                        raise BadImage(t("The file is larger than the {limit} MB limit.",
+                                         limit=format(cap / 1e6, ".1f")))
                     chunks.append(chunk)
         except httpx.HTTPError as exc:
-            raise BadImage("The image could not be downloaded (network error or timeout).") from exc
+            raise BadImage(t("The image could not be downloaded (network error or timeout).")) from exc
         return b"".join(chunks)
 
 
@@ -250,8 +258,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _open(data: bytes, max_pixels: int, what: str = "The image") -> Image.Image:
+def _open(data: bytes, max_pixels: int, what: str | None = None) -> Image.Image:
     """`data` decoded (RGB or L) within `max_pixels`; BadImage saying why when it cannot be."""
+    what = what or t("The image")
     image = _header(data, max_pixels, what)
     with _decoding(data, what):
         image.load()
@@ -314,12 +323,12 @@ def region_mask(
 ) -> bytes:
     """Vary (Region)'s mask: `data` (an image; white = the region) as a black/white PNG, of `size` when
     given (else its own). BadImage when it is not an image or marks nothing."""
-    image = _open(data, max_pixels, "The mask").convert("L")
+    image = _open(data, max_pixels, t("The mask")).convert("L")
     if size is not None and image.size != size:
         image = image.resize(size, Image.Resampling.NEAREST)
     grey = image.point(lambda v: 255 if v >= 128 else 0)
     if grey.getextrema()[1] == 0:
-        raise BadImage("The region to vary is empty: draw over the part of the image to change.")
+        raise BadImage(t("The region to vary is empty: draw over the part of the image to change."))
     out = io.BytesIO()
     grey.convert("1").save(out, "PNG", optimize=True)
     return out.getvalue()

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bot.config import ModerationConfig
-from bot.errors import ConfigError, PromptRefused
+from bot.errors import ConfigError, PromptRefused, shown
+from bot.i18n import N_, t
 from providers.errors import ProviderError, ProviderRejected
 
 #: Words in a provider's refusal that mean its moderation (not a bad parameter) said no.
@@ -16,7 +17,7 @@ _PROVIDER_MODERATION = re.compile(
     r"moderat|banned|nsfw|sensitive|inappropriate|content polic|safety|flagged|prohibited|violat",
     re.IGNORECASE,
 )
-PROVIDER_REFUSAL = (
+PROVIDER_REFUSAL = N_(
     "The image provider's content filter refused this prompt. Rephrase it and try again."
 )
 
@@ -59,9 +60,9 @@ class Moderator:
         """Raise PromptRefused naming the word when `text` uses a banned one."""
         word = self.banned_word(text)
         if word is not None:
-            raise PromptRefused(
-                f"Your prompt was not sent: “{word}” is not allowed here. Remove it and try again."
-            )
+            raise PromptRefused(t(
+                "Your prompt was not sent: “{word}” is not allowed here. Remove it and try again.", word=word,
+            ))
 
 
 def is_provider_refusal(exc: ProviderError) -> bool:
@@ -72,5 +73,6 @@ def refusal_message(exc: ProviderError) -> str:
     """What the user sees for a provider error at submit: a friendly line for a moderation refusal
     (keeping the provider's detail, which is user-safe), the provider's own message otherwise."""
     if is_provider_refusal(exc):
-        return f"{PROVIDER_REFUSAL} ({exc.message.rstrip('.')}.)"
-    return exc.message
+        return t("The image provider's content filter refused this prompt. Rephrase it and try again. "
+                 "({reason}.)", reason=shown(exc).rstrip("."))
+    return shown(exc)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.errors import InvalidPrompt
+from bot.i18n import t
 
 _ESCAPABLE = "{},"
 _MAX_DEPTH = 20  # braces nested deeper are refused (a 4000-character prompt could nest 2000 deep)
@@ -51,7 +52,7 @@ class _Sequence:
 
 def too_many(jobs: int, limit: int) -> str:
     """The one wording of a prompt over the cap (permutations and --repeat alike)."""
-    return f"This prompt expands to {jobs} jobs; the limit is {limit}."
+    return t("This prompt expands to {jobs} jobs; the limit is {limit}.", jobs=jobs, limit=limit)
 
 
 def count(prompt: str) -> int:
@@ -95,10 +96,10 @@ def _sequence(text: str, at: int, *, depth: int) -> tuple[_Sequence, int]:
         if depth and char in ",}":
             break
         if char == "}":
-            raise InvalidPrompt(
-                f"Unbalanced braces: the }} at character {at + 1} has no {{ before it. "
-                "Write \\} for a literal brace."
-            )
+            raise InvalidPrompt(t(
+                "Unbalanced braces: the }} at character {at} has no {{ before it. "
+                "Write \\}} for a literal brace.", at=at + 1,
+            ))
         chars.append(char)
         at += 1
     parts.append("".join(chars))
@@ -108,20 +109,20 @@ def _sequence(text: str, at: int, *, depth: int) -> tuple[_Sequence, int]:
 def _group(text: str, opening: int, depth: int) -> tuple[_Group, int]:
     """The group whose `{` is at `opening`; returns it and the index after its `}`."""
     if depth > _MAX_DEPTH:
-        raise InvalidPrompt(
-            f"Braces may nest at most {_MAX_DEPTH} deep; the {{ at character {opening + 1} "
-            "is deeper. Write \\{ for a literal brace."
-        )
+        raise InvalidPrompt(t(
+            "Braces may nest at most {depth} deep; the {{ at character {at} "
+            "is deeper. Write \\{{ for a literal brace.", depth=_MAX_DEPTH, at=opening + 1,
+        ))
     options: list[_Sequence] = []
     at = opening + 1
     while True:
         option, at = _sequence(text, at, depth=depth)
         options.append(option)
         if at >= len(text):
-            raise InvalidPrompt(
-                f"Unbalanced braces: the {{ at character {opening + 1} is never closed "
-                "with }. Write \\{ for a literal brace."
-            )
+            raise InvalidPrompt(t(
+                "Unbalanced braces: the {{ at character {at} is never closed "
+                "with }}. Write \\{{ for a literal brace.", at=opening + 1,
+            ))
         at += 1
         if text[at - 1] == "}":
             return _Group(tuple(options)), at

@@ -8,6 +8,7 @@ import httpx
 
 from bot.config import AppConfig
 from bot.errors import UnknownProvider
+from bot.i18n import t
 from providers import PROVIDERS
 from providers.base import Provider, ProviderConfig
 
@@ -50,9 +51,10 @@ class ProviderPool:
         try:
             return self._providers[name]
         except KeyError:
-            raise UnknownProvider(
-                f"There is no provider called '{name}'. Available: {', '.join(self._providers)}."
-            ) from None
+            raise UnknownProvider(t(
+                "There is no provider called '{name}'. Available: {providers}.", name=name,
+                providers=", ".join(self._providers),
+            )) from None
 
     def config(self, name: str) -> ProviderConfig:
         return self.get(name).config

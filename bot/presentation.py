@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.domain import PICK_PROMPT, ActionRef, Job, JobState, button_label
+from bot.i18n import N_, t, tn
 from providers.base import UPSCALE_FOLLOWUPS, Action
 
 _ROWS: tuple[tuple[Action, ...], ...] = (
@@ -24,11 +25,16 @@ _ROWS: tuple[tuple[Action, ...], ...] = (
 )
 assert {a for row in _ROWS[2:] for a in row} >= set(UPSCALE_FOLLOWUPS)
 
+#: A button press's acknowledgement, by action ({label}: the button's, e.g. U2); others: "{label}…".
 _VERBS: dict[str, str] = {
-    Action.UPSCALE.value: "Upscaling",
-    Action.VARIATION.value: "Making variations of",
-    Action.REROLL.value: "Rerolling",
-    PICK_PROMPT: "Imagining prompt",
+    # TRANSLATORS: a short pop-up after pressing a button; {label} is the button (U2)
+    Action.UPSCALE.value: N_("Upscaling {label}…"),
+    # TRANSLATORS: a short pop-up after pressing a button; {label} is the button (V2)
+    Action.VARIATION.value: N_("Making variations of {label}…"),
+    # TRANSLATORS: a short pop-up after pressing a button; {label} is the button (🔄)
+    Action.REROLL.value: N_("Rerolling {label}…"),
+    # TRANSLATORS: a short pop-up after pressing a button; {label} is the number of a prompt
+    PICK_PROMPT: N_("Imagining prompt {label}…"),
 }
 
 
@@ -85,47 +91,52 @@ def progress_bar(percent: int, width: int = 10) -> str:
 def status_line(job: Job, queue_position: int = 0) -> str:
     """One line saying where a job stands: "Queued · position 3", "Running · 45% ▰▰▰▰▱…", ..."""
     if job.state is JobState.QUEUED:
-        return f"Queued · position {queue_position}" if queue_position > 1 else "Starting…"
+        if queue_position > 1:
+            return t("Queued · position {position}", position=queue_position)
+        return t("Starting…")
     if job.state is JobState.SUBMITTING:
-        return "Starting…"
+        return t("Starting…")
     if job.state is JobState.SUBMITTED:
-        return "Submitted · waiting for the provider…"
+        return t("Submitted · waiting for the provider…")
     if job.state is JobState.RUNNING:
-        return f"Running · {job.progress}% {progress_bar(job.progress)}"
+        return t("Running · {percent}% {bar}", percent=job.progress, bar=progress_bar(job.progress))
     if job.state is JobState.SUCCEEDED:
-        return "Done"
+        return t("Done")
     if job.state is JobState.CANCELLED:
-        return f"Cancelled. {job.error or ''}".strip()
+        return t("Cancelled. {reason}", reason=job.error) if job.error else t("Cancelled.")
     if job.state is JobState.TIMED_OUT:
-        return f"Timed out. {job.error or ''}".strip()
-    return f"Failed: {job.error or 'the provider could not generate this image.'}"
+        return t("Timed out. {reason}", reason=job.error) if job.error else t("Timed out.")
+    if job.error:
+        return t("Failed: {reason}", reason=job.error)
+    return t("Failed: the provider could not generate this image.")
 
 
 def congestion_status(held: int) -> str:
     """A busy chat's one status message, instead of a placeholder per job."""
     if not held:
-        return "✅ Every job asked for here has its message."
-    jobs = "1 more job is" if held == 1 else f"{held} more jobs are"
-    return (f"⏳ {jobs} being made. This chat is busy, so each result is posted here as soon as it is "
-            "ready, without a progress message first.")
+        return t("✅ Every job asked for here has its message.")
+    return tn("⏳ {n} more job is being made. This chat is busy, so each result is posted here as soon as "
+              "it is ready, without a progress message first.",
+              "⏳ {n} more jobs are being made. This chat is busy, so each result is posted here as soon as "
+              "it is ready, without a progress message first.", held)
 
 
 def toast(action: str, index: int) -> str:
     """The short acknowledgement of a button press: "Upscaling U2…", "Vary (Strong)…"."""
     label = button_label(action, index)
     verb = _VERBS.get(action)
-    return f"{verb} {label}…" if verb else f"{label}…"
+    return t(verb, label=label) if verb else f"{label}…"
 
 
 def title(job: Job) -> str:
     """What a job is, for a caption or embed title: the prompt, or what was done to which parent."""
     if job.kind is Action.DESCRIBE:
-        return "Describe"
+        return t("Describe")
     if job.kind is Action.BLEND:
-        return f"Blend of {len(job.request.images)} images"
+        return tn("Blend of {n} image", "Blend of {n} images", len(job.request.images))
     prompt = job.request.prompt.full() if job.request.prompt else ""
     if job.kind is Action.SHORTEN:
-        return f"Shorten · {prompt}"
+        return t("Shorten · {prompt}", prompt=prompt)
     if job.parent_id and job.kind is not Action.IMAGINE:
         return f"{button_label(job.kind.value, job.index)} · {prompt}"
     if job.batch is not None:  # one of several jobs from one prompt: which one, so the chat reads in order
@@ -138,11 +149,17 @@ def batch_summary(jobs: Sequence[Job]) -> str:
     prompts = list(dict.fromkeys(job.request.prompt.full() for job in jobs if job.request.prompt))
     runs = len(jobs) // max(1, len(prompts))
     if len(prompts) == 1:
-        return f"{len(jobs)} jobs from your prompt (--repeat {runs}): {shorten(prompts[0], 200)}"
-    times = f", each {runs} times" if runs > 1 and runs * len(prompts) == len(jobs) else ""
+        return tn("{n} job from your prompt (--repeat {runs}): {prompt}",
+                  "{n} jobs from your prompt (--repeat {runs}): {prompt}", len(jobs), runs=runs,
+                  prompt=shorten(prompts[0], 200))
     each = max(40, 1800 // len(prompts))  # every one listed within Discord's 2000 characters
     listed = "\n".join(f"• {shorten(prompt, each)}" for prompt in prompts)
-    return f"{len(jobs)} jobs from your permutations{times}:\n{listed}"
+    if runs > 1 and runs * len(prompts) == len(jobs):
+        return tn("{n} job from your permutations, each {runs} times:\n{prompts}",
+                  "{n} jobs from your permutations, each {runs} times:\n{prompts}", len(jobs), runs=runs,
+                  prompts=listed)
+    return tn("{n} job from your permutations:\n{prompts}", "{n} jobs from your permutations:\n{prompts}",
+              len(jobs), prompts=listed)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -153,7 +170,8 @@ def shorten(text: str, limit: int) -> str:
 def provider_state(held: bool, rate_limited_until: float | None, now: float) -> str:
     """How /info describes a provider: available, held by an admin, or waiting out its Retry-After."""
     if held:
-        return "paused by an admin"
+        return t("paused by an admin")
     if rate_limited_until is not None and rate_limited_until > now:
-        return f"rate-limited by the provider · resumes in {math.ceil(rate_limited_until - now)} s"
-    return "available"
+        return t("rate-limited by the provider · resumes in {seconds} s",
+                 seconds=math.ceil(rate_limited_until - now))
+    return t("available")

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import InvalidPrompt
+from bot.errors import InvalidPrompt, shown
+from bot.i18n import N_, t
 from providers.base import FLAG_FIELDS, Flag, FlagPolicy, PromptParams, Speed
 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
@@ -47,10 +48,12 @@ def _int_range(low: int, high: int) -> Reader:
         try:
             number = int(value)
         except ValueError:
-            message = f"--{flag} takes a whole number from {low} to {high}, not '{value}'."
+            message = t("--{flag} takes a whole number from {low} to {high}, not '{value}'.", flag=flag,
+                        low=low, high=high, value=value)
             raise InvalidPrompt(message) from None
         if not low <= number <= high:
-            raise InvalidPrompt(f"--{flag} must be between {low} and {high}; got {number}.")
+            raise InvalidPrompt(t("--{flag} must be between {low} and {high}; got {number}.", flag=flag,
+                                  low=low, high=high, number=number))
         return number
 
     return parse
@@ -59,7 +62,8 @@ def _int_range(low: int, high: int) -> Reader:
 def _choice(options: tuple[str, ...]) -> Reader:
     def parse(flag: str, value: str) -> str:
         if value.lower() not in options:
-            raise InvalidPrompt(f"--{flag} must be one of {', '.join(options)}; got '{value}'.")
+            raise InvalidPrompt(t("--{flag} must be one of {options}; got '{value}'.", flag=flag,
+                                  options=", ".join(options), value=value))
         return value.lower()
 
     return parse
@@ -72,9 +76,11 @@ def _words(kind: str, valid: Callable[[str], bool], most: int = 50) -> Reader:
         words = tuple(value.split())
         bad = next((word for word in words if not valid(word)), None)
         if bad is not None:
-            raise InvalidPrompt(f"--{flag} takes {kind}, not '{bad}'.")
+            raise InvalidPrompt(t("--{flag} takes {kind}, not '{value}'.", flag=flag, kind=t(kind),
+                                  value=bad))
         if len(words) > most:
-            raise InvalidPrompt(f"--{flag} takes {kind}; got {len(words)} values.")
+            raise InvalidPrompt(t("--{flag} takes {kind}; got {count} values.", flag=flag, kind=t(kind),
+                                  count=len(words)))
         return words
 
     return parse
@@ -83,10 +89,12 @@ def _words(kind: str, valid: Callable[[str], bool], most: int = 50) -> Reader:
 def _aspect(flag: str, value: str) -> str:
     match = _RATIO_RE.match(value)
     if match is None:
-        raise InvalidPrompt(f"--{flag} takes a ratio like 16:9 (whole numbers), not '{value}'.")
+        raise InvalidPrompt(t("--{flag} takes a ratio like 16:9 (whole numbers), not '{value}'.", flag=flag,
+                              value=value))
     w, h = int(match[1]), int(match[2])
     if max(w, h) / min(w, h) > 8:
-        raise InvalidPrompt(f"--{flag} {value} is too extreme; the long side may be at most 8x the short.")
+        raise InvalidPrompt(t("--{flag} {value} is too extreme; the long side may be at most 8x the short.",
+                              flag=flag, value=value))
     return f"{w}:{h}"
 
 
@@ -96,7 +104,8 @@ def _quality(flag: str, value: str) -> float:
     except ValueError:
         number = -1.0
     if number not in _QUALITY:
-        raise InvalidPrompt(f"--{flag} must be one of .25, .5, 1, 2 or 4; got '{value}'.")
+        raise InvalidPrompt(t("--{flag} must be one of .25, .5, 1, 2 or 4; got '{value}'.", flag=flag,
+                              value=value))
     return number
 
 
@@ -104,9 +113,10 @@ def _image_weight(flag: str, value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise InvalidPrompt(f"--{flag} takes a number from 0 to 3, not '{value}'.") from None
+        raise InvalidPrompt(t("--{flag} takes a number from 0 to 3, not '{value}'.", flag=flag,
+                              value=value)) from None
     if not 0 <= number <= 3:
-        raise InvalidPrompt(f"--{flag} must be between 0 and 3; got {value}.")
+        raise InvalidPrompt(t("--{flag} must be between 0 and 3; got {value}.", flag=flag, value=value))
     return number
 
 
@@ -135,14 +145,14 @@ _READERS: dict[Flag, Reader] = {
     Flag.WEIRD: _int_range(0, 3000),
     Flag.IMAGE_WEIGHT: _image_weight,
     Flag.STYLE: _choice(_STYLES),
-    Flag.STYLE_REF: _words("image URLs, style codes (numbers) or 'random'", _is_style),
+    Flag.STYLE_REF: _words(N_("image URLs, style codes (numbers) or 'random'"), _is_style),
     Flag.STYLE_WEIGHT: _int_range(0, 1000),
     Flag.STYLE_VERSION: _int_range(1, 6),
-    Flag.CHARACTER_REF: _words("image URLs", _is_url),
+    Flag.CHARACTER_REF: _words(N_("image URLs"), _is_url),
     Flag.CHARACTER_WEIGHT: _int_range(0, 100),
-    Flag.OMNI_REF: _words("one image URL", _is_url, most=1),
+    Flag.OMNI_REF: _words(N_("one image URL"), _is_url, most=1),
     Flag.OMNI_WEIGHT: _int_range(1, 1000),
-    Flag.PROFILE: _words("profile or moodboard codes (letters and digits)", _is_code),
+    Flag.PROFILE: _words(N_("profile or moodboard codes (letters and digits)"), _is_code),
     Flag.EXPERIMENTAL: _int_range(0, 100),
     Flag.STOP: _int_range(10, 100),
     Flag.MOTION: _choice(("low", "high")),
@@ -153,7 +163,8 @@ _LISTS = frozenset({Flag.NO, Flag.STYLE_REF, Flag.CHARACTER_REF, Flag.OMNI_REF, 
 _BARE: dict[Flag, Any] = {Flag.NIJI: "6", Flag.PROFILE: (), Flag.STYLE_REF: (), Flag.OMNI_REF: ()}
 #: --sref / --oref alone mean "the images given with the prompt": only an adapter that maps them
 #: can do that; elsewhere they need their value (described here).
-_REF_VALUES = {Flag.STYLE_REF: "image URLs, style codes or 'random'", Flag.OMNI_REF: "an image URL"}
+_REF_VALUES = {Flag.STYLE_REF: N_("--{flag} needs image URLs, style codes or 'random', e.g. {example}."),
+               Flag.OMNI_REF: N_("--{flag} needs an image URL, e.g. {example}.")}
 _ALIASES: dict[str, Flag] = {flag.value: flag for flag in Flag} | {
     "aspect": Flag.ASPECT,
     "version": Flag.VERSION,
@@ -183,8 +194,10 @@ class _Provider:
         flags = [f"--{flag}" for flag in Flag if self.serves(flag)]
         if self.name is None:
             own = [f"--{name}" for name in (*_SPEEDS, _REMIX, _REPEAT[1])]
-            return f"Supported flags: {', '.join([*flags, *own])}."
-        return f"{self.name} supports {', '.join(flags) or 'no flags'}."
+            return t("Supported flags: {flags}.", flags=", ".join([*flags, *own]))
+        if not flags:
+            return t("{provider} supports no flags.", provider=self.name)
+        return t("{provider} supports {flags}.", provider=self.name, flags=", ".join(flags))
 
 
 def _split(raw: str) -> tuple[str, list[tuple[str, str]]]:
@@ -204,11 +217,13 @@ def parse_prompt(
     `--repeat` takes 1 to `max_repeat` (the config's cap, never above Midjourney's 40)."""
     raw = raw.strip()
     if not raw:
-        raise InvalidPrompt("The prompt is empty: describe the image you want, e.g. 'a lighthouse at dusk'.")
+        raise InvalidPrompt(t("The prompt is empty: describe the image you want, "
+                              "e.g. 'a lighthouse at dusk'."))
     if len(raw) > max_length:
-        raise InvalidPrompt(
-            f"The prompt is {len(raw)} characters long; this provider takes at most {max_length}."
-        )
+        raise InvalidPrompt(t(
+            "The prompt is {length} characters long; this provider takes at most {limit}.",
+            length=len(raw), limit=max_length,
+        ))
     text, pairs = _split(raw)
     words = text.split()
     urls: list[str] = []
@@ -223,37 +238,43 @@ def parse_prompt(
     for typed, value in pairs:
         if typed in _REPEAT:  # the bot's own: the service makes that many jobs
             if repeat is not None:
-                raise InvalidPrompt(f"--{typed} is given twice.")
+                raise InvalidPrompt(t("--{flag} is given twice.", flag=typed))
             repeat = _repeat(typed, value, min(max_repeat, MAX_REPEAT))
             continue
         if typed in _SPEEDS or typed == _REMIX:  # the bot's own switches, never sent to a provider
             if value:
-                raise InvalidPrompt(f"--{typed} takes no value; move '{value}' before the flags.")
+                raise InvalidPrompt(t("--{flag} takes no value; move '{value}' before the flags.", flag=typed,
+                                      value=value))
             speed, remix = _SPEEDS.get(typed, speed), remix or typed == _REMIX
             continue
         flag = _flag(typed, target)
         if FLAG_FIELDS[flag] in fields:
-            raise InvalidPrompt(f"--{typed} is given twice.")
+            raise InvalidPrompt(t("--{flag} is given twice.", flag=typed))
         fields[FLAG_FIELDS[flag]] = _value(flag, typed, value, target)
     if "version" in fields and "niji" in fields:
-        raise InvalidPrompt("Use either --v or --niji, not both.")
+        raise InvalidPrompt(t("Use either --v or --niji, not both."))
     if not text:
-        raise InvalidPrompt("The prompt has flags but no text: put what you want to see before the flags.")
+        raise InvalidPrompt(t("The prompt has flags but no text: put what you want to see before the flags."))
     return ParsedPrompt(PromptParams(text=text, image_urls=tuple(urls), **fields), speed, remix, repeat or 1)
 
 
 def _repeat(typed: str, value: str, most: int) -> int:
     if not value:
-        raise InvalidPrompt(f"--{typed} needs a number of runs, e.g. --{typed} 4.")
+        raise InvalidPrompt(t("--{flag} needs a number of runs, e.g. --{flag} 4.", flag=typed))
     if " " in value:
-        raise InvalidPrompt(f"--{typed} takes one value; got '{value}'. Put text before the flags.")
+        raise InvalidPrompt(t("--{flag} takes one value; got '{value}'. Put text before the flags.",
+                              flag=typed, value=value))
     try:
         number = int(value)
     except ValueError:
-        raise InvalidPrompt(f"--{typed} takes a whole number from 1 to {most}, not '{value}'.") from None
+        raise InvalidPrompt(t("--{flag} takes a whole number from 1 to {most}, not '{value}'.", flag=typed,
+                              most=most, value=value)) from None
     if not 1 <= number <= most:
-        cap = "" if most == MAX_REPEAT else " (this bot's limit)"
-        raise InvalidPrompt(f"--{typed} must be between 1 and {most}{cap}; got {number}.")
+        if most == MAX_REPEAT:
+            raise InvalidPrompt(t("--{flag} must be between 1 and {most}; got {number}.", flag=typed,
+                                  most=most, number=number))
+        raise InvalidPrompt(t("--{flag} must be between 1 and {most} (this bot's limit); got {number}.",
+                              flag=typed, most=most, number=number))
     return number
 
 
@@ -262,25 +283,27 @@ def _flag(typed: str, target: _Provider) -> Flag:
     flag = _ALIASES.get(typed)
     if flag is None:
         near = difflib.get_close_matches(typed, [*_ALIASES, *_SPEEDS, _REMIX, *_REPEAT], n=1, cutoff=0.6)
-        hint = f"Did you mean --{near[0]}?" if near else target.supported()
-        raise InvalidPrompt(f"Unknown flag --{typed}. {hint}")
+        hint = t("Did you mean --{flag}?", flag=near[0]) if near else target.supported()
+        raise InvalidPrompt(t("Unknown flag --{flag}. {hint}", flag=typed, hint=hint))
     if target.policy is not None and not target.policy.serves(flag):
-        raise InvalidPrompt(target.policy.refusal(target.name or "This provider", flag, typed))
+        raise InvalidPrompt(shown(target.policy.rejection(target.name or t("This provider"), flag, typed)))
     return flag
 
 
 def _value(flag: Flag, typed: str, value: str, target: _Provider) -> Any:
     if flag in _SWITCHES:
         if value:
-            raise InvalidPrompt(f"--{typed} takes no value; move '{value}' before the flags.")
+            raise InvalidPrompt(t("--{flag} takes no value; move '{value}' before the flags.", flag=typed,
+                                      value=value))
         return True
     if not value:
         if flag not in _BARE:
-            raise InvalidPrompt(f"--{typed} needs a value.")
+            raise InvalidPrompt(t("--{flag} needs a value.", flag=typed))
         if flag in _REF_VALUES and not target.maps(flag):
             example = f"--{typed} https://example.com/reference.png"
-            raise InvalidPrompt(f"--{typed} needs {_REF_VALUES[flag]}, e.g. {example}.")
+            raise InvalidPrompt(t(_REF_VALUES[flag], flag=typed, example=example))
         return _BARE[flag]
     if " " in value and flag not in _LISTS:
-        raise InvalidPrompt(f"--{typed} takes one value; got '{value}'. Put text before the flags.")
+        raise InvalidPrompt(t("--{flag} takes one value; got '{value}'. Put text before the flags.",
+                              flag=typed, value=value))
     return _READERS[flag](typed, value)

@@ -18,6 +18,7 @@ from typing import Any
 from bot.config import LimitsConfig
 from bot.domain import Job, JobState, Owner
 from bot.errors import QuotaExceeded, UserError
+from bot.i18n import N_, t
 from bot.store.ops import Ledger, OpsSettings
 from providers.base import Action
 
@@ -28,6 +29,20 @@ LIMIT_KEYS = ("user_per_hour", "user_per_day", "user_concurrent", "chat_per_hour
 _REFUND_STATES = (JobState.FAILED, JobState.TIMED_OUT)
 
 
+# TRANSLATORS: what usage is counted in, put into the usage lines ("3 of 10 jobs this hour")
+_UNITS = {"jobs": N_("jobs"), "credits": N_("credits")}
+# TRANSLATORS: the window a usage count covers, put into the usage lines ("3 of 10 jobs this hour")
+_WHEN = {"hour": N_("this hour"), "day": N_("today")}
+
+
+def _unit(unit: str) -> str:
+    return t(_UNITS[unit]) if unit in _UNITS else unit
+
+
+def _when(period: str) -> str:
+    return t(_WHEN["hour"] if period == "hour" else _WHEN["day"])
+
+
 def _amount(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.2f}".rstrip("0")
 
@@ -36,9 +51,9 @@ def duration(seconds: float) -> str:
     """12 min, 1 h 5 min, 2 h: how long until something frees up (rounded up to the minute)."""
     minutes = max(1, math.ceil(seconds / 60))
     if minutes < 60:
-        return f"{minutes} min"
+        return t("{minutes} min", minutes=minutes)
     hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return t("{hours} h {minutes} min", hours=hours, minutes=rest) if rest else t("{hours} h", hours=hours)
 
 
 @dataclass(frozen=True)
@@ -55,10 +70,11 @@ class Window:
         return None if self.limit is None else max(0.0, self.limit - self.used)
 
     def text(self, unit: str) -> str:
-        when = "this hour" if self.period == "hour" else "today"
+        when, unit = _when(self.period), _unit(unit)
         if self.limit is None:
-            return f"{_amount(self.used)} {unit} {when} (no limit)"
-        return f"{_amount(self.used)} of {_amount(self.limit)} {unit} {when} ({_amount(self.left or 0)} left)"
+            return t("{used} {unit} {when} (no limit)", used=_amount(self.used), unit=unit, when=when)
+        return t("{used} of {limit} {unit} {when} ({left} left)", used=_amount(self.used),
+                 limit=_amount(self.limit), unit=unit, when=when, left=_amount(self.left or 0))
 
 
 @dataclass(frozen=True)
@@ -75,13 +91,16 @@ class Usage:
     def lines(self) -> list[str]:
         hour, day = self.user
         if self.exempt:
-            return ["You are an admin here: no limits apply to you."]
-        running = f"{self.live} running"
+            return [t("You are an admin here: no limits apply to you.")]
         if self.live_limit is not None:
-            running += f" (at most {self.live_limit})"
-        lines = [f"Your usage: {hour.text(self.unit)}; {day.text(self.unit)}; {running}."]
+            running = t("{live} running (at most {most})", live=self.live, most=self.live_limit)
+        else:
+            running = t("{live} running", live=self.live)
+        lines = [t("Your usage: {hour}; {day}; {running}.", hour=hour.text(self.unit),
+                   day=day.text(self.unit), running=running)]
         if self.chat is not None and any(w.limit is not None for w in self.chat):
-            lines.append(f"This chat: {self.chat[0].text(self.unit)}; {self.chat[1].text(self.unit)}.")
+            lines.append(t("This chat: {hour}; {day}.", hour=self.chat[0].text(self.unit),
+                           day=self.chat[1].text(self.unit)))
         return lines
 
 
@@ -137,7 +156,8 @@ class Quotas:
     async def set_limit(self, scope: str, key: str, value: str) -> None:
         """Store an admin's limit: a number, or "none" for unlimited, or "default" to drop the override."""
         if key not in LIMIT_KEYS:
-            raise UserError(f"There is no limit '{key}'. Limits: {', '.join(LIMIT_KEYS)}.")
+            raise UserError(t("There is no limit '{key}'. Limits: {limits}.", key=key,
+                              limits=", ".join(LIMIT_KEYS)))
         text = value.strip().lower()
         if text == "default":
             await self._settings.delete(scope, f"limit:{key}")
@@ -146,9 +166,10 @@ class Quotas:
             try:
                 number = float(text)
             except ValueError:
-                raise UserError(f"A limit is a number, 'none' or 'default'; not '{value}'.") from None
+                raise UserError(t("A limit is a number, 'none' or 'default'; not '{value}'.",
+                                  value=value)) from None
             if number < 0 or not math.isfinite(number):
-                raise UserError("A limit must be zero or more.")
+                raise UserError(t("A limit must be zero or more."))
         await self._settings.put(scope, f"limit:{key}", "none" if text in ("off", "unlimited") else text)
 
     async def check(self, owner: Owner, scope: str | None, kind: Action, count: int = 1) -> None:
@@ -165,37 +186,47 @@ class Quotas:
         for period, seconds, limit in user:
             if limit is not None:
                 charges = await self.ledger.user_charges(owner, now - seconds)
-                self._fits("You have", charges, limit, (cost, count), period, seconds, now)
+                self._fits(True, charges, limit, (cost, count), period, seconds, now)
         chat = (("hour", HOUR, limits.chat_per_hour), ("day", DAY, limits.chat_per_day))
         for period, seconds, limit in chat if scope is not None else ():
             if limit is not None and scope is not None:
                 charges = await self.ledger.scope_charges(scope, now - seconds)
-                self._fits("This chat has", charges, limit, (cost, count), period, seconds, now)
+                self._fits(False, charges, limit, (cost, count), period, seconds, now)
 
     @staticmethod
     def _too_many_live(live: int, count: int, most: int) -> str:
         if count == 1:
-            return f"You already have {live} job(s) in progress (at most {most}); wait for one to finish."
-        return (f"This prompt makes {count} jobs and you have {live} in progress; at most {most} may be "
-                "in progress at once. Nothing was started.")
+            return t("You already have {live} job(s) in progress (at most {most}); wait for one to finish.",
+                     live=live, most=most)
+        return t("This prompt makes {count} jobs and you have {live} in progress; at most {most} may be "
+                 "in progress at once. Nothing was started.", count=count, live=live, most=most)
 
-    def _fits(self, who: str, charges: list[tuple[float, float]], limit: float, asked: tuple[float, int],
+    def _fits(self, yours: bool, charges: list[tuple[float, float]], limit: float, asked: tuple[float, int],
               period: str, seconds: float, now: float) -> None:
-        """`asked`: the cost of what is asked for, and how many jobs that is."""
+        """`asked`: the cost of what is asked for, and how many jobs that is; `yours`: the person's
+        limit (else their chat's)."""
         (cost, count), used = asked, sum(c for _, c in charges)
         if used + cost <= limit + 1e-9:
             return
-        when = "this hour" if period == "hour" else "today"
+        when, unit = _when(period), _unit(self.unit)
         wait = duration(_frees_in(charges, limit, cost, seconds, now))
-        spent = f"{who} used {_amount(used)} of {_amount(limit)} {self.unit} {when}"
+        amounts = {"used": _amount(used), "limit": _amount(limit), "unit": unit, "when": when}
+        if yours:
+            spent = t("You have used {used} of {limit} {unit} {when}", **amounts)
+        else:
+            spent = t("This chat has used {used} of {limit} {unit} {when}", **amounts)
         if count == 1:
-            raise QuotaExceeded(f"{spent}; the next one frees up in {wait}.")
-        price = "" if self.unit == "jobs" else f" ({_amount(cost)} {self.unit})"
-        need = f"This prompt makes {count} jobs{price}, charged only as a whole"
+            raise QuotaExceeded(t("{spent}; the next one frees up in {wait}.", spent=spent, wait=wait))
+        if self.unit == "jobs":
+            need = t("This prompt makes {count} jobs, charged only as a whole", count=count)
+        else:
+            need = t("This prompt makes {count} jobs ({cost} {unit}), charged only as a whole", count=count,
+                     cost=_amount(cost), unit=unit)
         if cost > limit + 1e-9:
-            raise QuotaExceeded(f"{need}: more than the {_amount(limit)} allowed {when}. "
-                                "Nothing was started.")
-        raise QuotaExceeded(f"{need}: {spent}; enough frees up in {wait}. Nothing was started.")
+            raise QuotaExceeded(t("{need}: more than the {limit} allowed {when}. Nothing was started.",
+                                  need=need, limit=_amount(limit), when=when))
+        raise QuotaExceeded(t("{need}: {spent}; enough frees up in {wait}. Nothing was started.", need=need,
+                              spent=spent, wait=wait))
 
     async def charge(self, job: Job, scope: str | None, exempt: bool) -> bool:
         return await self.ledger.charge(job, scope, self.cost(job.kind), exempt, self._clock())

@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from bot import faults, shorten
+from bot import faults, i18n, shorten
 from bot.config import PollingConfig
 from bot.domain import Job, JobState
 from bot.errors import UserError
 from bot.events import JobListener
+from bot.i18n import N_, t
 from bot.moderation import refusal_message
 from bot.pool import ProviderPool
 from bot.store import JobStore
@@ -49,9 +50,12 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 _LEASE_MARGIN = 1.0  # seconds a submit is given up before its claim would lapse
-_AUTH_MESSAGE = "The image provider rejected the bot's credentials. An admin needs to check the API key."
-_UNKNOWN_MESSAGE = ("The image provider did not confirm whether it started this job, and it can't be asked; "
-                    "to avoid charging twice it was not sent again. It was refunded: please try again.")
+# the texts stored on a failed job: written in its language (`with i18n.use(job.locale)`) where stored
+_AUTH_MESSAGE = N_(
+    "The image provider rejected the bot's credentials. An admin needs to check the API key.")
+_UNKNOWN_MESSAGE = N_("The image provider did not confirm whether it started this job, and it can't be "
+                      "asked; to avoid charging twice it was not sent again. It was refunded: please "
+                      "try again.")
 
 
 class Callbacks(Protocol):
@@ -120,8 +124,9 @@ class JobRunner:
     async def time_out(self, job: Job) -> None:
         """End a job past its deadline, shown to the user, and stop its task (nobody will look again)."""
         minutes = max(1, round((job.deadline - job.created_at) / 60))
-        ended = await self.finish(job, JobState.TIMED_OUT, f"The job took longer than {minutes} min and "
-                                                           "was stopped.")  # fmt: skip
+        with i18n.use(job.locale):
+            note = t("The job took longer than {minutes} min and was stopped.", minutes=minutes)
+        ended = await self.finish(job, JobState.TIMED_OUT, note)
         if ended is not None and job.provider_task_id:
             await self._cancel_quietly(job.provider, job.provider_task_id, job.id)
 
@@ -140,6 +145,10 @@ class JobRunner:
         """Send a claimed job. Its attempt key goes with it, so an answer that never comes back can be
         looked up (`reconcile`) instead of sent twice."""
         await faults.point("submit_claimed")
+        with i18n.use(job.locale):  # what it is told (a refusal, an input gone) is in its language
+            await self._submit(job, now)
+
+    async def _submit(self, job: Job, now: float) -> None:
         try:
             async with asyncio.timeout(self.lease(job.provider) - _LEASE_MARGIN):
                 snapshot = await self._send(job)  # given up before its claim lapses: never sent twice
@@ -226,7 +235,8 @@ class JobRunner:
             retry = job.model_copy(update={"submit_attempts": job.submit_attempts + 1})
             await self._store.release_submit(retry, now + self._backoff(job.submit_attempts), now)
             return
-        message = _AUTH_MESSAGE if isinstance(exc, ProviderAuthError) else refusal_message(exc)
+        with i18n.use(job.locale):
+            message = t(_AUTH_MESSAGE) if isinstance(exc, ProviderAuthError) else refusal_message(exc)
         log.warning("job %s failed at submit on %s: %s", job.id, name, exc.describe())
         await self.finish(job, JobState.FAILED, message)
 
@@ -277,7 +287,9 @@ class JobRunner:
         elif not self._pool.config(job.provider).resubmit_unknown:
             log.warning("job %s: the outcome of its submit to %s is unknown and %s can't be asked; "
                         "failed and refunded", job.id, job.provider, job.provider)  # fmt: skip
-            await self.finish(job, JobState.FAILED, _UNKNOWN_MESSAGE)
+            with i18n.use(job.locale):
+                note = t(_UNKNOWN_MESSAGE)
+            await self.finish(job, JobState.FAILED, note)
             return False
         return await self._store.release_submit(job, now, now) is not None
 

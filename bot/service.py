@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot import faults, media, permutations
+from bot import faults, i18n, languages, media, permutations
 from bot.access import AccessPolicy, Caller, scope_key
 from bot.config import AppConfig
 from bot.domain import PICK_PROMPT, Job, JobState, Owner, Placement, batch_origins, button_label, new_job_id
@@ -25,6 +25,7 @@ from bot.errors import (
     UserError,
 )
 from bot.events import JobListener
+from bot.i18n import N_, t
 from bot.job_media import JobMedia
 from bot.moderation import Moderator
 from bot.pool import ProviderPool
@@ -45,11 +46,31 @@ from providers.base import (
     offer_key,
 )
 
-_ACTION_VERBS: dict[Action, str] = {
-    Action.IMAGINE: "imagine",
-    Action.DESCRIBE: "describe images",
-    Action.BLEND: "blend images",
-    Action.SHORTEN: "shorten prompts",
+_CANNOT: dict[Action, str] = {
+    Action.IMAGINE: N_("Provider '{provider}' cannot imagine."),
+    Action.DESCRIBE: N_("Provider '{provider}' cannot describe images."),
+    Action.BLEND: N_("Provider '{provider}' cannot blend images."),
+    Action.SHORTEN: N_("Provider '{provider}' cannot shorten prompts."),
+}
+#: "Job x has already <ended>." (a cancel too late), by how it ended.
+_ENDED: dict[JobState, str] = {
+    JobState.SUCCEEDED: N_("Job {id} has already succeeded."),
+    JobState.FAILED: N_("Job {id} has already failed."),
+    JobState.CANCELLED: N_("Job {id} has already cancelled."),
+    JobState.TIMED_OUT: N_("Job {id} has already timed out."),
+}
+#: A button pressed on a job that ended without a result, by how it ended.
+_NO_BUTTONS: dict[JobState, str] = {
+    JobState.FAILED: N_("Job {id} failed; it has no buttons."),
+    JobState.CANCELLED: N_("Job {id} cancelled; it has no buttons."),
+    JobState.TIMED_OUT: N_("Job {id} timed out; it has no buttons."),
+}
+#: A button pressed on a job still under way, by its state.
+_STILL: dict[JobState, str] = {
+    JobState.QUEUED: N_("Job {id} is still queued; wait for it to finish."),
+    JobState.SUBMITTING: N_("Job {id} is still submitting; wait for it to finish."),
+    JobState.SUBMITTED: N_("Job {id} is still submitted; wait for it to finish."),
+    JobState.RUNNING: N_("Job {id} is still running; wait for it to finish."),
 }
 
 
@@ -131,8 +152,8 @@ class JobService:
         the frontends and the CLI ask `imagine_many`."""
         name, requests = await self._imagine_requests(caller.owner, prompt, provider, images, speed)
         if len(requests) > 1:
-            raise InvalidPrompt(f"This prompt makes {len(requests)} jobs (permutations or --repeat); "
-                                "this command makes one.")
+            raise InvalidPrompt(t("This prompt makes {count} jobs (permutations or --repeat); "
+                                  "this command makes one.", count=len(requests)))
         return await self._create(caller, name, requests[0], placement, origin)
 
     async def imagine_many(
@@ -162,8 +183,9 @@ class JobService:
         name = self._provider_for(provider or prefs.get("provider"), Action.IMAGINE)
         caps = self._pool.get(name).capabilities
         if len(images) > caps.max_images:
-            raise BadImage(f"{name} takes at most {caps.max_images} reference image(s) with a prompt.")
-        checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
+            raise BadImage(t("{provider} takes at most {count} reference image(s) with a prompt.",
+                             provider=name, count=caps.max_images))
+        checked = tuple(self.checked(image, t("Image {i}", i=i)) for i, image in enumerate(images, start=1))
         most = self._config.limits.max_permutations
         requests: list[GenerationRequest] = []
         for text in permutations.expand(prompt, most):
@@ -223,8 +245,9 @@ class JobService:
         name = self._provider_for(provider, Action.BLEND)
         low, high = self._pool.get(name).capabilities.blend_range
         if not low <= len(images) <= high:
-            raise BadImage(f"Blend takes {low} to {high} images; got {len(images)}.")
-        checked = tuple(self.checked(image, f"Image {i}") for i, image in enumerate(images, start=1))
+            raise BadImage(t("Blend takes {low} to {high} images; got {count}.", low=low, high=high,
+                             count=len(images)))
+        checked = tuple(self.checked(image, t("Image {i}", i=i)) for i, image in enumerate(images, start=1))
         request = GenerationRequest(kind=Action.BLEND, images=checked, dimensions=dimensions)
         return await self._create(caller, name, request, placement, origin)
 
@@ -248,11 +271,12 @@ class JobService:
         else:
             child = self._child(owner, parent, Action(action), index, placement)
         if child.kind is Action.CUSTOM_ZOOM and prompt is None:  # nothing to zoom by: ask first
-            raise InvalidPrompt("Custom Zoom needs the prompt with --zoom 1-2 (CLI: --prompt).")
+            raise InvalidPrompt(t("Custom Zoom needs the prompt with --zoom 1-2 (CLI: --prompt)."))
         if child.kind is Action.VARY_REGION:  # its mask (and, optionally, an edited prompt) from the web
             child = self._region(child, mask, prompt, origin)
         elif mask is not None:
-            raise UnsupportedAction(f"{button_label(child.kind.value, child.index)} takes no region.")
+            label = button_label(child.kind.value, child.index)
+            raise UnsupportedAction(t("{label} takes no region.", label=label))
         elif prompt is not None:
             child = self._remixed(child, prompt, origin)
         where = await self._admit(caller, child)
@@ -282,18 +306,20 @@ class JobService:
         self.access.check_cancel(caller, job)
         owner = caller.owner
         if job.terminal:
-            raise UnsupportedAction(f"Job {job.id} has already {job.state.value.replace('_', ' ')}.")
+            raise UnsupportedAction(t(_ENDED.get(job.state, _ENDED[JobState.FAILED]), id=job.id))
         provider = self._pool.get(job.provider)
         if job.state is not JobState.QUEUED:
             if not provider.capabilities.cancel or job.provider_task_id is None:
-                raise UnsupportedAction(f"{job.provider} cannot cancel a job once it has started.")
+                raise UnsupportedAction(t("{provider} cannot cancel a job once it has started.",
+                                          provider=job.provider))
             await provider.cancel(job.provider_task_id)
-        ended = job.model_copy(update={"state": JobState.CANCELLED,
-                                       "error": f"Cancelled by {owner.name or 'its owner'}.",
+        with i18n.use(job.locale):  # stored on the job: written in the language it was asked in
+            note = t("Cancelled by {name}.", name=owner.name) if owner.name else t("Cancelled by its owner.")
+        ended = job.model_copy(update={"state": JobState.CANCELLED, "error": note,
                                        "next_poll_at": None, "updated_at": self._clock()})
         stored = await self._store.save(ended, job)
         if stored is None:
-            raise UnsupportedAction(f"Job {job.id} finished before it could be cancelled.")
+            raise UnsupportedAction(t("Job {id} finished before it could be cancelled.", id=job.id))
         await self._listener.job_changed(stored)
         return stored
 
@@ -302,7 +328,7 @@ class JobService:
     async def get(self, job_id: str) -> Job:
         job = await self._store.get(job_id.strip().lower())
         if job is None:
-            raise UnknownJob(f"There is no job '{job_id}'.")
+            raise UnknownJob(t("There is no job '{id}'.", id=job_id))
         return job
 
     async def recent(self, owner: Owner | None = None, limit: int = 20) -> list[Job]:
@@ -326,7 +352,7 @@ class JobService:
         """Record where a job is shown (the message the frontend sent for it)."""
         placed = await self._store.place(job.id, placement)
         if placed is None:
-            raise UnknownJob(f"There is no job '{job.id}'.")
+            raise UnknownJob(t("There is no job '{id}'.", id=job.id))
         await self._listener.job_changed(placed)  # changes made before it had a message get shown now
         return placed
 
@@ -380,23 +406,27 @@ class JobService:
     # -- per-user settings --------------------------------------------------------------------------
 
     async def settings(self, owner: Owner) -> dict[str, str]:
-        """The user's stored defaults: `provider`, `aspect_ratio`, `speed`, `remix` (only those set)."""
+        """The user's stored defaults: `provider`, `aspect_ratio`, `speed`, `remix`, `language` (only
+        those set)."""
         return await self._store.settings(owner.platform, owner.user_id)
 
     async def set_setting(self, owner: Owner, key: str, value: str) -> None:
         """Store one default after checking it; raises UserError naming what is wrong."""
-        if key == "remix":
+        if key == languages.KEY:
+            value = languages.checked(value)
+        elif key == "remix":
             if value not in REMIX_SETTINGS:
-                raise UserError(f"Remix is on or off; not '{value}'.")
+                raise UserError(t("Remix is on or off; not '{value}'.", value=value))
         elif key == "provider":
             self._provider_for(value, Action.IMAGINE)
         elif key == "aspect_ratio":
             parse_prompt(f"x --ar {value}", max_length=100)
         elif key == "speed":
             if _speed(value) is None:
-                raise InvalidPrompt(f"Speed must be one of relax, fast, turbo; not '{value}'.")
+                raise InvalidPrompt(t("Speed must be one of relax, fast, turbo; not '{value}'.", value=value))
         else:
-            raise UserError(f"There is no setting '{key}'. Settings: provider, aspect_ratio, speed, remix.")
+            raise UserError(t("There is no setting '{key}'. Settings: provider, aspect_ratio, speed, remix, "
+                              "language.", key=key))
         await self._store.put_setting(owner.platform, owner.user_id, key, value)
 
     def can(self, provider: str, action: Action) -> bool:
@@ -457,7 +487,7 @@ class JobService:
             return self._zoomed(child, prompt, origin)
         if child.kind not in REMIXABLE:
             label = button_label(child.kind.value, child.index)
-            raise UnsupportedAction(f"{label} takes no prompt to remix.")
+            raise UnsupportedAction(t("{label} takes no prompt to remix.", label=label))
         parsed = self._parse(prompt, child.provider)
         request = child.request.model_copy(update={
             "prompt": parsed.params, "remixed": True, "remix": child.request.remix or parsed.remix,
@@ -468,7 +498,7 @@ class JobService:
         """A Vary (Region) with the person's mask (a black/white PNG, white = the region; empty is
         refused before anything is made or charged) and, if they edited it, their prompt (Remix)."""
         if mask is None:
-            raise UnsupportedAction("Vary (Region) needs a region drawn on the image: use the web editor.")
+            raise UnsupportedAction(t("Vary (Region) needs a region drawn on the image: use the web editor."))
         checked = media.region_mask(mask.data, max_pixels=self._config.media.max_pixels)  # BadImage: empty
         update: dict[str, object] = {"mask": ImageInput(data=checked, mime="image/png", filename="mask.png")}
         if prompt is not None and prompt.strip():
@@ -486,8 +516,9 @@ class JobService:
                                                    "speed": parsed.speed or child.request.speed})  # fmt: skip
         return child.model_copy(update={"request": request, "origin": origin or f"zoom:{child.id}"})
 
-    def checked(self, image: ImageInput, what: str = "The image") -> ImageInput:
-        mime = media.check_image(image.data, self._config.media.max_download_bytes, what,
+    def checked(self, image: ImageInput, what: str | None = None) -> ImageInput:
+        """`image` with its type, checked; `what` names it in a refusal (translated; "The image")."""
+        mime = media.check_image(image.data, self._config.media.max_download_bytes, what or t("The image"),
                                  max_pixels=self._config.media.max_pixels)
         return image.model_copy(update={"mime": mime})
 
@@ -504,16 +535,20 @@ class JobService:
         self.access.check_press(caller, parent)
         if parent.state is not JobState.SUCCEEDED:
             if parent.terminal:
-                ended = parent.state.value.replace("_", " ")
-                raise UnsupportedAction(f"Job {parent.id} {ended}; it has no buttons.")
-            raise JobNotFinished(f"Job {parent.id} is still {parent.state.value}; wait for it to finish.")
+                raise UnsupportedAction(t(_NO_BUTTONS.get(parent.state, _NO_BUTTONS[JobState.FAILED]),
+                                          id=parent.id))
+            raise JobNotFinished(t(_STILL[parent.state], id=parent.id) if parent.state in _STILL else
+                                 t("Job {id} is still {state}; wait for it to finish.", id=parent.id,
+                                   state=parent.state.value))
 
     def _provider_for(self, requested: str | None, action: Action) -> str:
         name = requested or self._config.default_provider
         if not self._pool.get(name).capabilities.can(action):
             able = [n for n in self._pool.names if self._pool.get(n).capabilities.can(action)]
-            hint = f" Try: {', '.join(able)}." if able else ""
-            raise UnsupportedAction(f"Provider '{name}' cannot {_ACTION_VERBS[action]}.{hint}")
+            cannot = t(_CANNOT[action], provider=name)
+            if able:
+                cannot = t("{refusal} Try: {providers}.", refusal=cannot, providers=", ".join(able))
+            raise UnsupportedAction(cannot)
         return name
 
     def _parse(self, prompt: str, provider: str) -> ParsedPrompt:
@@ -530,6 +565,7 @@ class JobService:
             id=new_job_id(), kind=kind, parent_id=parent.id if parent else None, index=index,
             provider=provider, request=request, owner=owner, placement=placement,
             created_at=now, updated_at=now, deadline=now + self._pool.config(provider).job_timeout,
+            locale=i18n.current(),
         )
 
     def _exempt(self, caller: Caller) -> bool:
@@ -543,8 +579,10 @@ class JobService:
         await self.access.check(caller, chat)
         if self._pool.held(job.provider):
             others = [n for n in self._pool.names if not self._pool.held(n) and self.can(n, job.kind)]
-            hint = f" Try: {', '.join(others)}." if others and job.parent_id is None else ""
-            raise ProviderPaused(f"Provider '{job.provider}' is paused by an admin.{hint}")
+            paused = t("Provider '{provider}' is paused by an admin.", provider=job.provider)
+            if others and job.parent_id is None:
+                paused = t("{refusal} Try: {providers}.", refusal=paused, providers=", ".join(others))
+            raise ProviderPaused(paused)
         if job.request.prompt is not None:
             self.moderator.check(job.request.prompt.full())
         return scope_key(caller.owner.platform, caller.scope or chat)
@@ -609,16 +647,18 @@ class JobService:
     ) -> Job:
         label = button_label(action.value, index)  # as the button (and the CLI's hint) names it
         if offer_key(action, index) not in parent.actions:
-            raise UnsupportedAction(f"Job {parent.id} does not offer {label} ({parent.provider}).")
+            raise UnsupportedAction(t("Job {id} does not offer {label} ({provider}).", id=parent.id,
+                                      label=label, provider=parent.provider))
         if not self._pool.get(parent.provider).capabilities.can(action):
-            raise UnsupportedAction(f"{parent.provider} cannot do {label}.")
+            raise UnsupportedAction(t("{provider} cannot do {label}.", provider=parent.provider, label=label))
         request = parent.request.model_copy(update={"kind": action, "images": (), "remixed": False})
         return self._new_job(owner, parent.provider, request, placement, action, parent, index)
 
     def _pick_prompt(self, owner: Owner, parent: Job, index: int, placement: Placement | None) -> Job:
         prompts = parent.result.prompts if parent.result else []
         if not 1 <= index <= len(prompts):
-            raise UnsupportedAction(f"Job {parent.id} has no prompt {index} to imagine.")
+            raise UnsupportedAction(t("Job {id} has no prompt {index} to imagine.", id=parent.id,
+                                      index=index))
         name = self._provider_for(None, Action.IMAGINE)
         try:
             parsed = self._parse(prompts[index - 1], name)

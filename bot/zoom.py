@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from bot.errors import InvalidPrompt
+from bot.i18n import t
 from providers.base import ZOOM_RANGE
 
 #: The factor the form starts with: Midjourney pre-fills `--zoom 2`.
@@ -21,16 +22,19 @@ def split_zoom(text: str) -> tuple[str, float]:
     """`text` without its `--zoom`, and the factor; InvalidPrompt (saying the range) when it has none,
     more than one, or one outside 1-2."""
     low, high = ZOOM_RANGE
-    usage = f"Custom Zoom needs --zoom followed by a number from {low:g} to {high:g}, e.g. --zoom 1.5."
+    usage = t("Custom Zoom needs --zoom followed by a number from {low} to {high}, e.g. --zoom 1.5.",
+              low=format(low, "g"), high=format(high, "g"))
     found = list(_ZOOM.finditer(text))
     if len(found) != 1 or found[0]["value"] is None:
-        raise InvalidPrompt(usage if not found or found[0]["value"] is None else "Give --zoom only once.")
+        raise InvalidPrompt(usage if not found or found[0]["value"] is None else t("Give --zoom only once."))
     try:
         factor = float(found[0]["value"])
     except ValueError:
-        raise InvalidPrompt(f"--zoom {found[0]['value']} is not a number. {usage}") from None
+        raise InvalidPrompt(t("--zoom {value} is not a number. {usage}", value=found[0]["value"],
+                              usage=usage)) from None
     if not low <= factor <= high:
-        raise InvalidPrompt(f"--zoom {found[0]['value']} is out of range: {usage}")
+        raise InvalidPrompt(t("--zoom {value} is out of range: {usage}", value=found[0]["value"],
+                              usage=usage))
     rest = (text[: found[0].start()] + " " + text[found[0].end() :]).strip()
     return re.sub(r"\s{2,}", " ", rest), factor
 

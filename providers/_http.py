@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from providers.base import ProviderConfig
 from providers.errors import (
+    N_,
     ErrorKind,
     ProviderError,
     ProviderOutcomeUnknown,
@@ -39,11 +40,11 @@ STATUS_KINDS: dict[int, ErrorKind] = {
 }
 
 _KIND_MESSAGES: dict[ErrorKind, str] = {
-    ErrorKind.AUTH: "The provider rejected the bot's credentials; an admin must fix the API key.",
-    ErrorKind.QUOTA: "The provider account is out of credits.",
-    ErrorKind.RATE_LIMITED: "The provider is rate limiting requests.",
-    ErrorKind.BUSY: "The provider is busy.",
-    ErrorKind.UNAVAILABLE: "The provider is unavailable right now.",
+    ErrorKind.AUTH: N_("The provider rejected the bot's credentials; an admin must fix the API key."),
+    ErrorKind.QUOTA: N_("The provider account is out of credits."),
+    ErrorKind.RATE_LIMITED: N_("The provider is rate limiting requests."),
+    ErrorKind.BUSY: N_("The provider is busy."),
+    ErrorKind.UNAVAILABLE: N_("The provider is unavailable right now."),
 }
 
 
@@ -69,11 +70,15 @@ def error_for(kind: ErrorKind, detail: str | None, provider: str, wait: float | 
               status: int | None = None) -> ProviderError:
     """The exception for `kind`, with the provider's own text where it is meant for users (and for the
     operators' log always, with the HTTP `status`)."""
-    text = _KIND_MESSAGES.get(kind) if kind is not ErrorKind.REJECTED else None
     if kind in (ErrorKind.REJECTED, ErrorKind.NOT_FOUND):
-        text = f"{provider} refused the request: {detail}" if detail else f"{provider} refused the request."
-    message = text or f"{provider}: {detail or kind.value}"
-    return make_error(kind, message, wait, status=status, detail=detail)
+        if detail:
+            return make_error(kind, N_("{provider} refused the request: {reason}"), wait, status=status,
+                              detail=detail, provider=provider, reason=detail)
+        return make_error(kind, N_("{provider} refused the request."), wait, status=status, provider=provider)
+    if kind in _KIND_MESSAGES:
+        return make_error(kind, _KIND_MESSAGES[kind], wait, status=status, detail=detail)
+    return make_error(kind, "{provider}: {reason}", wait, status=status, detail=detail, provider=provider,
+                      reason=detail or kind.value)
 
 
 def bearer_headers(config: ProviderConfig) -> dict[str, str]:
@@ -82,12 +87,13 @@ def bearer_headers(config: ProviderConfig) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def parse_as(model: type[_Model], data: Any, message: str) -> _Model:
-    """`data` validated as `model`; anything else is a ProviderProtocolError saying `message`."""
+def parse_as(model: type[_Model], data: Any, error: ProviderProtocolError) -> _Model:
+    """`data` validated as `model`; anything else raises `error` (built by the caller, so that its
+    message is a literal template the extractor sees)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ProviderProtocolError(message) from exc
+        raise error from exc
 
 
 def envelope(
@@ -97,7 +103,9 @@ def envelope(
     try:
         status = int(raw[code])
     except (TypeError, KeyError, ValueError) as exc:
-        raise ProviderProtocolError(f"{provider} sent an answer without a {code_name or code}.") from exc
+        raise ProviderProtocolError(
+            "{provider} sent an answer without a {field}.", provider=provider, field=code_name or code
+        ) from exc
     text = raw.get(message) if isinstance(raw.get(message), str) else None
     return status, text, raw.get("data")
 
@@ -150,17 +158,25 @@ class ProviderHTTP:
             )
         except _NOT_SENT as exc:  # nothing reached the provider: sending again is safe
             why = type(exc).__name__
-            raise ProviderUnavailable(f"{self._name} could not be reached.", detail=why) from exc
+            raise ProviderUnavailable(
+                "{provider} could not be reached.", detail=why, provider=self._name
+            ) from exc
         except httpx.TimeoutException as exc:
             why = type(exc).__name__
-            raise ProviderOutcomeUnknown(f"{self._name} did not answer in time.", detail=why) from exc
+            raise ProviderOutcomeUnknown(
+                "{provider} did not answer in time.", detail=why, provider=self._name
+            ) from exc
         except httpx.HTTPError as exc:
             why = type(exc).__name__
-            raise ProviderOutcomeUnknown(f"{self._name} stopped answering mid-request.", detail=why) from exc
+            raise ProviderOutcomeUnknown(
+                "{provider} stopped answering mid-request.", detail=why, provider=self._name
+            ) from exc
         body = _decode(response)
         if response.is_success:
             if body is None:
-                raise ProviderProtocolError(f"{self._name} sent a response that is not JSON.")
+                raise ProviderProtocolError(
+                    "{provider} sent a response that is not JSON.", provider=self._name
+                )
             return body
         detail = _detail(body)
         log.info("%s %s %s -> HTTP %s", self._name, method, path, response.status_code)

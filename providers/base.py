@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+
+if TYPE_CHECKING:
+    from providers.errors import ProviderRejected
 
 
 class Action(StrEnum):
@@ -229,19 +232,34 @@ class FlagPolicy(BaseModel):
             return []
         return [flag for flag in params.given() if not self.serves(flag)]
 
+    def rejection(self, provider: str, flag: Flag, typed: str | None = None) -> ProviderRejected:
+        """The ProviderRejected saying `flag` (typed as `typed`) is refused by `provider` (its config
+        name): `refusal()` is its English text, `check()` raises it."""
+        from providers.errors import ProviderRejected
+
+        served = ", ".join(f"--{f}" for f in Flag if self.serves(f))
+        if served:
+            return ProviderRejected(
+                "{provider} does not support --{flag}; it supports {flags}.",
+                provider=provider,
+                flag=typed or flag.value,
+                flags=served,
+            )
+        return ProviderRejected(
+            "{provider} does not support --{flag}; it takes no flags.",
+            provider=provider,
+            flag=typed or flag.value,
+        )
+
     def refusal(self, provider: str, flag: Flag, typed: str | None = None) -> str:
         """The user-facing reason `flag` (typed as `typed`) is refused by `provider` (its config name)."""
-        served = [f"--{f}" for f in Flag if self.serves(f)]
-        offer = f"it supports {', '.join(served)}" if served else "it takes no flags"
-        return f"{provider} does not support --{typed or flag}; {offer}."
+        return self.rejection(provider, flag, typed).message
 
     def check(self, provider: str, params: PromptParams | None) -> None:
         """Raise ProviderRejected for the first flag of `params` this adapter cannot serve."""
-        from providers.errors import ProviderRejected
-
         refused = self.refused(params)
         if refused:
-            raise ProviderRejected(self.refusal(provider, refused[0]))
+            raise self.rejection(provider, refused[0])
 
 
 #: every flag, for adapters that hand the whole prompt to Midjourney
@@ -521,12 +539,14 @@ class BaseProvider:
     async def cancel(self, task_id: str) -> None:
         from providers.errors import ProviderRejected
 
-        raise ProviderRejected(f"Provider '{self.config.name}' cannot cancel jobs.")
+        raise ProviderRejected("Provider '{provider}' cannot cancel jobs.", provider=self.config.name)
 
     async def reconcile(self, attempt: SubmitAttempt) -> TaskSnapshot | None:
         from providers.errors import ProviderRejected
 
-        raise ProviderRejected(f"Provider '{self.config.name}' cannot look up a submit it never answered.")
+        raise ProviderRejected(
+            "Provider '{provider}' cannot look up a submit it never answered.", provider=self.config.name
+        )
 
     def trusts_url(self, url: str) -> bool:
         return bool(self.config.base_url) and _host(url) == _host(self.config.base_url)

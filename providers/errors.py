@@ -10,14 +10,27 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+def N_(message: str, /) -> str:
+    """Mark one of our sentences a provider error or a failed task may carry, for the bot's catalogues
+    (`bot/i18n.py`): it is shown translated where it is shown whole."""
+    return message
+
+
 class ProviderError(Exception):
     """Base class. `message` is user-safe; the rest is for operators' logs: `provider` (its name as
     configured, set where the pool calls it), `status` (the HTTP status) and `detail` (the provider's
-    own words, or the transport failure)."""
+    own words, or the transport failure).
 
-    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    The message is written as a template with named placeholders, `ProviderRejected("The prompt is
+    longer than {limit} characters.", limit=6000)`: `message` is it filled in English, and the bot shows
+    `template` translated (it is a message id of the bot's catalogues) filled with `params`."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str | None = None,
+                 **params: object) -> None:
+        self.template = message
+        self.params = params
+        self.message = message.format(**params) if params else message
+        super().__init__(self.message)
         self.provider: str | None = None
         self.status = status
         self.detail = detail
@@ -46,8 +59,8 @@ class ProviderBusy(ProviderError):
     """Concurrency or queue full: keep the job queued and try again later."""
 
     def __init__(self, message: str, retry_after: float | None = None, *, status: int | None = None,
-                 detail: str | None = None) -> None:
-        super().__init__(message, status=status, detail=detail)
+                 detail: str | None = None, **params: object) -> None:
+        super().__init__(message, status=status, detail=detail, **params)
         self.retry_after = retry_after
 
 
@@ -98,9 +111,9 @@ _KIND_TO_CLASS: dict[ErrorKind, type[ProviderError]] = {
 
 
 def make_error(kind: ErrorKind, message: str, retry_after: float | None = None, *, status: int | None = None,
-               detail: str | None = None) -> ProviderError:
+               detail: str | None = None, **params: object) -> ProviderError:
     """Build the exception for `kind`; `retry_after` only matters for busy/rate-limited."""
     cls = _KIND_TO_CLASS[kind]
     if issubclass(cls, ProviderBusy):
-        return cls(message, retry_after, status=status, detail=detail)
-    return cls(message, status=status, detail=detail)
+        return cls(message, retry_after, status=status, detail=detail, **params)
+    return cls(message, status=status, detail=detail, **params)

@@ -121,7 +121,12 @@ def aspect_ratio(value: str | None, model: str) -> str | None:
         ratio = f"{int(left) // divisor}:{int(right) // divisor}"
         if ratio in ASPECT_RATIOS:
             return ratio
-    raise ProviderRejected(f"{model} supports only --ar {', '.join(ASPECT_RATIOS)}; got --ar {value}.")
+    raise ProviderRejected(
+        "{model} supports only --ar {choices}; got --ar {value}.",
+        model=model,
+        choices=", ".join(ASPECT_RATIOS),
+        value=value,
+    )
 
 
 def to_payload(request: GenerationRequest, config: GptImageConfig) -> dict[str, Any]:
@@ -131,16 +136,26 @@ def to_payload(request: GenerationRequest, config: GptImageConfig) -> dict[str, 
     Uploaded images without a public URL are sent as data URIs.
     """
     if request.kind is not Action.IMAGINE:
-        raise ProviderRejected(f"{config.name} supports /imagine only, not /{request.kind.value}.")
+        raise ProviderRejected(
+            "{provider} supports /imagine only, not /{command}.",
+            provider=config.name,
+            command=request.kind.value,
+        )
     prompt = request.prompt
     if prompt is None or not prompt.text.strip():
         raise ProviderRejected("A prompt is required.")
     FLAGS.check(config.name, prompt)
     if len(prompt.text) > config.max_prompt_length:
-        raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
+        raise ProviderRejected(
+            "The prompt is longer than {limit} characters.", limit=config.max_prompt_length
+        )
     refer = [*prompt.image_urls, *(image.url or image.data_uri() for image in request.images)]
     if len(refer) > config.max_images:
-        raise ProviderRejected(f"{config.name} takes at most {config.max_images} reference images.")
+        raise ProviderRejected(
+            "{provider} takes at most {limit} reference images.",
+            provider=config.name,
+            limit=config.max_images,
+        )
     payload: dict[str, Any] = {"prompt": prompt.text, "model": config.model}
     optional = {
         "referImages": refer,
@@ -178,7 +193,9 @@ class GptImageProvider(BaseProvider):
             return await self.submit(remixed)
         if request.action is not Action.REROLL:
             raise ProviderRejected(
-                f"{self._settings.name} cannot do {request.action.value}: it offers reroll only."
+                "{provider} cannot do {action}: it offers reroll only.",
+                provider=self._settings.name,
+                action=request.action.value,
             )
         again = parent.request.model_copy(update={"callback_url": request.callback_url})
         return await self._submit(to_payload(again, self._settings))

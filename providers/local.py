@@ -224,19 +224,21 @@ class LocalProvider(BaseProvider):
         elif request.kind is Action.BLEND:
             low, high = self.capabilities.blend_range
             if not low <= len(request.images) <= high:
-                raise ProviderRejected(f"Blend takes {low} to {high} images.")
+                raise ProviderRejected("Blend takes {low} to {high} images.", low=low, high=high)
             colors = await asyncio.to_thread(render.palette, [i.data for i in request.images])
             ratio = {"portrait": "2:3", "landscape": "3:2"}.get(request.dimensions or "", "1:1")
             spec = self._spec(Action.BLEND, f"blend of {len(colors)} images", ratio, seed, pal=colors)
         else:
-            raise ProviderRejected(f"The local provider cannot {request.kind.value}.")
+            raise ProviderRejected("The local provider cannot {command}.", command=request.kind.value)
         return spec
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
         self.calls["act"] += 1
         self._check_busy()
         if request.action not in _FOLLOWUPS or parent.task_id is None:
-            raise ProviderRejected(f"The local provider cannot {request.action.value} this job.")
+            raise ProviderRejected(
+                "The local provider cannot {action} this job.", action=request.action.value
+            )
         base = _unpack(parent.task_id)
         action, index = request.action, request.index
         if request.remix is not None and action in REMIXABLE:  # Remix: the edited prompt is drawn
@@ -279,7 +281,9 @@ class LocalProvider(BaseProvider):
         if action is Action.CUSTOM_ZOOM:
             low, high = ZOOM_RANGE
             if request.zoom is None or not low <= request.zoom <= high:
-                raise ProviderRejected(f"Custom Zoom takes --zoom {low:g} to {high:g}.")
+                raise ProviderRejected(
+                    "Custom Zoom takes --zoom {low} to {high}.", low=format(low, "g"), high=format(high, "g")
+                )
             prompt = request.prompt or str(base["p"])
             ratio = _ASPECT.search(prompt)
             return {"z": request.zoom, "p": prompt[:240], "ar": ratio[1] if ratio else base["ar"]}

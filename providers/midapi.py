@@ -35,7 +35,7 @@ from providers.base import (
     remix_request,
     upscale_offers,
 )
-from providers.errors import ErrorKind, ProviderError, ProviderProtocolError, ProviderRejected
+from providers.errors import N_, ErrorKind, ProviderError, ProviderProtocolError, ProviderRejected
 
 GENERATE = "/api/v1/mj/generate"
 RECORD = "/api/v1/mj/record-info"
@@ -135,7 +135,9 @@ def _references(config: MidapiConfig, params: PromptParams) -> tuple[str | None,
     left for the prompt text (style codes and `random` stay there). Alone, they mean the images given
     with the prompt."""
     if params.style_refs is not None and params.omni_refs is not None:
-        raise ProviderRejected(f"{config.name} takes one kind of image reference per job: --sref or --oref.")
+        raise ProviderRejected(
+            "{provider} takes one kind of image reference per job: --sref or --oref.", provider=config.name
+        )
     if params.omni_refs is not None:
         return "omni", list(params.omni_refs), params.model_copy(update={"omni_refs": None})
     if params.style_refs is None:
@@ -155,7 +157,9 @@ def _version(params: PromptParams) -> str | None:
         return None
     version = params.version.removesuffix(".0")
     if version not in VERSIONS:
-        raise ProviderRejected(f"midapi supports --v {', '.join(sorted(VERSIONS - {'niji6'}))}.")
+        raise ProviderRejected(
+            "midapi supports --v {choices}.", choices=", ".join(sorted(VERSIONS - {"niji6"}))
+        )
     return version
 
 
@@ -164,7 +168,7 @@ def _flag_fields(params: PromptParams) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if params.aspect_ratio is not None:
         if params.aspect_ratio not in ASPECT_RATIOS:
-            raise ProviderRejected(f"midapi supports --ar {', '.join(ASPECT_RATIOS)}.")
+            raise ProviderRejected("midapi supports --ar {choices}.", choices=", ".join(ASPECT_RATIOS))
         out["aspectRatio"] = params.aspect_ratio
     if (version := _version(params)) is not None:
         out["version"] = version
@@ -182,7 +186,9 @@ def _prompt(config: MidapiConfig, text: str) -> str:
     if not text:
         raise ProviderRejected("midapi needs a prompt.")
     if len(text) > config.max_prompt_length:
-        raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
+        raise ProviderRejected(
+            "The prompt is longer than {limit} characters.", limit=config.max_prompt_length
+        )
     return text
 
 
@@ -199,7 +205,9 @@ def _image_payload(config: MidapiConfig, request: GenerationRequest) -> dict[str
     urls = [*params.image_urls, *ref_urls, *_input_urls(request)]
     if mode is not None and not urls:
         flag = "--oref" if mode == "omni" else "--sref"
-        raise ProviderRejected(f"{flag} alone uses the images given with the prompt, and there are none.")
+        raise ProviderRejected(
+            "{flag} alone uses the images given with the prompt, and there are none.", flag=flag
+        )
     task_type = REFERENCE_TYPES[mode or config.reference_mode] if urls else "mj_txt2img"
     if params.omni_weight is not None and task_type != "mj_omni_reference":
         raise ProviderRejected("--ow is the weight of an omni reference (--oref), and this prompt has none.")
@@ -285,7 +293,7 @@ def _act_call(config: MidapiConfig, parent: ParentTask, request: ActRequest) -> 
         return VARY, {"taskId": parent.task_id, "imageIndex": index}
     if request.action is Action.VIDEO_EXTEND:
         return _extend_call(config, parent, request)
-    raise ProviderRejected(f"midapi cannot do {request.action.value}.")
+    raise ProviderRejected("midapi cannot do {action}.", action=request.action.value)
 
 
 def _with_common(config: MidapiConfig, body: dict[str, Any], callback_url: str | None) -> dict[str, Any]:
@@ -312,7 +320,8 @@ def _code_error(code: int, msg: str | None, provider: str) -> ProviderError:
 
 
 def _parse_record(data: Any, provider: str) -> _Record:
-    return parse_as(_Record, data, f"{provider} sent a task in an unexpected shape.")
+    error = ProviderProtocolError("{provider} sent a task in an unexpected shape.", provider=provider)
+    return parse_as(_Record, data, error)
 
 
 def _result(urls: list[str], task_type: str, caps: Capabilities) -> tuple[TaskResult, dict[str, str]]:
@@ -335,7 +344,7 @@ def _snapshot(
         flag = 1 if code == 200 and record.urls() else 2
     if code == 501 or flag in (2, 3):
         snap.status = TaskStatus.FAILED
-        fallback = "Midjourney did not finish this image." if flag == 3 else "The generation failed."
+        fallback = N_("Midjourney did not finish this image.") if flag == 3 else N_("The generation failed.")
         snap.error = (record.errorMessage or (msg if code != 200 else None) or fallback)[:300]
     elif flag == 1:
         urls = record.urls()
@@ -380,7 +389,7 @@ class MidapiProvider(BaseProvider):
             text = request.prompt.text if request.prompt else ""
             body = _video_payload(self._settings, text or "animate", urls[0])
         else:
-            raise ProviderRejected(f"midapi cannot {request.kind.value}.")
+            raise ProviderRejected("midapi cannot {command}.", command=request.kind.value)
         return await self._start(GENERATE, body, request.callback_url)
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
@@ -410,12 +419,14 @@ class MidapiProvider(BaseProvider):
         code, msg, data = _envelope(raw, self.config.name)
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if code == 501 and task_id:
-            error = (msg or "The generation failed.")[:300]
+            error = (msg or N_("The generation failed."))[:300]
             return TaskSnapshot(task_id=str(task_id), status=TaskStatus.FAILED, error=error, extra=extra)
         if code != 200:
             raise _code_error(code, msg, self.config.name)
         if not isinstance(task_id, str | int) or not str(task_id):
-            raise ProviderProtocolError(f"{self.config.name} accepted the task but sent no task id.")
+            raise ProviderProtocolError(
+                "{provider} accepted the task but sent no task id.", provider=self.config.name
+            )
         return TaskSnapshot(task_id=str(task_id), status=TaskStatus.SUBMITTED, extra=extra)
 
     async def _fetch_one(self, task_id: str) -> TaskSnapshot | None:
@@ -423,7 +434,7 @@ class MidapiProvider(BaseProvider):
         code, msg, data = _envelope(raw, self.config.name)
         if code == 404 or (code in (200, 501) and not data):
             if code == 501:
-                return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error=msg or "Failed.")
+                return TaskSnapshot(task_id=task_id, status=TaskStatus.FAILED, error=msg or N_("Failed."))
             return None
         if code not in (200, 501):
             raise _code_error(code, msg, self.config.name)

@@ -35,7 +35,7 @@ from providers.base import (
     offer_key,
     remix_request,
 )
-from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected
+from providers.errors import N_, ErrorKind, ProviderProtocolError, ProviderRejected
 
 SUBMIT_PATH = "/midjourney/v1/submit-jobs"
 STATUS_PATH = "/midjourney/v1/job-status"
@@ -102,8 +102,11 @@ def auth_headers(config: ProviderConfig) -> dict[str, str]:
 def unwrap(body: Any, provider: str) -> Any:
     """The envelope's `data`; a non-zero `status` (0 or "0" is success) raises the mapped error."""
     if not isinstance(body, dict):
-        raise ProviderProtocolError(f"{provider} sent a response that is not its documented envelope.")
-    envelope = parse_as(Envelope, body, f"{provider} sent an envelope with an unknown status.")
+        raise ProviderProtocolError(
+            "{provider} sent a response that is not its documented envelope.", provider=provider
+        )
+    error = ProviderProtocolError("{provider} sent an envelope with an unknown status.", provider=provider)
+    envelope = parse_as(Envelope, body, error)
     if envelope.status != 0:
         kind = ENVELOPE_CODES.get(envelope.status, ErrorKind.REJECTED)
         raise error_for(kind, envelope.message, provider)
@@ -114,19 +117,22 @@ def submitted_id(data: Any, provider: str) -> str:
     task_id = data.get("taskId") if isinstance(data, dict) else None
     if isinstance(task_id, int | str) and not isinstance(task_id, bool) and str(task_id):
         return str(task_id)
-    raise ProviderProtocolError(f"{provider} accepted the job but sent no task id.")
+    raise ProviderProtocolError("{provider} accepted the job but sent no task id.", provider=provider)
 
 
 def job_items(data: Any, provider: str) -> list[JobItem]:
     """job-status `data`: a list of entries (a single object or null are tolerated)."""
     raws = [] if data is None else [data] if isinstance(data, dict) else data
     if not isinstance(raws, list):
-        raise ProviderProtocolError(f"{provider} sent a job-status answer that is not a list.")
+        raise ProviderProtocolError(
+            "{provider} sent a job-status answer that is not a list.", provider=provider
+        )
     return [parse_job(raw, provider) for raw in raws if isinstance(raw, dict)]
 
 
 def parse_job(raw: Mapping[str, Any], provider: str) -> JobItem:
-    return parse_as(JobItem, raw, f"{provider} sent a job without a task id or status.")
+    error = ProviderProtocolError("{provider} sent a job without a task id or status.", provider=provider)
+    return parse_as(JobItem, raw, error)
 
 
 def callback_job(body: bytes, provider: str) -> JobItem:
@@ -134,9 +140,11 @@ def callback_job(body: bytes, provider: str) -> JobItem:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderProtocolError(f"{provider} sent a callback that is not JSON.") from exc
+        raise ProviderProtocolError(
+            "{provider} sent a callback that is not JSON.", provider=provider
+        ) from exc
     if not isinstance(payload, dict):
-        raise ProviderProtocolError(f"{provider} sent a callback that is not an object.")
+        raise ProviderProtocolError("{provider} sent a callback that is not an object.", provider=provider)
     data = payload.get("data")
     if isinstance(data, list) and data:
         data = data[0]
@@ -175,17 +183,19 @@ def job_snapshot(job: JobItem, *, grid: bool) -> TaskSnapshot:
     """A job as a snapshot without offers; `grid` keeps `image` as the grid of `images`."""
     status = _TASK_STATUS.get(job.status)
     if status is None:
-        raise ProviderProtocolError(f"Unknown job status {job.status} for task {job.task_id}.")
+        raise ProviderProtocolError(
+            "Unknown job status {state} for task {task}.", state=job.status, task=job.task_id
+        )
     found = {"prompt": job.mj_prompt or job.prompt, "images": job.urls()}
     extra: dict[str, Any] = {key: value for key, value in found.items() if value}
     snapshot = TaskSnapshot(task_id=job.task_id, status=status, extra=extra)
     if status is TaskStatus.FAILED:
-        snapshot.error = (job.fail_reason or "The generation failed.")[:300]
+        snapshot.error = (job.fail_reason or N_("The generation failed."))[:300]
     if status is not TaskStatus.SUCCEEDED:
         return snapshot
     urls = job.urls() if grid else list(dict.fromkeys([*job.urls(), *([job.image] if job.image else [])]))
     if not urls and not job.image:
-        snapshot.status, snapshot.error = TaskStatus.FAILED, "The provider finished without an image."
+        snapshot.status, snapshot.error = TaskStatus.FAILED, N_("The provider finished without an image.")
         return snapshot
     meta = job.meta or _Meta()
     snapshot.result = TaskResult(
@@ -220,7 +230,9 @@ class MidjourneyApiProvider(BaseProvider):
         if request.action is Action.REROLL:
             return await self._submit(to_payload(reroll_request(parent, request), self._settings))
         raise ProviderRejected(
-            f"{self._settings.name} cannot do {request.action.value}: it offers U1-U4 and reroll only."
+            "{provider} cannot do {action}: it offers U1-U4 and reroll only.",
+            provider=self._settings.name,
+            action=request.action.value,
         )
 
     async def fetch(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
@@ -239,17 +251,24 @@ class MidjourneyApiProvider(BaseProvider):
 def to_payload(request: GenerationRequest, config: MidjourneyApiConfig) -> dict[str, Any]:
     """A submit-jobs body: the full prompt with its flags, mode, and the optional hookUrl/timeout."""
     if request.kind is not Action.IMAGINE:
-        raise ProviderRejected(f"{config.name} supports /imagine only, not /{request.kind.value}.")
+        raise ProviderRejected(
+            "{provider} supports /imagine only, not /{command}.",
+            provider=config.name,
+            command=request.kind.value,
+        )
     if request.images:
         raise ProviderRejected(
-            f"{config.name} takes image prompts as URLs at the start of the prompt, not as uploads."
+            "{provider} takes image prompts as URLs at the start of the prompt, not as uploads.",
+            provider=config.name,
         )
     FLAGS.check(config.name, request.prompt)
     prompt = request.prompt.full() if request.prompt else ""
     if not prompt:
         raise ProviderRejected("A prompt is required.")
     if len(prompt) > config.max_prompt_length:
-        raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
+        raise ProviderRejected(
+            "The prompt is longer than {limit} characters.", limit=config.max_prompt_length
+        )
     payload: dict[str, Any] = {
         "prompt": prompt,
         "mode": _MODES[request.speed] if request.speed else config.default_mode,
@@ -281,7 +300,7 @@ def upscale_snapshot(parent: ParentTask, index: int) -> TaskSnapshot:
     images = [url for url in stored if isinstance(url, str)] if isinstance(stored, list) else []
     images = images or (parent.result.image_urls if parent.result else [])
     if not 1 <= index <= len(images):
-        raise ProviderRejected(f"Image {index} of this grid is not available for upscaling.")
+        raise ProviderRejected("Image {index} of this grid is not available for upscaling.", index=index)
     result = TaskResult(
         image_urls=[images[index - 1]],
         width=parent.result.width if parent.result else None,

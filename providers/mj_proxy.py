@@ -43,7 +43,7 @@ from providers.base import (
     progress_from,
     remix_request,
 )
-from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected, ProviderUnavailable
+from providers.errors import N_, ErrorKind, ProviderProtocolError, ProviderRejected, ProviderUnavailable
 
 
 class MjProxyConfig(ProviderConfig):
@@ -263,7 +263,7 @@ def _snapshot(task: _Task, caps: Capabilities, motion: str) -> TaskSnapshot:
         if not task.buttons and snapshot.result.grid_url:  # no buttons: U/V/reroll via /change
             snapshot.actions = grid_offers(caps)
     elif status is TaskStatus.FAILED:
-        snapshot.error = (task.failReason or "The generation failed.")[:300]
+        snapshot.error = (task.failReason or N_("The generation failed."))[:300]
     return snapshot
 
 
@@ -276,7 +276,8 @@ def zoom_prompt(parent: ParentTask, request: ActRequest) -> str:
 
 
 def _task(data: Any) -> _Task:
-    return parse_as(_Task, data, "mj_proxy sent a task that is not in the documented shape.")
+    error = ProviderProtocolError("mj_proxy sent a task that is not in the documented shape.")
+    return parse_as(_Task, data, error)
 
 
 def attempt_state(prefix: str, client_ref: str | None) -> str:
@@ -310,10 +311,13 @@ def find_attempt(tasks: list[_Task], state: str, since_ms: float) -> _Task | Non
 
 def accepted(body: Any, provider: str) -> tuple[str, _Envelope]:
     """The task id of a submit answer (codes 1, 21, 22), or the error its code stands for."""
-    envelope = parse_as(_Envelope, body, f"{provider} sent a submit answer without a code.")
+    error = ProviderProtocolError("{provider} sent a submit answer without a code.", provider=provider)
+    envelope = parse_as(_Envelope, body, error)
     if envelope.code in (1, 21, 22):
         if not envelope.result:
-            raise ProviderProtocolError(f"{provider} accepted the task but sent no task id.")
+            raise ProviderProtocolError(
+                "{provider} accepted the task but sent no task id.", provider=provider
+            )
         return envelope.result, envelope
     detail = envelope.description or f"code {envelope.code}"
     if envelope.code == 24:
@@ -382,7 +386,11 @@ class MjProxyProvider(BaseProvider):
             return "blend", body | {"base64Array": [i.data_uri() for i in request.images]} | dims
         if request.kind is Action.SHORTEN and prompt and plus:
             return "shorten", body | {"prompt": prompt}
-        raise ProviderRejected(f"Provider '{self.config.name}' cannot run this {request.kind.value} request.")
+        raise ProviderRejected(
+            "Provider '{provider}' cannot run this {command} request.",
+            provider=self.config.name,
+            command=request.kind.value,
+        )
 
     async def submit(self, request: GenerationRequest) -> TaskSnapshot:
         endpoint, body = self._command(request)
@@ -403,7 +411,11 @@ class MjProxyProvider(BaseProvider):
             return await self.submit(remixed)
         if request.action in _CHANGE and (request.action is Action.REROLL or 1 <= request.index <= 4):
             return await self._change(parent.task_id, request)
-        raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.action.value} this job.")
+        raise ProviderRejected(
+            "Provider '{provider}' cannot {action} this job.",
+            provider=self.config.name,
+            action=request.action.value,
+        )
 
     async def _press(
         self, parent: ParentTask, task_id: str, custom_id: str, request: ActRequest

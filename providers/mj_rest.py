@@ -47,6 +47,7 @@ from providers.base import (
     remix_request,
 )
 from providers.errors import (
+    N_,
     CallbackSignatureError,
     ErrorKind,
     ProviderProtocolError,
@@ -187,7 +188,7 @@ def _checked_prompt(text: str) -> str:
     if not text:
         raise ProviderRejected("The prompt is empty.")
     if len(text) > _MAX_PROMPT:
-        raise ProviderRejected(f"The prompt is longer than {_MAX_PROMPT} characters.")
+        raise ProviderRejected("The prompt is longer than {limit} characters.", limit=_MAX_PROMPT)
     return text
 
 
@@ -242,7 +243,9 @@ def _result(job: _Job) -> TaskResult:
 def _snapshot(job: _Job, capabilities: Capabilities) -> TaskSnapshot:
     status = _STATUS.get(job.status.lower())
     if status is None:
-        raise ProviderProtocolError(f"mj_rest sent an unknown job status {job.status[:40]!r}.")
+        raise ProviderProtocolError(
+            "mj_rest sent an unknown job status {state}.", state=repr(job.status[:40])
+        )
     snapshot = TaskSnapshot(task_id=job.id, status=status, progress=progress_from(job.progress))
     if status is TaskStatus.SUCCEEDED:
         snapshot.progress = 100
@@ -251,12 +254,13 @@ def _snapshot(job: _Job, capabilities: Capabilities) -> TaskSnapshot:
             snapshot.actions = grid_offers(capabilities)
     elif status is TaskStatus.FAILED:
         message = job.error.message if job.error else None
-        snapshot.error = (message or "The generation failed.")[:300]
+        snapshot.error = (message or N_("The generation failed."))[:300]
     return snapshot
 
 
 def _job(data: Any) -> _Job:
-    return parse_as(_Job, data, "mj_rest sent a job that is not in the documented shape.")
+    error = ProviderProtocolError("mj_rest sent a job that is not in the documented shape.")
+    return parse_as(_Job, data, error)
 
 
 def _page(body: Any) -> list[_Job]:
@@ -267,7 +271,8 @@ def _page(body: Any) -> list[_Job]:
 
 
 def _job_id(body: Any) -> str:
-    return parse_as(_Created, body, "mj_rest accepted the job but sent no job_id.").data.job_id
+    error = ProviderProtocolError("mj_rest accepted the job but sent no job_id.")
+    return parse_as(_Created, body, error).data.job_id
 
 
 def _is_uuid(value: str | None) -> bool:
@@ -365,7 +370,11 @@ class MjRestProvider(BaseProvider):
         builders = {Action.IMAGINE: _imagine_payload, Action.DESCRIBE: _describe_payload}
         builders[Action.BLEND] = _blend_payload
         if request.kind not in builders:
-            raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.kind.value}.")
+            raise ProviderRejected(
+                "Provider '{provider}' cannot {command}.",
+                provider=self.config.name,
+                command=request.kind.value,
+            )
         FLAGS.check(self.config.name, request.prompt)
         body = builders[request.kind](request) | self._webhook(request.callback_url)
         if request.kind is Action.IMAGINE and request.client_ref and self._settings.seed_tag:
@@ -382,7 +391,11 @@ class MjRestProvider(BaseProvider):
             Action.VARIATION: ("/v1/variations", "variation"),
         }
         if request.action not in paths or not 1 <= request.index <= 4:
-            raise ProviderRejected(f"Provider '{self.config.name}' cannot {request.action.value} this job.")
+            raise ProviderRejected(
+                "Provider '{provider}' cannot {action} this job.",
+                provider=self.config.name,
+                action=request.action.value,
+            )
         if not _is_uuid(parent.task_id):
             raise ProviderRejected("This job has no provider task to act on.")
         path, kind = paths[request.action]

@@ -37,7 +37,7 @@ from providers.base import (
     progress_from,
     remix_request,
 )
-from providers.errors import ErrorKind, ProviderProtocolError, ProviderRejected
+from providers.errors import N_, ErrorKind, ProviderProtocolError, ProviderRejected
 
 API = "/api/v1/ai/draw/mj"
 DIMENSIONS = {"portrait": "PORTRAIT", "square": "SQUARE", "landscape": "LANDSCAPE"}
@@ -189,7 +189,9 @@ def _imagine_body(config: OhmygptConfig, request: GenerationRequest) -> dict[str
     if not prompt:
         raise ProviderRejected("OhMyGPT needs a prompt.")
     if len(prompt) > config.max_prompt_length:
-        raise ProviderRejected(f"The prompt is longer than {config.max_prompt_length} characters.")
+        raise ProviderRejected(
+            "The prompt is longer than {limit} characters.", limit=config.max_prompt_length
+        )
     body = _common(config, request.speed, request.callback_url) | {"prompt": prompt}
     if inline:
         body["base64Array"] = [image.data_uri() for image in inline]
@@ -198,7 +200,7 @@ def _imagine_body(config: OhmygptConfig, request: GenerationRequest) -> dict[str
 
 def _blend_body(config: OhmygptConfig, request: GenerationRequest, low: int, high: int) -> dict[str, Any]:
     if not low <= len(request.images) <= high:
-        raise ProviderRejected(f"Blend takes {low} to {high} images.")
+        raise ProviderRejected("Blend takes {low} to {high} images.", low=low, high=high)
     body = _common(config, request.speed, request.callback_url)
     body["base64Array"] = [image.data_uri() for image in request.images]
     body["dimensions"] = DIMENSIONS[request.dimensions or "square"]
@@ -298,7 +300,7 @@ def _snapshot(task: _Task, caps: Capabilities) -> TaskSnapshot:
     if snap.status in (TaskStatus.SUBMITTED, TaskStatus.RUNNING):
         snap.preview_url = image
     elif snap.status is TaskStatus.FAILED:
-        snap.error = snap.error or (task.failReason or "The generation failed.")[:300]
+        snap.error = snap.error or (task.failReason or N_("The generation failed."))[:300]
     elif snap.status is TaskStatus.SUCCEEDED and task.action.upper() == "DESCRIBE":
         snap.result = TaskResult(prompts=_prompts(task))
     elif snap.status is TaskStatus.SUCCEEDED:
@@ -314,7 +316,8 @@ def _snapshot(task: _Task, caps: Capabilities) -> TaskSnapshot:
 
 
 def _parse_task(data: Any, provider: str) -> _Task:
-    return parse_as(_Task, data, f"{provider} sent a task in an unexpected shape.")
+    error = ProviderProtocolError("{provider} sent a task in an unexpected shape.", provider=provider)
+    return parse_as(_Task, data, error)
 
 
 class OhmygptProvider(BaseProvider):
@@ -352,7 +355,7 @@ class OhmygptProvider(BaseProvider):
         elif request.kind is Action.DESCRIBE:
             path, body = "describe", _describe_body(settings, request)
         else:
-            raise ProviderRejected(f"OhMyGPT cannot {request.kind.value}.")
+            raise ProviderRejected("OhMyGPT cannot {command}.", command=request.kind.value)
         return await self._start(path, body)
 
     async def act(self, parent: ParentTask, request: ActRequest) -> TaskSnapshot:
@@ -404,7 +407,9 @@ class OhmygptProvider(BaseProvider):
         data = await self._call(path, body)
         task_id = data.get("taskId") if isinstance(data, dict) else data
         if isinstance(task_id, bool) or not isinstance(task_id, int | str) or not str(task_id).isdigit():
-            raise ProviderProtocolError(f"{self.config.name} accepted the task but sent no task id.")
+            raise ProviderProtocolError(
+                "{provider} accepted the task but sent no task id.", provider=self.config.name
+            )
         return TaskSnapshot(task_id=str(task_id), status=TaskStatus.SUBMITTED)
 
     async def _query(self, task_id: str) -> TaskSnapshot | None:
@@ -427,7 +432,9 @@ class OhmygptProvider(BaseProvider):
             )
             tasks = data.get("tasks") if isinstance(data, dict) else None
             if not isinstance(tasks, list):
-                raise ProviderProtocolError(f"{self.config.name} sent a task page in an unexpected shape.")
+                raise ProviderProtocolError(
+                    "{provider} sent a task page in an unexpected shape.", provider=self.config.name
+                )
             for task in (_parse_task(raw, self.config.name) for raw in tasks):
                 if task.taskId in wanted:
                     found[task.taskId] = _snapshot(task, self.capabilities)

@@ -22,18 +22,20 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot import i18n
 from bot.app import FrontendParts
 from bot.config import DiscordConfig
 from bot.discord_frontend.admin import AdminHandlers
-from bot.discord_frontend.commands import install
+from bot.discord_frontend.commands import CatalogueTranslator, install
 from bot.discord_frontend.handlers import Handlers
 from bot.discord_frontend.inbox import InteractionInbox
 from bot.discord_frontend.outbox import PLATFORM, Outbox
-from bot.discord_frontend.replies import GENERIC, tell
+from bot.discord_frontend.replies import GENERIC, locale_of, tell
 from bot.discord_frontend.views import ActionButton, ActionClient, remix_answer
 from bot.discord_frontend.web_command import install_web
 from bot.domain import ActionRef
 from bot.errors import ExitCode, StartupError
+from bot.i18n import t
 from bot.store import InboxEntry, JobStore
 
 log = logging.getLogger(__name__)
@@ -75,8 +77,9 @@ class _Tree(app_commands.CommandTree["ImagineClient"]):
             return
         await self.client.handlers.inbox.skipped(interaction)  # e.g. an option it could not convert
         log.error("command %s failed", interaction.command and interaction.command.name, exc_info=error)
-        with contextlib.suppress(discord.HTTPException):
-            await tell(interaction, GENERIC)
+        locale = await locale_of(interaction, self.client.handlers.languages)
+        with i18n.use(locale), contextlib.suppress(discord.HTTPException):
+            await tell(interaction, t(GENERIC))
 
 
 class ImagineClient(ActionClient):
@@ -106,6 +109,7 @@ class ImagineClient(ActionClient):
         if isinstance(self.identify_gate, IdentifyGate):  # Discord says how many may start at once
             _, _, limits = await self.http.get_bot_gateway()
             self.identify_gate.buckets = max(1, int(limits.get("max_concurrency", 1)))
+        await self.tree.set_translator(CatalogueTranslator())  # each locale's names and descriptions
         if not self.config.guild_ids:
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
@@ -205,10 +209,11 @@ class DiscordFrontend:
         self.outbox = Outbox(self.client, app.service, app.board, self.config,
                              owns=lambda channel_id: app.worker.owns_chat(PLATFORM, channel_id))
         self.inbox = InteractionInbox(self.client, app.store, clock, worker_id=app.worker.id)
-        self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config),
-                           AdminHandlers(app.admin, app.config.admins))
+        self.client.attach(Handlers(self.client, app.service, self.outbox, self.inbox, app.config,
+                                    app.languages),
+                           AdminHandlers(app.admin, app.config.admins, app.languages))
         install_web(self.client.tree, app.web.auth if app.web else None, app.config.admins,
-                    app.config.web.link_expiry)
+                    app.config.web.link_expiry, app.languages)
         self.drain_timeout = DRAIN_ON_EXIT
         self._adopted_since = clock()
         app.metrics.watch_delivery(PLATFORM, self.outbox.delivery)

@@ -12,21 +12,24 @@ a restart) are posted the same way at start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Any
 
 import discord
 
-from bot import faults, presentation
+from bot import faults, i18n, presentation
 from bot.access import Caller
 from bot.config import AdminsConfig, AppConfig
 from bot.discord_frontend import render, views
 from bot.discord_frontend.inbox import InteractionInbox, origin
 from bot.discord_frontend.outbox import PLATFORM, Outbox
-from bot.discord_frontend.replies import acknowledge, answering, tell
+from bot.discord_frontend.replies import acknowledge, answering, locale_of, tell
 from bot.domain import ActionRef, Job, Owner, Placement, button_label
 from bot.errors import BadImage, UnknownJob, UserError
+from bot.i18n import t
+from bot.languages import Languages
 from bot.presentation import toast
 from bot.service import JobService
 from providers.base import BlendDimensions, ImageInput, Speed
@@ -63,22 +66,25 @@ def caller_of(interaction: discord.Interaction, admins: AdminsConfig) -> Caller:
     """Who asks, in which server, and whether they administer it: the first argument of every service
     command. What they may do with it is the AccessPolicy's decision."""
     admin = is_admin(interaction, admins)
-    return Caller(owner_of(interaction), scope=scope_of(interaction), chat_admin=admin)
+    return Caller(owner_of(interaction), scope=scope_of(interaction), chat_admin=admin, locale=i18n.current())
 
 
 def check_attachment(attachment: discord.Attachment, what: str, max_bytes: int) -> None:
     """Refuse from the metadata alone (before deferring): too large, or not an image."""
     if attachment.size > max_bytes:
-        raise BadImage(f"{what} ({attachment.filename}) is {attachment.size / 1e6:.1f} MB; "
-                       f"the limit is {max_bytes / 1e6:.1f} MB.")
+        size, limit = f"{attachment.size / 1e6:.1f}", f"{max_bytes / 1e6:.1f}"
+        raise BadImage(t("{what} ({filename}) is {size} MB; the limit is {limit} MB.", what=what,
+                         filename=attachment.filename, size=size, limit=limit))
     if attachment.content_type and not attachment.content_type.startswith("image/"):
-        raise BadImage(f"{what} ({attachment.filename}) is not an image (PNG, JPEG, GIF or WEBP).")
+        raise BadImage(t("{what} ({filename}) is not an image (PNG, JPEG, GIF or WEBP).", what=what,
+                         filename=attachment.filename))
 
 
 class Handlers:
     def __init__(self, client: discord.Client, service: JobService, outbox: Outbox, inbox: InteractionInbox,
-                 config: AppConfig) -> None:
+                 config: AppConfig, languages: Languages | None = None) -> None:
         self._client = client
+        self.languages = languages  # None: the app's language alone (tests without a store)
         self._service = service
         self._outbox = outbox
         self._inbox = inbox
@@ -102,6 +108,14 @@ class Handlers:
     async def allowed(self, interaction: discord.Interaction) -> bool:
         """The access policy's verdict (the servers served, `discord.guild_ids`; the access lists;
         bans); refuses others ephemerally (autocomplete just gets no suggestions)."""
+        with i18n.use(await locale_of(interaction, self.languages)):
+            return await self._allowed(interaction)
+
+    def answering(self, interaction: discord.Interaction) -> contextlib.AbstractAsyncContextManager[str]:
+        """`replies.answering` in the person's language."""
+        return answering(interaction, self.languages)
+
+    async def _allowed(self, interaction: discord.Interaction) -> bool:
         refusal = await self._refusal(interaction)
         if refusal is None:
             return True
@@ -113,7 +127,7 @@ class Handlers:
 
     async def _refusal(self, interaction: discord.Interaction) -> str | None:
         if self.stopping:
-            return "The bot is restarting; try again in a minute."
+            return t("The bot is restarting; try again in a minute.")
         chat = str(interaction.channel_id) if interaction.channel_id else None
         try:
             await self._service.access.check(self.caller(interaction), chat)
@@ -126,14 +140,15 @@ class Handlers:
         try:
             data = await attachment.read()
         except discord.HTTPException as exc:
-            raise BadImage(f"{what} could not be downloaded from Discord; please upload it again.") from exc
+            raise BadImage(t("{what} could not be downloaded from Discord; please upload it again.",
+                             what=what)) from exc
         image = ImageInput(data=data, url=attachment.url, filename=attachment.filename)
         return self._service.checked(image, what)
 
     # ------------------------------------------------------------------------- job-starting commands
     async def _start(self, interaction: discord.Interaction, create: StartJob | StartJobs,
                      attachments: Sequence[tuple[discord.Attachment, str]] = ()) -> None:
-        async with answering(interaction), self._inbox.processing(interaction):
+        async with self.answering(interaction), self._inbox.processing(interaction):
             for attachment, what in attachments:  # cheap checks first, while an ephemeral answer is easy
                 check_attachment(attachment, what, self._config.media.max_download_bytes)
             answerable = await acknowledge(interaction, thinking=True)
@@ -199,21 +214,21 @@ class Handlers:
     async def imagine(self, interaction: discord.Interaction, prompt: str, *, provider: str | None,
                       speed: Speed | None, image: discord.Attachment | None) -> None:
         async def create(placement: Placement) -> tuple[list[Job], bool]:
-            images = [await self._image(image, "The reference image")] if image else []
+            images = [await self._image(image, t("The reference image"))] if image else []
             return await self._service.imagine_many(self.caller(interaction), prompt, provider=provider,
                                                     images=images, speed=speed, placement=placement,
                                                     origin=origin(interaction))
 
-        await self._start(interaction, create, [(image, "The reference image")] if image else [])
+        await self._start(interaction, create, [(image, t("The reference image"))] if image else [])
 
     async def describe(self, interaction: discord.Interaction, image: discord.Attachment,
                        provider: str | None) -> None:
         async def create(placement: Placement) -> Job:
-            checked = await self._image(image, "The image")
+            checked = await self._image(image, t("The image"))
             return await self._service.describe(self.caller(interaction), checked, provider=provider,
                                                 placement=placement, origin=origin(interaction))
 
-        await self._start(interaction, create, [(image, "The image")])
+        await self._start(interaction, create, [(image, t("The image"))])
 
     async def shorten(self, interaction: discord.Interaction, prompt: str, provider: str | None) -> None:
         """/shorten: the prompt's words weighed and up to five shorter prompts, each a button."""
@@ -225,7 +240,7 @@ class Handlers:
 
     async def blend(self, interaction: discord.Interaction, images: Sequence[discord.Attachment],
                     dimensions: BlendDimensions | None, provider: str | None) -> None:
-        named = [(a, f"Image {i}") for i, a in enumerate(images, start=1)]
+        named = [(a, t("Image {i}", i=i)) for i, a in enumerate(images, start=1)]
 
         async def create(placement: Placement) -> Job:
             inputs = [await self._image(attachment, what) for attachment, what in named]
@@ -239,9 +254,9 @@ class Handlers:
     async def press(self, interaction: discord.Interaction, ref: ActionRef | None) -> None:
         if not await self.allowed(interaction):
             return
-        async with answering(interaction), self._inbox.processing(interaction):
+        async with self.answering(interaction), self._inbox.processing(interaction):
             if ref is None:
-                raise UnknownJob("This button comes from another version of the bot and no longer works.")
+                raise UnknownJob(t("This button comes from another version of the bot and no longer works."))
             if await self._ask_for_prompt(interaction, ref):  # Remix: the form answers the press
                 return
             answerable = await acknowledge(interaction, thinking=False)
@@ -250,7 +265,8 @@ class Handlers:
                 await self._show(job, uncertain=not created)
             elif answerable:
                 await interaction.followup.send(
-                    f"{toast(ref.action, ref.index)} already requested: job `{job.id}` is {job.state.value}.",
+                    t("{action} already requested: job `{job}` is {state}.",
+                      action=toast(ref.action, ref.index), job=job.id, state=job.state.value),
                     ephemeral=True)
 
     async def _act(self, interaction: discord.Interaction, ref: ActionRef,
@@ -270,7 +286,7 @@ class Handlers:
         parent = await self._service.remix_target(self.caller(interaction), ref.job_id, ref.action, ref.index)
         if parent is None:
             return False
-        title = f"Remix {button_label(ref.action, ref.index)} · job {parent.id}"
+        title = t("Remix {button} · job {job}", button=button_label(ref.action, ref.index), job=parent.id)
         modal = views.remix_modal(ref, title, self._service.remix_prompt(parent, ref.action))
         try:
             await interaction.response.send_modal(modal)
@@ -284,35 +300,35 @@ class Handlers:
         flag) is told to the person alone, with their text to copy; the button asks again."""
         if not await self.allowed(interaction):
             return
-        async with answering(interaction), self._inbox.processing(interaction):
+        async with self.answering(interaction), self._inbox.processing(interaction):
             if ref is None:
-                raise UnknownJob("This form comes from another version of the bot and no longer works.")
+                raise UnknownJob(t("This form comes from another version of the bot and no longer works."))
             await acknowledge(interaction, thinking=False)
             try:
                 job, created = await self._act(interaction, ref, prompt)
             except UserError as exc:
-                raise UserError(f"{exc.message}\nPress the button again to edit your prompt:\n"
-                                f"```\n{prompt[:1500]}\n```") from exc
+                raise UserError(t("{message}\nPress the button again to edit your prompt:\n"
+                                  "```\n{prompt}\n```", message=exc.message, prompt=prompt[:1500])) from exc
             if created or _unshown(job):
                 await self._show(job, uncertain=not created)
 
     # --------------------------------------------------------------------------- the other commands
     async def jobs(self, interaction: discord.Interaction) -> None:
-        async with answering(interaction):
+        async with self.answering(interaction):
             recent = await self._service.recent(owner_of(interaction), limit=10)
             await tell(interaction, render.jobs_text(recent))
 
     async def cancel(self, interaction: discord.Interaction, job_id: str | None) -> None:
-        async with answering(interaction):
+        async with self.answering(interaction):
             caller = self.caller(interaction)
             job = await self._service.get(job_id) if job_id else await self._latest_active(caller.owner)
             cancelled = await self._service.cancel(caller, job.id)  # who may: the access policy
-            await tell(interaction, f"Job `{cancelled.id}` cancelled.")
+            await tell(interaction, t("Job `{job}` cancelled.", job=cancelled.id))
 
     async def _latest_active(self, owner: Owner) -> Job:
         active = [job for job in await self._service.recent(owner, limit=20) if not job.terminal]
         if not active:
-            raise UnknownJob("You have no queued or running job to cancel.")
+            raise UnknownJob(t("You have no queued or running job to cancel."))
         return active[0]
 
     async def active_jobs(self, interaction: discord.Interaction) -> list[Job]:
@@ -320,23 +336,28 @@ class Handlers:
         return [job for job in recent if not job.terminal]
 
     async def settings(self, interaction: discord.Interaction, changes: dict[str, str | None]) -> None:
-        async with answering(interaction):
+        async with self.answering(interaction):
             owner = owner_of(interaction)
             for key, value in changes.items():
                 if value is not None:
                     await self._service.set_setting(owner, key, value)
             current = await self._service.settings(owner)
+            if changes.get("language") is not None:  # answered in the language just chosen
+                with i18n.use(await locale_of(interaction, self.languages, fresh=True)) as locale:
+                    text = render.settings_text(current, self._config.default_provider, locale)
+                    await tell(interaction, text)
+                return
             await tell(interaction, render.settings_text(current, self._config.default_provider))
 
     async def info(self, interaction: discord.Interaction) -> None:
-        async with answering(interaction):
+        async with self.answering(interaction):
             usage = await self._service.usage(self.caller(interaction))
             embed = render.info_embed(await self._service.provider_status(), usage.lines())
             await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def help(self, interaction: discord.Interaction) -> None:
-        async with answering(interaction):
-            await tell(interaction, render.HELP)
+        async with self.answering(interaction):
+            await tell(interaction, t(render.HELP))
 
 
 def _unshown(job: Job) -> bool:

@@ -29,6 +29,7 @@ from bot.discord_frontend import render
 from bot.discord_frontend.render import Card
 from bot.discord_frontend.views import view
 from bot.domain import Job, Placement
+from bot.i18n import t
 from bot.job_messages import Gone, JobMessages
 from bot.presentation import shorten
 from bot.queue_board import QueueBoard
@@ -164,7 +165,8 @@ class Outbox:
             if len(video) <= per_file:
                 named[f"video{i}.{media.extension(video, 'mp4')}"] = video
             else:
-                note = f"Video {i} is {len(video) / 1e6:.1f} MB, over this channel's upload limit."
+                size = f"{len(video) / 1e6:.1f}"
+                note = t("Video {i} is {size} MB, over this channel's upload limit.", i=i, size=size)
         return named, note
 
     # -- the Surface ------------------------------------------------------------------------------

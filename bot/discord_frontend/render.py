@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import discord
 
+from bot import i18n
 from bot.domain import Job, JobState
+from bot.i18n import N_, t
 from bot.presentation import Button, buttons, provider_state, shorten, status_line, title
 from bot.service import ProviderStatus
 from providers.base import UPSCALERS, Action
@@ -54,7 +56,8 @@ def card(job: Job, queue_position: int = 0) -> Card:
         title=shorten(title(job) or job.kind.value.title(), TITLE_LIMIT),
         description=_description(job, queue_position),
         color=_COLORS[job.state],
-        footer=f"{job.provider} · job {job.id} · {job.owner.name or job.owner.user_id}",
+        footer=t("{provider} · job {job} · {owner}", provider=job.provider, job=job.id,
+                 owner=job.owner.name or job.owner.user_id),
         preview_url=job.preview_url if not job.terminal else None,
         rows=rows,
         with_result=succeeded and job.result is not None,
@@ -69,7 +72,8 @@ def _description(job: Job, queue_position: int) -> str:
         each = (DESCRIPTION_LIMIT - 200) // len(prompts)  # every numbered prompt stays visible
         numbered = "\n\n".join(f"**{i}.** {shorten(p, each)}" for i, p in enumerate(prompts, start=1))
         summary = f"{shorten(job.result.summary, 1000)}\n\n" if job.result.summary else ""  # shorten's scores
-        return shorten(f"{summary}{numbered}\n\nPress a number to imagine that prompt.", DESCRIPTION_LIMIT)
+        press = t("Press a number to imagine that prompt.")
+        return shorten(f"{summary}{numbered}\n\n{press}", DESCRIPTION_LIMIT)
     if job.state is JobState.SUCCEEDED:
         return _done_line(job)
     return shorten(line, DESCRIPTION_LIMIT)
@@ -80,7 +84,7 @@ def _done_line(job: Job) -> str:
     if job.result and job.result.width and job.result.height:
         size = f" · {job.result.width}×{job.result.height}"
     upscaled = job.kind is Action.UPSCALE or job.kind in UPSCALERS
-    what = "Upscaled" if upscaled else "Done"
+    what = t("Upscaled") if upscaled else t("Done")
     return f"{what}{size}"
 
 
@@ -99,22 +103,32 @@ def embed(card: Card, image: str | None = None, thumbnail: str | None = None) ->
 def jobs_text(jobs: Sequence[Job]) -> str:
     """/jobs: the caller's recent jobs, newest first, one line each."""
     if not jobs:
-        return "You have no jobs yet. Start one with /imagine."
+        return t("You have no jobs yet. Start one with /imagine.")
     lines = []
     for job in jobs:
         state = status_line(job) if not job.terminal else job.state.value.replace("_", " ")
         lines.append(f"`{job.id}` · {job.kind.value} · {shorten(state, 60)} · {shorten(title(job), 80)}")
-    return shorten("**Your recent jobs**\n" + "\n".join(lines), 2000)
+    return shorten(t("**Your recent jobs**") + "\n" + "\n".join(lines), 2000)
 
 
-def settings_text(settings: dict[str, str], default_provider: str) -> str:
-    provider = settings.get("provider") or f"{default_provider} (default)"
-    ratio = settings.get("aspect_ratio") or "1:1 (default)"
-    speed = settings.get("speed") or "the provider's default"
-    remix = settings.get("remix") or "off"
-    return (f"**Your settings** (used by /imagine unless you pass an option)\n"
-            f"provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}\n"
-            f"remix: {remix} (on: variations, rerolls and pans ask for the prompt first)")
+def settings_text(settings: dict[str, str], default_provider: str, locale: str | None = None) -> str:
+    """/settings: the person's defaults; `locale` is the language they are answered in (shown when
+    they chose none: "auto")."""
+    provider = settings.get("provider") or t("{provider} (default)", provider=default_provider)
+    ratio = settings.get("aspect_ratio") or t("1:1 (default)")
+    speed = settings.get("speed") or t("the provider's default")
+    remix = settings.get("remix") or t("off")
+    chosen = settings.get("language")
+    answered = i18n.normalize(locale or i18n.current()) or i18n.DEFAULT
+    if chosen and chosen in i18n.NAMES:
+        language = i18n.NAMES[chosen]
+    else:
+        language = t("auto ({language}, your app's language)", language=i18n.NAMES[answered])
+    return t("**Your settings** (used by /imagine unless you pass an option)\n"
+             "provider: {provider}\naspect ratio: {ratio}\nspeed: {speed}\n"
+             "remix: {remix} (on: variations, rerolls and pans ask for the prompt first)\n"
+             "language: {language}", provider=provider, ratio=ratio, speed=speed, remix=remix,
+             language=language)
 
 
 def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
@@ -122,20 +136,22 @@ def info_embed(statuses: Sequence[ProviderStatus], usage: Sequence[str] = (),
     """/info: the asking user's usage and what is left, then each provider, what it can do, its queue
     and whether it is paused."""
     now = time.time() if now is None else now
-    result = discord.Embed(title="Providers", color=0x5865F2,
+    result = discord.Embed(title=t("Providers"), color=0x5865F2,
                            description=shorten("\n".join(usage), DESCRIPTION_LIMIT) or None)
     for status in statuses[:MAX_FIELDS]:
         actions = ", ".join(sorted(a.value for a in status.capabilities.actions))
-        last = "never" if status.last_success is None else f"{max(0, int(now - status.last_success))} s ago"
+        last = t("never") if status.last_success is None else t(
+            "{seconds} s ago", seconds=max(0, int(now - status.last_success)))
         state = provider_state(status.held, status.rate_limited_until, now)
-        value = (f"{state} · {status.queued} queued · {status.active} running\n"
-                 f"last success: {last}\ncan: {actions}")
+        value = t("{state} · {queued} queued · {active} running\nlast success: {last}\ncan: {actions}",
+                  state=state, queued=status.queued, active=status.active, last=last, actions=actions)
         result.add_field(name=shorten(f"{status.name} ({status.type})", TITLE_LIMIT),
                          value=shorten(value, FIELD_LIMIT), inline=False)
     return result
 
 
-HELP = """**imagine-bot**: image generation through this server's providers.
+# TRANSLATORS: /help; keep the /commands, option names and button labels (U1–U4, V1–V4, 🔄) as they are.
+HELP = N_("""**imagine-bot**: image generation through this server's providers.
 `/imagine prompt` a grid of four from a prompt (options: aspect ratio, provider, speed, version, \
 stylize, chaos, no, seed, a reference image). Midjourney flags such as `--ar 16:9` work in the prompt too, \
 and so do permutations (`a {red, green} bird`: one job each) and `--repeat 3`.
@@ -147,4 +163,4 @@ and so do permutations (`a {red, green} bird`: one job each) and `--repeat 3`.
 `/info` providers and their queues.
 Buttons: **U1–U4** upscale one image, **V1–V4** variations, **🔄** again; after an upscale: Vary, \
 Upscale (Subtle/Creative, 2x/4x), Redo Upscale, Zoom Out, 🔍 Custom Zoom (asks for the prompt with \
-`--zoom 1-2`), Make Square, pans and Animate, where the provider offers them."""
+`--zoom 1-2`), Make Square, pans and Animate, where the provider offers them.""")

@@ -16,6 +16,7 @@ from typing import Any
 import discord
 
 from bot.domain import PICK_PROMPT, ActionRef
+from bot.i18n import t
 from bot.presentation import Button
 from providers.base import Action
 
@@ -75,7 +76,8 @@ def remix_modal(ref: ActionRef, title: str, prompt: str) -> discord.ui.Modal:
     text: discord.ui.TextInput[Any] = discord.ui.TextInput(
         style=discord.TextStyle.paragraph, custom_id=PROMPT_INPUT, default=prompt[:PROMPT_MAX] or None,
         max_length=PROMPT_MAX, required=True)
-    modal.add_item(discord.ui.Label(text="Prompt", component=text))
+    # TRANSLATORS: the label of the Remix form's text box (45 characters at most)
+    modal.add_item(discord.ui.Label(text=t("Prompt")[:45], component=text))
     modal.stop()
     return modal
 

@@ -11,18 +11,22 @@ from discord import app_commands
 from bot.config import AdminsConfig
 from bot.discord_frontend.handlers import caller_of, owner_of
 from bot.discord_frontend.replies import answering, tell
+from bot.i18n import t
+from bot.languages import Languages
 from bot.web.auth import Grant, WebAuth
 
 
 def link_text(link: str, in_server: bool, minutes: int) -> str:
-    where = " (with this server's pages)" if in_server else ""
-    return (f"Your sign-in link to the web pages{where}: <{link}>\n"
-            f"It works once, within {minutes} min. Don't share it: it signs in as you. "
-            "`/web action:logout` signs you out of every browser.")
+    if in_server:
+        first = t("Your sign-in link to the web pages (with this server's pages): <{link}>", link=link)
+    else:
+        first = t("Your sign-in link to the web pages: <{link}>", link=link)
+    return first + "\n" + t("It works once, within {minutes} min. Don't share it: it signs in as you. "
+                            "`/web action:logout` signs you out of every browser.", minutes=minutes)
 
 
 def install_web(tree: app_commands.CommandTree[Any], auth: WebAuth | None, admins: AdminsConfig,
-                link_expiry: float) -> None:
+                link_expiry: float, languages: Languages | None = None) -> None:
     """Add /web to `tree` (before the tree is synced), when the web pages are on (`auth`)."""
     if auth is None:
         return
@@ -32,10 +36,10 @@ def install_web(tree: app_commands.CommandTree[Any], auth: WebAuth | None, admin
     @app_commands.describe(action="link (default): a sign-in link; logout: sign out of every browser")
     @app_commands.choices(action=[app_commands.Choice(name=n, value=n) for n in ("link", "logout")])
     async def web(interaction: discord.Interaction, action: str = "link") -> None:
-        async with answering(interaction):
+        async with answering(interaction, languages):
             if action == "logout":
                 ended = await auth.revoke_user(owner_of(interaction))
-                await tell(interaction, f"Signed out of {ended} browser session(s).")
+                await tell(interaction, t("Signed out of {ended} browser session(s).", ended=ended))
             else:
                 caller = caller_of(interaction, admins)
                 link = auth.link(Grant.of(caller))

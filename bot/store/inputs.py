@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 
 from bot.errors import UserError
+from bot.i18n import t
 from bot.store import sql
 from bot.store.engine import Engine
 from providers.base import GenerationRequest, ImageInput
@@ -49,7 +50,8 @@ class Inputs:
         rows = await self._engine.rows(sql.GET_BLOBS, (json.dumps(wanted),))
         found = {str(digest): bytes(data) for digest, data in rows}
         if missing := [digest for digest in wanted if digest not in found]:
-            raise UserError(f"An image of this job is no longer stored ({missing[0][:12]}…); send it again.")
+            raise UserError(t("An image of this job is no longer stored ({digest}…); send it again.",
+                              digest=missing[0][:12]))
         images = tuple(image if image.loaded or image.sha256 is None
                        else image.model_copy(update={"data": found[image.sha256]})
                        for image in request.images)  # fmt: skip

@@ -222,6 +222,10 @@ SQLITE: tuple[str, ...] = (
     CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
         WHERE parent_id IS NOT NULL AND origin IS NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
     """,
+    # Languages (bot/i18n.py): the locale a job was asked in, which its message is written in.
+    """
+    ALTER TABLE jobs ADD COLUMN locale TEXT NOT NULL DEFAULT 'en';
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -446,5 +450,8 @@ POSTGRES: tuple[str, ...] = (
     DROP INDEX jobs_child;
     CREATE UNIQUE INDEX jobs_child ON jobs(parent_id, kind, action_index)
         WHERE parent_id IS NOT NULL AND origin IS NULL AND state NOT IN ('failed', 'cancelled', 'timed_out');
+    """,
+    """
+    ALTER TABLE jobs ADD COLUMN locale TEXT NOT NULL DEFAULT 'en';
     """,
 )

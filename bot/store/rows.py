@@ -88,4 +88,5 @@ def from_row(row: Sequence[Any]) -> Job:
         submit_started=r["submit_started"],
         claimed_until=r["claimed_until"],
         origin=r["origin"],
+        locale=r["locale"],
     )

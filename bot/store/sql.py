@@ -15,14 +15,15 @@ COLUMNS = (
     "progress", "preview_url", "result", "actions", "provider_data", "error", "owner_platform",
     "owner_id", "owner_name", "chat_platform", "chat_id", "message_id", "thread_id", "created_at",
     "updated_at", "deadline", "next_poll_at", "poll_failures", "submit_attempts", "tried_providers",
-    "submit_key", "submit_started", "claimed_until", "origin", "reply_to",
+    "submit_key", "submit_started", "claimed_until", "origin", "reply_to", "locale",
 )  # fmt: skip
 PLACEMENT = ("chat_platform", "chat_id", "message_id", "thread_id", "reply_to")
 #: What `save` writes: never the identity, never the placement (only `place` sets where a job is shown),
 #: never the claim (only the claim statements take and hand over a submit).
 MUTABLE = tuple(
     c for c in COLUMNS
-    if c not in ("id", "kind", "parent_id", "action_index", "created_at", "origin", "submit_key", *PLACEMENT)
+    if c not in ("id", "kind", "parent_id", "action_index", "created_at", "origin", "submit_key", "locale",
+                 *PLACEMENT)
 )  # fmt: skip
 
 INSERT_JOB = f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"

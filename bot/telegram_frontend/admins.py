@@ -15,6 +15,7 @@ from collections.abc import Callable
 import telegram.error
 from telegram import Bot, Chat, Message
 
+from bot import i18n
 from bot.access import Caller
 from bot.config import AdminsConfig
 from bot.domain import Owner
@@ -40,7 +41,8 @@ class ChatAdmins:
         """Who asks, where (a group's id; None in a private chat, which is nobody's to administer) and
         whether they administer that group: the first argument of every service command."""
         scope = None if chat is None or chat.type == Chat.PRIVATE else str(chat.id)
-        return Caller(owner, scope=scope, chat_admin=await self.verdict(owner, chat, message))
+        verdict = await self.verdict(owner, chat, message)
+        return Caller(owner, scope=scope, chat_admin=verdict, locale=i18n.current())
 
     async def verdict(self, owner: Owner, chat: Chat | None, message: Message | None = None) -> bool:
         """Whether the user is an administrator of this group (including one posting anonymously as

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import telegram.error
-from telegram import BotCommand, BotCommandScopeAllChatAdministrators, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, Chat, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -22,13 +25,16 @@ from telegram.ext import (
     filters,
 )
 
+from bot import i18n
+from bot.access import scope_key
 from bot.app import FrontendParts
 from bot.config import TelegramConfig
 from bot.domain import ActionRef
+from bot.i18n import N_
 from bot.telegram_frontend.admin_commands import AdminHandlers
 from bot.telegram_frontend.admins import ChatAdmins
 from bot.telegram_frontend.albums import Albums
-from bot.telegram_frontend.common import PLATFORM, until_answered
+from bot.telegram_frontend.common import PLATFORM, Context, owner_of, until_answered
 from bot.telegram_frontend.handlers import Handlers
 from bot.telegram_frontend.keyboards import REMIX_CANCEL_PATTERN, SETTING_PATTERN
 from bot.telegram_frontend.outbox import Outbox
@@ -40,19 +46,19 @@ from bot.telegram_frontend.web_command import WebCommand
 log = logging.getLogger(__name__)
 
 COMMANDS = (
-    ("imagine", "Generate four images from a prompt"),
-    ("shorten", "Weigh a prompt's words and suggest shorter prompts"),
-    ("describe", "Reply to a photo: four prompts that could have made it"),
-    ("blend", "Reply to an album of 2-5 photos: blend them"),
-    ("jobs", "Your recent jobs"),
-    ("cancel", "Reply to a job's message: cancel it"),
-    ("settings", "Your default provider, aspect ratio, speed and Remix"),
-    ("info", "Providers, queues, and your usage and what is left"),
-    ("web", "A sign-in link to your gallery on the web (/web logout signs out)"),
-    ("help", "How to use this bot"),
+    ("imagine", N_("Generate four images from a prompt")),
+    ("shorten", N_("Weigh a prompt's words and suggest shorter prompts")),
+    ("describe", N_("Reply to a photo: four prompts that could have made it")),
+    ("blend", N_("Reply to an album of 2-5 photos: blend them")),
+    ("jobs", N_("Your recent jobs")),
+    ("cancel", N_("Reply to a job's message: cancel it")),
+    ("settings", N_("Your default provider, aspect ratio, speed and Remix")),
+    ("info", N_("Providers, queues, and your usage and what is left")),
+    ("web", N_("A sign-in link to your gallery on the web (/web logout signs out)")),
+    ("help", N_("How to use this bot")),
 )
 #: Shown in the menu of chat administrators only (everyone else is refused /admin anyway).
-ADMIN_COMMANDS = (*COMMANDS, ("admin", "Admin: ban, unban, bans, limits, setlimit, pause, resume, stats"))
+ADMIN_COMMANDS = (*COMMANDS, ("admin", N_("Admin: ban, unban, bans, limits, setlimit, pause, resume, stats")))
 SHUTDOWN_FLUSH = 5.0  # seconds to finish pending edits on the way out (what is left goes out on restart)
 
 
@@ -65,6 +71,9 @@ def build_application(config: TelegramConfig) -> Application:  # type: ignore[ty
     if config.base_file_url:
         builder = builder.base_file_url(config.base_file_url)
     return builder.build()
+
+
+Callback = Callable[[Any, Context], Coroutine[Any, Any, None]]
 
 
 def _caption(command: str) -> filters.BaseFilter:
@@ -88,7 +97,7 @@ class TelegramFrontend:
         admins = ChatAdmins(bot, app.config.admins)
         albums = Albums(app.store.albums, config.album_wait)
         self.handlers = Handlers(app.service, self.outbox, albums, config, admins)
-        self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider)
+        self.settings = SettingsHandlers(app.service, self.outbox, app.config.default_provider, app.languages)
         self.admin = AdminHandlers(app.service, app.admin, self.outbox, admins)
         self.web = WebCommand(app.web.auth if app.web else None, self.outbox, admins,
                               app.config.web.link_expiry)
@@ -103,8 +112,35 @@ class TelegramFrontend:
         """For /healthz: PTB is running and Telegram answers our getUpdates (or the webhook is set)."""
         return self.application.running and self.inbox.receiving
 
+    async def locale_of(self, update: object) -> str:
+        """The language to answer `update` in: the person's choice, their group's, their app's; English
+        when the update has no person (or is not an update at all)."""
+        if not isinstance(update, Update):
+            return i18n.DEFAULT
+        user, sender, chat = update.effective_user, update.effective_sender, update.effective_chat
+        if user is None or sender is None:
+            return i18n.DEFAULT
+        group = chat is not None and chat.type != Chat.PRIVATE
+        scope = scope_key(PLATFORM, str(chat.id)) if group and chat is not None else None
+        return await self._app.languages.of(owner_of(sender), scope, user.language_code)
+
+    def _localized(self, callback: Callable[[Any, Context], Awaitable[None]]) -> Callback:
+        """`callback` run in the language of the update it handles."""
+
+        @functools.wraps(callback)
+        async def run(update: Any, context: Context) -> None:
+            with i18n.use(await self.locale_of(update)):
+                await callback(update, context)
+
+        return run
+
     def _register(self) -> None:
-        h, add = self.handlers, self.application.add_handler
+        h, localized = self.handlers, self._localized
+
+        def add(handler: Any, group: int = 0) -> None:
+            handler.callback = localized(handler.callback)
+            self.application.add_handler(handler, group=group)
+
         add(TypeHandler(Update, h.gate), group=-2)
         add(MessageHandler(filters.PHOTO, h.remember_photo), group=-1)
         # Remix: its presses and the replies that answer it go first (group -2 is the gate); others
@@ -131,7 +167,7 @@ class TelegramFrontend:
         add(CallbackQueryHandler(h.button, pattern=f"^{ActionRef.PATTERN}$"))
         add(CallbackQueryHandler(self.remix.cancel, pattern=REMIX_CANCEL_PATTERN))
         add(CallbackQueryHandler(h.unknown_button))
-        self.application.add_error_handler(h.on_error)
+        self.application.add_error_handler(localized(h.on_error))
 
     async def serve(self) -> None:
         """Poll Telegram and deliver job changes until cancelled; then stop PTB cleanly."""
@@ -173,12 +209,17 @@ class TelegramFrontend:
         await self.application.start()
         bot = self.application.bot
         try:
-            await bot.set_my_commands([BotCommand(name, text) for name, text in self._menu(COMMANDS)])
-            await bot.set_my_commands([BotCommand(name, text) for name, text in self._menu(ADMIN_COMMANDS)],
-                                      scope=BotCommandScopeAllChatAdministrators())  # fmt: skip
+            for locale in i18n.LOCALES:  # English is the default list; each other language its own
+                language = None if locale == i18n.DEFAULT else locale.split("_")[0].lower()
+                await bot.set_my_commands(self._commands(COMMANDS, locale), language_code=language)
+                await bot.set_my_commands(self._commands(ADMIN_COMMANDS, locale), language_code=language,
+                                          scope=BotCommandScopeAllChatAdministrators())  # fmt: skip
         except telegram.error.TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not publish the command list: %s", exc)
         log.info("telegram: serving as @%s", self.application.bot.username)
+
+    def _commands(self, commands: tuple[tuple[str, str], ...], locale: str) -> list[BotCommand]:
+        return [BotCommand(name, i18n.translate(locale, text)) for name, text in self._menu(commands)]
 
     def _menu(self, commands: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
         """The commands to list: /web only when the web pages are on (typed anyway, it says they're off)."""

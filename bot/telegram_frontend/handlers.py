@@ -18,7 +18,8 @@ from bot import presentation
 from bot.access import Caller
 from bot.config import TelegramConfig
 from bot.domain import ActionRef, Job, Placement
-from bot.errors import BadImage, UserError
+from bot.errors import BadImage, UserError, shown
+from bot.i18n import t, tn
 from bot.service import JobService
 from bot.telegram_frontend import render
 from bot.telegram_frontend.admins import ChatAdmins
@@ -68,20 +69,26 @@ def image_file_id(message: Message | None) -> str | None:
     if document and (document.mime_type or "").startswith("image/"):
         size = document.file_size or 0
         if size > DOWNLOAD_LIMIT:
-            raise BadImage(f"The file is {size / 1e6:.1f} MB; Telegram lets bots download "
-                           "files up to 20 MB. Send it as a photo instead.")  # fmt: skip
+            raise BadImage(t("The file is {size} MB; Telegram lets bots download "
+                             "files up to 20 MB. Send it as a photo instead.", size=f"{size / 1e6:.1f}"))
         return document.file_id
     if document:
-        raise BadImage("That file is not an image (PNG, JPEG, GIF or WEBP).")
+        raise BadImage(t("That file is not an image (PNG, JPEG, GIF or WEBP)."))
     return None
 
 
-async def download(bot: Bot, file_id: str, what: str = "The photo") -> bytes:
+async def download(bot: Bot, file_id: str, number: int | None = None) -> bytes:
+    """The file's bytes; `number` is the photo's place in an album (for the message if it fails)."""
     try:
         file = await bot.get_file(file_id)
         return bytes(await file.download_as_bytearray())
     except telegram.error.TelegramError as exc:
-        raise BadImage(f"{what} could not be downloaded from Telegram ({exc.message}).") from exc
+        if number is None:
+            text = t("The photo could not be downloaded from Telegram ({reason}).", reason=exc.message)
+        else:
+            text = t("Photo {number} could not be downloaded from Telegram ({reason}).", number=number,
+                     reason=exc.message)  # fmt: skip
+        raise BadImage(text) from exc
 
 
 class Handlers:
@@ -118,7 +125,7 @@ class Handlers:
             caller = await self._admins.caller(owner_of(user), message.chat, message)
             jobs, created = await create(caller, placement)
         except (UserError, ProviderError) as exc:
-            await self._outbox.reply_text(message, render.error_text(exc.message))
+            await self._outbox.reply_text(message, render.error_text(shown(exc)))
             return
         if created and len(jobs) > 1:
             await self._outbox.reply_text(message, presentation.batch_summary(jobs))
@@ -126,7 +133,7 @@ class Handlers:
             await self._outbox.messages.show(job)  # the reply goes out in the chat's next free slot
 
     async def _fail(self, message: Message, exc: UserError | ProviderError) -> None:
-        await self._outbox.reply_text(message, render.error_text(exc.message))
+        await self._outbox.reply_text(message, render.error_text(shown(exc)))
 
     # -- commands ---------------------------------------------------------------------------------
 
@@ -136,7 +143,7 @@ class Handlers:
             return
         prompt = arguments(message)
         if not prompt:
-            await self._outbox.reply_text(message, USAGE["imagine"])
+            await self._outbox.reply_text(message, t(USAGE["imagine"]))
             return
         await self._imagine(update, message, user, prompt)
 
@@ -158,7 +165,7 @@ class Handlers:
             return
         prompt = arguments(message)
         if not prompt:
-            await self._outbox.reply_text(message, USAGE["shorten"])
+            await self._outbox.reply_text(message, t(USAGE["shorten"]))
             return
         await self._start(message, user, lambda c, p: self._service.shorten(
             c, prompt, placement=p, origin=origin(update)))  # fmt: skip
@@ -173,7 +180,7 @@ class Handlers:
         try:
             file_id = image_file_id(message) or image_file_id(replied_to(message))
             if file_id is None:
-                await self._outbox.reply_text(message, USAGE["describe"])
+                await self._outbox.reply_text(message, t(USAGE["describe"]))
                 return
             image = ImageInput(data=await download(context.bot, file_id), filename="photo.jpg")
         except UserError as exc:
@@ -192,7 +199,7 @@ class Handlers:
         try:
             dimensions = self._dimensions(arguments(message))
             file_ids = await self._album_of(message)
-            images = [ImageInput(data=await download(context.bot, file_id, f"Photo {n}"), filename=f"{n}.jpg")
+            images = [ImageInput(data=await download(context.bot, file_id, n), filename=f"{n}.jpg")
                       for n, file_id in enumerate(file_ids, start=1)]  # fmt: skip
         except UserError as exc:
             await self._fail(message, exc)
@@ -208,27 +215,31 @@ class Handlers:
         if not word:
             return None
         if word not in _DIMENSIONS:
-            raise UserError(f"Blend shapes are portrait, square and landscape; not '{text.strip()}'.")
+            raise UserError(t("Blend shapes are portrait, square and landscape; not '{text}'.",
+                              text=text.strip()))
         return _DIMENSIONS[word]
 
     async def _album_of(self, message: Message) -> list[str]:
         source = message if message.photo else replied_to(message)
         if source is None or not source.photo:
-            raise UserError(USAGE["blend"])
+            raise UserError(t(USAGE["blend"]))
         if not source.media_group_id:
-            raise UserError("Blend needs 2–5 photos sent together as one album; that is a single photo.")
+            raise UserError(t("Blend needs 2–5 photos sent together as one album; that is a single photo."))
         await self._albums.add(source)
         if source is message:
             file_ids = await self._albums.settled(message.chat_id, source.media_group_id)
         else:
             file_ids = await self._albums.photos(message.chat_id, source.media_group_id)
         if len(file_ids) < 2:
-            hint = (" In groups I only see an album's photos when they are addressed to me: send the album "
-                    "as a reply to one of my messages, or ask an admin to turn off privacy mode."
-                    if message.chat.type != "private" else "")  # fmt: skip
-            raise UserError(f"I can see only {len(file_ids)} photo of that album; blend needs 2–5.{hint}")
+            seen = tn("I can see only {n} photo of that album; blend needs 2–5.",
+                      "I can see only {n} photos of that album; blend needs 2–5.", len(file_ids))
+            if message.chat.type != "private":
+                seen += " " + t("In groups I only see an album's photos when they are addressed to me: send "
+                                "the album as a reply to one of my messages, or ask an admin to turn off "
+                                "privacy mode.")  # fmt: skip
+            raise UserError(seen)
         if len(file_ids) > 5:
-            raise UserError(f"Blend takes 2 to 5 photos; that album has {len(file_ids)}.")
+            raise UserError(t("Blend takes 2 to 5 photos; that album has {count}.", count=len(file_ids)))
         return file_ids
 
     async def remember_photo(self, update: Update, context: Context) -> None:
@@ -250,14 +261,14 @@ class Handlers:
         try:
             job = await self._target(message)
             if job is None:
-                await self._outbox.reply_text(message, USAGE["cancel"])
+                await self._outbox.reply_text(message, t(USAGE["cancel"]))
                 return
             caller = await self._admins.caller(owner_of(user), message.chat, message)
             cancelled = await self._service.cancel(caller, job.id)  # who may: the access policy
         except (UserError, ProviderError) as exc:
             await self._fail(message, exc)
             return
-        await self._outbox.reply_text(message, f"Cancelled job {cancelled.id}.")
+        await self._outbox.reply_text(message, t("Cancelled job {job_id}.", job_id=cancelled.id))
 
     async def _target(self, message: Message) -> Job | None:
         """The job named in the arguments, or the one shown in the message replied to."""
@@ -268,7 +279,7 @@ class Handlers:
             return None
         job = await self._service.by_message(PLATFORM, str(message.chat_id), str(replied.message_id))
         if job is None:
-            raise UserError("That message isn't one of my jobs. Reply /cancel to a job's message.")
+            raise UserError(t("That message isn't one of my jobs. Reply /cancel to a job's message."))
         return job
 
     async def help(self, update: Update, context: Context) -> None:
@@ -284,12 +295,12 @@ class Handlers:
             return
         ref = ActionRef.unpack(query.data or "")
         if ref is None:
-            await answer(query, "This button no longer works.")
+            await answer(query, t("This button no longer works."))
             return
         try:
             parent = await self._service.get(ref.job_id)
         except UserError as exc:
-            await answer(query, exc.message, alert=True)
+            await answer(query, shown(exc), alert=True)
             return
         chat_id, message_id, thread = _origin(query, parent)
         placement = Placement(platform=PLATFORM, chat_id=str(chat_id),
@@ -301,16 +312,17 @@ class Handlers:
             job, created = await self._service.act(caller, ref.job_id, ref.action, ref.index,
                                                    placement=placement)  # fmt: skip
         except (UserError, ProviderError) as exc:  # told to the presser alone, not to the whole chat
-            await answer(query, exc.message, alert=True)
+            await answer(query, shown(exc), alert=True)
             return
         toast = presentation.toast(ref.action, ref.index)  # said once the service took the press
-        await answer(query, toast if created else f"{toast} already requested: job {job.id}.")
+        again = t("{toast} already requested: job {job_id}.", toast=toast, job_id=job.id)
+        await answer(query, toast if created else again)
         if created:
             await self._outbox.messages.show(job)
 
     async def unknown_button(self, update: Update, context: Context) -> None:
         if update.callback_query is not None:
-            await answer(update.callback_query, "This button no longer works.")
+            await answer(update.callback_query, t("This button no longer works."))
 
     # -- gate and errors --------------------------------------------------------------------------
 
@@ -330,7 +342,8 @@ class Handlers:
         if update.callback_query is not None:
             await answer(update.callback_query, refusal, alert=True)
         elif (message := update.effective_message) is not None and (message.text or "").startswith("/"):
-            await self._outbox.reply_text(message, f"{refusal} (This chat is {PLATFORM}:{chat.id}.)")
+            await self._outbox.reply_text(message, t("{refusal} (This chat is {chat}.)", refusal=refusal,
+                                                             chat=f"{PLATFORM}:{chat.id}"))
         raise ApplicationHandlerStop
 
     async def on_error(self, update: object, context: Context) -> None:
@@ -340,11 +353,11 @@ class Handlers:
         if not isinstance(update, Update):
             return
         if update.callback_query is not None:
-            await answer(update.callback_query, "Something went wrong on my side; please try again.")
+            await answer(update.callback_query, t("Something went wrong on my side; please try again."))
         elif update.effective_message is not None:
             await self._outbox.reply_text(update.effective_message,
-                                          "⚠️ Something went wrong on my side; it has been logged. "
-                                          "Please try again.")  # fmt: skip
+                                          t("⚠️ Something went wrong on my side; it has been logged. "
+                                            "Please try again."))  # fmt: skip
 
 
 def _origin(query: CallbackQuery, parent: Job) -> tuple[int, int | None, int | None]:

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, WebAppInfo
 
+from bot import i18n, languages
+from bot.i18n import t
 from bot.telegram_frontend.render import Rows
 
 CALLBACK_LIMIT = 64  # bytes
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:5", "16:9", "9:16")
 SPEEDS = ("relax", "fast", "turbo")
+LANGUAGE_MENU = "language_menu"  # not a setting: the button that opens the list of languages
 REMIX = ("off", "on")  # the service's REMIX_SETTINGS, in button order
-_SETTING_KEYS = {"p": "provider", "ar": "aspect_ratio", "s": "speed", "rx": "remix"}
-_SETTING_RE = re.compile(r"st:(?P<user>-?[0-9]{1,20}):(?P<key>p|ar|s|rx):(?P<index>[0-9]{1,2})")
+LANGUAGES = (languages.AUTO, *i18n.LOCALES)  # the language choices, in button order
+#: "lm" is the Language button of /settings: it opens the list of languages (`language_rows`).
+_SETTING_KEYS = {"p": "provider", "ar": "aspect_ratio", "s": "speed", "rx": "remix", "l": "language",
+                 "lm": LANGUAGE_MENU}  # fmt: skip
+_SETTING_RE = re.compile(r"st:(?P<user>-?[0-9]{1,20}):(?P<key>p|ar|s|rx|l|lm):(?P<index>[0-9]{1,2})")
 SETTING_PATTERN = r"^st:"
 REMIX_CANCEL = "rx:cancel"  # the Cancel button of a Remix prompt request (the message says which)
 REMIX_CANCEL_PATTERN = r"^rx:cancel$"
@@ -46,7 +52,7 @@ class SettingRef:
     """A /settings button: whose settings, which key, which option (by index into its choices)."""
 
     user_id: str
-    key: str  # provider | aspect_ratio | speed | remix
+    key: str  # provider | aspect_ratio | speed | remix | language (or LANGUAGE_MENU)
     index: int
 
     def pack(self) -> str:
@@ -64,22 +70,49 @@ class SettingRef:
 
 
 def choices(key: str, providers: Sequence[str]) -> Sequence[str]:
-    return {"provider": providers, "aspect_ratio": ASPECT_RATIOS, "speed": SPEEDS, "remix": REMIX}[key]
+    return {"provider": providers, "aspect_ratio": ASPECT_RATIOS, "speed": SPEEDS, "remix": REMIX,
+            "language": LANGUAGES, LANGUAGE_MENU: ("",)}[key]  # fmt: skip
+
+
+def language_name(code: str | None) -> str:
+    """A language as the /settings message and buttons show it: its own name, or Auto."""
+    if not code or code == languages.AUTO:
+        # TRANSLATORS: the /settings choice "answer me in my Telegram app's language" (a button label)
+        return t("Auto (your app's language)")
+    return i18n.NAMES.get(code, code)
 
 
 def settings_rows(user_id: str, current: dict[str, str], providers: Sequence[str]) -> Rows:
-    """One row per setting; the current choice is ticked (Remix is off until it is turned on)."""
+    """One row per setting; the current choice is ticked (Remix is off until it is turned on); last, the
+    Language button (it opens `language_rows`)."""
     rows = []
     chosen = {"remix": "off"} | current
     for key in ("provider", "aspect_ratio", "speed", "remix"):
         options = list(choices(key, providers))[:8]  # Telegram: at most 8 buttons per row
-        labels = [f"Remix {option}" if key == "remix" else option for option in options]
+        labels = [_remix_label(option) if key == "remix" else option for option in options]
         rows.append(tuple(
             (f"✓ {label}" if chosen.get(key) == option else label, SettingRef(user_id, key, i).pack())
             for i, (option, label) in enumerate(zip(options, labels, strict=True))
         ))  # fmt: skip
+    # TRANSLATORS: the /settings button that opens the list of languages; {language} is the current one
+    label = t("🌐 Language: {language}", language=language_name(current.get(languages.KEY)))
+    rows.append(((label, SettingRef(user_id, LANGUAGE_MENU, 0).pack()),))
     return tuple(rows)
 
 
+def _remix_label(option: str) -> str:
+    # TRANSLATORS: /settings buttons turning Remix off and on (keep them short)
+    return t("Remix off") if option == "off" else t("Remix on")
+
+
+def language_rows(user_id: str, current: str | None) -> Rows:
+    """The list of languages (two per row), the current choice ticked."""
+    chosen = current or languages.AUTO
+    buttons = [(f"✓ {language_name(code)}" if code == chosen else language_name(code),
+                SettingRef(user_id, "language", i).pack()) for i, code in enumerate(LANGUAGES)]  # fmt: skip
+    return tuple(tuple(buttons[i:i + 2]) for i in range(0, len(buttons), 2))
+
+
 def remix_cancel_rows() -> Rows:
-    return ((("Cancel", REMIX_CANCEL),),)
+    # TRANSLATORS: the button closing a Remix request without making a job
+    return (((t("Cancel"), REMIX_CANCEL),),)

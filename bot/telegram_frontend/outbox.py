@@ -23,7 +23,7 @@ import telegram.error
 from PIL import Image, ImageDraw
 from telegram import Bot, InputMediaPhoto, Message, ReplyParameters
 
-from bot import media
+from bot import i18n, media
 from bot.config import RateLimit, TelegramConfig
 from bot.delivery import Rate
 from bot.domain import Job, Placement
@@ -276,8 +276,8 @@ class Outbox:
         if prepared.full is not None:
             await self._document(job, chat_id, message_id, *prepared.full)
         for number, video in enumerate(prepared.videos, start=1):
-            await self._document(job, chat_id, message_id, video, f"{job.id}-{number}.mp4",
-                                 f"Video {number} · job {job.id}")
+            caption = i18n.translate(job.locale, "Video {number} · job {job}", number=number, job=job.id)
+            await self._document(job, chat_id, message_id, video, f"{job.id}-{number}.mp4", caption)
 
     async def _preview(self, job: Job) -> bytes | None:
         try:
@@ -315,7 +315,8 @@ class Outbox:
             return None
         if len(data) > render.DOCUMENT_MAX_BYTES:
             data = await media.fit(data, render.DOCUMENT_MAX_BYTES)
-        return data, f"{job.id}-full.{media.extension(data, 'jpg')}", f"Full resolution · {width}×{height}"
+        caption = i18n.translate(job.locale, "Full resolution · {width}×{height}", width=width, height=height)
+        return data, f"{job.id}-full.{media.extension(data, 'jpg')}", caption
 
     async def _document(self, job: Job, chat_id: int, message_id: int, data: bytes, filename: str,
                         caption: str) -> None:

@@ -26,7 +26,8 @@ from telegram import CallbackQuery, Chat, ForceReply, Message, MessageEntity, Up
 from telegram.ext import ApplicationHandlerStop
 
 from bot.domain import ActionRef, Job, Placement, button_label
-from bot.errors import UserError
+from bot.errors import UserError, shown
+from bot.i18n import N_, t
 from bot.service import JobService
 from bot.store.prompts import PromptRequest
 from bot.telegram_frontend import keyboards, render
@@ -47,21 +48,23 @@ from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 
-ASK = "Remix: edit the prompt and send it as a reply"
+ASK = N_("Remix: edit the prompt and send it as a reply")
 _PROMPT_SHOWN = 3500  # characters of the parent's prompt quoted (the message holds 4096)
-STILL_OPEN = "The Remix request is still open: reply to it again."
+STILL_OPEN = N_("The Remix request is still open: reply to it again.")
 REUSE = 15 * 60.0  # seconds a request is pointed to instead of asking again (it may have been deleted)
 
 
 def request_text(user: User, label: str, job_id: str, prompt: str) -> tuple[str, list[MessageEntity]]:
     """The request: who is asked (a mention, which aims the ForceReply at them), which button, and
     the parent's prompt as a code span."""
-    name = user.full_name or "you"
-    head = f"{ASK}, "
-    text = f"{head}{name} ({label} of job {job_id}):\n\n"
-    quoted = render.cut(prompt, _PROMPT_SHOWN) or "(no prompt)"
+    name = user.full_name or t("you")
+    head = f"{t(ASK)}, "
+    asked = t("{name} ({label} of job {job_id}):", name=name, label=label, job_id=job_id)
+    text = f"{head}{asked}\n\n"
+    before = head + asked[: max(0, asked.find(name))]  # where the name is (a translation may move it)
+    quoted = render.cut(prompt, _PROMPT_SHOWN) or t("(no prompt)")
     entities = [
-        MessageEntity(MessageEntity.TEXT_MENTION, utf16_len(head), utf16_len(name), user=user),
+        MessageEntity(MessageEntity.TEXT_MENTION, utf16_len(before), utf16_len(name), user=user),
         MessageEntity(MessageEntity.CODE, utf16_len(text), utf16_len(quoted)),
     ]
     return text + quoted, entities
@@ -86,7 +89,7 @@ class RemixHandlers:
             caller = await self._admins.caller(owner_of(query.from_user), chat)
             parent = await self._service.remix_target(caller, ref.job_id, ref.action, ref.index)
         except (UserError, ProviderError) as exc:  # the button handler would refuse it the same way
-            await answer(query, exc.message, alert=True)
+            await answer(query, shown(exc), alert=True)
             raise ApplicationHandlerStop from None
         if parent is None:
             return  # a plain press: the job buttons' handler makes the job
@@ -103,11 +106,12 @@ class RemixHandlers:
         asking = PromptRequest(PLATFORM, str(chat_id), "", parent.id, ref.action, ref.index,
                                str(query.from_user.id))
         if await self._service.open_prompt(asking, REUSE) is not None:  # pressed twice, or handled again
-            await answer(query, f"Remix {label}: reply to the request above with the edited prompt.")
+            await answer(query, t("Remix {label}: reply to the request above with the edited prompt.",
+                                  label=label))
             return
         prompt = self._service.remix_prompt(parent, ref.action)
         text, entities = request_text(query.from_user, label, parent.id, prompt)
-        force = ForceReply(selective=True, input_field_placeholder="The edited prompt")
+        force = ForceReply(selective=True, input_field_placeholder=t("The edited prompt"))
         bot = self._outbox.bot
         try:
             sent = await self._outbox.paced(chat_id, lambda: bot.send_message(
@@ -115,10 +119,10 @@ class RemixHandlers:
                 reply_parameters=reply_to(pressed.message_id) if pressed else None))  # fmt: skip
         except telegram.error.TelegramError as exc:
             log.warning("could not ask for a Remix prompt in chat %s: %s", chat_id, exc)
-            await answer(query, "I could not ask for the prompt here; please try again.", alert=True)
+            await answer(query, t("I could not ask for the prompt here; please try again."), alert=True)
             return
         await self._service.ask_prompt(dataclasses.replace(asking, message_id=str(sent.message_id)))
-        await answer(query, f"Remix {label}: reply with the edited prompt.")
+        await answer(query, t("Remix {label}: reply with the edited prompt.", label=label))
         cancel = keyboards.markup(keyboards.remix_cancel_rows())
         try:
             await self._outbox.paced(chat_id, lambda: bot.edit_message_reply_markup(
@@ -145,13 +149,13 @@ class RemixHandlers:
     async def _answered(self, update: Update, message: Message, sender: User | Chat,
                         request: PromptRequest) -> None:
         if not isinstance(sender, User) or str(sender.id) != request.user_id:  # a chat is nobody's press
-            await self._outbox.reply_text(message, "Only the person who pressed the button can answer this "
-                                                   "Remix request.")  # fmt: skip
+            await self._outbox.reply_text(message, t("Only the person who pressed the button can answer this "
+                                                     "Remix request."))  # fmt: skip
             return
         prompt = message.text or ""
         if not prompt.strip():
             await self._outbox.reply_text(message, render.error_text(
-                f"That answer has no prompt: send the edited prompt as text. {STILL_OPEN}"))
+                t("That answer has no prompt: send the edited prompt as text.") + " " + t(STILL_OPEN)))
             return
         thread = thread_of(message)
         placement = Placement(platform=PLATFORM, chat_id=str(message.chat_id),
@@ -161,12 +165,13 @@ class RemixHandlers:
             job, _ = await self._service.act(caller, request.job_id, request.action, request.index,
                                              placement=placement, prompt=prompt, origin=origin(update))
         except (UserError, ProviderError) as exc:
-            await self._outbox.reply_text(message, render.error_text(f"{exc.message}\n{STILL_OPEN}"))
+            await self._outbox.reply_text(message, render.error_text(f"{shown(exc)}\n{t(STILL_OPEN)}"))
             return
         await self._service.close_prompt(request)
         await self._outbox.messages.show(job)
         label = button_label(request.action, request.index)
-        self._closed(request, f"Remix {label} of job {request.job_id}: job {job.id}.")
+        self._closed(request, t("Remix {label} of job {parent_id}: job {job_id}.", label=label,
+                                 parent_id=request.job_id, job_id=job.id))
 
     # -- Cancel -----------------------------------------------------------------------------------
 
@@ -180,16 +185,16 @@ class RemixHandlers:
             where = (str(message.chat.id), str(message.message_id))
             request = await self._service.prompt_request(PLATFORM, *where)
         if request is None:
-            await answer(query, "This Remix request is already closed.")
+            await answer(query, t("This Remix request is already closed."))
             return
         if str(query.from_user.id) != request.user_id:
-            await answer(query, "Only the person who pressed the button can cancel this Remix request.",
+            await answer(query, t("Only the person who pressed the button can cancel this Remix request."),
                          alert=True)  # fmt: skip
             return
         await self._service.close_prompt(request)
-        await answer(query, "Remix cancelled.")
-        self._closed(request, f"Remix {button_label(request.action, request.index)} of job {request.job_id}: "
-                              "cancelled.")  # fmt: skip
+        await answer(query, t("Remix cancelled."))
+        self._closed(request, t("Remix {label} of job {parent_id}: cancelled.",
+                                label=button_label(request.action, request.index), parent_id=request.job_id))
 
     def _closed(self, request: PromptRequest, text: str) -> None:
         """The request message says how it ended, without its Cancel button."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot import presentation
 from bot.domain import Job, JobState, Owner
+from bot.i18n import N_, t
 from providers.base import Action
 
 MB = 1024 * 1024
@@ -57,7 +58,9 @@ def cut(text: str, limit: int) -> str:
 
 
 def footer(job: Job) -> str:
-    return f"{job.provider} · {job.owner.name or 'someone'} · job {job.id}"
+    # TRANSLATORS: who asked, when their name is unknown (the message footer: provider · who · job id)
+    name = job.owner.name or t("someone")
+    return t("{provider} · {name} · job {job_id}", provider=job.provider, name=name, job_id=job.id)
 
 
 def job_rows(job: Job) -> Rows:
@@ -79,7 +82,7 @@ def caption(job: Job, queue_position: int = 0, limit: int = CAPTION_LIMIT) -> st
     done = job.state is JobState.SUCCEEDED
     status = "" if done else cut(presentation.status_line(job, queue_position), 400)
     tail = "\n".join(part for part in (status, footer(job)) if part)
-    head = cut(presentation.title(job) or "(no prompt)", limit - utf16_len(tail) - 1)
+    head = cut(presentation.title(job) or t("(no prompt)"), limit - utf16_len(tail) - 1)
     return f"{head}\n{tail}"
 
 
@@ -93,8 +96,11 @@ def describe_text(job: Job, queue_position: int = 0) -> str:
     summary = cut(job.result.summary, 1000) if job.result.summary else ""  # shorten's word scores
     share = (TEXT_LIMIT - utf16_len(tail) - utf16_len(summary) - 80) // len(prompts) - 6
     lines = [f"{i}. {cut(p, share)}" for i, p in enumerate(prompts, start=1)]
-    what = "Shorten" if job.kind is Action.SHORTEN else "Describe"
-    head = [part for part in (summary, f"{what} · press a number to imagine that prompt:") if part]
+    if job.kind is Action.SHORTEN:
+        intro = t("Shorten · press a number to imagine that prompt:")
+    else:
+        intro = t("Describe · press a number to imagine that prompt:")
+    head = [part for part in (summary, intro) if part]
     return "\n\n".join([*head, *lines, tail])
 
 
@@ -129,59 +135,85 @@ def first_view(job: Job, queue_position: int) -> View:
 
 def jobs_text(jobs: Sequence[Job]) -> str:
     if not jobs:
-        return "You have no jobs yet. Start one with /imagine <prompt>."
-    lines = ["Your recent jobs:"]
+        return t("You have no jobs yet. Start one with /imagine <prompt>.")
+    lines = [t("Your recent jobs:")]
     for job in jobs:
-        state = job.state.value.replace("_", " ")
+        state = _state(job.state)
         if job.state is JobState.RUNNING:
-            state = f"running {job.progress}%"
+            state = t("running {progress}%", progress=job.progress)
         lines.append(f"• {job.id} · {job.kind.value.replace('_', ' ')} · {state} · "
                      f"{cut(presentation.title(job) or '-', 80)}")
     return cut("\n".join(lines), TEXT_LIMIT)
+
+
+#: A job's state as /jobs lists it (the English is the state's value, "_" as a space).
+_STATES = {
+    JobState.QUEUED: N_("queued"),
+    JobState.SUBMITTING: N_("submitting"),
+    JobState.SUBMITTED: N_("submitted"),
+    JobState.RUNNING: N_("running"),
+    JobState.SUCCEEDED: N_("succeeded"),
+    JobState.FAILED: N_("failed"),
+    JobState.CANCELLED: N_("cancelled"),
+    JobState.TIMED_OUT: N_("timed out"),
+}
+
+
+def _state(state: JobState) -> str:
+    words = _STATES.get(state)
+    return t(words) if words else state.value.replace("_", " ")
 
 
 def error_text(message: str) -> str:
     return cut(f"⚠️ {message}", TEXT_LIMIT)
 
 
+#: How to use a command typed without what it needs (marked here, translated where shown: `t(USAGE[...])`).
 USAGE = {
-    "imagine": "Usage: /imagine <prompt> [--ar 16:9] [--seed 42] …\n"
-               "Example: /imagine a red fox in snow --ar 3:2",
-    "describe": "Send a photo with /describe as its caption, or reply /describe to a photo.",
-    "blend": "Send an album of 2–5 photos with /blend as its caption, or reply /blend to an album. "
-             "Add portrait, square or landscape to choose the shape.",
-    "cancel": "Reply /cancel to a job's message, or send /cancel <job id>.",
-    "shorten": "Usage: /shorten <prompt>: which words matter most, and up to five shorter prompts.\n"
-               "Example: /shorten a very beautiful lighthouse on a cliff at dusk, highly detailed",
+    "imagine": N_("Usage: /imagine <prompt> [--ar 16:9] [--seed 42] …\n"
+                  "Example: /imagine a red fox in snow --ar 3:2"),
+    "describe": N_("Send a photo with /describe as its caption, or reply /describe to a photo."),
+    "blend": N_("Send an album of 2–5 photos with /blend as its caption, or reply /blend to an album. "
+                "Add portrait, square or landscape to choose the shape."),
+    "cancel": N_("Reply /cancel to a job's message, or send /cancel <job id>."),
+    "shorten": N_("Usage: /shorten <prompt>: which words matter most, and up to five shorter prompts.\n"
+                  "Example: /shorten a very beautiful lighthouse on a cliff at dusk, highly detailed"),
 }
 
 
 def help_text(bot_username: str) -> str:
     return "\n".join([
-        "I turn prompts into images.",
+        t("I turn prompts into images."),
         "",
-        "/imagine <prompt> — four images in a grid; then U1–U4 upscale, V1–V4 vary, 🔄 rerolls",
-        "/describe — reply to a photo (or caption a photo): four prompts that could have made it",
-        "/blend — reply to an album of 2–5 photos (or caption the album): blend them",
-        "/shorten <prompt> — the words that matter most, and up to five shorter prompts to imagine",
-        "/jobs — your recent jobs and where they stand",
-        "/cancel — reply to a job's message to cancel it while it waits",
-        "/settings — your default provider, aspect ratio and speed; Remix (V, 🔄, pans ask for the prompt)",
-        "/info — the providers and their queues, your usage and what is left",
-        "/admin — for group administrators: bans, limits, stats",
+        t("/imagine <prompt> — four images in a grid; then U1–U4 upscale, V1–V4 vary, 🔄 rerolls"),
+        t("/describe — reply to a photo (or caption a photo): four prompts that could have made it"),
+        t("/blend — reply to an album of 2–5 photos (or caption the album): blend them"),
+        t("/shorten <prompt> — the words that matter most, and up to five shorter prompts to imagine"),
+        t("/jobs — your recent jobs and where they stand"),
+        t("/cancel — reply to a job's message to cancel it while it waits"),
+        t("/settings — your default provider, aspect ratio and speed; "
+          "Remix (V, 🔄, pans ask for the prompt)"),
+        t("/info — the providers and their queues, your usage and what is left"),
+        t("/admin — for group administrators: bans, limits, stats"),
         "",
-        "Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax, --remix …",
-        "Several jobs at once: a {red, green} bird (one per option), --repeat 3 (three runs).",
-        f"In groups, commands may be addressed as /imagine@{bot_username}.",
-        "In a private chat any plain message is an /imagine.",
+        t("Flags: --ar 16:9, --seed 42, --no cars, --stylize 250, --chaos 20, --fast/--relax, --remix …"),
+        t("Several jobs at once: a {red, green} bird (one per option), --repeat 3 (three runs)."),
+        t("In groups, commands may be addressed as /imagine@{bot}.", bot=bot_username),
+        t("In a private chat any plain message is an /imagine."),
     ])  # fmt: skip
 
 
-def settings_text(owner: Owner, current: dict[str, str], default_provider: str) -> str:
-    return "\n".join([
-        f"Settings for {owner.name or 'you'} (used by /imagine):",
-        f"Provider: {current.get('provider', default_provider)}",
-        f"Aspect ratio: {current.get('aspect_ratio', '1:1 (default)')}",
-        f"Speed: {current.get('speed', 'the provider default')}",
-        f"Remix: {current.get('remix', 'off')} (on: variations, rerolls and pans ask for the prompt first)",
-    ])  # fmt: skip
+def settings_text(owner: Owner, current: dict[str, str], default_provider: str,
+                  language: str | None = None) -> str:
+    """The /settings message; `language` is the person's choice as `keyboards.language_name` shows it."""
+    lines = [
+        t("Settings for {name} (used by /imagine):", name=owner.name or t("you")),
+        t("Provider: {option}", option=current.get("provider", default_provider)),
+        t("Aspect ratio: {option}", option=current.get("aspect_ratio") or t("1:1 (default)")),
+        t("Speed: {option}", option=current.get("speed") or t("the provider default")),
+        t("Remix: {option} (on: variations, rerolls and pans ask for the prompt first)",
+          option=current.get("remix", "off")),
+    ]
+    if language is not None:
+        lines.append(t("Language: {language}", language=language))
+    return "\n".join(lines)

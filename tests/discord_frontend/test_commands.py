@@ -26,7 +26,8 @@ async def test_the_commands_are_synced_to_the_configured_guild(discord_env: Disc
     assert set(commands) == {"imagine", "describe", "blend", "jobs", "cancel", "settings", "info", "help",
                              "admin", "shorten"}
     admin = {o["name"]: o for o in commands["admin"]["options"]}
-    assert set(admin) == {"ban", "unban", "bans", "limits", "set-limit", "pause", "resume", "stats"}
+    assert set(admin) == {"ban", "unban", "bans", "limits", "set-limit", "language", "pause", "resume",
+                          "stats"}
     assert all(o["type"] == 1 for o in admin.values())  # subcommands
     assert [o["type"] for o in admin["ban"]["options"]] == [6, 3, 5]  # user, reason, everywhere
     imagine = {o["name"]: o for o in commands["imagine"]["options"]}

@@ -564,8 +564,10 @@ class DiscordFake(FakeServer):
 
     async def slash_command(self, guild_id: int | None, channel_id: int, user: FakeUser, name: str,
                             options: dict[str, Any] | None = None,
-                            attachments: dict[str, tuple[str, bytes, str]] | None = None) -> FakeInteraction:
+                            attachments: dict[str, tuple[str, bytes, str]] | None = None,
+                            locale: str = "en-US") -> FakeInteraction:
         """A person runs `/name` (or `/group sub`) in a channel: dispatch INTERACTION_CREATE type 2.
+        `locale`: the language of the person's Discord app (the interaction's `locale`).
 
         `guild_id` None: in the person's DM with the bot (`dm_channel(user)`), where only global
         commands allowed in the BOT_DM context exist, as in Discord's own client.
@@ -615,7 +617,7 @@ class DiscordFake(FakeServer):
             body["guild_id"] = command["guild_id"]
         if resolved:
             body["resolved"] = resolved
-        return await self._interact(2, guild_id, channel_id, user, name, body)
+        return await self._interact(2, guild_id, channel_id, user, name, body, locale=locale)
 
     async def press(self, channel_id: int, message_id: int, user: FakeUser,
                     custom_id: str) -> FakeInteraction:
@@ -1089,7 +1091,7 @@ class DiscordFake(FakeServer):
     # ---------------------------------------------------------------------------------------- gateway
     async def _interact(self, kind: int, guild_id: int | None, channel_id: int, user: FakeUser, name: str,
                         data: dict[str, Any], message: FakeMessage | None = None,
-                        triggered_by: int | None = None) -> FakeInteraction:
+                        triggered_by: int | None = None, locale: str = "en-US") -> FakeInteraction:
         if not self.sessions:
             raise RuntimeError("no bot is connected to the fake gateway")
         it = FakeInteraction(self._snowflake(), "itx." + secrets.token_urlsafe(48), kind, guild_id,
@@ -1099,7 +1101,7 @@ class DiscordFake(FakeServer):
         payload: dict[str, Any] = {
             "id": str(it.id), "application_id": str(self.application_id), "type": kind, "data": data,
             "channel_id": str(channel_id), "channel": self._channel(channel_id),
-            "token": it.token, "version": 1, "app_permissions": ALL_PERMISSIONS, "locale": "en-US",
+            "token": it.token, "version": 1, "app_permissions": ALL_PERMISSIONS, "locale": locale,
             "entitlements": [], "attachment_size_limit": self.max_file_size,
             "authorizing_integration_owners": _owners(guild_id)}
         if guild_id:

@@ -135,11 +135,14 @@ class FakeUser:
     first_name: str
     username: str | None = None
     is_bot: bool = False
+    language_code: str | None = None  # the IETF tag of the user's app language, when Telegram sends one
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "is_bot": self.is_bot, "first_name": self.first_name}
         if self.username:
             out["username"] = self.username
+        if self.language_code:
+            out["language_code"] = self.language_code
         return out
 
 

@@ -8,6 +8,7 @@ import io
 
 from PIL import Image
 
+from bot import i18n
 from bot.domain import JobState, Owner
 from providers.base import Action
 from providers.local import LocalProvider
@@ -162,7 +163,7 @@ async def test_private_text_is_an_imagine_and_jobs_lists_it(bot: Bot) -> None:
 
 async def test_commands_are_published_and_help_answers(bot: Bot) -> None:
     fake = bot.fake
-    await fake.wait_until(lambda: len(fake.commands) == 2)
+    await fake.wait_until(lambda: len(fake.commands) == 2 * len(i18n.LOCALES))  # a list per language
     everyone = ["imagine", "shorten", "describe", "blend", "jobs", "cancel", "settings", "info", "help"]
     assert [c["command"] for c in fake.commands['[{"type": "default"}, ""]']] == everyone
     admins = fake.commands['[{"type": "all_chat_administrators"}, ""]']

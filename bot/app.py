@@ -95,9 +95,9 @@ class FrontendParts:
 
 
 def frontend_parts(app: App) -> FrontendParts:
+    languages = Languages(app.store, app.store.ops)
     return FrontendParts(app.config, app.service, app.admin, app.board, app.listeners, app.worker, app.events,
-                         app.store, app.webhooks, app.metrics, app.health, Languages(app.store, app.store.ops),
-                         app.web)
+                         app.store, app.webhooks, app.metrics, app.health, languages, app.web)
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from bot.i18n import t
 from providers.base import PromptParams, TaskResult, TaskSnapshot, TaskStatus
 
 
@@ -73,15 +74,15 @@ class Analysis:
         """The most and the least significant words with their scores, as /shorten shows them."""
         ranked = self.ranked()
         if not ranked:
-            return "There are no words in this prompt to weigh."
-        top = ", ".join(f"{t.word} ({t.score:.2f})" for t in ranked[:count])
-        least = [t for t in reversed(ranked[-count:]) if t not in ranked[:count]]
-        bottom = ", ".join(f"{t.word} ({t.score:.2f})" for t in least)
-        lines = [f"Most significant: {top}"]
+            return t("There are no words in this prompt to weigh.")
+        top = ", ".join(f"{token.word} ({token.score:.2f})" for token in ranked[:count])
+        least = [token for token in reversed(ranked[-count:]) if token not in ranked[:count]]
+        bottom = ", ".join(f"{token.word} ({token.score:.2f})" for token in least)
+        lines = [t("Most significant: {words}", words=top)]
         if bottom:
-            lines.append(f"Least significant: {bottom}")
+            lines.append(t("Least significant: {words}", words=bottom))
         if not self.suggestions:
-            lines.append("The prompt is as short as it gets.")
+            lines.append(t("The prompt is as short as it gets."))
         return "\n".join(lines)
 
 

@@ -61,13 +61,14 @@ def test_tn_english_forms() -> None:
         assert tn("{n} job in {where}", "{n} jobs in {where}", 5, where="here") == "5 jobs in here"
 
 
-def test_tn_russian_plural_forms_when_its_catalogue_has_them() -> None:
-    singular, plural = "⏳ {n} more job is being made.", "⏳ {n} more jobs are being made."
-    catalogue = i18n.catalogue("ru")
-    forms = [catalogue.ngettext(singular, plural, n) for n in (1, 2, 5)]
-    if forms == [singular, plural, plural]:
-        pytest.skip("no Russian translation of this message yet")
-    assert len(set(forms)) == 3  # one, few, many
+def test_tn_takes_russian_and_ukrainian_plural_forms() -> None:
+    singular = "{n} job from your prompt (--repeat {runs}): {prompt}"
+    plural = "{n} jobs from your prompt (--repeat {runs}): {prompt}"
+    for locale, distinct in (("ru", 3), ("uk", 2)):  # Ukrainian's "one" and "few" read alike here
+        with i18n.use(locale):
+            forms = [tn(singular, plural, n, runs=n, prompt="x") for n in (21, 3, 11)]  # one, few, many
+        assert len({form.replace(str(n), "") for form, n in zip(forms, (21, 3, 11), strict=True)}) == distinct
+        assert forms[0].startswith("21 ") and forms[2] != forms[0].replace("21", "11")
 
 
 def test_shown_translates_provider_templates_and_keeps_user_errors() -> None:

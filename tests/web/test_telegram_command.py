@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from bot import i18n
 from bot.telegram_frontend.web_command import OFF
 from tests.fakes.telegram_api import TelegramFake
 from tests.telegram_frontend.conftest import BOT, TIME_SCALE, make_config, serving
@@ -70,7 +71,7 @@ async def test_web_in_a_group_sends_the_link_privately(
 async def test_web_is_listed_in_the_menu_when_the_pages_are_on(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     async with telegram_bot(tmp_path, monkeypatch) as (fake, _):
-        await fake.wait_until(lambda: len(fake.commands) == 2)
+        await fake.wait_until(lambda: len(fake.commands) == 2 * len(i18n.LOCALES))  # a list per language
         assert all("web" in [c["command"] for c in listed] for listed in fake.commands.values())
 
 
@@ -79,7 +80,7 @@ async def test_web_says_when_the_pages_are_off(tmp_path: Path, monkeypatch: pyte
     async with TelegramFake(bot_username=BOT, time_scale=TIME_SCALE) as fake:
         fake.open_chat(ANN.id, "private", user=ANN)
         async with serving(make_config(tmp_path, fake), fake) as bot:
-            await fake.wait_until(lambda: len(fake.commands) == 2)
+            await fake.wait_until(lambda: len(fake.commands) == 2 * len(i18n.LOCALES))  # a list per language
             assert all("web" not in [c["command"] for c in listed] for listed in fake.commands.values())
             sent = fake.send_text(ANN.id, ANN, "/web")
             assert (await bot.reply(ANN.id, sent.message_id)).text == OFF

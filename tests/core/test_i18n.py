@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import i18n
+from bot import i18n, languages
 from bot.domain import Job, Owner
 from bot.errors import UserError, shown
 from bot.i18n import t, tn
@@ -92,3 +92,13 @@ async def test_a_job_keeps_its_locale(store: JobStore) -> None:
     ru, en = await store.get("jobru"), await store.get("joben")
     assert ru is not None and ru.locale == "ru"
     assert en is not None and en.locale == "en"
+
+
+def test_a_language_the_bot_does_not_speak_is_refused_by_name() -> None:
+    assert languages.checked("pt-BR") == "pt_BR" and languages.checked("Auto") == languages.AUTO
+    with pytest.raises(UserError) as refused:
+        languages.checked("klingon")
+    assert refused.value.message.startswith("I don't speak 'klingon'. Languages: en, ru, zh_Hans,")
+    with i18n.use("ja"), pytest.raises(UserError) as refused:
+        languages.checked("xx")
+    assert "xx" in refused.value.message and "I don't speak" not in refused.value.message  # in Japanese

@@ -55,6 +55,7 @@ DOMAIN = "messages"
 #: under any region or script (Traditional Chinese readers get it too: closer than English), Portuguese
 #: (Brazil's is the one offered), Spanish of any region, Indonesian's old code.
 _ALIASES = {"zh": "zh_Hans", "pt": "pt_BR", "es": "es", "in": "id"}
+_BY_LOWER = {locale.lower(): locale for locale in LOCALES}
 
 _current: ContextVar[str] = ContextVar("locale", default=DEFAULT)
 
@@ -64,12 +65,11 @@ def normalize(tag: str | None) -> str | None:
     "zh-hans"), or None for a tag the bot does not speak (or none at all)."""
     if not tag:
         return None
-    cleaned = tag.strip().replace("-", "_")
-    exact = {locale.lower(): locale for locale in LOCALES}
-    if cleaned.lower() in exact:
-        return exact[cleaned.lower()]
-    language = cleaned.split("_", 1)[0].lower()
-    return _ALIASES.get(language) or exact.get(language)
+    cleaned = tag.strip().replace("-", "_").lower()
+    if cleaned in _BY_LOWER:
+        return _BY_LOWER[cleaned]
+    language = cleaned.split("_", 1)[0]
+    return _ALIASES.get(language) or _BY_LOWER.get(language)
 
 
 def resolve(*choices: str | None) -> str:

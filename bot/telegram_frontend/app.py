@@ -129,7 +129,12 @@ class TelegramFrontend:
 
         @functools.wraps(callback)
         async def run(update: Any, context: Context) -> None:
-            with i18n.use(await self.locale_of(update)):
+            # PTB builds one context per update and hands it to each handler the update reaches (the
+            # gate, the photo memory, the command): the language is looked up once, by the first
+            memo = context.__dict__
+            if "locale" not in memo:
+                memo["locale"] = await self.locale_of(update)
+            with i18n.use(memo["locale"]):
                 await callback(update, context)
 
         return run

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -111,6 +112,7 @@ class Report:
     never_shown: list[str] = field(default_factory=list)
     shown_twice: list[str] = field(default_factory=list)
     wrong_message: list[str] = field(default_factory=list)  # the final is not the message the store has
+    wrong_language: list[str] = field(default_factory=list)  # a final not in its asker's language
     duplicate_first_replies: int = 0  # extra bot replies to one command (a placeholder sent again)
     #: how the lives that sent those extra replies ended (the reply went out, the kill came before the
     #: store had its message id): at the reply_sent point, or elsewhere while replies were in flight
@@ -157,9 +159,15 @@ class Report:
 # -- the fakes and the config --------------------------------------------------------------------
 
 
+RUSSIAN_CHAT = 7001  # the private chat of the person whose app is in Russian (see `_users`)
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
 def _users(chats: int) -> list[tuple[int, FakeUser]]:
     """(chat id, sender): private chats, and a group with two members as the last chat."""
-    people = [FakeUser(7001 + n, f"Crash {n}") for n in range(max(1, chats))]
+    # the first person's app is in Russian: their jobs' messages are too, across every kill
+    people = [FakeUser(7001 + n, f"Crash {n}", language_code="ru" if n == 0 else None)
+              for n in range(max(1, chats))]
     places = [(person.id, person) for person in people[: max(1, chats - 1)]]
     if chats > 1:
         places.append((GROUP, people[-1]))
@@ -508,6 +516,9 @@ def analyse(report: Report, sent: list[Command], telegram: TelegramFake, provide
             stored = {(job.chat_id, job.message_id) for job in mine}
             if (str(command.chat_id), str(finals[0].message_id)) not in stored:
                 report.wrong_message.append(command.prompt)
+            russian = command.chat_id == RUSSIAN_CHAT  # the footer's "job" is in Cyrillic, the rest Latin
+            if russian != bool(_CYRILLIC.search(finals[0].caption or finals[0].text or "")):
+                report.wrong_language.append(command.prompt)
         elif not finals:
             report.never_shown.append(command.prompt)
         else:

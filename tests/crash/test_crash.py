@@ -42,6 +42,7 @@ def check(report: Report, plan: Plan) -> None:
     assert report.not_succeeded == {}
     assert report.shown_once == plan.jobs, (report.never_shown, report.shown_twice)
     assert report.wrong_message == []  # the message showing the grid is the one the store knows
+    assert report.wrong_language == []  # each result in its asker's language (one of them Russian)
     assert report.double_charges == 0 and report.uncharged == [] and report.refunded_successes == []
     assert report.integrity == "ok"
     assert report.unconfirmed_updates == 0 and report.final_exit == 0

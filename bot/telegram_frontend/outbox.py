@@ -269,7 +269,12 @@ class Outbox:
                                          reply_parameters=params, reply_markup=markup(view.buttons),
                                          message_thread_id=thread, filename=f"{job.id}.jpg")
         self._prepared.pop(job.id, None)
-        await self._extras(job, prepared, chat_id, sent.message_id)
+        # the files go out in the background: the window in which a kill leaves this post an orphan
+        # (from Telegram's answer to the store's write of its id, README "Crash safety") stays one
+        # request long, not one per file
+        extras = self._extras(job, prepared, chat_id, sent.message_id)
+        if self.messages.spawn(extras, f"extras:{job.id}") is None:
+            await self._extras(job, prepared, chat_id, sent.message_id)
         return sent
 
     async def _extras(self, job: Job, prepared: Prepared, chat_id: int, message_id: int) -> None:

@@ -94,6 +94,7 @@ class Report:
     shown_once: int = 0
     never_shown: list[str] = field(default_factory=list)
     shown_twice: list[str] = field(default_factory=list)  # two messages show the result
+    orphaned_results: int = 0  # results also on a first reply the killed worker sent, never stored
     wrong_message: list[str] = field(default_factory=list)  # the result is not on the stored message
     #: prompt -> the workers that gave its message its result, when more than once (None: unknown)
     results_sent_twice: dict[str, list[str | None]] = field(default_factory=dict)
@@ -263,7 +264,7 @@ async def analyse(report: Report, seen: Observed, senders: Senders, telegram: Te
                 report.uncharged.append(job.id)
         if sum(charges[job.id] for job in mine) > 1:
             report.double_charges.append(sent.prompt)
-        _chat_outcome(report, telegram, discord, sent, mine, senders.created)
+        _chat_outcome(report, telegram, discord, sent, mine, senders.created, seen.victim)
     _provider_outcome(report, seen, mj, balancer, {j.id: j for j in jobs}, telegram, discord)
     _platforms(report, seen, telegram, discord, balancer)
     report.spoof_traces = [f"job {j.id}" for j in jobs if "spoofed" in j.prompt]
@@ -277,13 +278,19 @@ async def analyse(report: Report, seen: Observed, senders: Senders, telegram: Te
 
 
 def _chat_outcome(report: Report, telegram: TelegramFake, discord: DiscordFake, sent: Sent,
-                  mine: list[StoredJob], created: dict[tuple[int, int], str | None]) -> None:
+                  mine: list[StoredJob], created: dict[tuple[int, int], str | None], victim: str) -> None:
     stored = {(job.chat_id, job.message_id) for job in mine}
     chat = sent.place.chat_id
     if sent.place.platform == "telegram":
         answers: list[Any] = telegram_replies(telegram, sent)
         ids = [m.message_id for m in answers]
-        finals = [m.message_id for m in answers if telegram_final(m)]
+        # a first reply that was the result itself, sent by the killed worker before the store had its
+        # id: the one gap Telegram leaves (README "Crash safety"), not a second showing by a live worker
+        orphans = {m.message_id for m in answers if telegram_final(m) and m.edit_date is None
+                   and created.get((chat, m.message_id)) == victim
+                   and (str(chat), str(m.message_id)) not in stored}  # fmt: skip
+        report.orphaned_results += len(orphans)
+        finals = [m.message_id for m in answers if telegram_final(m) and m.message_id not in orphans]
         twice = [w for i in finals if len(by := telegram_finals_sent(telegram, chat, i)) > 1 for w in by]
     else:
         answers = discord_messages(discord, sent, mine[0].id if len(mine) == 1 else None)

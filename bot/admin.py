@@ -23,7 +23,7 @@ from bot import languages
 from bot.access import GLOBAL, AccessPolicy, Caller, parse_user
 from bot.domain import CLI_PLATFORM, Owner, same_person
 from bot.errors import NotAllowed, UserError
-from bot.i18n import t
+from bot.i18n import N_, t
 from bot.pool import ProviderPool
 from bot.quota import LIMIT_KEYS, Quotas
 from bot.store.ops import Ban, OpsSettings, ProviderStats
@@ -52,11 +52,19 @@ class Stats:
             if self.scope is None:
                 return [t("No jobs everywhere in this period.")]
             return [t("No jobs in this chat in this period.")]
-        out = [f"{'provider':<14}{'jobs':>6}{'ok':>6}{'failed':>8}{'active':>8}{'refunds':>9}{'spend':>9}"]
-        for p in self.providers:
-            out.append(f"{p.provider:<14}{p.jobs:>6}{p.succeeded:>6}{p.failed:>8}{p.active:>8}"
-                       f"{p.refunded:>9}{p.spend:>9g}")
-        return out
+        labels = [t(column) for column in _COLUMNS]
+        widths = [max(width, len(label) + 2) for width, label in zip(_WIDTHS, labels, strict=True)]
+        rows: list[list[object]] = [list(labels)]
+        rows += ([p.provider, p.jobs, p.succeeded, p.failed, p.active, p.refunded, f"{p.spend:g}"]
+                 for p in self.providers)  # fmt: skip
+        return [str(row[0]).ljust(widths[0]) + "".join(str(cell).rjust(width) for cell, width
+                                                          in zip(row[1:], widths[1:], strict=True))
+                for row in rows]  # fmt: skip
+
+
+#: The stats table's columns (translated; a column widens to fit its word) and their least widths.
+_COLUMNS = (N_("provider"), N_("jobs"), N_("ok"), N_("failed"), N_("active"), N_("refunds"), N_("spend"))
+_WIDTHS = (14, 6, 6, 8, 8, 9, 9)
 
 
 class AdminService:

@@ -176,7 +176,8 @@ async def _web(config: AppConfig, store: JobStore, service: JobService, admin: A
     auth = WebAuth(config.web, config.webhooks.public_url, store.web, clock, telegram_token=token)
     await auth.load_secret()
     thumbs = ThumbCache(config.media_cache_dir / "thumbs", max_pixels=config.media.max_pixels)
-    return WebParts(auth, service, admin, store.web, job_media, thumbs, clock, metrics)
+    return WebParts(auth, service, admin, store.web, job_media, thumbs, Languages(store, store.ops), clock,
+                    metrics)
 
 
 async def _operations(

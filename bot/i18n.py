@@ -82,6 +82,26 @@ def resolve(*choices: str | None) -> str:
     return DEFAULT
 
 
+def accepted(header: str | None) -> str | None:
+    """The tag a browser's `Accept-Language` ranks highest among those the bot speaks ("de-CH,fr;q=0.9"
+    -> "de-CH"), for `resolve()`; None when it names none of them. Malformed parts are skipped."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, weight = part.strip().partition(";")
+        try:
+            quality = float(weight.strip().removeprefix("q=")) if weight else 1.0
+        except ValueError:
+            continue
+        if quality > 0 and normalize(tag) is not None:
+            ranked.append((-quality, position, tag.strip()))
+    return min(ranked)[2] if ranked else None
+
+
+def html_lang(locale: str) -> str:
+    """A locale as HTML's `lang` attribute wants it (BCP 47): "pt_BR" -> "pt-BR", "zh_Hans" -> "zh-Hans"."""
+    return locale.replace("_", "-")
+
+
 def current() -> str:
     return _current.get()
 

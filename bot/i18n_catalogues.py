@@ -31,6 +31,8 @@ PROVIDER_ERRORS = ("ProviderError", "ProviderAuthError", "ProviderRejected", "Pr
 KEYWORDS: dict[str, tuple[int | tuple[int, str], ...] | None] = {"t": None, "tn": (1, 2), "N_": None,
                                                              "C_": ((1, "c"), 2), "translate": (2,),
                                                **dict.fromkeys(PROVIDER_ERRORS)}
+#: The code, and the web pages' Jinja templates (whose `{{ t("...") }}` calls are the same functions).
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
 TEMPLATE = CATALOGUES / f"{DOMAIN}.pot"
 
 
@@ -39,7 +41,7 @@ def extract() -> Catalog:
     catalog = Catalog(project="imagine-bot", fuzzy=False)
     for source in SOURCES:
         for filename, lineno, message, comments, context in extract_from_dir(
-            ROOT / source, method_map=[("**.py", "python")], keywords=KEYWORDS,
+            ROOT / source, method_map=METHODS, keywords=KEYWORDS,
             comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
         ):
             catalog.add(message, locations=[(f"{source}/{filename}", lineno)], auto_comments=comments,

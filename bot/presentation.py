@@ -167,6 +167,24 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
+_STATES = {
+    JobState.QUEUED: N_("queued"),
+    JobState.SUBMITTING: N_("submitting"),
+    JobState.SUBMITTED: N_("submitted"),
+    JobState.RUNNING: N_("running"),
+    JobState.SUCCEEDED: N_("succeeded"),
+    JobState.FAILED: N_("failed"),
+    JobState.CANCELLED: N_("cancelled"),
+    JobState.TIMED_OUT: N_("timed out"),
+}
+
+
+def state_name(state: JobState) -> str:
+    """A job's state in words, in the current language."""
+    words = _STATES.get(state)
+    return t(words) if words else state.value.replace("_", " ")
+
+
 def provider_state(held: bool, rate_limited_until: float | None, now: float) -> str:
     """How /info describes a provider: available, held by an admin, or waiting out its Retry-After."""
     if held:

@@ -343,7 +343,7 @@ class Handlers:
             await answer(update.callback_query, refusal, alert=True)
         elif (message := update.effective_message) is not None and (message.text or "").startswith("/"):
             await self._outbox.reply_text(message, t("{refusal} (This chat is {chat}.)", refusal=refusal,
-                                                             chat=f"{PLATFORM}:{chat.id}"))
+                                                             chat=":".join((PLATFORM, str(chat.id)))))
         raise ApplicationHandlerStop
 
     async def on_error(self, update: object, context: Context) -> None:

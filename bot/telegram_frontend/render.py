@@ -138,7 +138,7 @@ def jobs_text(jobs: Sequence[Job]) -> str:
         return t("You have no jobs yet. Start one with /imagine <prompt>.")
     lines = [t("Your recent jobs:")]
     for job in jobs:
-        state = _state(job.state)
+        state = presentation.state_name(job.state)
         if job.state is JobState.RUNNING:
             state = t("running {progress}%", progress=job.progress)
         lines.append(f"• {job.id} · {job.kind.value.replace('_', ' ')} · {state} · "
@@ -147,23 +147,6 @@ def jobs_text(jobs: Sequence[Job]) -> str:
 
 
 #: A job's state as /jobs lists it (the English is the state's value, "_" as a space).
-_STATES = {
-    JobState.QUEUED: N_("queued"),
-    JobState.SUBMITTING: N_("submitting"),
-    JobState.SUBMITTED: N_("submitted"),
-    JobState.RUNNING: N_("running"),
-    JobState.SUCCEEDED: N_("succeeded"),
-    JobState.FAILED: N_("failed"),
-    JobState.CANCELLED: N_("cancelled"),
-    JobState.TIMED_OUT: N_("timed out"),
-}
-
-
-def _state(state: JobState) -> str:
-    words = _STATES.get(state)
-    return t(words) if words else state.value.replace("_", " ")
-
-
 def error_text(message: str) -> str:
     return cut(f"⚠️ {message}", TEXT_LIMIT)
 

@@ -25,11 +25,13 @@ from bot.access import Caller
 from bot.config import WebConfig
 from bot.domain import Owner
 from bot.errors import UserError
+from bot.i18n import N_, t
 from bot.store.web import WebSession, WebStore
 
 COOKIE = "imagine_session"
 LOGIN_PATH = "/web/login"
 _SALT = "imagine-bot web sign-in link"
+_INIT_DATA_INVALID = N_("This Telegram sign-in is not valid. Open the pages again from the bot.")
 
 
 class LinkRefused(UserError):
@@ -122,13 +124,13 @@ class WebAuth:
         try:
             payload = self._serializer().loads(token)
         except BadSignature:
-            raise LinkRefused("This sign-in link is not valid. Ask the bot for a new one with /web.") \
+            raise LinkRefused(t("This sign-in link is not valid. Ask the bot for a new one with /web.")) \
                 from None
         now = self._clock()
         if not isinstance(payload, dict) or float(payload.get("e", 0)) < now:
-            raise LinkRefused("This sign-in link has expired. Ask the bot for a new one with /web.")
+            raise LinkRefused(t("This sign-in link has expired. Ask the bot for a new one with /web."))
         if not await self._store.use_link(str(payload["n"]), now, float(payload["e"])):
-            raise LinkRefused("This sign-in link was used already. Ask the bot for a new one with /web.")
+            raise LinkRefused(t("This sign-in link was used already. Ask the bot for a new one with /web."))
         owner = Owner(platform=str(payload["p"]), user_id=str(payload["u"]), name=str(payload.get("m") or ""))
         return await self.open_session(Grant(owner, payload.get("s"), payload.get("sp"),
                                              bool(payload.get("a")), bool(payload.get("o"))))
@@ -159,24 +161,23 @@ class WebAuth:
         msg=the sorted "key=value" lines but `hash`, joined by "\n"); `auth_date` within
         `web.init_data_max_age`. InitDataRefused otherwise."""
         if not self._telegram_token:
-            raise InitDataRefused("Telegram sign-in is not available on this bot.")
+            raise InitDataRefused(t("Telegram sign-in is not available on this bot."))
         fields = dict(parse_qsl(init_data, keep_blank_values=True))
         given = fields.pop("hash", "")
         check = "\n".join(f"{k}={v}" for k, v in sorted(fields.items()))
         secret = hmac.new(b"WebAppData", self._telegram_token.encode(), hashlib.sha256).digest()
         expected = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
         if not given or not hmac.compare_digest(expected, given):
-            raise InitDataRefused("This Telegram sign-in is not valid. Open the pages again from the bot.")
+            raise InitDataRefused(t(_INIT_DATA_INVALID))
         try:
             age = self._clock() - float(fields.get("auth_date", ""))
             user = json.loads(fields.get("user", ""))
         except ValueError:
-            raise InitDataRefused("This Telegram sign-in is not valid. Open the pages again from the bot.") \
-                from None
+            raise InitDataRefused(t(_INIT_DATA_INVALID)) from None
         if age > self._config.init_data_max_age:
-            raise InitDataRefused("This Telegram sign-in has expired. Open the pages again from the bot.")
+            raise InitDataRefused(t("This Telegram sign-in has expired. Open the pages again from the bot."))
         if not isinstance(user, dict) or "id" not in user:
-            raise InitDataRefused("This Telegram sign-in names nobody. Open the pages again from the bot.")
+            raise InitDataRefused(t("This Telegram sign-in names nobody. Open the pages again from the bot."))
         name = " ".join(str(user[k]) for k in ("first_name", "last_name") if user.get(k))
         name = name or str(user.get("username") or "")
         return Owner(platform="telegram", user_id=str(user["id"]), name=name)

@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.access import Caller
 from bot.admin import AdminService
 from bot.errors import NotAllowed, UserError
+from bot.i18n import t
 from bot.presentation import provider_state
 from bot.quota import HOUR, LIMIT_KEYS
 from bot.store.web import WebSession
@@ -85,9 +86,9 @@ class ChatPages:
                 lifted = await self.admin.unban(caller, form.get("user", ""))
                 done = f"unbanned {form.get('user')}" if lifted else f"{form.get('user')} was not banned here"
         except NotAllowed as exc:
-            raise self.site.page_error(request, 403, "Not allowed", exc.message) from None
+            raise self.site.page_error(request, 403, t("Not allowed"), exc.message) from None
         except UserError as exc:
-            raise self.site.page_error(request, 400, "That did not work", exc.message) from None
+            raise self.site.page_error(request, 400, t("That did not work"), exc.message) from None
         raise web.HTTPSeeOther(request.app.router["web-chat"].url_for(scope=scope).with_query(done=done))
 
     async def set_limit(self, request: web.Request) -> web.StreamResponse:

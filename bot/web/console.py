@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.errors import NotAllowed, UserError
+from bot.i18n import t
 from bot.metrics import Metrics
 from bot.presentation import provider_state
 from bot.store.web import WebSession
@@ -44,7 +45,9 @@ def error_rates(metrics: Metrics | None) -> dict[str, tuple[int, int]]:
 
 
 def _utc(timestamp: float | None) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if timestamp else "never"
+    if not timestamp:
+        return t("never")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class Console:
@@ -63,9 +66,12 @@ class Console:
         rates = error_rates(self.parts.metrics)
         waiting: dict[str, list[dict[str, Any]]] = {}
         for job in await self.parts.service.queued_jobs(per_provider=OLDEST):
+            owner = job.owner.name or job.owner.user_id
+            seconds = max(0, round(self.parts.clock() - job.created_at))
             waiting.setdefault(job.provider, []).append({
-                "id": job.id, "kind": job.kind.value, "owner": job.owner.name or job.owner.user_id,
-                "waiting": max(0, round(self.parts.clock() - job.created_at))})  # fmt: skip
+                "id": job.id, "kind": job.kind.value, "owner": owner, "waiting": seconds,
+                "line": t("{kind} by {owner}, waiting {seconds} s", kind=job.kind.value, owner=owner,
+                          seconds=seconds)})  # fmt: skip
         views = []
         for s in await self.parts.service.provider_status():
             calls, errors = rates.get(s.name, (0, 0))
@@ -101,7 +107,7 @@ class Console:
             else:
                 await self.parts.admin.resume(session_caller(session), name)
         except NotAllowed as exc:
-            raise self.site.page_error(request, 403, "Not allowed", exc.message) from None
+            raise self.site.page_error(request, 403, t("Not allowed"), exc.message) from None
         except UserError:  # an unknown provider
             raise self.site.not_found(request) from None
         done = f"{name} {'paused' if pause else 'resumed'}"

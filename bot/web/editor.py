@@ -16,6 +16,7 @@ from PIL import Image
 from bot import media
 from bot.domain import Job, Placement
 from bot.errors import BadImage, UserError
+from bot.i18n import t
 from bot.web.auth import session_caller
 from bot.web.pages import job_view
 from bot.web.site import Site
@@ -38,11 +39,11 @@ def decode_data_uri(value: str) -> bytes:
     """The bytes of a `data:image/png;base64,...` field (BadImage when it is not one)."""
     head, _, data = value.partition(",")
     if not head.startswith("data:image/") or ";base64" not in head:
-        raise BadImage("The region was not sent as an image.")
+        raise BadImage(t("The region was not sent as an image."))
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise BadImage("The region was not sent as an image.") from None
+        raise BadImage(t("The region was not sent as an image.")) from None
 
 
 class Editor:
@@ -55,9 +56,9 @@ class Editor:
         return await self.site.visible_job(request, session, request.match_info["job_id"])
 
     def _refused(self, request: web.Request, job: Job) -> web.HTTPException:
-        return self.site.page_error(request, 400, "Vary (Region) is not available",
-                                    f"Job {job.id} ({job.provider}) does not offer Vary (Region): only "
-                                    "upscales of a provider that can repaint a region do.")
+        return self.site.page_error(request, 400, t("Vary (Region) is not available"), t(
+            "Job {job} ({provider}) does not offer Vary (Region): only upscales of a provider that can "
+            "repaint a region do.", job=job.id, provider=job.provider))
 
     async def page(self, request: web.Request) -> web.Response:
         job = await self._target(request)
@@ -97,7 +98,7 @@ class Editor:
         files = await self.parts.media.files(job, tiles=False)
         picture = files.images[0] if files.images else files.grid
         if picture is None:
-            raise BadImage("This job has no image to vary.")
+            raise BadImage(t("This job has no image to vary."))
         with Image.open(io.BytesIO(picture)) as image:
             return image.size
 

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from bot.domain import Job, JobState, button_label
 from bot.errors import JobNotFinished, UserError
-from bot.presentation import title
+from bot.i18n import t
+from bot.presentation import state_name, title
 from bot.web.auth import COOKIE, LOGIN_PATH, LinkRefused, session_caller
 from bot.web.site import Site
 from providers.base import Action, offer_key
@@ -24,6 +25,7 @@ def job_view(job: Job) -> dict[str, Any]:
     params = prompt.model_dump(exclude_defaults=True, exclude={"text"}) if prompt else {}
     return {
         "id": job.id, "kind": job.kind.value, "state": job.state.value, "progress": job.progress,
+        "state_text": state_name(job.state),
         "title": title(job), "prompt": prompt.full() if prompt else "", "text": prompt.text if prompt else "",
         "params": {k: v for k, v in params.items() if v not in ((), None)},
         "provider": job.provider, "error": job.error, "created_at": job.created_at,
@@ -59,8 +61,8 @@ class Pages:
         try:
             _, cookie = await self.site.auth.redeem(str(form.get("t", "")))
         except LinkRefused as exc:
-            return self.site.render(request, "error.html", {"title": "Sign-in refused", "text": exc.message},
-                                    403)
+            return self.site.render(request, "error.html",
+                                    {"title": t("Sign-in refused"), "text": exc.message}, 403)
         response = web.HTTPSeeOther("/web/")
         response.set_cookie(COOKIE, cookie, max_age=int(self.site.auth.session_lifetime), path="/web",
                             httponly=True, samesite="Lax", secure=self.site.auth.secure_cookie)
@@ -75,7 +77,7 @@ class Pages:
 
     async def signed_out(self, request: web.Request) -> web.Response:
         return self.site.render(request, "error.html", {
-            "title": "Signed out", "text": "Send /web to the bot for a new sign-in link."})
+            "title": t("Signed out"), "text": t("Send /web to the bot for a new sign-in link.")})
 
     # -- pages ---------------------------------------------------------------------------------------
 
@@ -83,7 +85,7 @@ class Pages:
         session = await self.site.require(request)
         jobs = await self.parts.service.recent(session_caller(session).owner, GALLERY_SIZE)
         shown = [job_view(j) for j in jobs if j.state is JobState.SUCCEEDED and job_view(j)["has_image"]]
-        return self.site.render(request, "gallery.html", {"jobs": shown, "heading": "Your gallery"})
+        return self.site.render(request, "gallery.html", {"jobs": shown, "heading": t("Your gallery")})
 
     async def jobs(self, request: web.Request) -> web.Response:
         session = await self.site.require(request)
@@ -101,7 +103,8 @@ class Pages:
             except UserError:
                 continue
             if await self.site.may_see(session, job):
-                states[job.id] = {"state": job.state.value, "progress": job.progress,
+                states[job.id] = {"state": job.state.value, "state_text": state_name(job.state),
+                                  "progress": job.progress,
                                   "terminal": job.terminal, "error": job.error}
         return web.json_response(states, headers={"Cache-Control": "no-store"})
 

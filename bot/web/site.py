@@ -14,10 +14,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot import i18n
 from bot.admin import AdminService
 from bot.domain import Job, same_person
 from bot.errors import UnknownJob
+from bot.i18n import t
 from bot.job_media import JobMedia
+from bot.languages import Languages
 from bot.metrics import Metrics
 from bot.service import JobService
 from bot.store.web import WebSession, WebStore
@@ -49,6 +52,7 @@ class WebParts:
     store: WebStore
     media: JobMedia
     thumbs: ThumbCache
+    languages: Languages  # a signed-in person's own choice and their chat's, before the browser's
     clock: Callable[[], float] = time.time
     metrics: Metrics | None = None  # the operator console's error rates
     # platform -> its job-message layer's `show` (a chat frontend registers it when it starts): a job
@@ -64,14 +68,28 @@ class Site:
         self.auth = parts.auth
 
     async def session(self, request: web.Request) -> WebSession | None:
-        return await self.auth.session(request.cookies.get(COOKIE))
+        """The request's session, if its cookie names a live one (looked up once per request)."""
+        looked = request.get(_LOOKED_UP)
+        if looked is None:
+            looked = request[_LOOKED_UP] = _Lookup(await self.auth.session(request.cookies.get(COOKIE)))
+        return looked.session
+
+    async def locale(self, request: web.Request) -> str:
+        """The language a page is written in: a signed-in person's own choice, then their chat's (the
+        same as in the chat, `bot/languages.py`), then the browser's `Accept-Language`, then English."""
+        browser = i18n.accepted(request.headers.get("Accept-Language"))
+        session = await self.session(request)
+        if session is None:
+            return i18n.resolve(browser)
+        owner = session_caller(session).owner
+        return await self.parts.languages.of(owner, session_scope_key(session), browser)
 
     async def require(self, request: web.Request) -> WebSession:
         """The request's live session; else a page saying how to sign in (401)."""
         session = await self.session(request)
         if session is None:
-            raise self.page_error(request, 401, "You are not signed in",
-                                  "Send /web to the bot (in Telegram or Discord) for a sign-in link.")
+            raise self.page_error(request, 401, t("You are not signed in"),
+                                  t("Send /web to the bot (in Telegram or Discord) for a sign-in link."))
         request[SESSION_KEY] = session
         return session
 
@@ -81,22 +99,23 @@ class Site:
         form = {k: str(v) for k, v in (await request.post()).items() if isinstance(v, str)}
         token = form.get("csrf") or request.headers.get("X-CSRF-Token")
         if not self.auth.csrf_ok(session, token):
-            raise self.page_error(request, 403, "This form has expired",
-                                  "Reload the page and try again.")
+            raise self.page_error(request, 403, t("This form has expired"),
+                                  t("Reload the page and try again."))
         return session, form
 
     def render(self, request: web.Request, template: str, context: dict[str, Any],
                status: int = 200) -> web.Response:
         session = request.get(SESSION_KEY)
         base = {"session": session, "csrf": self.auth.csrf(session) if session else "",
-                "scope_key": session_scope_key(session) if session else None}
+                "scope_key": session_scope_key(session) if session else None,
+                "lang": i18n.html_lang(i18n.current())}
         return aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
 
     def page_error(self, request: web.Request, status: int, title: str, text: str) -> web.HTTPException:
         return _Page(self.render(request, "error.html", {"title": title, "text": text}, status))
 
     def not_found(self, request: web.Request) -> web.HTTPException:
-        return self.page_error(request, 404, "Not found", "There is nothing here for you.")
+        return self.page_error(request, 404, t("Not found"), t("There is nothing here for you."))
 
     async def visible_job(self, request: web.Request, session: WebSession, job_id: str) -> Job:
         """The job, if this session may see it: its owner's, a job of the chat the session was opened
@@ -116,6 +135,14 @@ class Site:
             return True
         scope = session_scope_key(session)
         return scope is not None and await self.parts.store.job_scope(job.id) == scope
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    session: WebSession | None
+
+
+_LOOKED_UP = web.RequestKey("web_session_lookup", _Lookup)
 
 
 class _Page(web.HTTPException):
@@ -159,14 +186,30 @@ async def _with_headers(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
+def in_language(site: Site) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Every page request is handled in its reader's language (`Site.locale`): the templates' `t()` and
+    every message the handler and the core write (errors included) use it."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/web") or request.path.startswith("/web/static/"):
+            return await handler(request)
+        with i18n.use(await site.locale(request)):
+            return await handler(request)
+
+    return middleware
+
+
 def mount(app: web.Application, parts: WebParts) -> None:
     """Add the pages, their templates and static files to the webhooks server's application."""
     from bot.web import chat, console, editor, pages, telegram_app
 
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
-                         autoescape=jinja2.select_autoescape(["html"], default=True))
+    environment = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+                                       autoescape=jinja2.select_autoescape(["html"], default=True))
+    environment.globals.update(t=i18n.t, tn=i18n.tn)  # the templates' words: extracted like the code's
     app.middlewares.append(security_headers(parts.auth.public_url))
     site = Site(parts)
+    app.middlewares.append(in_language(site))
     pages.add_routes(app, site)
     chat.add_routes(app, site)
     console.add_routes(app, site)

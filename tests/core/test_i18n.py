@@ -32,6 +32,22 @@ def test_resolve_takes_the_first_choice_the_bot_speaks() -> None:
     assert i18n.resolve() == "en"
 
 
+@pytest.mark.parametrize(("header", "tag"), [
+    ("de-CH,de;q=0.9,en;q=0.8", "de-CH"),
+    ("en;q=0.4, ja;q=0.7, ko;q=0.7", "ja"),  # the highest q; among equals, the first
+    ("tlh, ru", "ru"),  # the first the bot speaks
+    ("zh-TW", "zh-TW"),  # resolves to zh_Hans
+    ("fr;q=0, es;q=0.1", "es"),  # q=0: "not this one"
+    ("*, xx", None), ("de;q=high, nl", None), ("", None), (None, None),
+])
+def test_accepted_picks_the_browsers_best_language_it_speaks(header: str | None, tag: str | None) -> None:
+    assert i18n.accepted(header) == tag
+
+
+def test_html_lang_is_bcp47() -> None:
+    assert [i18n.html_lang(locale) for locale in ("en", "pt_BR", "zh_Hans")] == ["en", "pt-BR", "zh-Hans"]
+
+
 def test_use_nests_and_restores() -> None:
     assert i18n.current() == "en"
     with i18n.use("ru") as outer:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import i18n
 from bot.access import Caller
 from bot.domain import JobState, Owner, Placement
 from bot.errors import NotAllowed, ProviderPaused, QuotaExceeded, UserError
@@ -149,3 +150,7 @@ async def test_stats_per_provider_over_a_period(tmp_path: Path, database: Path |
         assert [(p.provider, p.jobs) for p in in_group.providers] == [("local", 3)]
         header = ["provider", "jobs", "ok", "failed", "active", "refunds", "spend"]
         assert in_group.lines()[0].split() == header
+        with i18n.use("ru"):  # the header in the reader's language; each column as wide as its word
+            russian, row = in_group.lines()
+        assert russian.split() == [i18n.translate("ru", word) for word in header] != header
+        assert len(row) == len(russian) and row.split() == ["local", "3", "2", "1", "0", "1", "2"]

@@ -53,7 +53,8 @@ async def test_jobs_page_and_live_state(site: Web) -> None:
     html = await (await client.get("/web/jobs")).text()
     assert f'data-job="{job.id}"' in html and "succeeded" in html
     states = await (await client.get(f"/web/jobs/state?ids={job.id},nope")).json()
-    assert states == {job.id: {"state": "succeeded", "progress": 100, "terminal": True, "error": None}}
+    assert states == {job.id: {"state": "succeeded", "state_text": "succeeded", "progress": 100,
+                               "terminal": True, "error": None}}
 
 
 async def test_usage_shows_what_is_left(site: Web) -> None:

@@ -20,11 +20,11 @@ function pollQueue() {
         if (list) {
           list.replaceChildren(...(p.oldest.length ? p.oldest : [null]).map((j) => {
             const li = document.createElement("li");
-            if (!j) { li.textContent = "Nothing waiting."; return li; }
+            if (!j) { li.textContent = list.dataset.empty; return li; }
             const a = document.createElement("a");
             a.href = "/web/jobs/" + encodeURIComponent(j.id);
             a.textContent = j.id;
-            li.append(a, ` ${j.kind} by ${j.owner}, waiting ${j.waiting} s`);
+            li.append(a, " " + j.line);
             return li;
           }));
         }

@@ -84,7 +84,7 @@
   form.addEventListener("submit", (event) => {
     if (!shapes.length) {
       event.preventDefault();
-      hint.textContent = "Draw the region to vary first.";
+      hint.textContent = hint.dataset.empty;
       return;
     }
     const mask = document.createElement("canvas");

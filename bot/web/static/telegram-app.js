@@ -20,5 +20,5 @@ document.addEventListener("DOMContentLoaded", () => {
       if (answer.ok) location.replace(answer.next);
       else status.textContent = answer.error;
     })
-    .catch(() => { status.textContent = "Signing in failed: try again."; });
+    .catch(() => { status.textContent = status.dataset.failed; });
 });

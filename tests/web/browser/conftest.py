@@ -26,9 +26,11 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @contextlib.asynccontextmanager
-async def browsing(browser: Browser, tmp_path: Path) -> AsyncIterator[tuple[BrowserContext, Page]]:
-    """A new browser context and page; on failure a full-page screenshot goes to tmp_path/failure.png."""
-    context = await browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+async def browsing(browser: Browser, tmp_path: Path,
+                   locale: str | None = None) -> AsyncIterator[tuple[BrowserContext, Page]]:
+    """A new browser context and page (`locale`: the browser's language, sent as Accept-Language); on
+    failure a full-page screenshot goes to tmp_path/failure.png."""
+    context = await browser.new_context(permissions=["clipboard-read", "clipboard-write"], locale=locale)
     context.set_default_timeout(10_000)
     page = await context.new_page()
     try:

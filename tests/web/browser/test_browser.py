@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
+from bot import i18n
 from tests.fakes.telegram_api import TelegramFake
+from tests.telegram_frontend.conftest import labels
 from tests.web.browser.conftest import browsing, shot
 from tests.web.on_telegram import ANN, BOB, GROUP, Bot, link_in, telegram_bot
 
@@ -100,3 +102,40 @@ async def test_the_jobs_page_shows_a_job_finishing(browser: Browser, tmp_path: P
         state = page.locator(f'tr[data-job="{job.id}"] .state')
         await expect(state).not_to_have_text(re.compile("succeeded"))
         await expect(state).to_have_text("succeeded", timeout=15_000)  # short polling, no reload
+
+
+async def test_the_pages_speak_the_browsers_language_until_the_person_picks_one(
+        browser: Browser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A German browser gets German pages (the scripts' words too); once Ann picks Japanese in the
+    bot's /settings, the pages follow her choice, whatever the browser says."""
+    async with (telegram_bot(tmp_path, monkeypatch) as (fake, bot),
+                browsing(browser, tmp_path, locale="de-DE") as (_, page)):
+        sent = fake.send_text(ANN.id, ANN, "/imagine a lighthouse")
+        await bot.finished(ANN.id, (await bot.reply(ANN.id, sent.message_id)).message_id)
+        await page.goto(await _link(fake, bot, ANN.id))
+        await page.get_by_role("button", name=_in("de", "Sign in")).click()
+        await expect(page.get_by_role("heading", name=_in("de", "Your gallery"))).to_be_visible()
+        assert await page.get_attribute("html", "lang") == "de"
+        await expect(page.get_by_role("link", name=_in("de", "Jobs"), exact=True)).to_be_visible()
+        await page.locator("ul.grid a").first.click()
+        await expect(page.locator("p.state")).to_have_text(_in("de", "succeeded"))
+        await page.get_by_role("button", name=_in("de", "Copy prompt")).click()
+        await expect(page.get_by_role("button", name=_in("de", "Copied"))).to_be_visible()
+
+        command = fake.send_text(ANN.id, ANN, "/settings")
+        settings = await bot.reply(ANN.id, command.message_id)
+        fake.press(ANN.id, settings.message_id, ANN, text="🌐 Language: Auto (your app's language)")
+        await bot.until(ANN.id, settings.message_id, lambda m: any("日本語" in row for row in labels(m)))
+        fake.press(ANN.id, settings.message_id, ANN, text="日本語")
+        ticked = i18n.translate("ja", "🌐 Language: {language}", language="日本語")
+        await bot.until(ANN.id, settings.message_id, lambda m: [ticked] in labels(m))
+        await page.goto(page.url.split("/web/")[0] + "/web/")
+        await expect(page.get_by_role("heading", name=_in("ja", "Your gallery"))).to_be_visible()
+        assert await page.get_attribute("html", "lang") == "ja"
+
+
+def _in(locale: str, message: str) -> str:
+    """`message` as the catalogue of `locale` has it (which the test first checks is a translation)."""
+    translated = i18n.translate(locale, message)
+    assert translated != message, f"{message!r} has no {locale} translation"
+    return translated

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from markupsafe import escape
 
 from bot import i18n
 from bot.access import Caller
@@ -18,7 +19,7 @@ def _in(locale: str, message: str, **params: Any) -> str:
     """`message` as the catalogue of `locale` has it (first checked to be a translation)."""
     translated = i18n.translate(locale, message, **params)
     assert translated != i18n.translate("en", message, **params), f"{message!r} has no {locale} translation"
-    return translated
+    return str(escape(translated))  # as the page has it
 
 
 async def _page(client: TestClient, path: str, language: str | None = None) -> tuple[int, str]:

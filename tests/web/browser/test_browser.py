@@ -116,7 +116,7 @@ async def test_the_pages_speak_the_browsers_language_until_the_person_picks_one(
         await page.get_by_role("button", name=_in("de", "Sign in")).click()
         await expect(page.get_by_role("heading", name=_in("de", "Your gallery"))).to_be_visible()
         assert await page.get_attribute("html", "lang") == "de"
-        await expect(page.get_by_role("link", name=_in("de", "Jobs"), exact=True)).to_be_visible()
+        await expect(page.get_by_role("link", name=_in("de", "Usage"), exact=True)).to_be_visible()
         await page.locator("ul.grid a").first.click()
         await expect(page.locator("p.state")).to_have_text(_in("de", "succeeded"))
         await page.get_by_role("button", name=_in("de", "Copy prompt")).click()
